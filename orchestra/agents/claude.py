@@ -1,0 +1,147 @@
+"""Claude Code's ``--output-format stream-json --verbose`` stream.
+
+Lines: ``system`` (``init``, ``status``, ``api_retry``), one ``assistant`` line per content block,
+``user`` lines carrying ``tool_result`` blocks, ``stream_event`` partial-message deltas, and a closing
+``result``. The ``result`` is the verdict: ``is_error`` can be true while ``subtype`` says
+``success`` and the exit code is 1 (401), so both flags are read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, tool_result
+
+#: Claude's stderr when --dangerously-skip-permissions is used as root (exit 1, empty stdout).
+ROOT_REFUSAL = "cannot be used with root/sudo privileges"
+
+
+class ClaudeParser(AgentParser):
+    output_format = "claude-stream-json"
+    cli = "claude"
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "system": self._system,
+            "assistant": self._assistant,
+            "user": self._user,
+            "result": self._result,
+            # With --include-partial-messages, each message is streamed as deltas *and* then sent
+            # whole as `assistant` lines; the whole lines are the ones we keep, so the deltas would
+            # only duplicate them (and a half-streamed tool input is not valid JSON yet).
+            "stream_event": lambda obj: [],
+        }
+
+    def _note_session(self, obj: dict[str, Any]) -> None:
+        if isinstance(obj.get("session_id"), str):
+            self.outcome.session_id = obj["session_id"]
+
+    def _system(self, obj: dict[str, Any]) -> list[Event]:
+        subtype = obj.get("subtype")
+        self._note_session(obj)
+        if subtype == "init":
+            if isinstance(obj.get("model"), str):
+                self.outcome.model = obj["model"]
+            return [event("system", subtype="init", session_id=obj.get("session_id"), model=obj.get("model"))]
+        return [event("system", subtype=str(subtype), message=_system_message(obj))]
+
+    def _assistant(self, obj: dict[str, Any]) -> list[Event]:
+        message = obj["message"]
+        self._note_session(obj)
+        model = message.get("model")
+        if isinstance(model, str) and not model.startswith("<"):  # "<synthetic>" on API errors
+            self.outcome.model = model
+        blocks = message["content"]
+        if obj.get("is_api_error_message"):
+            # The CLI's own stand-in message for a failed API call ("Invalid API key · …").
+            return self.report_error(_block_text(blocks) or str(obj.get("error") or "API error"))
+        events: list[Event] = []
+        for block in blocks:
+            kind = block.get("type")
+            if kind == "text":
+                events.append(event("text", text=block["text"]))
+            elif kind == "thinking":
+                events.append(event("thinking", text=block["thinking"]))
+            elif kind in ("tool_use", "server_tool_use"):
+                events.append(event("tool_use", id=block["id"], name=block["name"], input=block.get("input")))
+        return events
+
+    def _user(self, obj: dict[str, Any]) -> list[Event]:
+        content = obj["message"]["content"]
+        if isinstance(content, str):  # a plain user turn (the prompt echo), not a tool result
+            return []
+        return [
+            tool_result(block["tool_use_id"], _block_text(block.get("content")), bool(block.get("is_error")))
+            for block in content
+            if block.get("type") == "tool_result"
+        ]
+
+    def _result(self, obj: dict[str, Any]) -> list[Event]:
+        o = self.outcome
+        o.final_seen = True
+        self._note_session(obj)
+        text = obj.get("result") if isinstance(obj.get("result"), str) else None
+        o.result_text = text
+        usage = obj.get("usage") or {}
+        # Claude counts cache reads/writes apart from input_tokens; the model saw all of them.
+        o.input_tokens = sum(
+            as_int(usage.get(k)) or 0
+            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        )
+        o.output_tokens = as_int(usage.get("output_tokens")) or 0
+        cost = obj.get("total_cost_usd")
+        o.cost_usd = float(cost) if isinstance(cost, int | float) else None
+        subtype = str(obj.get("subtype") or "")
+        events = [
+            event("usage", input_tokens=o.input_tokens, output_tokens=o.output_tokens, cost_usd=o.cost_usd)
+        ]
+        if obj.get("is_error") or subtype.startswith("error"):
+            errors = obj.get("errors")
+            detail = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else None
+            events += self.report_error(text or detail or f"claude finished with {subtype or 'an error'}")
+            events.append(event("system", subtype="result", is_error=True, text=o.error))
+        else:
+            o.error = None  # the closing verdict wins over errors that were retried mid-run
+            events.append(event("system", subtype="result", is_error=False, text=text))
+        return events
+
+    def missing_final_message(self, exit_code: int | None, stderr: str) -> str:
+        if ROOT_REFUSAL in stderr:
+            return (
+                "claude refuses --dangerously-skip-permissions when run as root: run the Orchestra "
+                "hub as an ordinary (non-root) user, e.g. the dedicated user of its systemd unit "
+                f"(claude said: {stderr.strip()[:300]})"
+            )
+        return super().missing_final_message(exit_code, stderr)
+
+
+def _system_message(obj: dict[str, Any]) -> str | None:
+    """A short human line for the non-init system lines (status, api_retry, …)."""
+    if obj.get("subtype") == "api_retry":
+        attempt, limit = obj.get("attempt"), obj.get("max_retries")
+        status, error = obj.get("error_status"), obj.get("error")
+        parts = [f"retrying API call (attempt {attempt}/{limit})"]
+        if status or error:
+            parts.append(" ".join(str(p) for p in (status, error) if p))
+        return ": ".join(parts)
+    for key in ("message", "status"):
+        if isinstance(obj.get(key), str):
+            return obj[key]
+    return None
+
+
+def _block_text(content: Any) -> str:
+    """Text of a tool_result's content: a string, or a list of blocks (text kept, others named)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, dict) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        elif isinstance(block, dict):
+            parts.append(f"[{block.get('type', 'block')}]")
+        else:
+            parts.append(str(block))
+    return "\n".join(parts)
