@@ -1,0 +1,42 @@
+"""``/launch`` and ``/runs``: start a project's DAG, follow and cancel its runs."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from .. import history, store
+from ..hub import Hub
+from ..models import LaunchRequest
+from .common import json_response, parse_body, query_int
+
+
+def blueprint(hub: Hub) -> Blueprint:
+    routes = Blueprint("runs", __name__)
+
+    @routes.post("/launch")
+    async def launch() -> Response:
+        body = await parse_body(LaunchRequest)
+        return json_response(await hub.launch(body.project_id, body.node_ids), 202)
+
+    @routes.get("/runs")
+    async def list_runs() -> Response:
+        project_id = request.args.get("project_id") or None
+        limit = query_int("limit", 50, low=1, high=500)
+        assert limit is not None
+
+        def query(db: object) -> list[dict[str, object]]:
+            if project_id is not None:
+                store.require_project(db, project_id)  # type: ignore[arg-type]
+            return history.list_runs(db, project_id, limit)  # type: ignore[arg-type]
+
+        return json_response({"runs": await hub.db.read(query)})
+
+    @routes.get("/runs/<run_id>")
+    async def get_run(run_id: str) -> Response:
+        return json_response(await hub.db.read(lambda db: history.get_run(db, run_id)))
+
+    @routes.post("/runs/<run_id>/cancel")
+    async def cancel_run(run_id: str) -> Response:
+        return json_response(await hub.cancel_run(run_id), 202)
+
+    return routes

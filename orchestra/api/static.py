@@ -1,0 +1,43 @@
+"""The static UI under ``/ui/``, with security headers; ``/`` sends the browser there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from quart import Blueprint, Response, redirect, send_from_directory
+from werkzeug.exceptions import NotFound
+
+from ..hub import Hub
+
+UI_DIR = Path(os.environ.get("ORCHESTRA_UI_DIR", Path(__file__).resolve().parents[2] / "ui"))
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self' http: https: ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def blueprint(hub: Hub) -> Blueprint:
+    routes = Blueprint("static", __name__)
+    ui_present = UI_DIR.is_dir()
+
+    @routes.get("/")
+    async def root() -> Response:
+        return redirect("/ui/")  # type: ignore[return-value]
+
+    @routes.get("/ui/")
+    @routes.get("/ui/<path:path>")
+    async def ui(path: str = "index.html") -> Response:
+        if "\\" in path or "\x00" in path or not ui_present:
+            raise NotFound()
+        response = await send_from_directory(UI_DIR, path)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return routes

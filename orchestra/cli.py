@@ -1,0 +1,79 @@
+"""``python orchestra.py [command]``: serve the hub (the default), and operator subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from . import __version__
+from .settings import ConfigError, Settings, load_settings
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .server import serve
+
+    trio.run(serve, settings)
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from .auth import load_or_create_token
+
+    print(load_or_create_token(settings))
+    return 0
+
+
+def _url(args: argparse.Namespace, settings: Settings) -> int:
+    from .auth import load_or_create_token
+
+    host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else settings.host
+    print(f"http://{host}:{settings.port}/ui/#token={load_or_create_token(settings)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestra.py",
+        description="Orchestra: a hub that runs coding-agent CLIs as a DAG. Configured by ORCHESTRA_* "
+        "environment variables (see the README).",
+    )
+    parser.add_argument("--version", action="version", version=f"orchestra {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands.add_parser("serve", help="start the hub (the default when no command is given)")
+    commands.add_parser("token", help="print the API token (generated on first use)")
+    commands.add_parser("url", help="print the UI's login link, token included")
+    from .client_cli import add_client_commands
+
+    add_client_commands(commands)
+    return parser
+
+
+_LOCAL = {"serve": _serve, "token": _token, "url": _url, None: _serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"orchestra: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if settings.debug:
+        logging.getLogger().setLevel(logging.DEBUG)
+    handler = _LOCAL.get(args.command)
+    if handler is not None:
+        try:
+            return handler(args, settings)
+        except KeyboardInterrupt:
+            return 130
+    return args.run(args, settings)

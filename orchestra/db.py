@@ -1,0 +1,216 @@
+"""SQLite access that never blocks the event loop.
+
+Reads run on worker threads, each with its own connection (WAL lets them run beside the writer).
+Writes go to one writer task that owns one connection: it takes every job waiting in its queue,
+runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so a
+failing job leaves no half-written rows and does not fail its neighbours), commits once, then
+publishes the events the jobs emitted. Group commit is what makes 20,000 events/s affordable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import sqlite_utils
+import trio
+
+from .events import EventBus, Sequencer, StoredEvent, build_event, encode
+from .schema import migrate
+
+T = TypeVar("T")
+
+MAX_JOBS_PER_TRANSACTION = 1_000
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return sqlite_utils.Database(conn)
+
+
+def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class Tx:
+    """What a write job sees: the writer's connection, and ``emit`` to append a project event."""
+
+    def __init__(self, db: sqlite_utils.Database, sequencer: Sequencer) -> None:
+        self.db = db
+        self._sequencer = sequencer
+        self.events: list[StoredEvent] = []
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def emit(self, project_id: str, type_: str, **fields: Any) -> dict[str, Any]:
+        seq = self._sequencer.next(self.db, project_id)
+        event = build_event(seq, project_id, type_, **fields)
+        body = encode(event)
+        self.db.execute(
+            "INSERT INTO events (project_id, seq, execution_id, type, body) VALUES (?, ?, ?, ?, ?)",
+            [project_id, seq, fields.get("execution_id"), type_, body],
+        )
+        self.events.append(StoredEvent(project_id, seq, body))
+        return event
+
+
+@dataclass
+class _Job(Generic[T]):
+    fn: Callable[[Tx], T]
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Any = None
+    error: BaseException | None = None
+    events: list[StoredEvent] = field(default_factory=list)
+
+
+class DatabaseClosed(Exception):
+    pass
+
+
+class Database:
+    def __init__(self, path: Path, bus: EventBus) -> None:
+        self.path = path
+        self.bus = bus
+        self._sequencer = Sequencer()
+        self._local = threading.local()
+        self._readers: list[sqlite_utils.Database] = []
+        self._readers_lock = threading.Lock()
+        self._writer_conn: sqlite_utils.Database | None = None
+        self._send: trio.MemorySendChannel[_Job[Any]]
+        self._receive: trio.MemoryReceiveChannel[_Job[Any]]
+        self._send, self._receive = trio.open_memory_channel(float("inf"))
+        self._closed = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, bus: EventBus | None = None) -> AsyncIterator[Database]:
+        """Create or migrate the database, then serve writes until the block exits."""
+        database = cls(path, bus or EventBus())
+        await trio.to_thread.run_sync(database._prepare)
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(database._serve_writes)
+                try:
+                    yield database
+                finally:
+                    database._closed = True
+                    database._send.close()  # the writer drains what is queued, then ends
+        finally:
+            await trio.to_thread.run_sync(database._close_connections)
+
+    def _prepare(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = connect(self.path)
+        db.execute("PRAGMA journal_mode = WAL")
+        migrate(db)
+        self._writer_conn = db
+
+    def _close_connections(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.conn.close()
+        if self._writer_conn is not None:
+            self._writer_conn.conn.close()
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn`` with this thread's read connection, in one consistent snapshot."""
+        return await trio.to_thread.run_sync(self._read_in_thread, fn, abandon_on_cancel=True)
+
+    def _read_in_thread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path)
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        db.execute("BEGIN")
+        try:
+            return fn(db)
+        finally:
+            db.execute("COMMIT")
+
+    # -- writes -------------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in the writer's next transaction; its events are published once committed.
+
+        An exception raised by ``fn`` rolls back that job only and is re-raised here.
+        """
+        if self._closed:
+            raise DatabaseClosed("the database is closing")
+        job: _Job[T] = _Job(fn)
+        self._send.send_nowait(job)
+        await job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    async def _serve_writes(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        # The writer is never cancelled from outside: it ends when the channel is closed and empty,
+        # so that the final status writes of a shutting-down hub still land.
+        with trio.CancelScope(shield=True):
+            async for job in self._receive:
+                batch = [job]
+                while len(batch) < MAX_JOBS_PER_TRANSACTION:
+                    try:
+                        batch.append(self._receive.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                await trio.to_thread.run_sync(self._run_batch, batch)
+                committed: list[StoredEvent] = []
+                for done in batch:
+                    committed.extend(done.events)
+                if committed:
+                    self.bus.publish(committed)
+                for done in batch:
+                    done.done.set()
+
+    def _run_batch(self, batch: list[_Job[Any]]) -> None:
+        db = self._writer_conn
+        assert db is not None
+        saved = self._sequencer.checkpoint()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                self._run_job(db, job)
+            db.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing landed
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
+            self._sequencer.restore(saved)
+            for job in batch:
+                job.events = []
+                if job.error is None:
+                    job.error = exc
+
+    def _run_job(self, db: sqlite_utils.Database, job: _Job[Any]) -> None:
+        saved = self._sequencer.checkpoint()
+        tx = Tx(db, self._sequencer)
+        db.execute("SAVEPOINT job")
+        try:
+            job.result = job.fn(tx)
+        except Exception as exc:
+            db.execute("ROLLBACK TO job")
+            db.execute("RELEASE job")
+            self._sequencer.restore(saved)
+            job.error = exc
+        else:
+            db.execute("RELEASE job")
+            job.events = tx.events

@@ -1,0 +1,63 @@
+"""One exception tree for every failure a client can see, and the one JSON shape it takes.
+
+    ApiError                 500 internal
+     ├── BadRequest          400 bad_request        (malformed JSON, bad query parameter)
+     ├── Unauthorized        401 unauthorized       (missing or wrong token)
+     ├── NotFound            404 not_found
+     ├── Conflict            409 conflict           (cycle, duplicate id, busy project)
+     ├── PayloadTooLarge     413 payload_too_large
+     └── Unprocessable       422 validation_error   (unknown field, wrong type, bad value)
+
+Body: ``{"error": {"code": ..., "message": ..., "details": ...}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.details)
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status = 422
+    code = "validation_error"
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}

@@ -1,0 +1,166 @@
+"""Project events: gap-free per-project sequence numbers, storage rows, and fan-out to subscribers.
+
+An event is stored before it is sent: the database writer assigns ``seq`` inside its transaction
+and hands the committed events to :class:`EventBus` afterwards. Each event is encoded to JSON once,
+in the writer thread, and that text is what every subscriber receives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+import trio
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    project_id: str
+    seq: int
+    body: str  # the event as JSON text, sent to clients as is
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class Sequencer:
+    """Per-project ``seq`` counters, used only by the single writer thread.
+
+    A counter is loaded from the table on first use; a rolled-back job gives its numbers back,
+    so the sequence stays gap-free.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def next(self, db: sqlite_utils.Database, project_id: str) -> int:
+        last = self._last.get(project_id)
+        if last is None:
+            row = db.execute("SELECT max(seq) FROM events WHERE project_id = ?", [project_id]).fetchone()
+            last = row[0] or 0
+        self._last[project_id] = last + 1
+        return last + 1
+
+    def checkpoint(self) -> dict[str, int]:
+        return dict(self._last)
+
+    def restore(self, saved: dict[str, int]) -> None:
+        self._last = saved
+
+    def forget(self, project_id: str | None = None) -> None:
+        if project_id is None:
+            self._last.clear()
+        else:
+            self._last.pop(project_id, None)
+
+
+def build_event(
+    seq: int,
+    project_id: str,
+    type_: str,
+    *,
+    run_id: str | None = None,
+    node_id: str | None = None,
+    execution_id: str | None = None,
+    **payload: Any,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {"seq": seq, "ts": time.time(), "type": type_, "project_id": project_id}
+    if run_id is not None:
+        event["run_id"] = run_id
+    if node_id is not None:
+        event["node_id"] = node_id
+    if execution_id is not None:
+        event["execution_id"] = execution_id
+    event.update(payload)
+    return event
+
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_SLOW = 4008
+
+
+class SubscriptionClosed(Exception):
+    """The hub ends this subscription: it fell too far behind (4008) or the hub stops (1001)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class Subscription:
+    """A bounded buffer of one subscriber's pending events; overflowing it ends the subscription."""
+
+    def __init__(self, project_id: str, max_pending: int) -> None:
+        self.project_id = project_id
+        self.max_pending = max_pending
+        self.closed: SubscriptionClosed | None = None
+        self._pending: deque[StoredEvent] = deque()
+        self._ready = trio.Event()
+
+    def offer(self, events: list[StoredEvent]) -> None:
+        if self.closed is not None:
+            return
+        self._pending.extend(events)
+        if len(self._pending) > self.max_pending:
+            self.close(CLOSE_TOO_SLOW, f"subscriber fell more than {self.max_pending} events behind; "
+                       "reconnect with ?since=<last seq>")
+        self._ready.set()
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = SubscriptionClosed(code, reason)
+        self._pending.clear()
+        self._ready.set()
+
+    async def next_batch(self, limit: int) -> list[StoredEvent]:
+        """Wait for at least one event; return up to ``limit`` of them, oldest first."""
+        while not self._pending:
+            if self.closed is not None:
+                raise self.closed
+            self._ready = trio.Event()
+            await self._ready.wait()
+        count = min(limit, len(self._pending))
+        return [self._pending.popleft() for _ in range(count)]
+
+
+class EventBus:
+    """Fan-out of committed events to the live subscribers of each project. Never blocks."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = {}
+
+    @contextmanager
+    def subscribe(self, project_id: str, max_pending: int = 20_000) -> Iterator[Subscription]:
+        subscription = Subscription(project_id, max_pending)
+        self._subscribers.setdefault(project_id, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers = self._subscribers.get(project_id)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[project_id]
+
+    def publish(self, events: list[StoredEvent]) -> None:
+        by_project: dict[str, list[StoredEvent]] = {}
+        for event in events:
+            by_project.setdefault(event.project_id, []).append(event)
+        for project_id, project_events in by_project.items():
+            for subscription in self._subscribers.get(project_id, ()):
+                subscription.offer(project_events)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for subscriptions in self._subscribers.values():
+            for subscription in subscriptions:
+                subscription.close(code, reason)
+
+    def subscriber_count(self, project_id: str) -> int:
+        return len(self._subscribers.get(project_id, ()))

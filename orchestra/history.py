@@ -1,0 +1,110 @@
+"""Queries over what ran: runs, executions and their stored events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from .db import fetch_rows
+from .errors import NotFound, Unprocessable
+
+Row = dict[str, Any]
+
+EXECUTION_STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled",
+                      "timed_out", "interrupted", "skipped")
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out", "interrupted", "skipped"})
+
+_EXECUTION_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, prompt, argv,
+    workspace, pid, exit_code, error, result_text, session_id, input_tokens, output_tokens, cost_usd,
+    stderr, created_at, started_at, finished_at"""
+
+
+
+def present_execution(row: Row) -> Row:
+    if isinstance(row.get("argv"), str):
+        row["argv"] = json.loads(row["argv"])
+    return row
+
+
+def _present_run(row: Row) -> Row:
+    row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
+    return row
+
+
+def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int) -> list[Row]:
+    if project_id is None:
+        rows = fetch_rows(db, "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", [limit])
+    else:
+        rows = fetch_rows(db, "SELECT * FROM runs WHERE project_id = ? ORDER BY created_at DESC LIMIT ?",
+                     [project_id, limit])
+    return [_present_run(row) for row in rows]
+
+
+def get_run(db: sqlite_utils.Database, run_id: str) -> Row:
+    rows = fetch_rows(db, "SELECT * FROM runs WHERE id = ?", [run_id])
+    if not rows:
+        raise NotFound(f"run '{run_id}' does not exist")
+    run = _present_run(rows[0])
+    run["executions"] = [present_execution(row) for row in fetch_rows(
+        db, f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE run_id = ? ORDER BY num", [run_id])]
+    return run
+
+
+def get_execution(db: sqlite_utils.Database, execution_id: str) -> Row:
+    rows = fetch_rows(db, f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE id = ?", [execution_id])
+    if not rows:
+        raise NotFound(f"execution '{execution_id}' does not exist")
+    return present_execution(rows[0])
+
+
+def list_executions(db: sqlite_utils.Database, filters: dict[str, str], limit: int,
+                    before: str | None) -> tuple[list[Row], str | None]:
+    """Newest first; ``before`` is the id of the last execution of the previous page."""
+    clauses, params = [], []
+    for column in ("project_id", "node_id", "run_id", "status"):
+        if filters.get(column):
+            clauses.append(f"{column} = ?")
+            params.append(filters[column])
+    if filters.get("status") and filters["status"] not in EXECUTION_STATUSES:
+        raise Unprocessable(f"status must be one of {', '.join(EXECUTION_STATUSES)}", {"field": "status"})
+    if before:
+        anchor = db.execute("SELECT num FROM executions WHERE id = ?", [before]).fetchone()
+        if anchor is None:
+            raise Unprocessable(f"before: execution '{before}' does not exist", {"field": "before"})
+        clauses.append("num < ?")
+        params.append(anchor[0])
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = fetch_rows(db, f"SELECT {_EXECUTION_COLUMNS} FROM executions {where} ORDER BY num DESC LIMIT ?",
+                 [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [present_execution(row) for row in rows], (rows[-1]["id"] if more else None)
+
+
+def execution_events(db: sqlite_utils.Database, execution_id: str, after: int, limit: int) -> list[str]:
+    """The stored events of one execution as JSON texts, in ``seq`` order."""
+    if db.execute("SELECT 1 FROM executions WHERE id = ?", [execution_id]).fetchone() is None:
+        raise NotFound(f"execution '{execution_id}' does not exist")
+    return [body for (body,) in db.execute(
+        "SELECT body FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        [execution_id, after, limit])]
+
+
+def project_events(db: sqlite_utils.Database, project_id: str, after: int, limit: int) -> list[tuple[int, str]]:
+    return list(db.execute(
+        "SELECT seq, body FROM events WHERE project_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        [project_id, after, limit]))
+
+
+def latest_seq(db: sqlite_utils.Database, project_id: str) -> int:
+    return db.execute("SELECT coalesce(max(seq), 0) FROM events WHERE project_id = ?", [project_id]).fetchone()[0]
+
+
+def latest_executions(db: sqlite_utils.Database, project_id: str) -> list[Row]:
+    """The newest execution of every node of a project (what the DAG view colours nodes by)."""
+    return [present_execution(row) for row in fetch_rows(db, f"""
+        SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (
+            SELECT max(num) FROM executions WHERE project_id = ? GROUP BY node_id)
+        ORDER BY num""", [project_id])]

@@ -1,0 +1,156 @@
+"""The Hub: owns the project actors (started on demand, restarted from the database after a crash),
+the hub-wide execution limit, and the recovery of what a previous hub left running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from . import history, store
+from .actor import Command, ProjectActor, finish_interrupted
+from .db import Database, fetch_rows
+from .errors import Conflict
+from .events import EventBus
+from .process import kill_orphan_group
+from .settings import Settings
+from .templates import builtin_templates
+
+log = logging.getLogger("orchestra.hub")
+
+RESTART_BACKOFF_MAX_S = 30.0
+
+
+@dataclass
+class _Mailbox:
+    """A project's inbox. It outlives any one actor, so commands survive a restart."""
+
+    send: trio.MemorySendChannel[Command]
+    receive: trio.MemoryReceiveChannel[Command]
+    actor: ProjectActor | None = None
+    restarts: int = 0
+    ready: trio.Event = field(default_factory=trio.Event)
+
+
+class Hub:
+    def __init__(self, settings: Settings, db: Database, token: str) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus: EventBus = db.bus
+        self.token = token
+        self.builtin_templates = builtin_templates(settings)
+        self.limiter = trio.CapacityLimiter(settings.max_parallel)
+        self.stopping = False
+        self._mailboxes: dict[str, _Mailbox] = {}
+        self._nursery: trio.Nursery | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, db: Database, token: str) -> AsyncIterator[Hub]:
+        hub = cls(settings, db, token)
+        await hub.recover()
+        async with trio.open_nursery() as nursery:
+            hub._nursery = nursery
+            try:
+                yield hub
+            finally:
+                # Every actor ends its agents and records them as interrupted before the
+                # database closes (the writer outlives this block).
+                hub.stopping = True
+                nursery.cancel_scope.cancel()
+
+    # -- templates ------------------------------------------------------------------------------
+
+    async def template(self, template_id: str) -> dict[str, Any] | None:
+        if template_id in self.builtin_templates:
+            return self.builtin_templates[template_id]
+        return await self.db.read(lambda db: store.user_template(db, template_id))
+
+    # -- commands to project actors -------------------------------------------------------------
+
+    async def send(self, project_id: str, name: str, **args: Any) -> Any:
+        """Hand a command to the project's actor (starting it if needed) and wait for its reply."""
+        if self.stopping:
+            raise Conflict("the hub is shutting down")
+        mailbox = self._mailboxes.get(project_id)
+        if mailbox is None:
+            await self.db.read(lambda db: store.require_project(db, project_id))
+            mailbox = self._mailboxes.get(project_id)
+            if mailbox is None:
+                send, receive = trio.open_memory_channel[Command](256)
+                mailbox = self._mailboxes[project_id] = _Mailbox(send, receive)
+                assert self._nursery is not None
+                self._nursery.start_soon(self._supervise, project_id, mailbox)
+        command = Command(name, args)
+        await mailbox.send.send(command)
+        return await command.reply()
+
+    async def _supervise(self, project_id: str, mailbox: _Mailbox) -> None:
+        while True:
+            actor = mailbox.actor = ProjectActor(self, project_id)
+            try:
+                await actor.run(mailbox.receive)
+                return
+            except Exception:
+                mailbox.restarts += 1
+                log.exception("project actor %s crashed (restart %d)", project_id, mailbox.restarts)
+            with trio.CancelScope(shield=True):
+                await self._recover_project(project_id)
+            await trio.sleep(min(RESTART_BACKOFF_MAX_S, 0.05 * 2**mailbox.restarts))
+
+    def actor(self, project_id: str) -> ProjectActor | None:
+        mailbox = self._mailboxes.get(project_id)
+        return mailbox.actor if mailbox else None
+
+    async def launch(self, project_id: str, node_ids: list[str] | None) -> dict[str, Any]:
+        return await self.send(project_id, "launch", node_ids=node_ids)
+
+    async def cancel_run(self, run_id: str) -> dict[str, Any]:
+        run = await self.db.read(lambda db: history.get_run(db, run_id))
+        return await self.send(run["project_id"], "cancel_run", run_id=run_id)
+
+    async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
+        execution = await self.db.read(lambda db: history.get_execution(db, execution_id))
+        return await self.send(execution["project_id"], "cancel_execution", execution_id=execution_id)
+
+    async def delete_project(self, project_id: str) -> None:
+        await self.db.read(lambda db: store.require_project(db, project_id))
+        if project_id in self._mailboxes:
+            await self.send(project_id, "delete_project")
+        else:
+            await self.db.write(lambda tx: store.delete_project(tx, project_id))
+
+    def forget_project(self, project_id: str) -> None:
+        """Called by an actor whose project was deleted: close its mailbox, ending the actor."""
+        mailbox = self._mailboxes.pop(project_id, None)
+        if mailbox is not None:
+            mailbox.send.close()
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Executions a previous hub left queued or running become ``interrupted``; their agents die."""
+        await self._recover_project(None)
+
+    async def _recover_project(self, project_id: str | None) -> None:
+        leftovers = await self.db.read(lambda db: _unfinished(db, project_id))
+        for row in leftovers:
+            if row["pid"]:
+                killed = await trio.to_thread.run_sync(kill_orphan_group, row["pid"], row["proc_start"])
+                if killed:
+                    log.warning("ended %d leftover process(es) of execution %s", killed, row["id"])
+        if leftovers or project_id is None:
+            await self.db.write(lambda tx: finish_interrupted(tx, project_id, "the hub stopped while it ran"))
+
+
+def _unfinished(db: Any, project_id: str | None) -> list[dict[str, Any]]:
+    sql = "SELECT id, pid, proc_start FROM executions WHERE status IN ('queued', 'running', 'waiting')"
+    if project_id is None:
+        return fetch_rows(db, sql)
+    return fetch_rows(db, sql + " AND project_id = ?", [project_id])
+

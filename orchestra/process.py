@@ -1,0 +1,238 @@
+"""One agent CLI as a local subprocess in its own process group.
+
+This is the narrow boundary of DESIGN.md ("Room to grow"): :func:`start_local` takes an
+:class:`ExecutionSpec` and returns a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
+batches of output lines and returns an :class:`Ending` (``exited``, ``cancelled`` or ``lost``).
+``cancel`` is safe to call twice and returns only when the whole process group is gone.
+A cluster backend would offer the same three things.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import trio
+
+from .lines import Line, LineSplitter
+
+log = logging.getLogger("orchestra.process")
+
+STDERR_KEEP_BYTES = 64 * 1024
+# After the agent itself exits, how long its output may still drain before a grandchild that keeps
+# the pipe open is ended (otherwise EOF would never come).
+DRAIN_AFTER_EXIT_S = 2.0
+GROUP_POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class ExecutionSpec:
+    execution_id: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    placement: str | None = None
+
+
+@dataclass(frozen=True)
+class Ending:
+    kind: Literal["exited", "cancelled", "lost"]
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+class SpawnError(Exception):
+    """The agent could not be started at all (missing executable, bad working directory)."""
+
+
+OutputHandler = Callable[[list[Line]], Awaitable[None]]
+
+
+@dataclass
+class LocalExecution:
+    spec: ExecutionSpec
+    process: trio.Process
+    start_ticks: int | None
+    grace_s: float
+    stderr_tail: bytearray = field(default_factory=bytearray)
+    _scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    _gone: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr_tail.decode("utf-8", errors="replace")
+
+    async def run(self, on_output: OutputHandler) -> Ending:
+        """Pump stdout to ``on_output`` line batches until the agent and its output are done."""
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    stdout_done = trio.Event()
+                    nursery.start_soon(self._pump_stdout, on_output, stdout_done)
+                    nursery.start_soon(self._pump_stderr)
+                    await self.process.wait()
+                    with trio.move_on_after(DRAIN_AFTER_EXIT_S):
+                        await stdout_done.wait()
+                    nursery.cancel_scope.cancel()
+            if self._scope.cancelled_caught:
+                return Ending("cancelled", self.process.returncode, "cancelled")
+            return Ending("exited", self.process.returncode)
+        finally:
+            with trio.CancelScope(shield=True):
+                await end_group(self.process, self.grace_s)
+                self._gone.set()
+
+    async def cancel(self) -> None:
+        """End the agent's whole process group (SIGTERM, grace, SIGKILL) and wait until it is gone."""
+        self._scope.cancel()
+        await self._gone.wait()
+
+    async def _pump_stdout(self, on_output: OutputHandler, done: trio.Event) -> None:
+        assert self.process.stdout is not None
+        splitter = LineSplitter()
+        while chunk := await self.process.stdout.receive_some(65536):
+            lines = splitter.feed(chunk)
+            if lines:
+                await on_output(lines)
+        last = splitter.finish()
+        if last:
+            await on_output(last)
+        done.set()
+
+    async def _pump_stderr(self) -> None:
+        assert self.process.stderr is not None
+        while chunk := await self.process.stderr.receive_some(65536):
+            self.stderr_tail += chunk
+            if len(self.stderr_tail) > STDERR_KEEP_BYTES:
+                del self.stderr_tail[: len(self.stderr_tail) - STDERR_KEEP_BYTES]
+
+
+async def start_local(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
+    """Spawn the agent: argv as is (no shell), stdin /dev/null, a new session and process group."""
+    try:
+        process = await trio.lowlevel.open_process(
+            spec.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(spec.cwd),
+            env=spec.env,
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        if exc.filename and str(exc.filename) == str(spec.cwd):
+            raise SpawnError(f"working directory {spec.cwd} does not exist") from None
+        raise SpawnError(f"{spec.argv[0]}: executable not found on PATH") from None
+    except PermissionError:
+        raise SpawnError(f"{spec.argv[0]}: permission denied (not executable?)") from None
+    except OSError as exc:
+        raise SpawnError(f"{spec.argv[0]}: cannot start: {exc.strerror or exc}") from None
+    return LocalExecution(spec, process, process_start_ticks(process.pid), grace_s)
+
+
+# -- process groups ---------------------------------------------------------------------------------
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        stat = _read_stat(int(entry.name))
+        if stat is not None and stat[1] != "Z" and stat[3] == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _read_stat(pid: int) -> tuple[int, str, int, int, int] | None:
+    """(pid, state, ppid, pgrp, starttime) of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            text = file.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return pid, fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def process_start_ticks(pid: int) -> int | None:
+    stat = _read_stat(pid)
+    return stat[4] if stat else None
+
+
+async def group_alive(pgid: int) -> bool:
+    """Whether any live process is left in the group; the common empty case costs one syscall."""
+    if not signal_group(pgid, 0):
+        return False
+    return bool(await trio.to_thread.run_sync(group_members, pgid))
+
+
+async def end_group(process: trio.Process, grace_s: float) -> None:
+    """SIGTERM the group, give it ``grace_s``, SIGKILL what is left, wait until nothing is left."""
+    pgid = process.pid
+    if process.returncode is None or await group_alive(pgid):
+        signal_group(pgid, signal.SIGTERM)
+        with trio.move_on_after(grace_s):
+            await process.wait()
+            while await group_alive(pgid):  # noqa: ASYNC110 - nothing signals a group's end: poll /proc
+                await trio.sleep(GROUP_POLL_S)
+        signal_group(pgid, signal.SIGKILL)
+    await process.wait()
+    with trio.move_on_after(grace_s):
+        while await group_alive(pgid):
+            signal_group(pgid, signal.SIGKILL)
+            await trio.sleep(GROUP_POLL_S)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            await stream.aclose()
+
+
+def kill_orphan_group(pid: int, start_ticks: int | None) -> int:
+    """End the process group a previous hub left behind; return how many processes were signalled.
+
+    The leader is matched by PID *and* start time, so a reused PID is never killed. When the leader
+    is gone, its group may live on in grandchildren: those still carry the session id = pid.
+    Blocking: call from a worker thread.
+    """
+    leader = _read_stat(pid)
+    if leader is not None and start_ticks is not None and leader[4] != start_ticks:
+        return 0  # the pid now belongs to another process
+    members = group_members(pid)
+    if leader is None:
+        members = [m for m in members if _session_of(m) == pid]
+    for member in members:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                log.warning("could not kill orphan agent process %s: %s", member, exc)
+    return len(members)
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None

@@ -1,0 +1,136 @@
+"""The database schema as a list of forward migrations; ``PRAGMA user_version`` records how many ran."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE projects (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            workspace TEXT NOT NULL,
+            max_parallel INTEGER,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE nodes (
+            project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            model TEXT,
+            timeout_s REAL,
+            retries INTEGER NOT NULL DEFAULT 0,
+            position TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (project_id, id)
+        );
+        CREATE TABLE edges (
+            project_id TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            depends_on TEXT NOT NULL,
+            PRIMARY KEY (project_id, node_id, depends_on),
+            FOREIGN KEY (project_id, node_id) REFERENCES nodes(project_id, id) ON DELETE CASCADE,
+            FOREIGN KEY (project_id, depends_on) REFERENCES nodes(project_id, id) ON DELETE CASCADE
+        );
+        CREATE INDEX edges_upstream ON edges(project_id, depends_on);
+        CREATE TABLE agent_templates (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            command TEXT NOT NULL,
+            output TEXT NOT NULL,
+            default_model TEXT,
+            env TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            status TEXT NOT NULL,
+            node_ids TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL
+        );
+        CREATE INDEX runs_project ON runs(project_id, created_at);
+        CREATE TABLE executions (
+            num INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            node_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            model TEXT,
+            prompt TEXT,
+            argv TEXT,
+            workspace TEXT,
+            pid INTEGER,
+            proc_start INTEGER,
+            exit_code INTEGER,
+            error TEXT,
+            result_text TEXT,
+            session_id TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cost_usd REAL,
+            stderr TEXT,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL
+        );
+        CREATE INDEX executions_project ON executions(project_id, num);
+        CREATE INDEX executions_run ON executions(run_id, num);
+        CREATE INDEX executions_node ON executions(project_id, node_id, num);
+        CREATE INDEX executions_status ON executions(status, num);
+        CREATE TABLE events (
+            project_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            execution_id TEXT,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (project_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX events_execution ON events(execution_id, seq) WHERE execution_id IS NOT NULL;
+        """,
+    )
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    """Statement by statement: ``executescript`` would commit the migration's transaction early."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Run the migrations this database has not seen yet, each in its own transaction."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database is at schema version {version}, newer than this Orchestra ({len(MIGRATIONS)})"
+        )
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)

@@ -1,0 +1,109 @@
+"""Run the hub: database, hub, app and hypercorn in one root nursery, stopped cleanly on SIGTERM.
+
+Shutdown order matters: subscribers are closed first (they see 1001 at once instead of hypercorn's
+hard close), then the server stops taking requests, then the hub ends every agent and records its
+execution as interrupted, and only then does the database writer drain and close.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import socket
+from dataclasses import dataclass
+from functools import partial
+
+import hypercorn.trio
+import trio
+from hypercorn.config import Config, Sockets
+
+from .api import create_app
+from .auth import load_or_create_token
+from .db import Database
+from .events import CLOSE_GOING_AWAY
+from .hub import Hub
+from .settings import Settings
+
+log = logging.getLogger("orchestra.server")
+
+# A peer that stops acknowledging (gone without a FIN) is dropped after this long: hypercorn pings
+# every WS_PING_INTERVAL_S, and an unacknowledged ping fails the socket after TCP_USER_TIMEOUT.
+WS_PING_INTERVAL_S = 10.0
+TCP_USER_TIMEOUT_MS = 20_000
+
+
+class _HubConfig(Config):
+    def create_sockets(self) -> Sockets:
+        sockets = super().create_sockets()
+        for sock in sockets.insecure_sockets:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                if hasattr(socket, "TCP_USER_TIMEOUT"):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
+        return sockets
+
+
+@dataclass
+class Running:
+    hub: Hub
+    port: int
+    stop: trio.Event
+
+
+def _config(settings: Settings) -> Config:
+    config = _HubConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.graceful_timeout = 5
+    config.websocket_ping_interval = WS_PING_INTERVAL_S
+    config.include_server_header = False
+    return config
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    try:
+        loopback = ipaddress.ip_address(settings.host).is_loopback
+    except ValueError:
+        loopback = settings.host == "localhost"
+    if not loopback:
+        log.warning(
+            "LISTENING ON %s, NOT LOOPBACK: whoever reaches this port with the token can run anything on "
+            "this machine through the agents. Prefer 127.0.0.1 and an SSH tunnel.", settings.host)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    handle_signals: bool = True,
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    warn_if_exposed(settings)
+    token = await trio.to_thread.run_sync(load_or_create_token, settings)
+    stop = trio.Event()
+    async with Database.open(settings.database_path) as db, Hub.open(settings, db, token) as hub:
+        app = create_app(hub)
+        server_stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            if handle_signals:
+                nursery.start_soon(_stop_on_signal, stop)
+            binds = await nursery.start(
+                partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
+            port = int(binds[0].rsplit(":", 1)[1])
+            log.info("orchestra listening on %s (database %s)", ", ".join(binds), settings.database_path)
+            task_status.started(Running(hub, port, stop))
+            await stop.wait()
+            log.info("stopping: closing subscribers, ending agents")
+            hub.stopping = True
+            hub.bus.close_all(CLOSE_GOING_AWAY, "the hub is shutting down")
+            server_stop.set()
+
+
+async def _stop_on_signal(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            stop.set()
+            return

@@ -1,0 +1,83 @@
+"""The hub's configuration, read from ``ORCHESTRA_*`` environment variables.
+
+Every setting has an embedded default so that ``python orchestra.py`` works on a fresh machine.
+A bad value stops the start with one line naming the variable (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "ORCHESTRA_"
+
+DEFAULT_CORS_ORIGINS = ",".join(
+    [f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in range(8000, 8010)]
+    + ["tauri://localhost", "http://tauri.localhost"]
+)
+
+
+class ConfigError(Exception):
+    """A setting has a value the hub cannot start with; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./orchestra.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    cors_origins: str = DEFAULT_CORS_ORIGINS
+    debug: bool = False
+    token: str | None = Field(default=None, min_length=16)
+    workspaces: Path = Path("./workspaces")
+    max_parallel: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=1024)
+    claude_bin: str = "claude"
+    codex_bin: str = "codex"
+    gemini_bin: str = "gemini"
+    # Seconds between SIGTERM and SIGKILL when an agent's process group is ended.
+    kill_grace_s: float = Field(default=5.0, gt=0, le=300)
+    # Largest accepted request body, in bytes.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_only(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+            raise ValueError("must look like sqlite:///path/to/orchestra.db (SQLite is the only backend)")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///")).expanduser()
+
+    @property
+    def token_path(self) -> Path:
+        """The generated token lives beside the database, readable by its owner only."""
+        path = self.database_path
+        return path.with_name(path.name + ".token")
+
+    @property
+    def workspaces_root(self) -> Path:
+        return self.workspaces.expanduser().resolve()
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and explicit overrides); raise ConfigError with a one-line message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = ENV_PREFIX + str(error["loc"][0]).upper() if error["loc"] else "configuration"
+            value = error.get("input")
+            shown = "" if name == ENV_PREFIX + "TOKEN" else f" (got {value!r})"
+            problems.append(f"{name}: {error['msg']}{shown}")
+        raise ConfigError("; ".join(problems)) from None

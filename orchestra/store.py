@@ -1,0 +1,307 @@
+"""Queries over the store. Reads take a connection; writes take a :class:`Tx` and run in the writer.
+
+Every write that clients can observe emits its project event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from typing import Any
+
+import sqlite_utils
+
+from .dag import find_cycle
+from .db import Tx, fetch_rows
+from .errors import Conflict, NotFound, Unprocessable
+from .models import MAX_NODES_PER_PROJECT
+
+ACTIVE_STATUSES = ("queued", "running", "waiting")
+
+Row = dict[str, Any]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+
+def _row(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Row | None:
+    rows = fetch_rows(db, sql, params)
+    return rows[0] if rows else None
+
+
+# -- projects -------------------------------------------------------------------------------------
+
+_PROJECT_SUMMARY = """
+    SELECT p.*, r.id AS last_run_id, r.status AS last_run_status, r.created_at AS last_run_at,
+           (SELECT count(*) FROM nodes n WHERE n.project_id = p.id) AS node_count
+    FROM projects p
+    LEFT JOIN runs r ON r.id = (
+        SELECT id FROM runs WHERE project_id = p.id ORDER BY created_at DESC LIMIT 1)
+"""
+
+
+def _present_project(row: Row) -> Row:
+    run_id = row.pop("last_run_id")
+    status = row.pop("last_run_status")
+    at = row.pop("last_run_at")
+    row["last_run"] = {"id": run_id, "status": status, "created_at": at} if run_id else None
+    row["state"] = "running" if status in ("queued", "running") else "failed" if status == "failed" else "idle"
+    return row
+
+
+def list_projects(db: sqlite_utils.Database) -> list[Row]:
+    return [_present_project(row) for row in fetch_rows(db, _PROJECT_SUMMARY + " ORDER BY p.created_at")]
+
+
+def get_project(db: sqlite_utils.Database, project_id: str) -> Row:
+    row = _row(db, _PROJECT_SUMMARY + " WHERE p.id = ?", [project_id])
+    if row is None:
+        raise NotFound(f"project '{project_id}' does not exist")
+    return _present_project(row)
+
+
+def require_project(db: sqlite_utils.Database, project_id: str) -> None:
+    if db.execute("SELECT 1 FROM projects WHERE id = ?", [project_id]).fetchone() is None:
+        raise NotFound(f"project '{project_id}' does not exist")
+
+
+def insert_project(tx: Tx, fields: Row) -> Row:
+    now = time.time()
+    row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
+    row |= {"created_at": now, "updated_at": now}
+    tx.db["projects"].insert(row)
+    return get_project(tx.db, row["id"])
+
+
+def update_project(tx: Tx, project_id: str, changes: Row) -> Row:
+    require_project(tx.db, project_id)
+    if changes:
+        changes = changes | {"updated_at": time.time()}
+        tx.db["projects"].update(project_id, changes)
+    return get_project(tx.db, project_id)
+
+
+def delete_project(tx: Tx, project_id: str) -> None:
+    require_project(tx.db, project_id)
+    active = tx.execute(
+        f"SELECT count(*) FROM executions WHERE project_id = ? AND status IN {ACTIVE_STATUSES}",
+        [project_id],
+    ).fetchone()[0]
+    if active:
+        raise Conflict(
+            f"project '{project_id}' has {active} execution(s) running or queued; cancel its runs first",
+            {"active_executions": active},
+        )
+    tx.execute("DELETE FROM events WHERE project_id = ?", [project_id])
+    tx.execute("DELETE FROM edges WHERE project_id = ?", [project_id])
+    tx.execute("DELETE FROM projects WHERE id = ?", [project_id])
+
+
+# -- nodes ----------------------------------------------------------------------------------------
+
+
+def _present_node(row: Row, depends_on: list[str]) -> Row:
+    position = row.pop("position")
+    row["position"] = json.loads(position) if position else None
+    row["depends_on"] = depends_on
+    return row
+
+
+def _edges(db: sqlite_utils.Database, project_id: str) -> dict[str, list[str]]:
+    graph: dict[str, list[str]] = {}
+    for node_id, upstream in db.execute(
+        "SELECT node_id, depends_on FROM edges WHERE project_id = ? ORDER BY rowid", [project_id]
+    ):
+        graph.setdefault(node_id, []).append(upstream)
+    return graph
+
+
+def dependency_graph(db: sqlite_utils.Database, project_id: str) -> dict[str, list[str]]:
+    """Every node of the project, mapped to the nodes it depends on."""
+    graph = {node_id: [] for (node_id,) in db.execute(
+        "SELECT id FROM nodes WHERE project_id = ?", [project_id])}
+    graph.update(_edges(db, project_id))
+    return graph
+
+
+def list_nodes(db: sqlite_utils.Database, project_id: str) -> list[Row]:
+    require_project(db, project_id)
+    edges = _edges(db, project_id)
+    rows = fetch_rows(db, "SELECT * FROM nodes WHERE project_id = ? ORDER BY created_at, id", [project_id])
+    return [_present_node(row, edges.get(row["id"], [])) for row in rows]
+
+
+def get_node(db: sqlite_utils.Database, project_id: str, node_id: str) -> Row:
+    require_project(db, project_id)
+    row = _row(db, "SELECT * FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id])
+    if row is None:
+        raise NotFound(f"node '{node_id}' does not exist in project '{project_id}'")
+    upstream = [r[0] for r in db.execute(
+        "SELECT depends_on FROM edges WHERE project_id = ? AND node_id = ? ORDER BY rowid",
+        [project_id, node_id])]
+    return _present_node(row, upstream)
+
+
+def _slug(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    return slug or "node"
+
+
+def _free_node_id(db: sqlite_utils.Database, project_id: str, title: str) -> str:
+    base = _slug(title)
+    taken = {r[0] for r in db.execute(
+        "SELECT id FROM nodes WHERE project_id = ? AND (id = ? OR id LIKE ?)",
+        [project_id, base, base + "-%"])}
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
+def _check_dependencies(
+    db: sqlite_utils.Database, project_id: str, node_id: str, depends_on: list[str]
+) -> None:
+    if len(set(depends_on)) != len(depends_on):
+        raise Unprocessable("depends_on lists a node twice", {"field": "depends_on"})
+    existing = {r[0] for r in db.execute("SELECT id FROM nodes WHERE project_id = ?", [project_id])}
+    missing = [upstream for upstream in depends_on if upstream not in existing and upstream != node_id]
+    if missing:
+        raise Unprocessable(
+            f"depends_on names node(s) not in project '{project_id}': {', '.join(missing)}",
+            {"field": "depends_on", "missing": missing},
+        )
+    graph = dependency_graph(db, project_id)
+    graph[node_id] = list(depends_on)
+    cycle = find_cycle(graph)
+    if cycle:
+        raise Conflict(f"that dependency would close a cycle: {' -> '.join(cycle)}", {"cycle": cycle})
+
+
+def _check_agent(db: sqlite_utils.Database, agent: str, builtin_ids: tuple[str, ...]) -> None:
+    if agent in builtin_ids:
+        return
+    if db.execute("SELECT 1 FROM agent_templates WHERE id = ?", [agent]).fetchone() is None:
+        raise Unprocessable(f"agent template '{agent}' does not exist", {"field": "agent"})
+
+
+def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Row:
+    db = tx.db
+    require_project(db, project_id)
+    count = db.execute("SELECT count(*) FROM nodes WHERE project_id = ?", [project_id]).fetchone()[0]
+    if count >= MAX_NODES_PER_PROJECT:
+        raise Conflict(f"project '{project_id}' already has the maximum of {MAX_NODES_PER_PROJECT} nodes")
+    fields = dict(fields)
+    depends_on = fields.pop("depends_on", [])
+    node_id = fields.pop("id", None) or _free_node_id(db, project_id, fields["title"])
+    if db.execute("SELECT 1 FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id]).fetchone():
+        raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
+    _check_agent(db, fields["agent"], builtin_ids)
+    _check_dependencies(db, project_id, node_id, depends_on)
+    now = time.time()
+    position = fields.pop("position", None)
+    db["nodes"].insert(fields | {
+        "project_id": project_id, "id": node_id, "created_at": now, "updated_at": now,
+        "position": json.dumps(position) if position else None,
+    })
+    _insert_edges(tx, project_id, node_id, depends_on)
+    node = get_node(db, project_id, node_id)
+    tx.emit(project_id, "node.created", node_id=node_id, node=node)
+    return node
+
+
+def _insert_edges(tx: Tx, project_id: str, node_id: str, depends_on: list[str]) -> None:
+    tx.db.conn.executemany(
+        "INSERT INTO edges (project_id, node_id, depends_on) VALUES (?, ?, ?)",
+        [(project_id, node_id, upstream) for upstream in depends_on],
+    )
+
+
+def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Row:
+    db = tx.db
+    get_node(db, project_id, node_id)
+    changes = dict(changes)
+    if "agent" in changes:
+        _check_agent(db, changes["agent"], builtin_ids)
+    if "position" in changes:
+        changes["position"] = json.dumps(changes["position"]) if changes["position"] else None
+    depends_on = changes.pop("depends_on", None)
+    if depends_on is not None:
+        _check_dependencies(db, project_id, node_id, depends_on)
+        tx.execute("DELETE FROM edges WHERE project_id = ? AND node_id = ?", [project_id, node_id])
+        _insert_edges(tx, project_id, node_id, depends_on)
+    if changes:
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        tx.execute(
+            f"UPDATE nodes SET {assignments}, updated_at = ? WHERE project_id = ? AND id = ?",
+            [*changes.values(), time.time(), project_id, node_id],
+        )
+    node = get_node(db, project_id, node_id)
+    tx.emit(project_id, "node.updated", node_id=node_id, node=node)
+    return node
+
+
+def delete_node(tx: Tx, project_id: str, node_id: str) -> None:
+    db = tx.db
+    get_node(db, project_id, node_id)
+    active = db.execute(
+        f"SELECT count(*) FROM executions WHERE project_id = ? AND node_id = ? AND status IN {ACTIVE_STATUSES}",
+        [project_id, node_id],
+    ).fetchone()[0]
+    if active:
+        raise Conflict(f"node '{node_id}' has an execution running or queued; cancel it first")
+    dependents = [r[0] for r in db.execute(
+        "SELECT node_id FROM edges WHERE project_id = ? AND depends_on = ?", [project_id, node_id])]
+    tx.execute("DELETE FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id])
+    tx.emit(project_id, "node.deleted", node_id=node_id)
+    for dependent in dependents:
+        tx.emit(project_id, "node.updated", node_id=dependent, node=get_node(db, project_id, dependent))
+
+
+# -- agent templates ------------------------------------------------------------------------------
+
+
+def _present_template(row: Row) -> Row:
+    row["command"] = json.loads(row["command"])
+    row["env"] = json.loads(row["env"])
+    row["builtin"] = False
+    return row
+
+
+def user_templates(db: sqlite_utils.Database) -> list[Row]:
+    return [_present_template(row) for row in fetch_rows(db, "SELECT * FROM agent_templates ORDER BY created_at")]
+
+
+def user_template(db: sqlite_utils.Database, template_id: str) -> Row | None:
+    row = _row(db, "SELECT * FROM agent_templates WHERE id = ?", [template_id])
+    return _present_template(row) if row else None
+
+
+def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Row:
+    template_id = fields["id"]
+    if template_id in builtin_ids or user_template(tx.db, template_id) is not None:
+        raise Conflict(f"agent template '{template_id}' already exists", {"field": "id"})
+    tx.db["agent_templates"].insert(fields | {
+        "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
+        "created_at": time.time(),
+    })
+    template = user_template(tx.db, template_id)
+    assert template is not None
+    return template
+
+
+def delete_template(tx: Tx, template_id: str, builtin_ids: tuple[str, ...]) -> None:
+    if template_id in builtin_ids:
+        raise Conflict(f"agent template '{template_id}' is built in and cannot be deleted")
+    if user_template(tx.db, template_id) is None:
+        raise NotFound(f"agent template '{template_id}' does not exist")
+    users = [f"{p}/{n}" for p, n in tx.execute(
+        "SELECT project_id, id FROM nodes WHERE agent = ? LIMIT 20", [template_id])]
+    if users:
+        raise Conflict(
+            f"agent template '{template_id}' is used by node(s) {', '.join(users)}", {"nodes": users})
+    tx.execute("DELETE FROM agent_templates WHERE id = ?", [template_id])

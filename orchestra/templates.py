@@ -1,0 +1,91 @@
+"""Agent templates: data that says how to run one agent CLI, and turning one into an argv.
+
+Placeholders (``{prompt}``, ``{model}``, ``{workspace}``, ``{session_id}``) are replaced inside single
+argv elements, never by splitting or a shell, so a prompt can never become a flag or a command.
+An argument that is exactly a placeholder with no value is dropped, together with the flag just
+before it (``--model {model}`` disappears when no model is set, leaving the CLI's own default).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from .settings import Settings
+
+PLACEHOLDERS = frozenset({"prompt", "model", "workspace", "session_id"})
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+BUILTIN_IDS = ("claude-code", "codex", "gemini")
+
+
+def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The three CLIs with the headless flags verified on real runs (fixtures README)."""
+    return {
+        "claude-code": {
+            "id": "claude-code",
+            "name": "Claude Code",
+            "command": [settings.claude_bin, "-p", "{prompt}", "--output-format", "stream-json",
+                        "--verbose", "--dangerously-skip-permissions", "--model", "{model}"],
+            "output": "claude-stream-json",
+            "default_model": None,
+            "env": {},
+            "builtin": True,
+        },
+        "codex": {
+            "id": "codex",
+            "name": "Codex CLI",
+            "command": [settings.codex_bin, "exec", "--json", "--skip-git-repo-check",
+                        "--dangerously-bypass-approvals-and-sandbox", "-m", "{model}",
+                        "-C", "{workspace}", "{prompt}"],
+            "output": "codex-json",
+            "default_model": None,
+            "env": {},
+            "builtin": True,
+        },
+        "gemini": {
+            "id": "gemini",
+            "name": "Gemini CLI",
+            "command": [settings.gemini_bin, "-p", "{prompt}", "--output-format", "stream-json",
+                        "--yolo", "--skip-trust", "-m", "{model}"],
+            "output": "gemini-stream-json",
+            "default_model": None,
+            "env": {},
+            "builtin": True,
+        },
+    }
+
+
+def unknown_placeholders(command: list[str]) -> set[str]:
+    return {name for arg in command for name in _PLACEHOLDER.findall(arg)} - PLACEHOLDERS
+
+
+def build_argv(command: list[str], values: dict[str, str | None]) -> list[str]:
+    argv: list[str] = []
+    for arg in command:
+        whole = _PLACEHOLDER.fullmatch(arg)
+        if whole and not values.get(whole.group(1)):
+            if argv and argv[-1].startswith("-") and len(argv) > 1:
+                argv.pop()
+            continue
+        argv.append(_PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or "", arg))
+    return argv
+
+
+# What an agent inherits from the hub's environment: what a CLI needs to run and find its own
+# credentials. Everything else (the hub's token above all) stays behind; a template's ``env``
+# adds or overrides variables explicitly.
+_INHERITED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+                        "TERM", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
+                        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"})
+_INHERITED_PREFIXES = ("LC_", "XDG_", "ANTHROPIC_", "CLAUDE_", "OPENAI_", "CODEX_", "GEMINI_",
+                       "GOOGLE_", "VERTEX_", "AWS_BEDROCK_")
+
+
+def agent_environment(template_env: dict[str, str]) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items()
+           if (name in _INHERITED or name.startswith(_INHERITED_PREFIXES)) and not name.startswith("ORCHESTRA_")}
+    env.update(template_env)
+    env.setdefault("PATH", os.defpath)
+    return env
