@@ -35,6 +35,12 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _backup(args: argparse.Namespace, settings: Settings) -> int:
+    from .backup import backup
+
+    return backup(settings, args.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="orchestra.py",
@@ -46,13 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="start the hub (the default when no command is given)")
     commands.add_parser("token", help="print the API token (generated on first use)")
     commands.add_parser("url", help="print the UI's login link, token included")
+    backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
+    backup.add_argument("file", help="where to write the copy")
     from .client_cli import add_client_commands
 
     add_client_commands(commands)
     return parser
 
 
-_LOCAL = {"serve": _serve, "token": _token, "url": _url, None: _serve}
+_LOCAL = {"serve": _serve, "token": _token, "url": _url, "backup": _backup, None: _serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
