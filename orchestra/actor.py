@@ -248,7 +248,7 @@ class ProjectActor:
             if final is None:
                 final = Final("cancelled", "cancelled by request")
         except BaseException as exc:
-            if isinstance(exc, trio.Cancelled):
+            if _is_cancellation(exc):
                 cancelled = handle.cancel_requested or run.cancel_requested
                 final = Final("cancelled", "cancelled by request") if cancelled else Final(
                     "interrupted", "the hub stopped while it ran")
@@ -322,6 +322,13 @@ class ProjectActor:
                 tx.emit(self.project_id, "execution.output", **ids, output=output)
 
         await self.db.write(store_events)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Cancelled, or a group of nothing but Cancelled (what a cancelled nursery raises)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)
 
 
 # -- transactions (run in the writer thread) -------------------------------------------------------

@@ -101,3 +101,137 @@ async def test_relaunch_below_a_node_that_never_succeeded_is_refused(hub: HubCli
     assert response.status_code == 409
     assert "'a'" in response.json()["error"]["message"]
     assert (await hub.get("/runs", params={"project_id": pid})).json()["runs"] == []
+
+
+async def test_timeout_stops_the_agent_and_marks_timed_out(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="slow", prompt="@hang @child", timeout_s=0.5)
+    run = await hub.wait_run(await hub.launch(pid))
+    (execution,) = run["executions"]
+    assert execution["status"] == "timed_out"
+    assert "timed out after 0.5 s" in execution["error"]
+    assert run["status"] == "failed"
+    errors = outputs(await hub.events(execution["id"]), "error")
+    assert any("timed out" in e["message"] for e in errors)
+
+
+async def test_cancel_one_execution_leaves_its_sibling_running(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="stuck", prompt="@hang @child")
+    await hub.create_node(pid, id="fine", prompt="@sleep=0.3")
+    launched = await hub.launch(pid)
+    stuck = next(e["id"] for e in launched["executions"] if e["node_id"] == "stuck")
+    await hub.wait_execution(stuck, {"running"})
+    response = await hub.post(f"/executions/{stuck}/cancel")
+    assert response.status_code == 202
+    run = await hub.wait_run(launched)
+    status = {e["node_id"]: e["status"] for e in run["executions"]}
+    assert status == {"stuck": "cancelled", "fine": "succeeded"}
+    again = await hub.post(f"/executions/{stuck}/cancel")
+    assert again.status_code == 409
+
+
+async def test_cancel_run_ends_running_and_queued_executions(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="a", prompt="@hang @ignore-term")
+    await hub.create_node(pid, id="b", prompt="after", depends_on=["a"])
+    launched = await hub.launch(pid)
+    a = next(e["id"] for e in launched["executions"] if e["node_id"] == "a")
+    await hub.wait_execution(a, {"running"})
+    response = await hub.post(f"/runs/{launched['run_id']}/cancel")
+    assert response.status_code == 202
+    run = await hub.wait_run(launched)
+    assert run["status"] == "cancelled"
+    assert {e["node_id"]: e["status"] for e in run["executions"]} == {"a": "cancelled", "b": "cancelled"}
+    assert (await hub.post(f"/runs/{launched['run_id']}/cancel")).status_code == 409
+
+
+async def test_retries_make_a_new_execution_per_attempt(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="flaky", prompt="@fail", retries=2)
+    run = await hub.wait_run(await hub.launch(pid))
+    attempts = [(e["attempt"], e["status"]) for e in run["executions"]]
+    assert attempts == [(1, "failed"), (2, "failed"), (3, "failed")]
+    assert len({e["id"] for e in run["executions"]}) == 3
+
+
+async def test_crash_garbage_and_missing_executable_fail_only_their_own_node(
+    hub: HubClient, agents: FakeAgents
+) -> None:
+    response = await hub.post("/agent-templates", {
+        "id": "ghost", "name": "Missing CLI", "command": ["no-such-agent-cli", "{prompt}"], "output": "text"})
+    assert response.status_code == 201
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="crash", prompt="@crash")
+    await hub.create_node(pid, id="garbage", prompt="@garbage")
+    await hub.create_node(pid, id="ghost", prompt="hello", agent="ghost")
+    await hub.create_node(pid, id="sibling", prompt="fine")
+    run = await hub.wait_run(await hub.launch(pid))
+    by_node = {e["node_id"]: e for e in run["executions"]}
+    assert by_node["sibling"]["status"] == "succeeded"
+    assert by_node["crash"]["status"] == "failed"
+    assert by_node["crash"]["exit_code"] == 3
+    assert by_node["ghost"]["status"] == "failed"
+    assert by_node["ghost"]["error"] == "no-such-agent-cli: executable not found on PATH"
+    ghost_errors = outputs(await hub.events(by_node["ghost"]["id"]), "error")
+    assert [e["message"] for e in ghost_errors] == ["no-such-agent-cli: executable not found on PATH"]
+    garbage = await hub.events(by_node["garbage"]["id"])
+    raws = outputs(garbage, "raw")
+    assert len(raws) >= 3  # a non-JSON line, binary garbage, a 5 MB line (cut), an unknown type
+    assert any(r.get("truncated", 0) >= 5_000_000 for r in raws)
+    assert len(max((r["line"] for r in raws), key=len)) <= 64 * 1024
+    # the transcript around the garbage still parsed: the garbage run itself succeeds
+    assert by_node["garbage"]["status"] == "succeeded"
+
+
+async def test_error_results_fail_even_with_exit_code_zero(hub: HubClient, agents: FakeAgents) -> None:
+    agents.install("gemini", "gemini-midstream.jsonl")  # exits 0 with result.status "error"
+    agents.install("claude", "claude-http401.jsonl")  # exits 1 with subtype "success", is_error true
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="gem", agent="gemini")
+    await hub.create_node(pid, id="cla", agent="claude-code")
+    run = await hub.wait_run(await hub.launch(pid))
+    by_node = {e["node_id"]: e for e in run["executions"]}
+    assert by_node["gem"]["status"] == "failed"
+    assert by_node["gem"]["exit_code"] == 0
+    assert "Model stream ended without a finish reason" in by_node["gem"]["error"]
+    assert by_node["cla"]["status"] == "failed"
+    assert "Invalid API key" in by_node["cla"]["error"]
+
+
+async def test_claude_root_refusal_says_what_to_do(hub: HubClient, agents: FakeAgents) -> None:
+    agents.install("claude", "claude-root-refusal.jsonl")
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="a")
+    run = await hub.wait_run(await hub.launch(pid))
+    (execution,) = run["executions"]
+    assert execution["status"] == "failed"
+    assert "cannot be used with root" in execution["stderr"]
+    messages = [e["message"] for e in outputs(await hub.events(execution["id"]), "error")]
+    assert any("ordinary" in m and "user" in m for m in messages), messages
+
+
+async def test_agent_gets_workspace_argv_and_no_token(hub: HubClient, agents: FakeAgents) -> None:
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="a", prompt="; rm -rf ~ $(id) --flag\n'quoted'", model="m-1")
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    assert run["status"] == "succeeded"
+    (record,) = agents.recorded()
+    assert record["cwd"] == project["workspace"]
+    assert record["prompt"] == "; rm -rf ~ $(id) --flag\n'quoted'"
+    assert record["argv"] == ["-p", record["prompt"], "--output-format", "stream-json", "--verbose",
+                              "--dangerously-skip-permissions", "--model", "m-1"]
+    assert not any(k.startswith("ORCHESTRA_") for k in record["env"])
+    assert hub.settings.token not in str(record["env"])
+
+
+async def test_fifty_concurrent_chatty_agents_store_every_line_in_order(hub: HubClient) -> None:
+    pid = (await hub.create_project(max_parallel=50))["id"]
+    for i in range(50):
+        await hub.create_node(pid, id=f"n{i}", prompt="@lines=1000")
+    run = await hub.wait_run(await hub.launch(pid))
+    assert run["status"] == "succeeded"
+    for execution in run["executions"]:
+        texts = [o["text"] for o in outputs(await hub.events(execution["id"]), "text")]
+        numbered = [t for t in texts if t.startswith("line ")]
+        assert numbered == [f"line {i}" for i in range(1, 1001)], execution["node_id"]
