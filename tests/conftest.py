@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
-
 from fake_agent import install
+
 from orchestra.events import Subscription
 from orchestra.server import Running, serve
 from orchestra.settings import Settings, load_settings
