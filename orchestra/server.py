@@ -27,9 +27,10 @@ from .settings import Settings
 
 log = logging.getLogger("orchestra.server")
 
-# A peer that stops acknowledging (gone without a FIN) is dropped after this long: hypercorn pings
-# every WS_PING_INTERVAL_S, and an unacknowledged ping fails the socket after TCP_USER_TIMEOUT.
-WS_PING_INTERVAL_S = 10.0
+# A peer that stops acknowledging (gone without a FIN) is dropped after this long: the subscription
+# sends a heartbeat when idle (orchestra.api.ws), and unacknowledged data fails the socket after
+# TCP_USER_TIMEOUT. (Hypercorn's own websocket_ping_interval is not used: its ping task outlives a
+# closed connection by up to one interval and holds up every graceful shutdown.)
 TCP_USER_TIMEOUT_MS = 20_000
 
 
@@ -58,7 +59,6 @@ def _config(settings: Settings) -> Config:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5
-    config.websocket_ping_interval = WS_PING_INTERVAL_S
     config.include_server_header = False
     return config
 

@@ -1,5 +1,9 @@
 """``/ws/subscribe/{project_id}``: a project's events, live, with no gap and no duplicate.
 
+When nothing happened for HEARTBEAT_S, the server sends ``{"type":"heartbeat","seq":<last>}``:
+it keeps idle connections alive through proxies and makes a dead peer's socket fail
+(TCP_USER_TIMEOUT, see orchestra.server). Clients ignore it, or use its ``seq`` to spot a hole.
+
 The subscription is registered on the bus *before* the snapshot or the replay is read, and live
 events with a ``seq`` already sent are dropped, so nothing falls through the seam between stored
 and live events. Several events may travel in one message (a JSON array), encoded once per event.
@@ -25,6 +29,7 @@ log = logging.getLogger("orchestra.ws")
 REPLAY_PAGE = 2_000
 LIVE_BATCH = 1_000
 SEND_TIMEOUT_S = 30.0
+HEARTBEAT_S = 15.0
 CLOSE_UNKNOWN_PROJECT = 4404
 CLOSE_BAD_REQUEST = 4400
 
@@ -60,8 +65,12 @@ def blueprint(hub: Hub) -> Blueprint:
             try:
                 last = await _send_history(hub, project_id, since)
                 while True:
-                    batch = [e for e in await subscription.next_batch(LIVE_BATCH) if e.seq > last]
-                    if batch:
+                    batch = None
+                    with trio.move_on_after(HEARTBEAT_S):
+                        batch = [e for e in await subscription.next_batch(LIVE_BATCH) if e.seq > last]
+                    if batch is None:
+                        await _send_text(f'{{"type":"heartbeat","seq":{last}}}')
+                    elif batch:
                         await _send(batch)
                         last = batch[-1].seq
             except SubscriptionClosed as closed:
@@ -83,8 +92,7 @@ async def _send_history(hub: Hub, project_id: str, since: int | None) -> int:
     """Send the snapshot (no ``since``) or the stored events after ``since``; return the last seq sent."""
     if since is None:
         snapshot = await hub.db.read(lambda db: _snapshot(db, project_id))
-        with trio.fail_after(SEND_TIMEOUT_S):
-            await websocket.send(json.dumps(snapshot, separators=(",", ":")))
+        await _send_text(json.dumps(snapshot, separators=(",", ":")))
         return snapshot["seq"]
     last = since
     while True:
@@ -106,6 +114,9 @@ def _snapshot(db: object, project_id: str) -> dict[str, object]:
 
 
 async def _send(events: list[StoredEvent]) -> None:
-    text = events[0].body if len(events) == 1 else "[" + ",".join(e.body for e in events) + "]"
+    await _send_text(events[0].body if len(events) == 1 else "[" + ",".join(e.body for e in events) + "]")
+
+
+async def _send_text(text: str) -> None:
     with trio.fail_after(SEND_TIMEOUT_S):
         await websocket.send(text)
