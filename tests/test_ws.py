@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 import trio
-from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
-
 from conftest import TOKEN, WAIT_S, HubClient
+from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
 
 
 def ws_url(hub: HubClient, project_id: str, since: int | None = None, token: str = TOKEN) -> str:
@@ -101,7 +100,8 @@ async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(
         start = json.loads(await fast.get_message())["seq"]
         launched = await hub.launch(pid)
         events = await collect_until(fast, run_finished(launched["run_id"]))
-        lines = [e for e in events if e["type"] == "execution.output" and e["output"].get("text", "").startswith("line ")]
+        lines = [e for e in events
+                 if e["type"] == "execution.output" and e["output"].get("text", "").startswith("line ")]
         assert len(lines) == 50_000
         assert [e["seq"] for e in events] == list(range(start + 1, start + 1 + len(events)))
         with trio.fail_after(WAIT_S), pytest.raises(ConnectionClosed) as closed:
