@@ -1,15 +1,331 @@
-"""Terminal-client subcommands (launch, status, cancel, watch) that talk to a running hub."""
+"""Terminal client: ``launch``, ``status``, ``cancel`` over REST and ``watch`` over the WebSocket,
+so a terminal user never has to hand-write curl. ``watch`` reconnects with ``since`` when the
+connection drops, so it misses nothing; ``--until-done`` exits with the run's result.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
+
+from .settings import Settings
+
+RECONNECT_MAX_S = 10.0
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+FINAL_RUN = {"succeeded", "failed", "cancelled"}
+
+
+class ClientError(Exception):
+    """Something the user must fix (bad token, unknown project, hub down): printed as one line."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Hub:
+    url: str
+    token: str
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def ws_url(self, project_id: str, since: int | None) -> str:
+        parts = urlsplit(self.url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        url = f"{scheme}://{parts.netloc}/ws/subscribe/{project_id}?token={self.token}"
+        return url if since is None else f"{url}&since={since}"
+
+
+async def request(hub: Hub, method: str, path: str, body: Any = None) -> Any:
+    async with hub.http() as http:
+        try:
+            response = await http.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise ClientError(f"cannot reach the hub at {hub.url}: {exc}", EXIT_UNREACHABLE) from None
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        raise ClientError(f"{method} {path}: {response.status_code} {message}")
+    return response.json() if response.content else None
+
+
+async def resolve_project(hub: Hub, name_or_id: str) -> dict[str, Any]:
+    projects = (await request(hub, "GET", "/projects"))["projects"]
+    matches = [p for p in projects if name_or_id in (p["id"], p["name"])]
+    if len(matches) != 1:
+        known = ", ".join(f"{p['name']} ({p['id']})" for p in projects) or "none"
+        problem = "is ambiguous" if matches else "does not exist"
+        raise ClientError(f"project '{name_or_id}' {problem}; projects: {known}")
+    return matches[0]
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Printer:
+    """Turns events into readable lines: agent text, tool calls, state changes."""
+
+    out: TextIO = sys.stdout
+    verbose: bool = False
+    _partial: dict[str, str] = field(default_factory=dict)
+
+    def line(self, ts: float | None, node: str | None, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(ts or time.time()))
+        prefix = f"[{node}] " if node else ""
+        for piece in text.splitlines() or [""]:
+            print(f"{stamp} {prefix}{piece}", file=self.out)
+        self.out.flush()
+
+    def snapshot(self, snapshot: dict[str, Any]) -> None:
+        project = snapshot["project"]
+        latest = {e["node_id"]: e["status"] for e in snapshot["executions"]}
+        self.line(None, None, f"project {project['name']} ({project['id']}): {len(snapshot['nodes'])} node(s)")
+        for node in snapshot["nodes"]:
+            after = f" after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
+            self.line(None, node["id"], f"{latest.get(node['id'], 'never run')}{after}")
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind, ts, node = event.get("type"), event.get("ts"), event.get("node_id")
+        if kind != "execution.output" and node in self._partial:
+            self.line(ts, node, self._partial.pop(node))
+        if kind == "run.started":
+            self.line(ts, None, f"run {event['run_id']} started")
+        elif kind == "run.finished":
+            run = event["run"]
+            suffix = f": {run['error']}" if run.get("error") else ""
+            self.line(ts, None, f"run {event['run_id']} {run['status']}{suffix}")
+        elif kind in ("execution.started", "execution.finished", "execution.queued"):
+            self._execution(event)
+        elif kind == "execution.output":
+            self._output(ts, node, event["output"])
+        elif kind in ("node.created", "node.updated", "node.deleted") and self.verbose:
+            self.line(ts, node, kind.split(".")[1])
+
+    def _execution(self, event: dict[str, Any]) -> None:
+        execution, ts, node = event["execution"], event.get("ts"), event.get("node_id")
+        status = execution["status"]
+        if event["type"] == "execution.queued":
+            if self.verbose or execution.get("attempt", 1) > 1:
+                self.line(ts, node, f"queued (attempt {execution.get('attempt', 1)})")
+            return
+        if event["type"] == "execution.started":
+            self.line(ts, node, f"started {execution['agent']} ({execution['id']})")
+            return
+        details = []
+        if execution.get("started_at") and execution.get("finished_at"):
+            details.append(f"{execution['finished_at'] - execution['started_at']:.1f} s")
+        if execution.get("input_tokens") is not None:
+            details.append(f"{execution['input_tokens']} in / {execution.get('output_tokens')} out tokens")
+        if execution.get("cost_usd"):
+            details.append(f"${execution['cost_usd']:.4f}")
+        text = status + (f" ({', '.join(details)})" if details else "")
+        if execution.get("error") and status != "succeeded":
+            text += f": {execution['error']}"
+        self.line(ts, node, text)
+
+    def _output(self, ts: float | None, node: str | None, output: dict[str, Any]) -> None:
+        kind = output.get("kind")
+        key = node or ""
+        if kind == "text" and output.get("delta"):
+            self._partial[key] = self._partial.get(key, "") + output.get("text", "")
+            return
+        if key in self._partial:
+            self.line(ts, node, self._partial.pop(key))
+        if kind == "text":
+            self.line(ts, node, output.get("text", ""))
+        elif kind == "thinking" and self.verbose:
+            self.line(ts, node, f"(thinking) {output.get('text', '')}")
+        elif kind == "tool_use":
+            self.line(ts, node, f"tool {output.get('name')} {_short(json.dumps(output.get('input'), default=str))}")
+        elif kind == "tool_result":
+            mark = "tool error" if output.get("is_error") else "tool result"
+            self.line(ts, node, f"  {mark}: {_short(str(output.get('output', '')))}")
+        elif kind == "error":
+            self.line(ts, node, f"ERROR {output.get('message')}")
+        elif kind in ("raw", "system", "usage") and self.verbose:
+            self.line(ts, node, f"({kind}) {_short(json.dumps(output, default=str))}")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- following a project --------------------------------------------------------------------------
+
+
+async def follow(hub: Hub, project_id: str, printer: Printer, *, until_run: str | None, until_done: bool,
+                 launch_nodes: list[str] | None = None, launch: bool = False) -> int:
+    """Print the project's events live; reconnect with ``since`` after a drop.
+
+    With ``until_done``, return when the awaited run finishes (the launched one, the one running
+    when we connected, or else the next one): 0 if it succeeded, 1 otherwise.
+    """
+    since: int | None = None
+    delay = 0.2
+    awaited = until_run
+    while True:
+        try:
+            async with open_websocket_url(hub.ws_url(project_id, since)) as ws:
+                delay = 0.2
+                while True:
+                    message = json.loads(await ws.get_message())
+                    if isinstance(message, dict) and message.get("type") == "snapshot":
+                        printer.snapshot(message)
+                        since = message["seq"]
+                        if launch:
+                            body: dict[str, Any] = {"project_id": project_id}
+                            if launch_nodes:
+                                body["node_ids"] = launch_nodes
+                            awaited = (await request(hub, "POST", "/launch", body))["run_id"]
+                            launch = False
+                        elif until_done and awaited is None:
+                            awaited = await _running_run(hub, project_id)
+                        continue
+                    if isinstance(message, dict) and message.get("type") == "heartbeat":
+                        continue
+                    for event in message if isinstance(message, list) else [message]:
+                        since = event["seq"]
+                        printer.event(event)
+                        if until_done and event["type"] == "run.finished" and awaited in (None, event["run_id"]):
+                            return 0 if event["run"]["status"] == "succeeded" else EXIT_FAILED
+        except ConnectionRejected as exc:
+            raise ClientError(f"the hub refused the subscription ({exc.status_code}): check the token") from None
+        except ConnectionClosed as exc:
+            reason = exc.reason
+            if reason.code == 4404:
+                raise ClientError(reason.reason or f"project '{project_id}' does not exist") from None
+            if reason.code in (4400, 1008):
+                raise ClientError(reason.reason or "the hub refused the subscription") from None
+            printer.line(None, None, f"(connection closed: {reason.code} {reason.reason or ''}; reconnecting)")
+        except (HandshakeError, OSError) as exc:
+            printer.line(None, None, f"(hub unreachable: {exc}; retrying in {delay:.1f} s)")
+        await trio.sleep(delay)
+        delay = min(RECONNECT_MAX_S, delay * 2)
+
+
+async def _running_run(hub: Hub, project_id: str) -> str | None:
+    runs = (await request(hub, "GET", f"/runs?project_id={project_id}&limit=1"))["runs"]
+    return runs[0]["id"] if runs and runs[0]["status"] not in FINAL_RUN else None
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+
+
+async def _watch(hub: Hub, args: argparse.Namespace) -> int:
+    project = await resolve_project(hub, args.project)
+    printer = Printer(verbose=args.verbose)
+    return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done)
+
+
+async def _launch(hub: Hub, args: argparse.Namespace) -> int:
+    project = await resolve_project(hub, args.project)
+    if args.watch or args.until_done:
+        printer = Printer(verbose=args.verbose)
+        return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done,
+                            launch_nodes=args.node, launch=True)
+    body: dict[str, Any] = {"project_id": project["id"]}
+    if args.node:
+        body["node_ids"] = args.node
+    launched = await request(hub, "POST", "/launch", body)
+    print(f"run {launched['run_id']} launched: {len(launched['executions'])} execution(s)")
+    return 0
+
+
+async def _status(hub: Hub, args: argparse.Namespace) -> int:
+    if args.target.startswith("run_"):
+        run = await request(hub, "GET", f"/runs/{args.target}")
+        print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
+        for e in run["executions"]:
+            print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
+        return 0
+    project = await resolve_project(hub, args.target)
+    nodes = (await request(hub, "GET", f"/projects/{project['id']}/nodes"))["nodes"]
+    latest = {e["node_id"]: e for e in (await request(
+        hub, "GET", f"/executions?project_id={project['id']}&limit=500"))["executions"][::-1]}
+    last = project.get("last_run")
+    print(f"project {project['name']} ({project['id']}): {project['state']}"
+          + (f", last run {last['id']} {last['status']}" if last else ""))
+    for node in nodes:
+        execution = latest.get(node["id"])
+        status = execution["status"] if execution else "never run"
+        after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
+        print(f"  {node['id']:<24} {status:<12}{after}")
+    return 0
+
+
+async def _cancel(hub: Hub, args: argparse.Namespace) -> int:
+    kind = "runs" if args.target.startswith("run_") else "executions"
+    reply = await request(hub, "POST", f"/{kind}/{args.target}/cancel")
+    print(f"{args.target}: {reply['status']}")
+    return 0
+
+
+def _hub_from(args: argparse.Namespace, settings: Settings) -> Hub:
+    url = args.hub or os.environ.get("ORCHESTRA_URL")
+    if not url:
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        url = f"http://{host}:{settings.port}"
+    token = args.token or settings.token
+    if not token and settings.token_path.exists():
+        token = settings.token_path.read_text().strip()
+    if not token:
+        raise ClientError("no token: pass --token, set ORCHESTRA_TOKEN, or run next to the hub's database",
+                          EXIT_USAGE)
+    return Hub(url.rstrip("/"), token)
+
+
+def _runner(command: Any) -> Any:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        try:
+            hub = _hub_from(args, settings)
+            return trio.run(command, hub, args)
+        except ClientError as exc:
+            print(f"orchestra: {exc}", file=sys.stderr)
+            return exc.code
+        except KeyboardInterrupt:
+            return 130
+
+    return run
 
 
 def add_client_commands(commands: Any) -> None:
-    """Registered by :mod:`orchestra.cli`; filled in by the live-updates work."""
-    del commands
+    def client(name: str, help_text: str, command: Any) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--hub", help="hub URL (default: ORCHESTRA_URL, else this machine's hub)")
+        parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the token file)")
+        parser.set_defaults(run=_runner(command))
+        return parser
 
+    watch = client("watch", "follow a project's events live", _watch)
+    watch.add_argument("project", help="project id or name")
+    watch.add_argument("--until-done", action="store_true", help="exit when the run finishes (0 = succeeded)")
+    watch.add_argument("-v", "--verbose", action="store_true", help="also show thinking, system and raw events")
 
-def _unused(args: argparse.Namespace) -> None:
-    del args
+    launch = client("launch", "launch a project's DAG (or some nodes and their downstream)", _launch)
+    launch.add_argument("project", help="project id or name")
+    launch.add_argument("--node", action="append", help="launch this node and its downstream (repeatable)")
+    launch.add_argument("--watch", action="store_true", help="follow the run's events")
+    launch.add_argument("--until-done", action="store_true", help="follow the run and exit with its result")
+    launch.add_argument("-v", "--verbose", action="store_true", help="also show thinking, system and raw events")
+
+    status = client("status", "show a project's nodes and their latest status, or one run", _status)
+    status.add_argument("target", help="project id or name, or a run id (run_…)")
+
+    cancel = client("cancel", "cancel a run (run_…) or one execution (exe_…)", _cancel)
+    cancel.add_argument("target", help="run id or execution id")

@@ -135,11 +135,14 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}
+        self._changed = trio.Event()
 
     @contextmanager
     def subscribe(self, project_id: str, max_pending: int = 20_000) -> Iterator[Subscription]:
         subscription = Subscription(project_id, max_pending)
         self._subscribers.setdefault(project_id, set()).add(subscription)
+        self._changed.set()
+        self._changed = trio.Event()
         try:
             yield subscription
         finally:
@@ -164,3 +167,8 @@ class EventBus:
 
     def subscriber_count(self, project_id: str) -> int:
         return len(self._subscribers.get(project_id, ()))
+
+    async def wait_for_subscribers(self, project_id: str, count: int) -> None:
+        """Return once ``project_id`` has at least ``count`` subscribers (for tests and benchmarks)."""
+        while self.subscriber_count(project_id) < count:
+            await self._changed.wait()
