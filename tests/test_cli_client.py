@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import trio
-
 from conftest import TOKEN, WAIT_S, HubClient
 
 ENTRY = Path(__file__).resolve().parents[1] / "orchestra.py"
