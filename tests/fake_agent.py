@@ -11,7 +11,7 @@ after ``-p``, else the last argument) may carry directives, so one fake CLI serv
   @exit=N        exit with code N
   @sleep=S       sleep S seconds before printing
   @delay=S       sleep S seconds between lines
-  @hang          print the first line, then sleep forever
+  @hang          print all but the closing line, then sleep until killed
   @lines=N       before the closing line, add N text messages "line 1".."line N" in the transcript's format
   @garbage       before the closing line, add a non-JSON line, invalid UTF-8, a 5 MB JSON line and an
                  object of unknown type
@@ -119,13 +119,11 @@ def main(argv: list[str]) -> int:
 
     out = sys.stdout.buffer
     try:
-        for i, line in enumerate(lines):
+        for i, line in enumerate(lines[:closing] if "hang" in d else lines):
             if i and "delay" in d:
                 time.sleep(float(d["delay"]))
             out.write(line + b"\n")
             out.flush()
-            if "hang" in d:
-                break
         while "hang" in d:
             time.sleep(3600)
     except BrokenPipeError:
