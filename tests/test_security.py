@@ -8,11 +8,10 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from conftest import TOKEN, HubClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionRejected, open_websocket_url
-
-from conftest import TOKEN, HubClient
 
 
 async def test_token_in_the_query_string_is_not_accepted_by_rest(hub: HubClient) -> None:
