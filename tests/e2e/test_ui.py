@@ -1,0 +1,301 @@
+"""The browser UI against a real hub with fake agents: build a DAG, run it, read an execution,
+cancel a hanging run, get a cycle refused, survive a hub restart, stay responsive under 20,000 lines."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from ui_support import REPO, HubProcess, shoot, skip_reason
+
+pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+
+if skip_reason() is None:
+    from playwright.sync_api import Page, expect
+else:  # pragma: no cover - the whole module is skipped
+    Page = Any
+
+SUCCEEDED_FILL = "rgb(220,252,231)"  # components/dag-canvas.js FILL.succeeded (#dcfce7)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def open_ui(page: Page, hub: HubProcess, project_id: str | None = None) -> None:
+    fragment = f"#token={hub.token}" + (f"&project={project_id}" if project_id else "")
+    page.goto(f"{hub.url}/ui/{fragment}")
+    expect(page.locator(".hub-chip")).to_have_attribute("data-state", "online")
+    if project_id:
+        expect(page.locator("orc-dag-view")).to_have_attribute("data-state", "loaded")
+        expect(page.locator("orc-dag-view .live")).to_have_text("● live")
+
+
+def api_project(hub: HubProcess, name: str, nodes: list[dict[str, Any]]) -> str:
+    with hub.api() as api:
+        response = api.post("/projects", json={"name": name})
+        assert response.status_code == 201, response.text
+        project_id = response.json()["id"]
+        for node in nodes:
+            response = api.post(f"/projects/{project_id}/nodes", json={"agent": "claude-code", **node})
+            assert response.status_code == 201, response.text
+    return project_id
+
+
+def row(page: Page, node_id: str):
+    return page.locator(f"orc-node-list li[data-node-id='{node_id}']")
+
+
+def canvas(page: Page, script: str, arg: Any = None) -> Any:
+    """Evaluate ``script`` with ``cy`` (the Cytoscape instance) and ``arg`` in the page."""
+    return page.evaluate(f"arg => {{ const cy = document.querySelector('orc-dag-canvas').cy; return {script}; }}", arg)
+
+
+def click_node(page: Page, node_id: str) -> None:
+    point = page.evaluate("id => document.querySelector('orc-dag-canvas').nodeCenter(id)", node_id)
+    page.mouse.click(point["x"], point["y"])
+
+
+def click_edge(page: Page, edge_id: str) -> None:
+    """Click a point of the edge that no node covers."""
+    point = page.evaluate("""id => {
+        const el = document.querySelector('orc-dag-canvas');
+        const cy = el.cy, edge = cy.$id(id), box = el.container.getBoundingClientRect();
+        const a = edge.renderedSourceEndpoint(), b = edge.renderedTargetEndpoint();
+        for (let t = 0.5; t < 0.95; t += 0.05) for (const u of [t, 1 - t]) {
+            const p = {x: a.x + (b.x - a.x) * u, y: a.y + (b.y - a.y) * u};
+            const covered = cy.nodes().some(n => { const bb = n.renderedBoundingBox();
+                return p.x >= bb.x1 && p.x <= bb.x2 && p.y >= bb.y1 && p.y <= bb.y2; });
+            if (!covered) return {x: box.left + p.x, y: box.top + p.y};
+        }
+        return null;
+    }""", edge_id)
+    assert point, f"every point of edge {edge_id} is under a node"
+    page.mouse.click(point["x"], point["y"])
+
+
+def add_node(page: Page, title: str, prompt: str, depends_on: tuple[str, ...] = ()) -> None:
+    page.click("[data-action=add-node]")
+    form = page.locator("orc-node-editor form")
+    expect(form.locator("h3")).to_have_text("New node")
+    form.locator("[name=title]").fill(title)
+    form.locator("[name=prompt]").fill(prompt)
+    for upstream in depends_on:
+        form.locator(f"input[name=depends_on][value='{upstream}']").check()
+    form.locator("[type=submit]").click()
+    expect(form.locator("h3")).to_have_text(f"Node {title.lower()}")
+
+
+def panel_status(page: Page, status: str, timeout: float = 30_000) -> None:
+    expect(page.locator("orc-execution-panel")).to_have_attribute("data-status", status, timeout=timeout)
+
+
+# -- tests -----------------------------------------------------------------------------------------
+
+
+def test_login_link_keeps_the_token_and_a_wrong_token_is_explained(page: Page, hub: HubProcess) -> None:
+    page.goto(f"{hub.url}/ui/#token=wrong-token-0000000000000000")
+    banner = page.locator("orc-conn-banner")
+    expect(banner).to_have_attribute("data-kind", "unauthorized")
+    expect(banner).to_contain_text("refused the token")
+    assert page.evaluate("location.hash") == "", "the token must leave the address bar"
+    shoot(page, "login-wrong-token")
+
+    banner.get_by_role("button", name="Enter token").click()
+    page.locator(".hub-panel [name=token]").fill(hub.token)
+    page.locator(".hub-panel button[type=submit]").click()
+    expect(page.locator(".hub-chip")).to_have_attribute("data-state", "online")
+    expect(banner).to_be_hidden()
+
+    page.goto(f"{hub.url}/ui/")  # no fragment: the token was kept
+    expect(page.locator(".hub-chip")).to_have_attribute("data-state", "online")
+    tokens = page.evaluate("JSON.parse(localStorage.getItem('orchestra.tokens'))")
+    assert tokens == {hub.url: hub.token}
+
+
+def test_build_a_dag_run_it_and_read_an_execution(page: Page, hub: HubProcess) -> None:
+    open_ui(page, hub)
+    page.click("[data-action=new-project]")
+    page.locator("orc-project-form [name=name]").fill("Website")
+    page.locator("orc-project-form [name=description]").fill("three steps")
+    page.locator("orc-project-form [type=submit]").click()
+    expect(page.locator("orc-dag-view h2")).to_have_text("Website")
+    expect(page.locator("orc-project-list li.selected")).to_contain_text("Website")
+
+    add_node(page, "Plan", "Plan the site.")
+    add_node(page, "Build", "Build what the plan says.", depends_on=("plan",))
+    add_node(page, "Review", "Review the build.", depends_on=("build",))
+    assert canvas(page, "cy.nodes().map(n => n.id()).sort()") == ["build", "plan", "review"]
+    assert canvas(page, "cy.edges().map(e => e.id()).sort()") == ["build->review", "plan->build"]
+
+    # Connect plan -> review by clicking on the canvas.
+    page.click("[data-action=connect]")
+    click_node(page, "plan")
+    expect(page.locator("orc-dag-view .hint")).to_contain_text('depend on "plan"')
+    click_node(page, "review")
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('plan->review').length === 1")
+
+    # A cycle is refused with the hub's words, from the canvas and from the node form.
+    page.click("[data-action=connect]")
+    click_node(page, "review")
+    click_node(page, "plan")
+    expect(page.locator("orc-toast-list .toast.error").last).to_contain_text("would close a cycle")
+    click_node(page, "plan")
+    page.locator("[data-tab=node]").click()
+    form = page.locator("orc-node-editor form")
+    form.locator("input[name=depends_on][value='review']").check()
+    form.locator("[type=submit]").click()
+    expect(form.locator(".form-error")).to_contain_text("would close a cycle")
+    shoot(page, "cycle-refused")
+    assert canvas(page, "cy.$id('review->plan').length") == 0
+
+    # Disconnect plan -> review again by selecting the edge.
+    click_edge(page, "plan->review")
+    page.click("[data-action=disconnect]")
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('plan->review').length === 0")
+
+    # Launch; every node goes through queued/running to succeeded, on the canvas and in the list.
+    page.evaluate("""() => {
+        window.seenStatuses = new Set();
+        const cy = document.querySelector('orc-dag-canvas').cy;
+        window.orchestra.store.addEventListener('executions',
+            () => cy.nodes().forEach(n => window.seenStatuses.add(n.data('status'))));
+    }""")
+    page.click("[data-action=run-all]")
+    for node_id in ("plan", "build", "review"):
+        expect(row(page, node_id)).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    seen = set(page.evaluate("[...window.seenStatuses]"))
+    assert {"queued", "succeeded"} <= seen, seen
+    assert canvas(page, "cy.nodes().map(n => n.data('status'))") == ["succeeded"] * 3
+    fills = canvas(page, "cy.nodes().map(n => n.style('background-color').replace(/ /g, ''))")
+    assert fills == [SUCCEEDED_FILL] * 3
+
+    # The execution panel: agent text, a tool call and its result, numbers, history.
+    click_node(page, "build")
+    page.locator("[data-tab=execution]").click()
+    panel = page.locator("orc-execution-panel")
+    panel_status(page, "succeeded")
+    log = panel.locator("orc-event-log")
+    expect(log.locator(".ev-text").first).to_have_text("I'll create the file.")
+    tool = log.locator(".ev-tool-use")
+    expect(tool.locator("summary")).to_contain_text("Tool call: Write")
+    tool.locator("summary").click()
+    expect(tool.locator("pre")).to_contain_text("hello.txt")
+    expect(log.locator(".ev-tool-result summary")).to_contain_text("Result (ok)")
+    expect(panel.locator(".facts")).to_contain_text("50 in / 24 out")
+    expect(panel.locator(".facts")).to_contain_text("$0.00051")
+    expect(panel.locator(".history summary")).to_have_text("History (1)")
+    panel.locator(".prompt summary").click()
+    expect(panel.locator(".prompt pre")).to_contain_text("Results of the tasks this one depends on")
+    shoot(page, "execution-panel")
+    page.evaluate("() => document.querySelector('orc-toast-list').replaceChildren()")
+    shoot(page, "dag-view", REPO / "docs" / "screenshot-dag.png")
+
+    # Re-run from one node: it and its downstream run again; history grows.
+    page.click("[data-action=run-from]")
+    expect(panel.locator(".history summary")).to_have_text("History (2)", timeout=30_000)
+    expect(row(page, "review")).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    panel_status(page, "succeeded")
+
+    # The project list shows its state at a glance.
+    expect(page.locator("orc-project-list li.selected")).to_contain_text("last run succeeded", timeout=15_000)
+
+
+def test_cancel_a_hanging_run(page: Page, hub: HubProcess) -> None:
+    project_id = api_project(hub, "Hangs", [{"id": "wait", "title": "Wait", "prompt": "@hang"},
+                                            {"id": "after", "title": "After", "prompt": "hi", "depends_on": ["wait"]}])
+    before = set(hub.agent_pids())
+    open_ui(page, hub, project_id)
+    row(page, "wait").locator("button").click()
+    page.click("[data-action=run-all]")
+    panel_status(page, "running")
+    expect(row(page, "wait")).to_have_attribute("data-status", "running")
+    expect(page.locator("orc-execution-panel orc-event-log .ev-system")).to_contain_text("Session started")
+
+    # Deleting a project with a running execution is refused in words.
+    page.click("[data-action=edit-project]")
+    delete = page.locator("[data-action=delete-project]")
+    delete.click()
+    delete.click()
+    expect(page.locator("orc-project-form .form-error")).to_contain_text("cancel it first")
+    page.locator("orc-project-form button", has_text="Cancel").click()
+    shoot(page, "running")
+
+    page.click("[data-action=cancel-run]")
+    panel_status(page, "cancelled", timeout=20_000)
+    expect(row(page, "after")).to_have_attribute("data-status", "cancelled")
+    expect(page.locator("[data-action=cancel-run]")).to_have_count(0)
+    started = set(hub.agent_pids()) - before
+    assert started, "the hanging agent never started"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in started), "the cancelled agent is still running"
+
+
+def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page, hub: HubProcess) -> None:
+    project_id = api_project(hub, "Chatty", [{"id": "big", "title": "Big", "prompt": "@lines=20000 @delay=0.0003"},
+                                             {"id": "small", "title": "Small", "prompt": "hi"}])
+    open_ui(page, hub, project_id)
+    row(page, "big").locator("button").click()
+    page.click("[data-action=run-all]")
+    panel_status(page, "running")
+    log = page.locator("orc-execution-panel orc-event-log")
+    page.wait_for_function("() => Number(document.querySelector('orc-event-log').dataset.count || 0) > 200")
+
+    # While the stream pours in, every click gets its reaction within a bounded wait.
+    reactions: list[float] = []
+    title = page.locator("orc-execution-panel h3")
+    while page.locator("orc-execution-panel").get_attribute("data-status") == "running" or len(reactions) < 2:
+        for node_id, name in (("small", "Small"), ("big", "Big")):
+            started = time.monotonic()
+            row(page, node_id).locator("button").click()
+            expect(title).to_contain_text(name, timeout=2_000)
+            reactions.append(time.monotonic() - started)
+        if len(reactions) >= 40:
+            break
+    during = int(log.get_attribute("data-count") or 0)
+    assert during < 20_000 or len(reactions) >= 4, "the agent finished before the clicks could be measured"
+
+    panel_status(page, "succeeded", timeout=60_000)
+    expect(log.locator(".ev-text").last).to_have_text("line 20000", timeout=30_000)
+    expect(log.locator(".ev-system").last).to_contain_text("Agent finished")
+    drawn = log.locator(".ev").count()
+    assert drawn <= 1500, f"{drawn} log entries in the DOM: the log must cap what it draws"
+    expect(log.locator(".log-notice")).to_contain_text("earlier entries are not shown")
+    shoot(page, "twenty-thousand-lines")
+    print(f"click reactions while streaming: n={len(reactions)} max={max(reactions):.3f}s")
+    assert max(reactions) < 2.0
+
+
+def test_banner_when_the_hub_stops_and_recovery_when_it_returns(page: Page, hub: HubProcess) -> None:
+    project_id = api_project(hub, "Restart", [{"id": "again", "title": "Again", "prompt": "hi"}])
+    open_ui(page, hub, project_id)
+    banner = page.locator("orc-conn-banner")
+    expect(banner).to_be_hidden()
+
+    hub.stop()
+    expect(banner).to_have_attribute("data-kind", "unreachable", timeout=15_000)
+    expect(banner).to_contain_text("The hub is unreachable")
+    expect(page.locator(".hub-chip")).to_have_attribute("data-state", "unreachable")
+    shoot(page, "hub-unreachable")
+
+    hub.start()
+    expect(page.locator(".hub-chip")).to_have_attribute("data-state", "online", timeout=20_000)
+    expect(banner).to_be_hidden(timeout=20_000)
+    expect(page.locator("orc-dag-view .live")).to_have_text("● live", timeout=20_000)
+
+    # Live updates flow again on the re-established subscription.
+    row(page, "again").locator("button").click()
+    page.click("[data-action=run-all]")
+    expect(row(page, "again")).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    panel_status(page, "succeeded")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+

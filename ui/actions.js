@@ -1,0 +1,187 @@
+// What the user can do, as calls to the hub. Each action reports its failure in words (a toast via
+// the store's 'notify' topic) and rethrows, so a form can also show the message next to its fields.
+
+import { FAILED } from './format.js';
+import { setFragmentProject } from './settings.js';
+
+export class Actions {
+  constructor(store, client) {
+    this.store = store;
+    this.client = client;
+    this.subscription = null;
+    // The project list's at-a-glance state follows what happens in the open project.
+    this.offs = ['runs', 'nodes'].map((topic) => store.on(topic, () => this.refreshProjectsSoon()));
+  }
+
+  refreshProjectsSoon() {
+    clearTimeout(this.projectsTimer);
+    this.projectsTimer = setTimeout(() => this.loadProjects().catch(() => {}), 400);
+  }
+
+  notify(kind, text) {
+    this.store.emit('notify', { kind, text });
+  }
+
+  async attempt(what, fn) {
+    try {
+      return await fn();
+    } catch (error) {
+      this.notify('error', `${what} failed: ${error.message}`);
+      throw error;
+    }
+  }
+
+  async loadProjects() {
+    this.store.setProjects(await this.client.projects());
+  }
+
+  async loadTemplates() {
+    this.store.setTemplates(await this.client.templates());
+  }
+
+  /** Everything the page shows, fetched again (first connection, the hub came back). */
+  async refresh() {
+    await Promise.all([this.loadProjects(), this.loadTemplates()]);
+    if (this.store.projectId) {
+      if (!this.subscription) this.subscribe(this.store.projectId);
+      else this.subscription.reconnectNow();
+      this.loadRuns().catch(() => {});
+    }
+  }
+
+  openProject(projectId) {
+    this.subscription?.close();
+    this.subscription = null;
+    this.store.openProject(projectId);
+    setFragmentProject(projectId);
+    if (!projectId) return;
+    this.subscribe(projectId);
+    this.loadRuns().catch((error) => this.notify('error', `Loading the runs failed: ${error.message}`));
+  }
+
+  subscribe(projectId) {
+    const store = this.store;
+    this.subscription = this.client.subscribe(projectId, {
+      onSnapshot: (snapshot) => store.applySnapshot(snapshot),
+      onEvents: (events) => store.applyEvents(events),
+      onState: (state, message) => {
+        store.setLive(state, message);
+        if (state === 'gone') {
+          this.notify('error', `Project ${projectId} is gone: ${message}`);
+          this.openProject(null);
+          this.loadProjects().catch(() => {});
+        }
+      },
+    });
+  }
+
+  async loadRuns() {
+    const projectId = this.store.projectId;
+    const runs = await this.client.runs(projectId);
+    if (this.store.projectId === projectId) this.store.setRuns(runs);
+  }
+
+  close() {
+    this.subscription?.close();
+    this.subscription = null;
+    clearTimeout(this.projectsTimer);
+    for (const off of this.offs) off();
+  }
+
+  // -- projects --------------------------------------------------------------------------------
+
+  async createProject(fields) {
+    const project = await this.attempt('Creating the project', () => this.client.createProject(fields));
+    await this.loadProjects().catch(() => {});
+    this.openProject(project.id);
+    this.notify('info', `Project "${project.name}" created.`);
+    return project;
+  }
+
+  async updateProject(projectId, fields) {
+    const project = await this.attempt('Saving the project', () => this.client.updateProject(projectId, fields));
+    await this.loadProjects().catch(() => {});
+    return project;
+  }
+
+  async deleteProject(projectId) {
+    await this.attempt('Deleting the project', () => this.client.deleteProject(projectId));
+    if (this.store.projectId === projectId) this.openProject(null);
+    await this.loadProjects().catch(() => {});
+    this.notify('info', 'Project deleted.');
+  }
+
+  // -- nodes -----------------------------------------------------------------------------------
+
+  async createNode(fields) {
+    const node = await this.attempt('Creating the node',
+      () => this.client.createNode(this.store.projectId, fields));
+    this.store.nodes.set(node.id, node); // the node.created event will say the same
+    this.store.emit('nodes');
+    this.store.selectNode(node.id);
+    return node;
+  }
+
+  async updateNode(nodeId, fields) {
+    const node = await this.attempt(`Saving node "${nodeId}"`,
+      () => this.client.updateNode(this.store.projectId, nodeId, fields));
+    this.store.nodes.set(node.id, node);
+    this.store.emit('nodes');
+    return node;
+  }
+
+  async deleteNode(nodeId) {
+    await this.attempt(`Deleting node "${nodeId}"`, () => this.client.deleteNode(this.store.projectId, nodeId));
+    this.store.applyEvents([{ type: 'node.deleted', node_id: nodeId }]);
+  }
+
+  /** Make `target` depend on `source` (an edge source -> target). */
+  async connect(source, target) {
+    const node = this.store.nodes.get(target);
+    if (!node || node.depends_on.includes(source)) return;
+    await this.attempt(`Connecting "${source}" → "${target}"`,
+      () => this.client.updateNode(this.store.projectId, target, { depends_on: [...node.depends_on, source] }))
+      .then((updated) => { this.store.nodes.set(updated.id, updated); this.store.emit('nodes'); });
+  }
+
+  async disconnect(source, target) {
+    const node = this.store.nodes.get(target);
+    if (!node) return;
+    const depends = node.depends_on.filter((id) => id !== source);
+    const updated = await this.attempt(`Removing the dependency "${source}" → "${target}"`,
+      () => this.client.updateNode(this.store.projectId, target, { depends_on: depends }));
+    this.store.nodes.set(updated.id, updated);
+    this.store.selectEdge(null);
+    this.store.emit('nodes');
+  }
+
+  // -- runs ------------------------------------------------------------------------------------
+
+  async launch(nodeIds = null) {
+    const what = nodeIds ? `Launching ${nodeIds.join(', ')} and downstream` : 'Launching the DAG';
+    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds));
+    this.notify('info', `Run ${result.run_id} started: ${result.executions.length} execution(s).`);
+    return result;
+  }
+
+  /** Re-run every node whose latest execution did not succeed, and what is downstream of them. */
+  async rerunFailed() {
+    const failed = [...this.store.latest.values()].filter((e) => FAILED.has(e.status)).map((e) => e.node_id);
+    const roots = failed.filter((id) => !failed.some((other) => other !== id && this.store.downstreamOf(other).has(id)));
+    if (!roots.length) {
+      this.notify('error', 'No failed node to re-run.');
+      return null;
+    }
+    return this.launch(roots);
+  }
+
+  async cancelRun(runId) {
+    await this.attempt(`Cancelling run ${runId}`, () => this.client.cancelRun(runId));
+    this.notify('info', `Cancelling run ${runId}…`);
+  }
+
+  async cancelExecution(executionId) {
+    await this.attempt(`Cancelling execution ${executionId}`, () => this.client.cancelExecution(executionId));
+    this.notify('info', `Cancelling execution ${executionId}…`);
+  }
+}

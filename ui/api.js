@@ -1,0 +1,237 @@
+// The hub's REST API and its WebSocket subscription.
+//
+// Every REST failure becomes an ApiError whose message is words a person can read: the hub's own
+// error message when it sent one ({"error": {"code", "message", "details"}}), otherwise what went
+// wrong on the way (unreachable, timed out, not JSON). The client fires 'unreachable' and
+// 'unauthorized' events so the connection monitor can show the banner.
+
+const REQUEST_TIMEOUT_MS = 20000;
+
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = 'error', details = null } = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export class HubClient extends EventTarget {
+  constructor(baseUrl, token) {
+    super();
+    this.baseUrl = baseUrl;
+    this.token = token;
+  }
+
+  async request(method, path, body, { auth = true } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (auth && this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), cache: 'no-store',
+      });
+    } catch (error) {
+      const why = error?.name === 'TimeoutError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : 'connection failed';
+      this.dispatchEvent(new Event('unreachable'));
+      throw new ApiError(`Cannot reach the hub at ${this.baseUrl} (${why}).`, { code: 'unreachable' });
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (response.status === 401) this.dispatchEvent(new Event('unauthorized'));
+    if (!response.ok) {
+      const error = data && data.error;
+      const message = error?.message
+        || `${method} ${path} failed: HTTP ${response.status} ${response.statusText}`.trim();
+      throw new ApiError(message, { status: response.status, code: error?.code || 'http_error',
+        details: error?.details ?? null });
+    }
+    if (text && data === null) {
+      throw new ApiError(`${method} ${path}: the hub's answer is not JSON`, { status: response.status });
+    }
+    return data;
+  }
+
+  get(path) { return this.request('GET', path); }
+  post(path, body = {}) { return this.request('POST', path, body); }
+  patch(path, body) { return this.request('PATCH', path, body); }
+  delete(path) { return this.request('DELETE', path); }
+
+  health() { return this.request('GET', '/health', undefined, { auth: false }); }
+
+  async projects() { return (await this.get('/projects')).projects; }
+  createProject(fields) { return this.post('/projects', fields); }
+  updateProject(id, fields) { return this.patch(`/projects/${enc(id)}`, fields); }
+  deleteProject(id) { return this.delete(`/projects/${enc(id)}`); }
+
+  async templates() { return (await this.get('/agent-templates')).agent_templates; }
+
+  createNode(projectId, fields) { return this.post(`/projects/${enc(projectId)}/nodes`, fields); }
+  updateNode(projectId, nodeId, fields) { return this.patch(`/projects/${enc(projectId)}/nodes/${enc(nodeId)}`, fields); }
+  deleteNode(projectId, nodeId) { return this.delete(`/projects/${enc(projectId)}/nodes/${enc(nodeId)}`); }
+
+  launch(projectId, nodeIds) {
+    return this.post('/launch', nodeIds ? { project_id: projectId, node_ids: nodeIds } : { project_id: projectId });
+  }
+  async runs(projectId, limit = 20) { return (await this.get(`/runs?project_id=${enc(projectId)}&limit=${limit}`)).runs; }
+  cancelRun(runId) { return this.post(`/runs/${enc(runId)}/cancel`); }
+
+  executions(filters) { return this.get(`/executions?${new URLSearchParams(filters)}`); }
+  execution(id) { return this.get(`/executions/${enc(id)}`); }
+  events(id, after = 0, limit = 5000) { return this.get(`/executions/${enc(id)}/events?after=${after}&limit=${limit}`); }
+  cancelExecution(id) { return this.post(`/executions/${enc(id)}/cancel`); }
+
+  subscribe(projectId, handlers) {
+    return new Subscription(this, projectId, handlers);
+  }
+}
+
+function enc(value) {
+  return encodeURIComponent(value);
+}
+
+// Close codes the hub uses (orchestra/api/ws.py and events.py).
+const TOO_SLOW = 4008;
+const UNKNOWN_PROJECT = 4404;
+const BAD_REQUEST = 4400;
+const BACKOFF_MS = [250, 500, 1000, 2000, 3000, 5000];
+
+/**
+ * A live subscription to one project's events that survives drops: it reconnects with
+ * `since` = the last seq it delivered, so nothing is missed or seen twice. The first connection
+ * (and a resync) asks for a snapshot instead.
+ *
+ * handlers: onSnapshot(snapshot), onEvents(events[]), onState(state, message) where state is
+ * 'connecting' | 'live' | 'reconnecting' | 'gone'.
+ */
+export class Subscription {
+  constructor(client, projectId, handlers) {
+    this.client = client;
+    this.projectId = projectId;
+    this.handlers = handlers;
+    this.lastSeq = null;
+    this.closed = false;
+    this.socket = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.open();
+  }
+
+  url() {
+    const params = new URLSearchParams({ token: this.client.token });
+    if (this.lastSeq !== null) params.set('since', String(this.lastSeq));
+    const base = this.client.baseUrl.replace(/^http/, 'ws');
+    return `${base}/ws/subscribe/${enc(this.projectId)}?${params}`;
+  }
+
+  open() {
+    clearTimeout(this.timer);
+    if (this.closed) return;
+    this.handlers.onState?.(this.attempt ? 'reconnecting' : 'connecting', '');
+    let socket;
+    try {
+      socket = new WebSocket(this.url());
+    } catch (error) {
+      this.retry(`cannot open the live connection: ${error.message}`);
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => {
+      if (socket !== this.socket) return;
+      this.attempt = 0;
+      this.handlers.onState?.('live', '');
+    };
+    socket.onmessage = (message) => {
+      if (socket === this.socket) this.receive(message.data);
+    };
+    socket.onclose = (event) => {
+      if (socket !== this.socket || this.closed) return;
+      this.socket = null;
+      this.closedWith(event);
+    };
+  }
+
+  receive(text) {
+    let data;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      console.warn('orchestra: a live message is not JSON; resyncing');
+      this.resync();
+      return;
+    }
+    if (!Array.isArray(data) && data.type === 'snapshot') {
+      this.lastSeq = data.seq;
+      this.handlers.onSnapshot(data);
+      return;
+    }
+    const events = (Array.isArray(data) ? data : [data]).filter((e) => this.lastSeq === null || e.seq > this.lastSeq);
+    if (!events.length) return;
+    if (this.lastSeq !== null && events[0].seq !== this.lastSeq + 1) {
+      console.warn(`orchestra: events ${this.lastSeq + 1}..${events[0].seq - 1} missing; resyncing`);
+      this.resync();
+      return;
+    }
+    this.lastSeq = events[events.length - 1].seq;
+    this.handlers.onEvents(events);
+  }
+
+  closedWith(event) {
+    if (event.code === UNKNOWN_PROJECT) {
+      this.closed = true;
+      this.handlers.onState?.('gone', event.reason || 'the project does not exist on this hub');
+      return;
+    }
+    if (event.code === BAD_REQUEST) this.lastSeq = null;
+    if (event.code === TOO_SLOW) {
+      // The hub dropped us for falling behind; pick up where we were, straight away.
+      this.attempt = 1;
+      this.open();
+      return;
+    }
+    const why = event.code === 1001 ? 'the hub is stopping'
+      : event.reason || `live connection lost (code ${event.code})`;
+    this.retry(why);
+  }
+
+  retry(message) {
+    if (this.closed) return;
+    const delay = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    this.handlers.onState?.('reconnecting', message);
+    this.client.dispatchEvent(new Event('dropped'));
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Reconnect now (the hub is back), keeping `since`. */
+  reconnectNow() {
+    if (this.closed || (this.socket && this.socket.readyState <= WebSocket.OPEN)) return;
+    this.open();
+  }
+
+  /** Drop what we have and start again from a snapshot. */
+  resync() {
+    this.lastSeq = null;
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+    this.attempt = 1;
+    this.open();
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close();
+  }
+}

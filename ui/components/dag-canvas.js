@@ -1,0 +1,188 @@
+// <orc-dag-canvas>: the project's DAG drawn by Cytoscape, laid out by dagre (left to right), with
+// pan and zoom. A node's colour is the status of its latest execution; running nodes pulse.
+// Connect mode: tap the upstream node, then the downstream one.
+
+import cytoscape from '../vendor/cytoscape.esm.min.js';
+import dagre from '../vendor/cytoscape-dagre.esm.min.js';
+import { h } from '../dom.js';
+import { AppElement } from '../element.js';
+import { statusLabel } from '../format.js';
+
+cytoscape.use(dagre);
+
+const FILL = { none: '#ffffff', queued: '#e2e8f0', waiting: '#ede9fe', running: '#dbeafe', succeeded: '#dcfce7',
+  failed: '#fee2e2', skipped: '#f3f4f6', cancelled: '#ffedd5', timed_out: '#fae8ff', interrupted: '#fef9c3' };
+const LINE = { none: '#94a3b8', queued: '#64748b', waiting: '#7c3aed', running: '#2563eb', succeeded: '#16a34a',
+  failed: '#dc2626', skipped: '#9ca3af', cancelled: '#ea580c', timed_out: '#a21caf', interrupted: '#ca8a04' };
+export const STATUS_COLORS = { fill: FILL, line: LINE };
+
+const STYLE = [
+  { selector: 'node', style: {
+    shape: 'round-rectangle', width: 180, height: 56, label: 'data(label)', 'text-wrap': 'wrap',
+    'text-max-width': 168, 'text-valign': 'center', 'font-size': 13, 'font-family': 'system-ui, sans-serif',
+    color: '#0f172a', 'background-color': FILL.none, 'border-width': 2, 'border-color': LINE.none,
+    'transition-property': 'border-width, border-color', 'transition-duration': '0.5s' } },
+  ...Object.keys(FILL).map((status) => ({ selector: `node[status = "${status}"]`,
+    style: { 'background-color': FILL[status], 'border-color': LINE[status] } })),
+  { selector: 'node[status = "skipped"]', style: { 'border-style': 'dashed', color: '#6b7280' } },
+  { selector: 'node.pulse', style: { 'border-width': 7 } },
+  { selector: 'node:selected', style: { 'overlay-color': '#2563eb', 'overlay-opacity': 0.12, 'overlay-padding': 6 } },
+  { selector: 'node.source', style: { 'border-style': 'double', 'border-width': 6, 'border-color': '#7c3aed' } },
+  { selector: 'edge', style: { width: 2, 'curve-style': 'bezier', 'target-arrow-shape': 'triangle',
+    'line-color': '#94a3b8', 'target-arrow-color': '#94a3b8', 'arrow-scale': 1.2 } },
+  { selector: 'edge:selected', style: { 'line-color': '#7c3aed', 'target-arrow-color': '#7c3aed', width: 4 } },
+];
+
+const LAYOUT = { name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, padding: 30, animate: false };
+
+class DagCanvas extends AppElement {
+  attach() {
+    if (!this.cy) this.build();
+    this.listen('project', () => this.reset());
+    this.listen('nodes', () => this.sync());
+    this.listen('executions', () => this.paint());
+    this.listen('selection', () => this.select());
+    this.pulse = setInterval(() => this.cy.nodes('[status = "running"]').toggleClass('pulse'), 700);
+    this.resizer = new ResizeObserver(() => this.cy.resize());
+    this.resizer.observe(this.container);
+    this.reset();
+  }
+
+  detach() {
+    clearInterval(this.pulse);
+    this.resizer?.disconnect();
+  }
+
+  build() {
+    this.container = h('div', { class: 'cy', 'aria-label': 'DAG canvas: drag to pan, scroll to zoom', role: 'img' });
+    this.append(this.container);
+    this.cy = cytoscape({ container: this.container, style: STYLE, minZoom: 0.2, maxZoom: 2.5,
+      boxSelectionEnabled: false, selectionType: 'single' });
+    this.connectFrom = null;
+    this.connecting = false;
+    this.cy.on('tap', 'node', (event) => this.tapNode(event.target.id()));
+    this.cy.on('tap', 'edge', (event) => {
+      const edge = event.target;
+      this.store.selectEdge({ source: edge.data('source'), target: edge.data('target') });
+    });
+    this.cy.on('tap', (event) => {
+      if (event.target === this.cy) {
+        this.setConnectMode(false);
+        this.store.selectNode(null);
+      }
+    });
+  }
+
+  reset() {
+    this.cy.elements().remove();
+    this.shape = '';
+    this.setConnectMode(false);
+    this.sync();
+  }
+
+  /** Add what is new, remove what is gone; lay out again only when the graph's shape changed. */
+  sync() {
+    const nodes = this.store.nodes;
+    const shape = [...nodes.values()].map((n) => `${n.id}<${n.depends_on.join(',')}`).sort().join('|');
+    const cy = this.cy;
+    cy.batch(() => {
+      for (const element of cy.elements()) {
+        const keep = element.isNode() ? nodes.has(element.id())
+          : nodes.get(element.data('target'))?.depends_on.includes(element.data('source'));
+        if (!keep) element.remove();
+      }
+      for (const node of nodes.values()) {
+        if (cy.getElementById(node.id).empty()) cy.add({ group: 'nodes', data: { id: node.id } });
+      }
+      for (const node of nodes.values()) {
+        for (const up of node.depends_on) {
+          const id = `${up}->${node.id}`;
+          if (cy.getElementById(id).empty() && nodes.has(up)) {
+            cy.add({ group: 'edges', data: { id, source: up, target: node.id } });
+          }
+        }
+      }
+    });
+    this.paint();
+    if (shape !== this.shape) {
+      this.shape = shape;
+      cy.layout({ ...LAYOUT, fit: true }).run();
+      this.limitZoom();
+    }
+    this.select();
+  }
+
+  paint() {
+    const { nodes, latest } = this.store;
+    this.cy.batch(() => {
+      for (const node of nodes.values()) {
+        const element = this.cy.getElementById(node.id);
+        if (element.empty()) continue;
+        const status = latest.get(node.id)?.status || 'none';
+        const label = `${node.title}\n${status === 'none' ? 'not run yet' : statusLabel(status)}`;
+        if (element.data('status') !== status) element.data('status', status);
+        if (element.data('label') !== label) element.data('label', label);
+        if (status !== 'running') element.removeClass('pulse');
+      }
+    });
+  }
+
+  select() {
+    const { selectedNode, selectedEdge } = this.store;
+    const id = selectedNode || (selectedEdge ? `${selectedEdge.source}->${selectedEdge.target}` : null);
+    this.cy.batch(() => {
+      this.cy.elements(':selected').filter((e) => e.id() !== id).unselect();
+      if (id) this.cy.getElementById(id).select();
+    });
+  }
+
+  tapNode(nodeId) {
+    if (!this.connecting) {
+      this.store.selectNode(nodeId);
+      return;
+    }
+    if (!this.connectFrom) {
+      this.connectFrom = nodeId;
+      this.cy.getElementById(nodeId).addClass('source');
+      this.announce();
+      return;
+    }
+    const source = this.connectFrom;
+    this.setConnectMode(false);
+    if (source !== nodeId) this.actions.connect(source, nodeId).catch(() => {});
+  }
+
+  setConnectMode(on) {
+    this.connecting = on;
+    this.connectFrom = null;
+    this.cy.nodes('.source').removeClass('source');
+    this.announce();
+  }
+
+  announce() {
+    this.dispatchEvent(new CustomEvent('connect-mode', { bubbles: true,
+      detail: { on: this.connecting, from: this.connectFrom } }));
+  }
+
+  /** Where a node is drawn, in page pixels (the browser tests click there). */
+  nodeCenter(nodeId) {
+    const position = this.cy.getElementById(nodeId).renderedPosition();
+    const box = this.container.getBoundingClientRect();
+    return { x: box.left + position.x, y: box.top + position.y };
+  }
+
+  /** Fit the graph, but do not blow a small graph up past 110 %. */
+  fit() {
+    this.cy.fit(undefined, 30);
+    this.limitZoom();
+  }
+
+  limitZoom() {
+    if (this.cy.zoom() > 1.1) {
+      this.cy.zoom(1.1);
+      this.cy.center();
+    }
+  }
+}
+
+customElements.define('orc-dag-canvas', DagCanvas);

@@ -1,0 +1,131 @@
+// <orc-node-editor>: create or edit a node: title, prompt, agent template, model, timeout, retries
+// and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is shown as is.
+
+import { confirmButton, h, render } from '../dom.js';
+import { AppElement } from '../element.js';
+
+class NodeEditor extends AppElement {
+  attach() {
+    this.nodeId ??= null;
+    this.creating ??= false;
+    this.dirty = false;
+    this.listen('templates', () => this.refreshIfClean());
+    this.listen('nodes', () => {
+      if (this.nodeId && !this.store.nodes.has(this.nodeId)) this.edit(null, false);
+      else this.refreshIfClean();
+    });
+    this.listen('project', () => this.edit(null, false));
+    this.update();
+  }
+
+  /** Edit `nodeId`, or a new node when null (create = true unless told otherwise). */
+  edit(nodeId, create = nodeId === null) {
+    this.nodeId = nodeId;
+    this.creating = create;
+    this.dirty = false;
+    this.note = '';
+    if (this.app) this.update();
+  }
+
+  refreshIfClean() {
+    if (!this.dirty) this.update();
+  }
+
+  update() {
+    const store = this.store;
+    const node = this.nodeId ? store.nodes.get(this.nodeId) : null;
+    if (!node && !this.creating) {
+      render(this);
+      return;
+    }
+    const markDirty = () => {
+      this.dirty = true;
+      this.note = '';
+    };
+    const title = h('input', { name: 'title', required: true, maxlength: 200, value: node?.title ?? '' });
+    const prompt = h('textarea', { name: 'prompt', rows: 7, required: true }, node?.prompt ?? '');
+    const templates = store.templates;
+    const agent = h('select', { name: 'agent' }, templates.map((t) => h('option',
+      { value: t.id, selected: (node?.agent ?? 'claude-code') === t.id }, `${t.name} (${t.id})`)));
+    const template = () => templates.find((t) => t.id === agent.value);
+    const model = h('input', { name: 'model', value: node?.model ?? '' });
+    const setModelHint = () => { model.placeholder = template()?.default_model || 'the CLI\'s default'; };
+    agent.addEventListener('change', setModelHint);
+    setModelHint();
+    const timeout = h('input', { name: 'timeout_s', type: 'number', min: 1, step: 'any',
+      value: node?.timeout_s ?? '', placeholder: 'none' });
+    const retries = h('input', { name: 'retries', type: 'number', min: 0, max: 10, value: node?.retries ?? 0 });
+    const others = [...store.nodes.values()].filter((n) => n.id !== this.nodeId);
+    const deps = h('fieldset', { class: 'deps' }, h('legend', {}, 'Runs after'),
+      others.length ? others.map((other) => h('label', { class: 'check' },
+        h('input', { type: 'checkbox', name: 'depends_on', value: other.id,
+          checked: Boolean(node?.depends_on.includes(other.id)) }),
+        `${other.title} `, h('code', { class: 'muted' }, other.id)))
+        : h('p', { class: 'muted' }, 'No other node yet.'));
+    const error = h('p', { class: 'form-error', role: 'alert' });
+
+    const submit = async (event) => {
+      event.preventDefault();
+      error.textContent = '';
+      const fields = {
+        title: title.value.trim(), prompt: prompt.value, agent: agent.value,
+        model: model.value.trim() || null,
+        timeout_s: timeout.value === '' ? null : Number(timeout.value),
+        retries: retries.value === '' ? 0 : Number.parseInt(retries.value, 10),
+        depends_on: [...deps.querySelectorAll('input:checked')].map((input) => input.value),
+      };
+      const save = form.querySelector('[type=submit]');
+      save.disabled = true;
+      try {
+        if (this.creating) {
+          for (const key of ['model', 'timeout_s']) if (fields[key] === null) delete fields[key];
+          this.creating = false;
+          try {
+            const created = await this.actions.createNode(fields);
+            this.nodeId = created.id;
+          } catch (e) {
+            this.creating = true;
+            throw e;
+          }
+        } else {
+          await this.actions.updateNode(this.nodeId, fields);
+        }
+        this.dirty = false;
+        this.note = 'Saved.';
+        this.update();
+      } catch (e) {
+        error.textContent = e.message;
+      } finally {
+        save.disabled = false;
+      }
+    };
+
+    const form = h('form', { class: 'stack node-form', onsubmit: submit, oninput: markDirty, onchange: markDirty },
+      h('h3', {}, this.creating ? 'New node' : `Node ${node.id}`),
+      h('label', {}, 'Title', title),
+      h('label', {}, 'Prompt', prompt),
+      h('label', {}, 'Agent template', agent),
+      h('div', { class: 'grid3' },
+        h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)),
+      deps,
+      error,
+      h('div', { class: 'row' },
+        h('button', { type: 'submit', class: 'primary' }, this.creating ? 'Create node' : 'Save'),
+        this.creating ? h('button', { type: 'button', onclick: () => {
+          this.edit(null, false);
+          this.store.emit('selection');
+        } }, 'Cancel') : null,
+        !this.creating ? confirmButton('Delete node', 'Click again to delete', async () => {
+          try {
+            await this.actions.deleteNode(node.id);
+          } catch (e) {
+            error.textContent = e.message;
+          }
+        }, { class: 'danger', 'data-action': 'delete-node' }) : null,
+        h('span', { class: 'form-status muted', role: 'status' }, this.note || '')));
+    render(this, form);
+    if (this.creating) title.focus();
+  }
+}
+
+customElements.define('orc-node-editor', NodeEditor);

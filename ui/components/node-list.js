@@ -1,0 +1,49 @@
+// <orc-node-list>: the DAG's nodes as a list under the canvas: a keyboard and screen-reader way to
+// see each node's status and select it (the canvas itself is a picture).
+
+import { h, render } from '../dom.js';
+import { AppElement } from '../element.js';
+import { duration, executionDuration, statusLabel } from '../format.js';
+
+class NodeList extends AppElement {
+  attach() {
+    this.listen('nodes', () => this.schedule());
+    this.listen('executions', () => this.schedule());
+    this.listen('selection', () => this.schedule());
+    this.listen('project', () => this.schedule());
+    this.update();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = null;
+      this.update();
+    });
+  }
+
+  update() {
+    const { nodes, latest, selectedNode } = this.store;
+    if (!nodes.size) {
+      render(this);
+      return;
+    }
+    const rows = [...nodes.values()].map((node) => {
+      const execution = latest.get(node.id);
+      const status = execution?.status || 'none';
+      return h('li', { class: `node-row${node.id === selectedNode ? ' selected' : ''}`,
+        dataset: { nodeId: node.id, status } },
+      h('button', { type: 'button', onclick: () => this.store.selectNode(node.id),
+        'aria-current': node.id === selectedNode ? 'true' : null },
+      h('span', { class: `swatch status-${status}` }),
+      h('span', { class: 'node-title' }, node.title),
+      h('code', { class: 'muted' }, node.id),
+      h('span', { class: `status-text status-${status}` }, status === 'none' ? 'not run yet' : statusLabel(status)),
+      h('span', { class: 'muted' }, execution ? duration(executionDuration(execution)) : ''),
+      node.depends_on.length ? h('span', { class: 'muted deps' }, `after ${node.depends_on.join(', ')}`) : null));
+    });
+    render(this, h('h3', { class: 'sr-only' }, 'Nodes'), h('ul', { class: 'node-rows' }, rows));
+  }
+}
+
+customElements.define('orc-node-list', NodeList);

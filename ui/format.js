@@ -1,0 +1,61 @@
+// Formatting of the numbers an execution reports: durations, tokens, cost, times.
+
+export const STATUSES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'skipped', 'cancelled',
+  'timed_out', 'interrupted'];
+export const ACTIVE = new Set(['queued', 'waiting', 'running']);
+export const FAILED = new Set(['failed', 'timed_out', 'cancelled', 'interrupted']);
+
+export function statusLabel(status) {
+  return status ? status.replace('_', ' ') : 'never run';
+}
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Duration of an execution: finished - started, or the time so far while it runs. */
+export function executionDuration(execution, now = Date.now() / 1000) {
+  if (!execution || !execution.started_at) return null;
+  return (execution.finished_at || now) - execution.started_at;
+}
+
+export function tokens(execution) {
+  if (!execution) return '–';
+  const { input_tokens: input, output_tokens: output } = execution;
+  if (input == null && output == null) return '–';
+  return `${(input ?? 0).toLocaleString()} in / ${(output ?? 0).toLocaleString()} out`;
+}
+
+export function cost(usd) {
+  if (usd === null || usd === undefined) return '–';
+  return usd < 0.01 ? `$${usd.toFixed(5)}` : `$${usd.toFixed(2)}`;
+}
+
+export function time(ts) {
+  if (!ts) return '–';
+  const date = new Date(ts * 1000);
+  const today = new Date();
+  return date.toDateString() === today.toDateString()
+    ? date.toLocaleTimeString() : date.toLocaleString();
+}
+
+export function ago(ts, now = Date.now() / 1000) {
+  if (!ts) return 'never';
+  const s = Math.max(0, now - ts);
+  if (s < 60) return 'just now';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+/** Cut a long string for display; the rest is summarised. */
+export function clip(text, max = 4000) {
+  const value = String(text ?? '');
+  if (value.length <= max) return value;
+  return `${value.slice(0, max)}\n… (${(value.length - max).toLocaleString()} more characters not shown)`;
+}

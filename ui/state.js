@@ -1,0 +1,183 @@
+// The state holder: plain data plus 'change'-style events per topic, so each component re-renders
+// only what concerns it. Topics: connection, live, projects, templates, project, nodes, executions,
+// runs, selection, output (detail: the execution.output events of one message), notify.
+
+const ACTIVE_RUN = new Set(['queued', 'running']);
+
+export class Store extends EventTarget {
+  constructor() {
+    super();
+    this.connection = { state: 'connecting', message: '' };
+    this.live = { state: 'idle', message: '' };
+    this.hubUrl = '';
+    this.projects = [];
+    this.projectsLoaded = false;
+    this.templates = [];
+    this.resetProject(null);
+  }
+
+  resetProject(projectId) {
+    this.projectId = projectId;
+    this.project = null;
+    this.loaded = false;
+    this.nodes = new Map();
+    this.latest = new Map(); // node id -> its latest execution (summary)
+    this.runs = new Map();
+    this.activity = new Map(); // execution id -> time of its last output (performance.now())
+    this.selectedNode = null;
+    this.selectedEdge = null;
+  }
+
+  emit(topic, detail = null) {
+    this.dispatchEvent(new CustomEvent(topic, { detail }));
+  }
+
+  on(topic, handler) {
+    this.addEventListener(topic, handler);
+    return () => this.removeEventListener(topic, handler);
+  }
+
+  setConnection(state, message = '') {
+    if (this.connection.state === state && this.connection.message === message) return;
+    this.connection = { state, message };
+    this.emit('connection');
+  }
+
+  setLive(state, message = '') {
+    this.live = { state, message };
+    this.emit('live');
+  }
+
+  setProjects(projects) {
+    this.projects = projects;
+    this.projectsLoaded = true;
+    if (this.projectId) {
+      const mine = projects.find((p) => p.id === this.projectId);
+      if (mine) this.project = mine;
+    }
+    this.emit('projects');
+  }
+
+  setTemplates(templates) {
+    this.templates = templates;
+    this.emit('templates');
+  }
+
+  openProject(projectId) {
+    this.resetProject(projectId);
+    this.project = this.projects.find((p) => p.id === projectId) || null;
+    this.emit('project');
+    this.emit('nodes');
+    this.emit('executions', []);
+    this.emit('runs');
+    this.emit('selection');
+  }
+
+  applySnapshot(snapshot) {
+    this.project = snapshot.project;
+    this.loaded = true;
+    this.nodes = new Map(snapshot.nodes.map((n) => [n.id, n]));
+    this.latest = new Map();
+    for (const execution of snapshot.executions) this.latest.set(execution.node_id, execution);
+    if (this.selectedNode && !this.nodes.has(this.selectedNode)) this.selectedNode = null;
+    this.emit('project');
+    this.emit('nodes');
+    this.emit('executions', snapshot.executions);
+    this.emit('selection');
+  }
+
+  setRuns(runs) {
+    for (const run of runs) if (!this.runs.has(run.id)) this.runs.set(run.id, run);
+    this.emit('runs');
+  }
+
+  applyEvents(events) {
+    let nodes = false;
+    let runs = false;
+    const executions = [];
+    const outputs = [];
+    const now = performance.now();
+    for (const event of events) {
+      switch (event.type) {
+        case 'node.created':
+        case 'node.updated':
+          this.nodes.set(event.node.id, event.node);
+          nodes = true;
+          break;
+        case 'node.deleted':
+          this.nodes.delete(event.node_id);
+          this.latest.delete(event.node_id);
+          if (this.selectedNode === event.node_id) this.selectedNode = null;
+          nodes = true;
+          break;
+        case 'execution.queued':
+        case 'execution.started':
+        case 'execution.finished':
+          this.putExecution({ ...event.execution, project_id: event.project_id });
+          executions.push(event.execution);
+          break;
+        case 'execution.output':
+          outputs.push(event);
+          this.activity.set(event.execution_id, now);
+          break;
+        case 'run.started':
+        case 'run.finished':
+          this.runs.set(event.run.id, event.run);
+          runs = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (nodes) {
+      this.emit('nodes');
+      this.emit('selection');
+    }
+    if (executions.length) this.emit('executions', executions);
+    if (runs) this.emit('runs');
+    if (outputs.length) this.emit('output', outputs);
+  }
+
+  putExecution(execution) {
+    const current = this.latest.get(execution.node_id);
+    if (!current || current.id === execution.id || (execution.created_at ?? 0) >= (current.created_at ?? 0)) {
+      this.latest.set(execution.node_id, execution);
+    }
+  }
+
+  /** The newest run that has not finished, if any. */
+  currentRun() {
+    let best = null;
+    for (const run of this.runs.values()) {
+      if (ACTIVE_RUN.has(run.status) && (!best || run.created_at > best.created_at)) best = run;
+    }
+    return best;
+  }
+
+  selectNode(nodeId) {
+    this.selectedNode = nodeId && this.nodes.has(nodeId) ? nodeId : null;
+    this.selectedEdge = null;
+    this.emit('selection');
+  }
+
+  selectEdge(edge) {
+    this.selectedEdge = edge;
+    this.selectedNode = null;
+    this.emit('selection');
+  }
+
+  /** Node ids that depend (directly or not) on `nodeId`. */
+  downstreamOf(nodeId) {
+    const found = new Set();
+    const visit = (id) => {
+      for (const node of this.nodes.values()) {
+        if (node.depends_on.includes(id) && !found.has(node.id)) {
+          found.add(node.id);
+          visit(node.id);
+        }
+      }
+    };
+    visit(nodeId);
+    return found;
+  }
+}
