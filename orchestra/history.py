@@ -18,7 +18,7 @@ FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out", "in
 
 _EXECUTION_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, prompt, argv,
     workspace, pid, exit_code, error, result_text, session_id, input_tokens, output_tokens, cost_usd,
-    stderr, created_at, started_at, finished_at"""
+    parent_execution_id, base_commit, commit_sha, branch, stderr, created_at, started_at, finished_at"""
 
 
 
@@ -30,7 +30,17 @@ def present_execution(row: Row) -> Row:
 
 def _present_run(row: Row) -> Row:
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
+    row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     return row
+
+
+def totals(db: sqlite_utils.Database, column: str, value: str) -> Row:
+    """Tokens and cost summed over the executions of one run or one project."""
+    assert column in ("run_id", "project_id")
+    row = db.execute(
+        f"SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
+        f"count(*) FROM executions WHERE {column} = ?", [value]).fetchone()
+    return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": round(row[2], 6), "executions": row[3]}
 
 
 def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int) -> list[Row]:
@@ -47,6 +57,7 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> Row:
     if not rows:
         raise NotFound(f"run '{run_id}' does not exist")
     run = _present_run(rows[0])
+    run["totals"] = totals(db, "run_id", run_id)
     run["executions"] = [present_execution(row) for row in fetch_rows(
         db, f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE run_id = ? ORDER BY num", [run_id])]
     return run

@@ -12,14 +12,15 @@ from typing import Any
 
 import trio
 
-from . import history, store
-from .actor import Command, ProjectActor, finish_interrupted
+from . import availability, history, store
+from .actor import Command, ProjectActor
 from .db import Database, fetch_rows
 from .errors import Conflict
 from .events import EventBus
 from .process import kill_orphan_group
 from .settings import Settings
 from .templates import builtin_templates
+from .transitions import finish_interrupted
 
 log = logging.getLogger("orchestra.hub")
 
@@ -47,6 +48,7 @@ class Hub:
         self.limiter = trio.CapacityLimiter(settings.max_parallel)
         self.stopping = False
         self._mailboxes: dict[str, _Mailbox] = {}
+        self.availability: dict[str, dict[str, Any]] = {}
         self._nursery: trio.Nursery | None = None
 
     @classmethod
@@ -56,6 +58,7 @@ class Hub:
         await hub.recover()
         async with trio.open_nursery() as nursery:
             hub._nursery = nursery
+            nursery.start_soon(hub.check_agents)
             try:
                 yield hub
             finally:
@@ -70,6 +73,23 @@ class Hub:
         if template_id in self.builtin_templates:
             return self.builtin_templates[template_id]
         return await self.db.read(lambda db: store.user_template(db, template_id))
+
+    async def check_agents(self) -> dict[str, dict[str, Any]]:
+        """Find each template's executable and its ``--version``, all at once; keep the reports."""
+        templates = [*self.builtin_templates.values(), *await self.db.read(store.user_templates)]
+        reports: dict[str, dict[str, Any]] = {}
+
+        async def check_one(template: dict[str, Any]) -> None:
+            reports[template["id"]] = await availability.check(template)
+
+        async with trio.open_nursery() as nursery:
+            for template in templates:
+                nursery.start_soon(check_one, template)
+        self.availability = reports
+        missing = [f"{tid} ({report['error']})" for tid, report in reports.items() if not report["available"]]
+        if missing:
+            log.warning("agent CLI(s) not available: %s", "; ".join(missing))
+        return reports
 
     # -- commands to project actors -------------------------------------------------------------
 
@@ -107,16 +127,21 @@ class Hub:
         mailbox = self._mailboxes.get(project_id)
         return mailbox.actor if mailbox else None
 
-    async def launch(self, project_id: str, node_ids: list[str] | None) -> dict[str, Any]:
-        return await self.send(project_id, "launch", node_ids=node_ids)
+    async def launch(self, project_id: str, node_ids: list[str] | None,
+                     budget: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.send(project_id, "launch", node_ids=node_ids, budget=budget)
 
     async def cancel_run(self, run_id: str) -> dict[str, Any]:
         run = await self.db.read(lambda db: history.get_run(db, run_id))
         return await self.send(run["project_id"], "cancel_run", run_id=run_id)
 
     async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
+        return await self.execution_command(execution_id, "cancel_execution")
+
+    async def execution_command(self, execution_id: str, name: str, **args: Any) -> Any:
+        """Send the actor of an execution's project a command about that execution."""
         execution = await self.db.read(lambda db: history.get_execution(db, execution_id))
-        return await self.send(execution["project_id"], "cancel_execution", execution_id=execution_id)
+        return await self.send(execution["project_id"], name, execution_id=execution_id, **args)
 
     async def delete_project(self, project_id: str) -> None:
         await self.db.read(lambda db: store.require_project(db, project_id))

@@ -38,11 +38,24 @@ class Position(Strict):
     y: float
 
 
+class Budget(Strict):
+    """Limits on an execution (per node) or on a whole run; crossing one stops the agents: failed."""
+
+    cost_usd: Annotated[float, Field(gt=0)] | None = None
+    tokens: Annotated[int, Field(gt=0)] | None = None
+    wall_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+
+
+NodeKind = Literal["agent", "gate"]
+
+
 class NodeCreate(Strict):
     id: Slug | None = None
+    kind: NodeKind = "agent"
     title: Name
-    prompt: Prompt
-    agent: Slug
+    prompt: Prompt = ""
+    agent: Slug | None = None  # required for an agent node; a gate runs no agent
+    budget: Budget | None = None
     depends_on: Annotated[list[Slug], Field(max_length=MAX_DEPENDENCIES)] = []
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
@@ -51,6 +64,8 @@ class NodeCreate(Strict):
 
 
 class NodePatch(Strict):
+    kind: NodeKind | None = None
+    budget: Budget | None = None
     title: Name | None = None
     prompt: Prompt | None = None
     agent: Slug | None = None
@@ -67,9 +82,21 @@ class TemplateCreate(Strict):
     command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]], Field(min_length=1, max_length=200)]
     output: OutputFormat
     default_model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    # How to continue a session (``{session_id}``) for follow-up turns; None: the CLI cannot resume.
+    resume_command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]],
+                              Field(min_length=1, max_length=200)] | None = None
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
 
 
 class LaunchRequest(Strict):
     project_id: Slug
     node_ids: Annotated[list[Slug], Field(min_length=1, max_length=MAX_NODES_PER_PROJECT)] | None = None
+    budget: Budget | None = None
+
+
+class FollowUpRequest(Strict):
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+
+
+class GateDecision(Strict):
+    comment: Annotated[str, StringConstraints(max_length=20_000)] | None = None

@@ -107,6 +107,23 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Gates and budgets on nodes, budgets on runs, follow-ups, git checkpoints, resumable templates."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE nodes ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent';
+        ALTER TABLE nodes ADD COLUMN budget TEXT;
+        ALTER TABLE runs ADD COLUMN budget TEXT;
+        ALTER TABLE executions ADD COLUMN parent_execution_id TEXT;
+        ALTER TABLE executions ADD COLUMN base_commit TEXT;
+        ALTER TABLE executions ADD COLUMN commit_sha TEXT;
+        ALTER TABLE executions ADD COLUMN branch TEXT;
+        ALTER TABLE agent_templates ADD COLUMN resume_command TEXT;
+        """,
+    )
+
+
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
     """Statement by statement: ``executescript`` would commit the migration's transaction early."""
     for statement in script.split(";"):
@@ -114,7 +131,7 @@ def _run_script(db: sqlite_utils.Database, script: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

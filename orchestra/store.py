@@ -16,6 +16,7 @@ import sqlite_utils
 from .dag import find_cycle
 from .db import Tx, fetch_rows
 from .errors import Conflict, NotFound, Unprocessable
+from .history import totals
 from .models import MAX_NODES_PER_PROJECT
 
 ACTIVE_STATUSES = ("queued", "running", "waiting")
@@ -61,7 +62,7 @@ def get_project(db: sqlite_utils.Database, project_id: str) -> Row:
     row = _row(db, _PROJECT_SUMMARY + " WHERE p.id = ?", [project_id])
     if row is None:
         raise NotFound(f"project '{project_id}' does not exist")
-    return _present_project(row)
+    return _present_project(row) | {"totals": totals(db, "project_id", project_id)}
 
 
 def require_project(db: sqlite_utils.Database, project_id: str) -> None:
@@ -107,6 +108,8 @@ def delete_project(tx: Tx, project_id: str) -> None:
 def _present_node(row: Row, depends_on: list[str]) -> Row:
     position = row.pop("position")
     row["position"] = json.loads(position) if position else None
+    row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
+    row["agent"] = row["agent"] or None  # gates run no agent
     row["depends_on"] = depends_on
     return row
 
@@ -182,7 +185,13 @@ def _check_dependencies(
         raise Conflict(f"that dependency would close a cycle: {' -> '.join(cycle)}", {"cycle": cycle})
 
 
-def _check_agent(db: sqlite_utils.Database, agent: str, builtin_ids: tuple[str, ...]) -> None:
+def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builtin_ids: tuple[str, ...]) -> None:
+    if kind == "gate":
+        if agent:
+            raise Unprocessable("a gate runs no agent: leave 'agent' out", {"field": "agent"})
+        return
+    if not agent:
+        raise Unprocessable("an agent node needs 'agent', the id of an agent template", {"field": "agent"})
     if agent in builtin_ids:
         return
     if db.execute("SELECT 1 FROM agent_templates WHERE id = ?", [agent]).fetchone() is None:
@@ -200,13 +209,16 @@ def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ..
     node_id = fields.pop("id", None) or _free_node_id(db, project_id, fields["title"])
     if db.execute("SELECT 1 FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id]).fetchone():
         raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
-    _check_agent(db, fields["agent"], builtin_ids)
+    _check_agent(db, fields.get("kind", "agent"), fields.get("agent"), builtin_ids)
     _check_dependencies(db, project_id, node_id, depends_on)
     now = time.time()
     position = fields.pop("position", None)
+    budget = fields.pop("budget", None)
     db["nodes"].insert(fields | {
         "project_id": project_id, "id": node_id, "created_at": now, "updated_at": now,
+        "agent": fields.get("agent") or "",
         "position": json.dumps(position) if position else None,
+        "budget": json.dumps(budget) if budget else None,
     })
     _insert_edges(tx, project_id, node_id, depends_on)
     node = get_node(db, project_id, node_id)
@@ -223,12 +235,16 @@ def _insert_edges(tx: Tx, project_id: str, node_id: str, depends_on: list[str]) 
 
 def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Row:
     db = tx.db
-    get_node(db, project_id, node_id)
+    current = get_node(db, project_id, node_id)
     changes = dict(changes)
-    if "agent" in changes:
-        _check_agent(db, changes["agent"], builtin_ids)
-    if "position" in changes:
-        changes["position"] = json.dumps(changes["position"]) if changes["position"] else None
+    if "agent" in changes or "kind" in changes:
+        kind = changes.get("kind", current["kind"])
+        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == "agent" else None)
+        _check_agent(db, kind, agent, builtin_ids)
+        changes["agent"] = agent or ""
+    for column in ("position", "budget"):
+        if column in changes:
+            changes[column] = json.dumps(changes[column]) if changes[column] else None
     depends_on = changes.pop("depends_on", None)
     if depends_on is not None:
         _check_dependencies(db, project_id, node_id, depends_on)
@@ -267,6 +283,7 @@ def delete_node(tx: Tx, project_id: str, node_id: str) -> None:
 
 def _present_template(row: Row) -> Row:
     row["command"] = json.loads(row["command"])
+    row["resume_command"] = json.loads(row["resume_command"]) if row.get("resume_command") else None
     row["env"] = json.loads(row["env"])
     row["builtin"] = False
     return row
@@ -285,8 +302,10 @@ def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Row:
     template_id = fields["id"]
     if template_id in builtin_ids or user_template(tx.db, template_id) is not None:
         raise Conflict(f"agent template '{template_id}' already exists", {"field": "id"})
+    resume = fields.get("resume_command")
     tx.db["agent_templates"].insert(fields | {
         "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
+        "resume_command": json.dumps(resume) if resume else None,
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)

@@ -2,8 +2,9 @@
 
 Placeholders (``{prompt}``, ``{model}``, ``{workspace}``, ``{session_id}``) are replaced inside single
 argv elements, never by splitting or a shell, so a prompt can never become a flag or a command.
-An argument that is exactly a placeholder with no value is dropped, together with the flag just
-before it (``--model {model}`` disappears when no model is set, leaving the CLI's own default).
+An argument that is exactly a placeholder with no value is dropped, together with the template's
+flag just before it (``--model {model}`` disappears when no model is set, leaving the CLI's own
+default). ``{prompt}`` is never dropped: an empty prompt is still passed, as an empty argument.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
             "name": "Claude Code",
             "command": [settings.claude_bin, "-p", "{prompt}", "--output-format", "stream-json",
                         "--verbose", "--dangerously-skip-permissions", "--model", "{model}"],
+            "resume_command": [settings.claude_bin, "-p", "{prompt}", "--resume", "{session_id}",
+                               "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions",
+                               "--model", "{model}"],
             "output": "claude-stream-json",
             "default_model": None,
             "env": {},
@@ -39,6 +43,9 @@ def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
             "command": [settings.codex_bin, "exec", "--json", "--skip-git-repo-check",
                         "--dangerously-bypass-approvals-and-sandbox", "-m", "{model}",
                         "-C", "{workspace}", "{prompt}"],
+            "resume_command": [settings.codex_bin, "exec", "resume", "--json", "--skip-git-repo-check",
+                               "--dangerously-bypass-approvals-and-sandbox", "-m", "{model}",
+                               "{session_id}", "{prompt}"],
             "output": "codex-json",
             "default_model": None,
             "env": {},
@@ -49,6 +56,8 @@ def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
             "name": "Gemini CLI",
             "command": [settings.gemini_bin, "-p", "{prompt}", "--output-format", "stream-json",
                         "--yolo", "--skip-trust", "-m", "{model}"],
+            "resume_command": [settings.gemini_bin, "-p", "{prompt}", "--resume", "{session_id}",
+                               "--output-format", "stream-json", "--yolo", "--skip-trust", "-m", "{model}"],
             "output": "gemini-stream-json",
             "default_model": None,
             "env": {},
@@ -63,13 +72,16 @@ def unknown_placeholders(command: list[str]) -> set[str]:
 
 def build_argv(command: list[str], values: dict[str, str | None]) -> list[str]:
     argv: list[str] = []
+    after_flag = False  # argv[-1] is a flag written literally in the template (not a filled-in value)
     for arg in command:
         whole = _PLACEHOLDER.fullmatch(arg)
-        if whole and not values.get(whole.group(1)):
-            if argv and argv[-1].startswith("-") and len(argv) > 1:
+        if whole and whole.group(1) != "prompt" and not values.get(whole.group(1)):
+            if after_flag:
                 argv.pop()
+            after_flag = False
             continue
         argv.append(_PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or "", arg))
+        after_flag = len(argv) > 1 and arg.startswith("-") and not _PLACEHOLDER.search(arg)
     return argv
 
 

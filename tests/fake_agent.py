@@ -19,8 +19,12 @@ after ``-p``, else the last argument) may carry directives, so one fake CLI serv
   @ignore-term   ignore SIGTERM (SIGKILL escalation)
   @crash         print nothing and exit 3
   @result=WORD   the final answer becomes WORD (applied after @lines/@garbage, so it wins)
+  @write=F:T,..  write file F (relative to the working directory) containing T, before printing
+  @costs=C1,C2   (claude) before the closing line, one interim `result` line per cost, as a
+                 multi-turn session reports its growing total_cost_usd
 
-With ``--record DIR`` it first writes ``DIR/<pid>.json``: argv, cwd, env, prompt, pid (and
+With ``--record DIR`` it first writes ``DIR/<pid>.json``: argv, cwd, env, prompt, pid, the files of
+its working directory (``files``, name -> text, ``.git`` left out) (and
 ``child_pid`` once @child has spawned). Stdlib only: it runs under whatever Python the tests use.
 ``install()`` writes the executable wrapper that lets the hub run it as ``claude``/``codex``/``gemini``.
 """
@@ -63,6 +67,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--transcript", required=True, type=Path)
     parser.add_argument("--record", type=Path)
     args = parser.parse_args(own)
+    if passed == ["--version"]:  # the hub's availability check: answer like a CLI, record nothing
+        print(f"fake-agent 1.0 replaying {args.transcript.name}")
+        return 0
 
     prompt = find_prompt(passed)
     record: dict[str, Any] = {
@@ -71,11 +78,15 @@ def main(argv: list[str]) -> int:
         "env": dict(os.environ),
         "prompt": prompt,
         "pid": os.getpid(),
+        "files": workspace_files(Path.cwd()),
     }
     if args.record:
         write_record(args.record, record)
 
     d = directives(prompt)
+    for spec in filter(None, d.get("write", "").split(",")):
+        name, _, text = spec.partition(":")
+        (Path.cwd() / name).write_text(text + "\n")
     if "ignore-term" in d:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "crash" in d:
@@ -106,6 +117,8 @@ def main(argv: list[str]) -> int:
         extra += [text_line(fmt, i, lines) for i in range(1, int(d["lines"]) + 1)]
     if "garbage" in d:
         extra += garbage_lines()
+    if "costs" in d:
+        extra += [cost_line(float(c)) for c in d["costs"].split(",")]
     lines[closing:closing] = extra
     closing += len(extra)
     if "result" in d:
@@ -154,6 +167,17 @@ def find_prompt(argv: list[str]) -> str:
     if "-p" in argv and argv.index("-p") + 1 < len(argv):
         return argv[argv.index("-p") + 1]
     return argv[-1] if argv else ""
+
+
+def workspace_files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text(errors="replace") for p in sorted(root.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+def cost_line(cost: float) -> bytes:
+    """An interim claude ``result`` carrying the session's total cost so far."""
+    return json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": "working",
+                       "total_cost_usd": cost, "usage": {"input_tokens": 10, "output_tokens": 10}}).encode()
 
 
 def directives(prompt: str) -> dict[str, str]:

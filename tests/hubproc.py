@@ -68,9 +68,13 @@ async def hub_process(env: dict[str, str], ready_within: float = 30) -> AsyncIte
             yield hub
             nursery.cancel_scope.cancel()
     finally:
-        if process.returncode is None:
-            process.kill()
         with trio.CancelScope(shield=True):
+            if process.returncode is None:
+                process.terminate()  # a graceful stop ends the hub's agents and checks too
+                with trio.move_on_after(15):
+                    await process.wait()
+            if process.returncode is None:
+                process.kill()
             await process.wait()
 
 

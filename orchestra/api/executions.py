@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from quart import Blueprint, Response, request
 
-from .. import history
+from .. import checkpoints, history, store
+from ..errors import Conflict, NotFound
 from ..hub import Hub
-from .common import json_response, query_int
+from ..models import FollowUpRequest, GateDecision
+from .common import json_response, parse_body, query_int
+
+
+async def _decision() -> GateDecision:
+    """Approve and reject take an optional ``{"comment": …}``; an empty body is fine."""
+    if not (await request.get_data(cache=True)).strip():
+        return GateDecision()
+    return await parse_body(GateDecision)
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -41,6 +52,37 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.post("/executions/<execution_id>/cancel")
     async def cancel_execution(execution_id: str) -> Response:
         return json_response(await hub.cancel_execution(execution_id), 202)
+
+    @routes.post("/executions/<execution_id>/follow-up")
+    async def follow_up(execution_id: str) -> Response:
+        body = await parse_body(FollowUpRequest)
+        return json_response(await hub.execution_command(execution_id, "follow_up", prompt=body.prompt), 202)
+
+    @routes.post("/executions/<execution_id>/approve")
+    async def approve(execution_id: str) -> Response:
+        body = await _decision()
+        return json_response(await hub.execution_command(
+            execution_id, "decide", approve=True, comment=body.comment))
+
+    @routes.post("/executions/<execution_id>/reject")
+    async def reject(execution_id: str) -> Response:
+        body = await _decision()
+        return json_response(await hub.execution_command(
+            execution_id, "decide", approve=False, comment=body.comment))
+
+    @routes.get("/executions/<execution_id>/diff")
+    async def diff(execution_id: str) -> Response:
+        execution = await hub.db.read(lambda db: history.get_execution(db, execution_id))
+        if not execution["base_commit"] or not execution["commit_sha"]:
+            raise NotFound(f"execution '{execution_id}' has no git checkpoint (its workspace is not a git "
+                           "repository, or it has not finished)")
+        project = await hub.db.read(lambda db: store.get_project(db, execution["project_id"]))
+        try:
+            changes = await checkpoints.diff(Path(project["workspace"]), execution["base_commit"],
+                                             execution["commit_sha"])
+        except checkpoints.GitError as exc:
+            raise Conflict(f"cannot read the diff: {exc}") from None
+        return json_response({"execution_id": execution_id, "branch": execution["branch"], **changes})
 
     return routes
 

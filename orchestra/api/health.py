@@ -14,6 +14,8 @@ def blueprint(hub: Hub) -> Blueprint:
 
     @routes.get("/health")
     async def health() -> Response:
-        return json_response({"status": "ok", "version": __version__})
+        agents = {template_id: {"available": report["available"], "version": report["version"]}
+                  for template_id, report in hub.availability.items()}
+        return json_response({"status": "ok", "version": __version__, "agents": agents})
 
     return routes

@@ -16,7 +16,8 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.post("/launch")
     async def launch() -> Response:
         body = await parse_body(LaunchRequest)
-        return json_response(await hub.launch(body.project_id, body.node_ids), 202)
+        budget = body.budget.model_dump(exclude_none=True) if body.budget else None
+        return json_response(await hub.launch(body.project_id, body.node_ids, budget), 202)
 
     @routes.get("/runs")
     async def list_runs() -> Response:

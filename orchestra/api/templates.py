@@ -9,7 +9,7 @@ from ..errors import NotFound, Unprocessable
 from ..hub import Hub
 from ..models import TemplateCreate
 from ..templates import BUILTIN_IDS, unknown_placeholders
-from .common import json_response, parse_body
+from .common import json_response, no_content, parse_body
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -18,7 +18,14 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.get("/agent-templates")
     async def list_templates() -> Response:
         users = await hub.db.read(store.user_templates)
-        return json_response({"agent_templates": [*hub.builtin_templates.values(), *users]})
+        templates = [template | {"availability": hub.availability.get(template["id"])}
+                     for template in (*hub.builtin_templates.values(), *users)]
+        return json_response({"agent_templates": templates})
+
+    @routes.post("/agent-templates/check")
+    async def check_templates() -> Response:
+        """Look for every template's executable again (e.g. after installing a CLI)."""
+        return json_response({"availability": await hub.check_agents()})
 
     @routes.post("/agent-templates")
     async def create_template() -> Response:
@@ -30,10 +37,16 @@ def blueprint(hub: Hub) -> Blueprint:
                 "known: {prompt}, {model}, {workspace}, {session_id}",
                 {"field": "command"},
             )
-        program = body.command[0]
-        if not program.strip() or "{" in program or ("/" in program and not program.startswith("/")):
+        if not _is_program(body.command[0]):
             raise Unprocessable("command[0] must be an executable name or an absolute path",
                                 {"field": "command"})
+        if body.resume_command is not None:
+            unknown_resume = unknown_placeholders(body.resume_command)
+            if unknown_resume or "{session_id}" not in body.resume_command or "{prompt}" not in body.resume_command \
+                    or not _is_program(body.resume_command[0]):
+                raise Unprocessable("resume_command must start with an executable and pass '{session_id}' and "
+                                    "'{prompt}' as arguments, with no other placeholders than the known ones",
+                                    {"field": "resume_command"})
         if "{prompt}" not in body.command:
             raise Unprocessable("command must pass the prompt as its own argument: '{prompt}'",
                                 {"field": "command"})
@@ -51,6 +64,17 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.delete("/agent-templates/<template_id>")
     async def delete_template(template_id: str) -> Response:
         await hub.db.write(lambda tx: store.delete_template(tx, template_id, BUILTIN_IDS))
-        return Response(status=204)
+        return no_content()
 
     return routes
+
+
+def _is_program(program: str) -> bool:
+    """A bare name looked up on PATH (``claude``) or an absolute path (``/opt/x/bin/claude``): not a
+    relative path, a placeholder, a flag, or a command line with spaces in one element."""
+    if not program or "{" in program or "\x00" in program or program != program.strip():
+        return False
+    if program.startswith("/"):
+        return not program.endswith("/")
+    return "/" not in program and not program.startswith("-") and program not in (".", "..") and not any(
+        c.isspace() for c in program)

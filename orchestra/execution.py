@@ -1,0 +1,266 @@
+"""One attempt of one agent node: build its argv, check out its git worktree, run the agent,
+store what it prints, enforce its budgets, and say how it ended (a :class:`Final`).
+
+The process itself is behind :mod:`orchestra.process`; this module is the policy around it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from . import checkpoints, transitions
+from .agents import AgentParser, make_parser
+from .checkpoints import Checkout, GitError, MergeConflict, Repository
+from .db import Database
+from .lines import Line
+from .process import ExecutionSpec, LocalExecution, SpawnError, start_local
+from .prompts import UpstreamResult, render_prompt
+from .templates import agent_environment, build_argv
+
+RAW_LINE_KEEP = 64 * 1024
+SHIELDED_CLEANUP_S = 60.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    cost_usd: float | None = None
+    tokens: int | None = None
+    wall_s: float | None = None
+
+    @classmethod
+    def parse(cls, value: dict[str, Any] | None) -> Budget | None:
+        return cls(**value) if value else None
+
+    def exceeded(self, cost: float, tokens: int) -> str | None:
+        if self.cost_usd is not None and cost > self.cost_usd:
+            return f"cost ${cost:.4f} is over its ${self.cost_usd:g} budget"
+        if self.tokens is not None and tokens > self.tokens:
+            return f"{tokens} tokens are over its {self.tokens} token budget"
+        return None
+
+
+@dataclass
+class Final:
+    status: str
+    error: str | None = None
+    exit_code: int | None = None
+
+
+@dataclass
+class FollowUp:
+    parent_id: str
+    session_id: str
+    parent_commit: str | None
+    worktree: Path | None  # the parent's working directory, re-created: CLIs find sessions by cwd
+
+
+@dataclass
+class RunState:
+    id: str
+    nodes: dict[str, dict[str, Any]]  # node rows of this run, fixed at launch
+    templates: dict[str, dict[str, Any]]
+    first_execution: dict[str, str]  # node id -> its queued execution
+    results: dict[str, UpstreamResult]  # upstream results, including those reused from earlier runs
+    commits: dict[str, str]  # node id -> the commit its work ended at (git workspaces)
+    workspace: str
+    repo: Repository | None = None
+    budget: Budget | None = None
+    follow_up: FollowUp | None = None
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    cancel_requested: bool = False
+    budget_exceeded: str | None = None
+    spent_cost: float = 0.0
+    spent_tokens: int = 0
+    handles: dict[str, ExecutionHandle] = field(default_factory=dict)
+
+    def live_usage(self) -> tuple[float, int]:
+        cost, tokens = self.spent_cost, self.spent_tokens
+        for handle in self.handles.values():
+            extra_cost, extra_tokens = handle.usage()
+            cost, tokens = cost + extra_cost, tokens + extra_tokens
+        return cost, tokens
+
+
+@dataclass
+class ExecutionHandle:
+    id: str
+    node_id: str
+    run: RunState
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    stop_final: Final | None = None  # why the scope was cancelled, when something chose to stop it
+    process: LocalExecution | None = None
+    parser: AgentParser | None = None
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    decision: trio.Event | None = None  # gates: set when approved or rejected
+    decided: Final | None = None
+
+    def stop(self, final: Final) -> None:
+        if self.stop_final is None:
+            self.stop_final = final
+        self.scope.cancel()
+
+    def usage(self) -> tuple[float, int]:
+        if self.parser is None:
+            return 0.0, 0
+        outcome = self.parser.outcome
+        return outcome.cost_usd or 0.0, (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+
+
+class AgentRunner:
+    """Runs agent attempts for one project actor."""
+
+    def __init__(self, db: Database, project_id: str, grace_s: float, worktrees_root: Path,
+                 limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter]) -> None:
+        self.db = db
+        self.project_id = project_id
+        self.grace_s = grace_s
+        self.worktrees_root = worktrees_root
+        self.limiters = limiters
+
+    async def attempt(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, attempt: int) -> Final:
+        template = run.templates[node["agent"]]
+        prompt, argv_template, session_id = self._prompt_and_command(run, node, template)
+        handle.parser = make_parser(template["output"])
+        project_limiter, hub_limiter = self.limiters
+        async with project_limiter, hub_limiter:
+            checkout: Checkout | None = None
+            if run.repo is not None:
+                try:
+                    checkout = await self._checkout(run, node, handle, attempt)
+                except GitError as exc:
+                    await self._start(handle, prompt, [], None, run.workspace)
+                    detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
+                    await self.store_output(handle, [{"kind": "error", "message": str(exc), **detail}])
+                    return Final("failed", str(exc))
+            cwd = str(checkout.path) if checkout else run.workspace
+            argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
+                                              "workspace": cwd, "session_id": session_id})
+            try:
+                return await self._run_process(run, node, handle, prompt, argv, cwd, template)
+            finally:
+                if checkout is not None:
+                    with trio.move_on_after(SHIELDED_CLEANUP_S) as cleanup:
+                        cleanup.shield = True
+                        await self._record(run, node, handle, checkout)
+
+    def _prompt_and_command(self, run: RunState, node: dict[str, Any],
+                            template: dict[str, Any]) -> tuple[str, list[str], str | None]:
+        if run.follow_up is not None:
+            return node["prompt"], template["resume_command"], run.follow_up.session_id
+        upstream = [run.results[up] for up in node["depends_on"] if up in run.results]
+        return render_prompt(node["prompt"], upstream), template["command"], None
+
+    async def _checkout(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle,
+                        attempt: int) -> Checkout:
+        assert run.repo is not None
+        branch = f"orchestra/{run.id}/{node['id']}" + (f"-{attempt}" if attempt > 1 else "")
+        if run.follow_up is not None:
+            upstream = [run.follow_up.parent_commit] if run.follow_up.parent_commit else []
+            path = run.follow_up.worktree
+        else:
+            upstream = [run.commits[up] for up in node["depends_on"] if up in run.commits]
+            path = None
+        checkout = await checkpoints.prepare(run.repo, path or self.worktrees_root / handle.id, branch, upstream)
+        handle.checkpoint = {"base_commit": checkout.base_commit}
+        return checkout
+
+    async def _record(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, checkout: Checkout) -> None:
+        assert run.repo is not None
+        try:
+            commit = await checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
+        except GitError as exc:
+            await self.store_output(handle, [{"kind": "error", "message": f"could not record the work: {exc}"}])
+            return
+        handle.checkpoint["commit_sha"] = commit
+        if commit != checkout.base_commit:
+            handle.checkpoint["branch"] = checkout.branch
+
+    async def _run_process(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, prompt: str,
+                           argv: list[str], cwd: str, template: dict[str, Any]) -> Final:
+        spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"]))
+        try:
+            process = await start_local(spec, self.grace_s)
+        except SpawnError as exc:
+            await self._start(handle, prompt, argv, None, cwd)
+            await self.store_output(handle, [{"kind": "error", "message": str(exc)}])
+            return Final("failed", str(exc))
+        handle.process = process
+        await self._start(handle, prompt, argv, process, cwd)
+        timeout = node["timeout_s"]
+        node_budget = Budget.parse(node.get("budget"))
+        wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
+        with trio.move_on_after(timeout if timeout else math.inf) as deadline:
+            with trio.move_on_after(wall) as over_wall:
+                ending = await process.run(self._output_handler(run, node, handle))
+        if deadline.cancelled_caught:
+            message = f"timed out after {timeout:g} s; the agent was stopped"
+            await self.store_output(handle, [{"kind": "error", "message": message}])
+            return Final("timed_out", message)
+        if over_wall.cancelled_caught:
+            message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
+            await self.store_output(handle, [{"kind": "error", "message": message}])
+            return Final("failed", message)
+        parser = handle.parser
+        assert parser is not None
+        closing = parser.finish(ending.exit_code, process.stderr_text)
+        if closing:
+            await self.store_output(handle, closing)
+        status = "succeeded" if parser.outcome.succeeded else "failed"
+        return Final(status, parser.outcome.error if status == "failed" else None, ending.exit_code)
+
+    def _output_handler(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle) -> Any:
+        parser = handle.parser
+        assert parser is not None
+        node_budget = Budget.parse(node.get("budget"))
+
+        async def on_output(lines: list[Line]) -> None:
+            events: list[dict[str, Any]] = []
+            for line in lines:
+                text = line.data.decode("utf-8", errors="replace")
+                if line.truncated:
+                    events.append({"kind": "raw", "line": text[:RAW_LINE_KEEP], "truncated": line.length})
+                else:
+                    events.extend(parser.feed(text))
+            if events:
+                await self.store_output(handle, events)
+            if any(event["kind"] == "usage" for event in events):
+                await self._check_budgets(run, node_budget, handle)
+
+        return on_output
+
+    async def _check_budgets(self, run: RunState, node_budget: Budget | None, handle: ExecutionHandle) -> None:
+        cost, tokens = handle.usage()
+        over = node_budget.exceeded(cost, tokens) if node_budget else None
+        if over:
+            message = f"node budget exceeded: {over}; the agent was stopped"
+            await self.store_output(handle, [{"kind": "error", "message": message}])
+            handle.stop(Final("failed", message))
+            return
+        if run.budget is None or run.budget_exceeded:
+            return
+        over = run.budget.exceeded(*run.live_usage())
+        if over:
+            run.budget_exceeded = f"run budget exceeded: {over}; the run's agents were stopped"
+            for live in list(run.handles.values()):
+                await self.store_output(live, [{"kind": "error", "message": run.budget_exceeded}])
+                live.stop(Final("failed", run.budget_exceeded))
+
+    async def _start(self, handle: ExecutionHandle, prompt: str, argv: list[str], process: LocalExecution | None,
+                     cwd: str) -> None:
+        changes = {"status": "running", "prompt": prompt, "argv": json.dumps(argv), "started_at": time.time(),
+                   "workspace": cwd, "pid": process.pid if process else None,
+                   "proc_start": process.start_ticks if process else None,
+                   "base_commit": handle.checkpoint.get("base_commit")}
+        await self.db.write(lambda tx: transitions.update_execution(
+            tx, self.project_id, handle.id, changes, "execution.started"))
+
+    async def store_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
+        ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
+        await self.db.write(lambda tx: transitions.store_outputs(tx, self.project_id, ids, outputs))

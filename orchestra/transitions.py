@@ -1,0 +1,145 @@
+"""State transitions of runs and executions, each one write transaction that also emits its event.
+
+These run in the database writer's thread (see :mod:`orchestra.db`); the project actor is their
+only caller, which is what makes it the single writer of its project's run state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlite_utils
+
+from . import history, store
+from .dag import downstream_of
+from .db import Tx, fetch_rows
+from .errors import Conflict, Unprocessable
+
+SUMMARY_KEYS = ("id", "run_id", "node_id", "attempt", "status", "agent", "model", "exit_code", "error",
+                "result_text", "session_id", "input_tokens", "output_tokens", "cost_usd", "parent_execution_id",
+                "base_commit", "commit_sha", "branch", "created_at", "started_at", "finished_at")
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: row.get(key) for key in SUMMARY_KEYS}
+
+
+def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None) -> dict[str, Any]:
+    """The nodes a launch runs, and the latest successful results of the upstream nodes it reuses."""
+    project = store.get_project(db, project_id)
+    nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
+    if not nodes:
+        raise Conflict(f"project '{project_id}' has no nodes to launch")
+    graph = {node_id: node["depends_on"] for node_id, node in nodes.items()}
+    if node_ids is None:
+        selected = set(nodes)
+    else:
+        missing = [n for n in node_ids if n not in nodes]
+        if missing:
+            raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
+                                {"field": "node_ids", "missing": missing})
+        selected = downstream_of(graph, node_ids)
+    reused: dict[str, dict[str, Any]] = {}
+    for node_id in selected:
+        for up in nodes[node_id]["depends_on"]:
+            if up in selected or up in reused:
+                continue
+            row = db.execute(
+                "SELECT result_text, commit_sha FROM executions WHERE project_id = ? AND node_id = ? "
+                "AND status = 'succeeded' ORDER BY num DESC LIMIT 1", [project_id, up]).fetchone()
+            if row is None:
+                raise Conflict(
+                    f"node '{node_id}' depends on '{up}', which has never succeeded; launch '{up}' too",
+                    {"node_id": node_id, "upstream": up})
+            reused[up] = {"title": nodes[up]["title"], "result": row[0] or "", "commit": row[1]}
+    ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
+    return {"project": project, "nodes": ordered, "reused": reused}
+
+
+def _execution_row(project_id: str, run_id: str, node: dict[str, Any], attempt: int,
+                   parent: str | None = None) -> dict[str, Any]:
+    return {
+        "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
+        "attempt": attempt, "status": "queued", "agent": node.get("agent") or "gate", "model": node.get("model"),
+        "parent_execution_id": parent, "created_at": time.time(),
+    }
+
+
+def insert_run(tx: Tx, project_id: str, nodes: list[dict[str, Any]], *, node_ids: list[str] | None,
+               budget: dict[str, Any] | None, parent_execution_id: str | None = None) -> dict[str, Any]:
+    now = time.time()
+    run = {"id": store.new_id("run"), "project_id": project_id, "status": "running",
+           "node_ids": json.dumps(node_ids) if node_ids else None, "created_at": now, "started_at": now,
+           "budget": json.dumps(budget) if budget else None}
+    tx.db["runs"].insert(run)
+    rows = [_execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
+    tx.db["executions"].insert_all(rows)
+    tx.emit(project_id, "run.started", run_id=run["id"], run={**run, "node_ids": node_ids, "budget": budget})
+    for row in rows:
+        tx.emit(project_id, "execution.queued", run_id=run["id"], node_id=row["node_id"],
+                execution_id=row["id"], execution=summary(row))
+    return {"run_id": run["id"], "status": "running",
+            "executions": [{"id": r["id"], "node_id": r["node_id"], "status": "queued"} for r in rows]}
+
+
+def insert_retry(tx: Tx, project_id: str, run_id: str, node: dict[str, Any], attempt: int) -> str:
+    row = _execution_row(project_id, run_id, node, attempt)
+    tx.db["executions"].insert(row)
+    tx.emit(project_id, "execution.queued", run_id=run_id, node_id=node["id"], execution_id=row["id"],
+            execution=summary(row))
+    return row["id"]
+
+
+def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[str, Any], event: str) -> dict[str, Any]:
+    """Apply ``changes`` to one execution and emit ``event`` with its new summary."""
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    tx.execute(f"UPDATE executions SET {assignments} WHERE id = ?", [*changes.values(), execution_id])
+    row = history.get_execution(tx.db, execution_id)
+    tx.emit(project_id, event, run_id=row["run_id"], node_id=row["node_id"], execution_id=execution_id,
+            execution=summary(row))
+    return row
+
+
+def store_outputs(tx: Tx, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
+    for output in outputs:
+        tx.emit(project_id, "execution.output", **ids, output=output)
+
+
+def skip(tx: Tx, project_id: str, execution_ids: list[str], because: str) -> None:
+    now = time.time()
+    for execution_id in execution_ids:
+        update_execution(tx, project_id, execution_id, {
+            "status": "skipped", "error": f"upstream node '{because}' did not succeed", "finished_at": now,
+        }, "execution.finished")
+
+
+def finish_run(tx: Tx, project_id: str, run_id: str, status: str, error: str | None, leftover_status: str) -> None:
+    """Close the run; executions that never got to start take ``leftover_status``."""
+    now = time.time()
+    for (execution_id,) in tx.execute("SELECT id FROM executions WHERE run_id = ? AND status = 'queued'",
+                                      [run_id]).fetchall():
+        update_execution(tx, project_id, execution_id, {
+            "status": leftover_status, "error": error, "finished_at": now}, "execution.finished")
+    tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?", [status, error, now, run_id])
+    run = history.get_run(tx.db, run_id)
+    run.pop("executions")
+    tx.emit(project_id, "run.finished", run_id=run_id, run=run)
+
+
+def finish_interrupted(tx: Tx, project_id: str | None, reason: str) -> None:
+    """Recovery: what is still marked queued/running/waiting becomes interrupted, its runs cancelled."""
+    where, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
+    now = time.time()
+    for row in fetch_rows(tx.db, "SELECT id, project_id FROM executions "
+                          f"WHERE status IN ('queued', 'running', 'waiting'){where}", params):
+        update_execution(tx, row["project_id"], row["id"], {
+            "status": "interrupted", "error": reason, "finished_at": now}, "execution.finished")
+    for row in fetch_rows(tx.db, f"SELECT id, project_id FROM runs WHERE status IN ('queued', 'running'){where}",
+                          params):
+        tx.execute("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ?",
+                   [reason, now, row["id"]])
+        run = history.get_run(tx.db, row["id"])
+        run.pop("executions")
+        tx.emit(row["project_id"], "run.finished", run_id=row["id"], run=run)
