@@ -1,0 +1,73 @@
+# Orchestra: build, test and deployment checks.
+#
+#   make dist           dist/orchestra.pyz: the hub, its dependencies and ui/ in one file (shiv)
+#   make test           the pytest suite
+#   make verify-unit    systemd-analyze verify systemd/orchestra.service
+#   make deploy-check   what CI runs: build the pyz, start/stop/restart it, verify the unit
+#   make clean
+#
+# The pyz runs on any of PY_VERSIONS and ARCHS: pure-Python dependencies are shared, and the few
+# compiled modules (pydantic-core, markupsafe's speedups) are installed once per Python version and
+# architecture side by side -- their file names carry the ABI tag (cpython-312-aarch64-linux-gnu.so),
+# so one site-packages serves them all. Debian 12 has 3.11, Ubuntu 24.04 3.12, Debian 13 3.13.
+
+PYTHON      ?= python3
+PY_VERSIONS ?= 3.11 3.12 3.13 3.14
+ARCHS       ?= x86_64 aarch64
+SHIV        ?= shiv==1.0.8
+
+BUILD := build
+SITE  := $(BUILD)/site
+PYZ   := dist/orchestra.pyz
+# The pyz is rebuilt when any of these change.
+SOURCES := pyproject.toml $(shell find orchestra ui -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+.PHONY: dist test verify-unit deploy-check clean
+
+dist: $(PYZ)
+
+$(BUILD)/venv/bin/shiv:
+	$(PYTHON) -m venv $(BUILD)/venv
+	$(BUILD)/venv/bin/pip install --quiet $(SHIV)
+
+# Dependencies (from pyproject.toml), as wheels only, once per target Python and architecture.
+$(BUILD)/deps.stamp: pyproject.toml $(BUILD)/venv/bin/shiv
+	rm -rf $(BUILD)/deps && mkdir -p $(BUILD)/deps
+	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+		> $(BUILD)/requirements.txt
+	set -e; for v in $(PY_VERSIONS); do for a in $(ARCHS); do \
+		$(BUILD)/venv/bin/pip install --quiet --no-compile --target $(BUILD)/deps/$$v-$$a \
+			--only-binary=:all: --implementation cp --python-version $$v \
+			--platform manylinux_2_17_$$a --platform manylinux2014_$$a \
+			-r $(BUILD)/requirements.txt; \
+	done; done
+	touch $@
+
+$(PYZ): $(BUILD)/deps.stamp $(SOURCES)
+	rm -rf $(SITE) && mkdir -p $(SITE) dist
+	# Merge without overwriting: the same release of every package must have been picked everywhere.
+	for d in $(BUILD)/deps/*/; do cp -rn $$d. $(SITE)/; done
+	test "$$(ls -d $(SITE)/*.dist-info | sed 's/-[^-]*$$//' | sort | uniq -d)" = "" \
+		|| { echo "two releases of one package across Python versions" >&2; exit 1; }
+	# pip comes in through sqlite-utils' "install" command, which the hub never runs (14 MB).
+	rm -rf $(SITE)/bin $(SITE)/pip $(SITE)/pip-*.dist-info
+	# The hub itself is plain Python: copied as is (a setuptools build would leave build/lib behind).
+	cp -r orchestra $(SITE)/orchestra
+	# orchestra/api/static.py looks for <site-packages>/orchestra/../ui: put the UI right there.
+	cp -r ui $(SITE)/ui
+	find $(SITE) -name __pycache__ -prune -exec rm -rf {} +
+	$(BUILD)/venv/bin/shiv --site-packages $(SITE) --reproducible --compressed \
+		--python '/usr/bin/env python3' --entry-point orchestra.cli:main --output-file $@
+	@ls -l $@
+
+test:
+	$(PYTHON) -m pytest -q
+
+verify-unit:
+	systemd-analyze verify systemd/orchestra.service
+
+deploy-check:
+	bash .ci/deploy-check.sh
+
+clean:
+	rm -rf $(BUILD) dist
