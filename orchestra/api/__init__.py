@@ -62,7 +62,11 @@ def create_app(hub: Hub) -> QuartTrio:
                    405: f"method {request.method} is not allowed on {request.path}",
                    413: f"request body larger than {hub.settings.max_body_bytes} bytes"}.get(
                        status, error.description or error.name)
-        return json_response(error_body(_HTTP_CODES.get(status, "http_error"), message), status)
+        response = json_response(error_body(_HTTP_CODES.get(status, "http_error"), message), status)
+        if status == 413:
+            # The body was not read: close the connection, or the next request on it would hang.
+            response.headers["Connection"] = "close"
+        return response
 
     @app.errorhandler(Exception)
     async def internal_error(error: Exception) -> Response:

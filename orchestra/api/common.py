@@ -49,3 +49,9 @@ def query_int(name: str, default: int | None, *, low: int, high: int) -> int | N
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def no_content() -> Response:
+    """204. The body must be bytes: ``Response(status=204)`` makes an iterable body, which Quart
+    iterates on an asyncio executor, so under trio the connection dies after the headers are sent."""
+    return Response(b"", status=204)

@@ -8,7 +8,7 @@ from .. import store
 from ..hub import Hub
 from ..models import NodeCreate, NodePatch
 from ..templates import BUILTIN_IDS
-from .common import json_response, parse_body
+from .common import json_response, no_content, parse_body
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -41,6 +41,6 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.delete("/projects/<project_id>/nodes/<node_id>")
     async def delete_node(project_id: str, node_id: str) -> Response:
         await hub.db.write(lambda tx: store.delete_node(tx, project_id, node_id))
-        return Response(status=204)
+        return no_content()
 
     return routes

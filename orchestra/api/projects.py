@@ -9,7 +9,7 @@ from .. import store
 from ..hub import Hub
 from ..models import ProjectCreate, ProjectPatch
 from ..workspaces import resolve_workspace
-from .common import json_response, parse_body
+from .common import json_response, no_content, parse_body
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -51,6 +51,6 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.delete("/projects/<project_id>")
     async def delete_project(project_id: str) -> Response:
         await hub.delete_project(project_id)
-        return Response(status=204)
+        return no_content()
 
     return routes

@@ -1,0 +1,171 @@
+"""db.Database: group-committed writes where a failing job rolls back alone, gap-free event numbers,
+and the schema's forward migrations."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from orchestra.db import Database, DatabaseClosed, Tx, connect
+from orchestra.schema import MIGRATIONS, migrate
+
+WAIT_S = 30
+
+
+def add_project(project_id: str) -> Callable[[Tx], str]:
+    def job(tx: Tx) -> str:
+        now = time.time()
+        tx.execute("INSERT INTO projects (id, name, workspace, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                   [project_id, project_id, "/w", now, now])
+        tx.emit("p", "project.added", added=project_id)
+        return project_id
+
+    return job
+
+
+def count(path: Path, sql: str, params: Any = ()) -> int:
+    """Read through a connection of its own: it sees only what is committed."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchone()[0]
+    finally:
+        conn.close()
+
+
+async def test_failing_job_rolls_back_alone_and_leaves_no_gap_in_seq(tmp_path: Path) -> None:
+    path = tmp_path / "orchestra.db"
+    seen_in_batch: dict[str, int] = {}
+
+    def failing(tx: Tx) -> None:
+        add_project("bad")(tx)
+        tx.emit("p", "project.extra")
+        tx.emit("other", "project.extra")
+        # The job queued before this one wrote in the same, still uncommitted transaction:
+        query = "SELECT count(*) FROM projects WHERE id = 'before'"
+        seen_in_batch["before, from inside"] = tx.execute(query).fetchone()[0]
+        seen_in_batch["before, from outside"] = count(path, query)
+        raise ValueError("boom")
+
+    gate, holding = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        holding.set()
+        gate.wait(WAIT_S)
+
+    outcomes: dict[str, Any] = {}
+
+    async def write(name: str, fn: Callable[[Tx], Any]) -> None:
+        try:
+            outcomes[name] = await database.write(fn)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    async with Database.open(path) as database:
+        with database.bus.subscribe("p", max_pending=math.inf) as published:
+            async with trio.open_nursery() as nursery:
+                # Hold the writer so the next three jobs queue up and are committed as one batch.
+                nursery.start_soon(write, "hold", hold)
+                await trio.to_thread.run_sync(holding.wait, WAIT_S)
+                for name, job in (("before", add_project("before")), ("bad", failing),
+                                  ("after", add_project("after"))):
+                    nursery.start_soon(write, name, job)
+                    await trio.testing.wait_all_tasks_blocked()
+                gate.set()
+            assert [e.seq for e in await published.next_batch(100)] == [1, 2]
+
+        assert seen_in_batch == {"before, from inside": 1, "before, from outside": 0}
+        assert (outcomes["before"], outcomes["after"]) == ("before", "after")
+        assert isinstance(outcomes["bad"], ValueError) and str(outcomes["bad"]) == "boom"
+        # the writer carries on, and the numbers continue where the committed ones stopped
+        await database.write(lambda tx: tx.emit("p", "project.later"))
+        await database.write(lambda tx: tx.emit("other", "project.later"))
+
+        def read(db: Any) -> tuple[list[str], list[tuple[str, int, str]]]:
+            projects = [r[0] for r in db.execute("SELECT id FROM projects ORDER BY id")]
+            events = db.execute("SELECT project_id, seq, type FROM events ORDER BY project_id, seq").fetchall()
+            return projects, events
+
+        projects, events = await database.read(read)
+    assert projects == ["after", "before"]
+    assert events == [("other", 1, "project.later"), ("p", 1, "project.added"), ("p", 2, "project.added"),
+                      ("p", 3, "project.later")]
+
+
+async def test_failing_job_that_emitted_first_does_not_shift_later_numbers(tmp_path: Path) -> None:
+    """Sequential failures: every rolled-back emit gives its number back."""
+    async with Database.open(tmp_path / "orchestra.db") as database:
+        for _ in range(5):
+            await database.write(lambda tx: tx.emit("p", "ok"))
+
+            def fail(tx: Tx) -> None:
+                tx.emit("p", "lost")
+                tx.emit("p", "lost")
+                raise RuntimeError("no")
+
+            with pytest.raises(RuntimeError):
+                await database.write(fail)
+        seqs = await database.read(lambda db: [r[0] for r in db.execute(
+            "SELECT seq FROM events WHERE project_id = 'p' ORDER BY seq")])
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+async def test_sqlite_error_in_a_job_is_raised_to_its_caller(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "orchestra.db") as database:
+        await database.write(add_project("one"))
+        with pytest.raises(sqlite3.IntegrityError):
+            await database.write(add_project("one"))
+        assert await database.write(add_project("two")) == "two"
+        assert await database.read(lambda db: db.execute("SELECT count(*) FROM projects").fetchone()[0]) == 2
+
+
+async def test_write_after_close_is_refused(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "orchestra.db") as database:
+        pass
+    with pytest.raises(DatabaseClosed):
+        await database.write(add_project("late"))
+
+
+async def test_fresh_database_is_migrated_to_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "orchestra.db"
+    async with Database.open(path):
+        pass
+    assert count(path, "PRAGMA user_version") == len(MIGRATIONS) >= 1
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert {"projects", "nodes", "edges", "agent_templates", "runs", "executions", "events"} <= tables
+
+
+def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
+    db = connect(tmp_path / "orchestra.db")
+    try:
+        assert migrate(db) == len(MIGRATIONS)
+        db.execute("INSERT INTO agent_templates (id, name, command, output, created_at) VALUES "
+                   "('t', 'T', '[]', 'text', 0)")
+        assert migrate(db) == len(MIGRATIONS)
+        assert db.execute("SELECT id FROM agent_templates").fetchall() == [("t",)]
+    finally:
+        db.conn.close()
+
+
+async def test_database_from_a_newer_orchestra_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "orchestra.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this Orchestra"):
+        async with Database.open(path):
+            pass
+    assert count(path, "SELECT count(*) FROM sqlite_master") == 0  # nothing was created in it
