@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from ui_support import REPO, HubProcess, shoot, skip_reason
+from ui_support import REPO, HubProcess, free_port, shoot, skip_reason
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
@@ -244,18 +244,23 @@ def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page,
     page.wait_for_function("() => Number(document.querySelector('orc-event-log').dataset.count || 0) > 200")
 
     # While the stream pours in, every click gets its reaction within a bounded wait.
+    page.evaluate("""() => {
+        window.longTasks = [];
+        new PerformanceObserver(list => list.getEntries().forEach(e => window.longTasks.push(e.duration)))
+            .observe({type: 'longtask'});
+    }""")
     reactions: list[float] = []
+    while_streaming = 0
     title = page.locator("orc-execution-panel h3")
-    while page.locator("orc-execution-panel").get_attribute("data-status") == "running" or len(reactions) < 2:
+    while row(page, "big").get_attribute("data-status") == "running" and len(reactions) < 60:
+        while_streaming += 1
         for node_id, name in (("small", "Small"), ("big", "Big")):
             started = time.monotonic()
             row(page, node_id).locator("button").click()
             expect(title).to_contain_text(name, timeout=2_000)
             reactions.append(time.monotonic() - started)
-        if len(reactions) >= 40:
-            break
-    during = int(log.get_attribute("data-count") or 0)
-    assert during < 20_000 or len(reactions) >= 4, "the agent finished before the clicks could be measured"
+    assert while_streaming >= 3, f"only {while_streaming} click rounds while the agent streamed"
+    long_tasks = page.evaluate("window.longTasks")
 
     panel_status(page, "succeeded", timeout=60_000)
     expect(log.locator(".ev-text").last).to_have_text("line 20000", timeout=30_000)
@@ -264,8 +269,100 @@ def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page,
     assert drawn <= 1500, f"{drawn} log entries in the DOM: the log must cap what it draws"
     expect(log.locator(".log-notice")).to_contain_text("earlier entries are not shown")
     shoot(page, "twenty-thousand-lines")
-    print(f"click reactions while streaming: n={len(reactions)} max={max(reactions):.3f}s")
-    assert max(reactions) < 2.0
+    print(f"click reactions while streaming: n={len(reactions)} max={max(reactions):.3f} s; "
+          f"long tasks: n={len(long_tasks)} max={max(long_tasks, default=0):.0f} ms")
+    assert max(long_tasks, default=0) < 2_000, "the main thread was blocked for over 2 s"
+
+
+def test_failure_is_highlighted_thinking_is_collapsed_and_failed_nodes_rerun(page: Page, hub: HubProcess) -> None:
+    with hub.api() as api:
+        response = api.post("/agent-templates", json={"id": "thinker", "name": "Thinker",
+                                                      "command": [str(hub.thinker), "{prompt}"],
+                                                      "output": "claude-stream-json"})
+        assert response.status_code == 201, response.text
+    project_id = api_project(hub, "Flaky", [
+        {"id": "think", "title": "Think", "prompt": "ponder", "agent": "thinker"},
+        {"id": "flaky", "title": "Flaky", "prompt": "@fail"},
+        {"id": "next", "title": "Next", "prompt": "hi", "depends_on": ["flaky"]},
+    ])
+    open_ui(page, hub, project_id)
+    page.click("[data-action=run-all]")
+    expect(row(page, "flaky")).to_have_attribute("data-status", "failed", timeout=30_000)
+    expect(row(page, "next")).to_have_attribute("data-status", "skipped")
+    expect(row(page, "think")).to_have_attribute("data-status", "succeeded")
+    assert canvas(page, "cy.$id('next').data('status')") == "skipped"
+
+    # A user template's thinking arrives collapsed; one click opens it.
+    click_node(page, "think")
+    panel_status(page, "succeeded")
+    thinking = page.locator("orc-event-log details.ev-thinking")
+    expect(thinking.locator("summary")).to_contain_text("Thinking")
+    assert thinking.get_attribute("open") is None
+    expect(thinking.locator("pre")).to_be_hidden()
+    thinking.locator("summary").click()
+    expect(thinking.locator("pre")).to_have_text("Weigh the options.")
+    expect(page.locator("orc-event-log .ev-text")).to_have_text("Thought it through.")
+    page.locator("[data-tab=node]").click()
+    expect(page.locator("orc-node-editor [name=agent]")).to_have_value("thinker")
+    page.locator("[data-tab=execution]").click()
+
+    # The failed node says why, in the header and in the stream.
+    click_node(page, "flaky")
+    panel_status(page, "failed")
+    expect(page.locator("orc-execution-panel .exec-error")).not_to_be_empty()
+    expect(page.locator("orc-event-log .ev-error")).to_be_visible()
+    expect(page.locator("[data-action=panel-run-from]")).to_have_text("↻ Re-run from here")
+    shoot(page, "failed-node")
+
+    page.click("[data-action=rerun-failed]")
+    expect(page.locator("orc-execution-panel .history summary")).to_have_text("History (2)", timeout=30_000)
+    panel_status(page, "failed")
+    expect(row(page, "next")).to_have_attribute("data-status", "skipped")
+    expect(row(page, "think")).to_have_attribute("data-status", "succeeded")  # not re-run
+
+    # Rename the project, then delete it.
+    page.click("[data-action=edit-project]")
+    page.locator("orc-project-form [name=name]").fill("Flaky, renamed")
+    page.locator("orc-project-form [type=submit]").click()
+    expect(page.locator("orc-project-list li.selected .project-name")).to_have_text("Flaky, renamed")
+    expect(page.locator("orc-project-list li.selected")).to_contain_text("last run failed")
+    page.click("[data-action=edit-project]")
+    delete = page.locator("[data-action=delete-project]")
+    delete.click()
+    expect(delete).to_have_text("Click again to delete")
+    delete.click()
+    expect(page.locator(f"orc-project-list li[data-project-id='{project_id}']")).to_have_count(0)
+    expect(page.locator("orc-dag-view h2")).to_have_text("No project open")
+
+
+def test_hub_presets_and_a_named_remote(page: Page, hub: HubProcess) -> None:
+    open_ui(page, hub)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    page.click(".hub-chip")
+    panel = page.locator(".hub-panel")
+    options = panel.locator("select[name=hub] option")
+    expect(options.first).to_have_text(f"This hub — {hub.url}")
+    expect(options.nth(1)).to_have_text("Local — http://localhost:8000")
+    panel.locator("select[name=hub]").select_option("")
+    panel.locator("[name=remote-name]").fill("Build VM")
+    panel.locator("[name=remote-url]").fill(nowhere + "/")
+    panel.locator("[name=token]").fill("some-other-token-0123456789")
+    panel.locator("button[type=submit]").click()
+    banner = page.locator("orc-conn-banner")
+    expect(banner).to_have_attribute("data-kind", "unreachable")
+    expect(banner).to_contain_text(f"Cannot reach the hub at {nowhere}")
+    expect(page.locator("orc-project-list")).to_contain_text("Not connected")
+    shoot(page, "remote-unreachable")
+
+    page.click(".hub-chip")
+    expect(panel.locator("select[name=hub]")).to_have_value(nowhere)
+    expect(panel.locator("select[name=hub] option").nth(2)).to_have_text(f"Build VM — {nowhere}")
+    panel.locator("select[name=hub]").select_option(hub.url)
+    panel.locator("button[type=submit]").click()
+    expect(page.locator(".hub-chip")).to_have_attribute("data-state", "online")
+    expect(banner).to_be_hidden()
+    remotes = page.evaluate("JSON.parse(localStorage.getItem('orchestra.remotes'))")
+    assert remotes == [{"name": "Build VM", "url": nowhere}]
 
 
 def test_banner_when_the_hub_stops_and_recovery_when_it_returns(page: Page, hub: HubProcess) -> None:

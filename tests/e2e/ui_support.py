@@ -35,6 +35,19 @@ except ImportError:  # the tests' skip marker says why
     Page = Any
 
 
+# A user agent template's CLI: thinks (a collapsed block in the UI), then answers, in Claude's format.
+THINKER_LINES = [
+    {"type": "system", "subtype": "init", "session_id": "think-1", "model": "fake-thinker"},
+    {"type": "assistant", "message": {"role": "assistant",
+                                      "content": [{"type": "thinking", "thinking": "Weigh the options."}]}},
+    {"type": "assistant", "message": {"role": "assistant",
+                                      "content": [{"type": "text", "text": "Thought it through."}]}},
+    {"type": "result", "subtype": "success", "is_error": False, "result": "Thought it through.",
+     "total_cost_usd": 0.002, "usage": {"input_tokens": 7, "output_tokens": 5}},
+]
+THINKER = "#!/bin/sh\ncat <<'EOF'\n" + "".join(json.dumps(line) + "\n" for line in THINKER_LINES) + "EOF\n"
+
+
 def skip_reason() -> str | None:
     if sync_playwright is None:
         return "the 'playwright' package is not installed (pip install playwright)"
@@ -66,6 +79,9 @@ class HubProcess:
         for name, transcript in (("claude", "claude-tool.jsonl"), ("codex", "codex-tool.jsonl"),
                                  ("gemini", "gemini-tool.jsonl")):
             install(bin_dir, name, TRANSCRIPTS / transcript, self.records)
+        self.thinker = bin_dir / "thinker"
+        self.thinker.write_text(THINKER)
+        self.thinker.chmod(0o755)
         self.env = {
             **os.environ,
             "ORCHESTRA_HOST": "127.0.0.1",
