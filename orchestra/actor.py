@@ -238,9 +238,7 @@ class ProjectActor:
     async def _run_wall_budget(self, run: RunState, wall_s: float) -> None:
         await trio.sleep(wall_s)
         run.budget_exceeded = f"run budget exceeded: wall time over {wall_s:g} s; the run's agents were stopped"
-        for handle in list(run.handles.values()):
-            await self.runner.store_output(handle, [{"kind": "error", "message": run.budget_exceeded}])
-            handle.stop(Final("failed", run.budget_exceeded))
+        await self.runner.stop_run(run, run.budget_exceeded)
 
     async def _run_node(self, run: RunState, node_id: str, done: trio.MemorySendChannel[tuple[str, str]]) -> None:
         node = run.nodes[node_id]

@@ -248,9 +248,16 @@ class AgentRunner:
         over = run.budget.exceeded(*run.live_usage())
         if over:
             run.budget_exceeded = f"run budget exceeded: {over}; the run's agents were stopped"
-            for live in list(run.handles.values()):
-                await self.store_output(live, [{"kind": "error", "message": run.budget_exceeded}])
-                live.stop(Final("failed", run.budget_exceeded))
+            await self.stop_run(run, run.budget_exceeded)
+
+    async def stop_run(self, run: RunState, message: str) -> None:
+        """Stop every live execution of a run as failed. The error events are stored first: stopping
+        the calling execution cancels it at its next checkpoint."""
+        live = list(run.handles.values())
+        for handle in live:
+            await self.store_output(handle, [{"kind": "error", "message": message}])
+        for handle in live:
+            handle.stop(Final("failed", message))
 
     async def _start(self, handle: ExecutionHandle, prompt: str, argv: list[str], process: LocalExecution | None,
                      cwd: str) -> None:

@@ -96,7 +96,7 @@ async def test_a_merge_conflict_fails_the_fan_in_node_and_names_the_file(hub: Hu
 
 
 async def test_no_changes_means_no_branch_and_plain_workspaces_have_no_diff(hub: HubClient) -> None:
-    project, repo = await git_project(hub)
+    project, _ = await git_project(hub)
     await hub.create_node(project["id"], id="idle", prompt="look only")
     run = await hub.wait_run(await hub.launch(project["id"]))
     (execution,) = run["executions"]
