@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import HubClient
 
 
@@ -48,7 +47,7 @@ async def test_node_wall_time_budget_fails_rather_than_times_out(hub: HubClient)
     project = await hub.create_project()
     await hub.create_node(project["id"], id="slow", prompt="@hang", budget={"wall_s": 0.3}, retries=2)
     run = await hub.wait_run(await hub.launch(project["id"]))
-    assert [e["status"] for e in run["executions"]][0] == "failed"
+    assert next(e["status"] for e in run["executions"]) == "failed"
     assert "wall time over 0.3 s" in run["executions"][0]["error"]
 
 
