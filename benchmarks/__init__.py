@@ -1,0 +1,1 @@
+"""Orchestra's benchmarks: ``python -m benchmarks.run`` (see docs/PERFORMANCE.md)."""
