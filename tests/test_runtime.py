@@ -8,6 +8,16 @@ import pytest
 from conftest import FakeAgents, HubClient
 
 
+def overlapping(executions: list[dict[str, Any]]) -> int:
+    """The largest number of executions that ran at the same time."""
+    marks = sorted([(e["started_at"], 1) for e in executions] + [(e["finished_at"], -1) for e in executions])
+    running = peak = 0
+    for _, delta in marks:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
 def kinds(events: list[dict[str, Any]]) -> list[str]:
     return [e["output"]["kind"] for e in events if e["type"] == "execution.output"]
 
@@ -234,3 +244,12 @@ async def test_fifty_concurrent_chatty_agents_store_every_line_in_order(hub: Hub
         texts = [o["text"] for o in outputs(await hub.events(execution["id"]), "text")]
         numbered = [t for t in texts if t.startswith("line ")]
         assert numbered == [f"line {i}" for i in range(1, 1001)], execution["node_id"]
+
+
+async def test_project_max_parallel_is_respected(hub: HubClient) -> None:
+    project = await hub.create_project(max_parallel=2)
+    for i in range(6):
+        await hub.create_node(project["id"], id=f"n{i}", prompt="@sleep=0.15")
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    assert run["status"] == "succeeded"
+    assert overlapping(run["executions"]) == 2
