@@ -169,9 +169,18 @@ def find_prompt(argv: list[str]) -> str:
     return argv[-1] if argv else ""
 
 
-def workspace_files(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): p.read_text(errors="replace") for p in sorted(root.rglob("*"))
-            if p.is_file() and ".git" not in p.relative_to(root).parts}
+def workspace_files(root: Path, limit: int = 200) -> dict[str, str]:
+    """Small files of the working directory (a workspace in the tests), without hidden directories."""
+    files: dict[str, str] = {}
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(directory, name)
+            if name != ".git" and path.stat().st_size <= 65536:
+                files[str(path.relative_to(root))] = path.read_text(errors="replace")
+            if len(files) >= limit:
+                return files
+    return files
 
 
 def cost_line(cost: float) -> bytes:
