@@ -10,9 +10,10 @@ async def test_health_and_templates_report_each_cli(hub: HubClient) -> None:
     reports = (await hub.post("/agent-templates/check")).json()["availability"]
     assert reports["claude-code"]["available"] is True
     assert reports["claude-code"]["version"] == "fake-agent 1.0 replaying claude-tool.jsonl"
-    async with httpx.AsyncClient(base_url=hub.url) as anonymous:
-        health = (await anonymous.get("/health")).json()
+    health = (await hub.get("/health")).json()
     assert health["agents"]["codex"] == {"available": True, "version": "fake-agent 1.0 replaying codex-tool.jsonl"}
+    async with httpx.AsyncClient(base_url=hub.url) as anonymous:
+        assert "agents" not in (await anonymous.get("/health")).json()  # versions only for the token holder
     templates = {t["id"]: t for t in (await hub.get("/agent-templates")).json()["agent_templates"]}
     assert templates["gemini"]["availability"]["path"] == hub.settings.gemini_bin
 
@@ -24,6 +25,5 @@ async def test_a_missing_cli_is_reported_before_any_launch(hub: HubClient) -> No
     reports = (await hub.post("/agent-templates/check")).json()["availability"]
     assert reports["ghost"]["available"] is False
     assert reports["ghost"]["error"].startswith("no-such-cli-anywhere: executable not found on PATH")
-    async with httpx.AsyncClient(base_url=hub.url) as anonymous:
-        health = (await anonymous.get("/health")).json()
+    health = (await hub.get("/health")).json()
     assert health["agents"]["ghost"]["available"] is False

@@ -1,10 +1,12 @@
-"""``/health``: answers without a token, so a tunnel or systemd can probe the hub."""
+"""``/health``: answers without a token, so a tunnel or systemd can probe the hub. Which agent CLIs
+are installed (and their versions) is shown only to a caller with the token."""
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from .. import __version__
+from ..auth import bearer_matches
 from ..hub import Hub
 from .common import json_response
 
@@ -14,8 +16,10 @@ def blueprint(hub: Hub) -> Blueprint:
 
     @routes.get("/health")
     async def health() -> Response:
-        agents = {template_id: {"available": report["available"], "version": report["version"]}
-                  for template_id, report in hub.availability.items()}
-        return json_response({"status": "ok", "version": __version__, "agents": agents})
+        body: dict[str, object] = {"status": "ok", "version": __version__}
+        if bearer_matches(request.headers.get("Authorization"), hub.token):
+            body["agents"] = {template_id: {"available": report["available"], "version": report["version"]}
+                              for template_id, report in hub.availability.items()}
+        return json_response(body)
 
     return routes
