@@ -18,11 +18,14 @@ SHIV        ?= shiv==1.0.8
 
 BUILD := build
 SITE  := $(BUILD)/site
+# One download directory per target set, so that `make dist ARCHS=x86_64` never reuses another's.
+empty :=
+DEPS  := $(BUILD)/deps-$(subst $(empty) $(empty),-,$(strip $(PY_VERSIONS) $(ARCHS)))
 PYZ   := dist/orchestra.pyz
 # The pyz is rebuilt when any of these change.
 SOURCES := pyproject.toml $(shell find orchestra ui -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
-.PHONY: dist test verify-unit deploy-check clean
+.PHONY: dist test verify-unit deploy-check clean FORCE
 
 dist: $(PYZ)
 
@@ -31,22 +34,27 @@ $(BUILD)/venv/bin/shiv:
 	$(BUILD)/venv/bin/pip install --quiet $(SHIV)
 
 # Dependencies (from pyproject.toml), as wheels only, once per target Python and architecture.
-$(BUILD)/deps.stamp: pyproject.toml $(BUILD)/venv/bin/shiv
-	rm -rf $(BUILD)/deps && mkdir -p $(BUILD)/deps
+$(DEPS)/.stamp: pyproject.toml $(BUILD)/venv/bin/shiv
+	rm -rf $(DEPS) && mkdir -p $(DEPS)
 	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
 		> $(BUILD)/requirements.txt
 	set -e; for v in $(PY_VERSIONS); do for a in $(ARCHS); do \
-		$(BUILD)/venv/bin/pip install --quiet --no-compile --target $(BUILD)/deps/$$v-$$a \
+		$(BUILD)/venv/bin/pip install --quiet --no-compile --target $(DEPS)/$$v-$$a \
 			--only-binary=:all: --implementation cp --python-version $$v \
 			--platform manylinux_2_17_$$a --platform manylinux2014_$$a \
 			-r $(BUILD)/requirements.txt; \
 	done; done
 	touch $@
 
-$(PYZ): $(BUILD)/deps.stamp $(SOURCES)
+# Rewritten only when the target set changes, so that the pyz is rebuilt when it does.
+$(BUILD)/targets: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(PY_VERSIONS) $(ARCHS)' | cmp -s - $@ || echo '$(PY_VERSIONS) $(ARCHS)' > $@
+
+$(PYZ): $(DEPS)/.stamp $(BUILD)/targets $(SOURCES) Makefile
 	rm -rf $(SITE) && mkdir -p $(SITE) dist
 	# Merge without overwriting: the same release of every package must have been picked everywhere.
-	for d in $(BUILD)/deps/*/; do cp -rn $$d. $(SITE)/; done
+	for d in $(DEPS)/*/; do cp -rn $$d. $(SITE)/; done
 	test "$$(ls -d $(SITE)/*.dist-info | sed 's/-[^-]*$$//' | sort | uniq -d)" = "" \
 		|| { echo "two releases of one package across Python versions" >&2; exit 1; }
 	# pip comes in through sqlite-utils' "install" command, which the hub never runs (14 MB).

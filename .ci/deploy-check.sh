@@ -4,6 +4,11 @@
 # /health, a project, an agent; SIGTERM stops it (exit 0, agent gone, execution interrupted); it
 # starts again and finds its data; `backup` copies the database while it runs and a hub starts on
 # the copy; systemd/install.sh installs the pyz into a temporary root. Prints what it measured.
+#
+# With --systemd it also boots Debian with systemd in a container (debootstrap + systemd-nspawn,
+# a few minutes the first time; the root file system is cached in /var/tmp) and checks the real unit:
+# install.sh, agents under the sandbox (node runs, $HOME writable, /usr read-only, /home hidden), and
+# `systemctl stop` / a crashed hub ending every agent, even one that left its process group.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -157,6 +162,109 @@ grep -q 'ssh -L 8000:localhost:8000' "$tmp/install.log" && grep -q '/ui/#token='
     || { cat "$tmp/install.log"; fail "install.sh did not print the tunnel command and the URL"; }
 ls "$tmp/root/var/lib/orchestra/backups/"pre-upgrade-*.db >/dev/null 2>&1 || true
 echo ok
+
+
+# -- with --systemd: the unit under a real systemd ----------------------------------------------------
+systemd_boot_check() {
+    step "the unit under systemd (Debian in systemd-nspawn)"
+    PATH=$PATH:/usr/sbin:/sbin  # debootstrap lives there
+    command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null \
+        || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap systemd-container >/dev/null; }
+    local rootfs=/var/tmp/orchestra-check-rootfs payload=$tmp/payload
+    if [ ! -x "$rootfs/usr/bin/node" ]; then
+        rm -rf "$rootfs"
+        debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,nodejs,curl,procps \
+            bookworm "$rootfs" http://deb.debian.org/debian >"$tmp/debootstrap.log" 2>&1 \
+            || { tail -n 20 "$tmp/debootstrap.log"; fail "debootstrap"; }
+    fi
+    mkdir -p "$payload"
+    cp systemd/install.sh systemd/orchestra.service systemd/orchestra.env.example "$pyz" tests/fake_agent.py \
+        tests/fixtures/agent-transcripts/claude-tool.jsonl tests/fixtures/agent-transcripts/codex-tool.jsonl "$payload/"
+    # "claude": probes its sandbox first. "codex": leaves a SIGTERM-proof process in a session of its own.
+    cat >"$payload/claude" <<'EOF'
+#!/bin/sh
+[ "$1" = --version ] && exec python3 /payload/fake_agent.py --transcript /payload/claude-tool.jsonl -- "$@"
+{ node -e 'let s = 0; for (let i = 0; i < 1e7; i++) s += i; console.log("node-jit-ok")'
+  touch "$HOME/.claude/probe" && echo home-writable
+  touch /usr/local/probe 2>/dev/null || echo usr-read-only
+  ls /home >/dev/null 2>&1 || echo home-hidden
+  env | grep -q ORCHESTRA_TOKEN || echo no-token; } >/var/lib/orchestra/probe.tmp 2>&1
+mv /var/lib/orchestra/probe.tmp /var/lib/orchestra/probe.txt
+exec python3 /payload/fake_agent.py --transcript /payload/claude-tool.jsonl -- "$@"
+EOF
+    cat >"$payload/codex" <<'EOF'
+#!/bin/sh
+[ "$1" = --version ] && exec python3 /payload/fake_agent.py --transcript /payload/codex-tool.jsonl -- "$@"
+setsid sh -c 'trap "" TERM; echo $$ >/var/lib/orchestra/escapee.pid; exec sleep 3600' </dev/null >/dev/null 2>&1 &
+exec python3 /payload/fake_agent.py --transcript /payload/codex-tool.jsonl -- "$@"
+EOF
+    cat >"$payload/check.sh" <<'EOF'
+set -eu
+fail() { echo "in the container: $*" >&2; journalctl -u orchestra --no-pager -n 30 >&2; exit 1; }
+install -m 0755 /payload/claude /payload/codex /usr/local/bin/
+bash /payload/install.sh --pyz /payload/orchestra.pyz >/tmp/install.log 2>&1 || { cat /tmp/install.log; fail install.sh; }
+T=$(orchestra token); U=http://127.0.0.1:8000
+api() { curl -fsS -H "Authorization: Bearer $T" -H 'Content-Type: application/json' "$@"; }
+count() { api "$U/executions?project_id=$P&status=$1" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["executions"]))'; }
+run_agents() {
+    api -d "{\"project_id\": \"$P\"}" $U/launch >/dev/null
+    for _ in $(seq 100); do
+        [ "$(count running)" = 2 ] && [ -s /var/lib/orchestra/escapee.pid ] && [ -s /var/lib/orchestra/probe.txt ] && return
+        sleep 0.1
+    done
+    fail "the agents never ran"
+}
+agents_gone() {
+    for _ in $(seq 50); do
+        pgrep -f 'fake_agent|sleep 3600' >/dev/null || return 0; sleep 0.1
+    done
+    fail "agent processes outlived the hub: $(pgrep -af 'fake_agent|sleep 3600')"
+}
+P=$(api -d '{"name": "systemd check"}' $U/projects | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+api -d '{"id": "c", "title": "c", "prompt": "@hang @child", "agent": "claude-code"}' $U/projects/$P/nodes >/dev/null
+api -d '{"id": "x", "title": "x", "prompt": "@hang", "agent": "codex"}' $U/projects/$P/nodes >/dev/null
+
+run_agents
+t0=$(date +%s%N); systemctl stop orchestra; t1=$(date +%s%N)
+agents_gone
+[ "$(systemctl show -p Result --value orchestra)" = success ] || fail "stop: $(systemctl show -p Result orchestra)"
+for want in node-jit-ok home-writable usr-read-only home-hidden no-token; do
+    grep -qx "$want" /var/lib/orchestra/probe.txt || fail "sandbox probe: no $want in: $(cat /var/lib/orchestra/probe.txt)"
+done
+systemctl start orchestra
+for _ in $(seq 300); do curl -fs $U/health >/dev/null && break; sleep 0.1; done
+[ "$(count interrupted)" = 2 ] || fail "after stop: executions not interrupted"
+echo "systemctl stop with two running agents: $(( (t1 - t0) / 1000000 )) ms; sandbox: $(tr '\n' ' ' </var/lib/orchestra/probe.txt)"
+
+rm -f /var/lib/orchestra/escapee.pid
+run_agents
+kill -KILL "$(systemctl show -p MainPID --value orchestra)"
+for _ in $(seq 300); do [ "$(systemctl show -p NRestarts --value orchestra)" = 1 ] && curl -fs $U/health >/dev/null && break; sleep 0.1; done
+[ "$(systemctl show -p NRestarts --value orchestra)" = 1 ] || fail "no restart after a crash"
+agents_gone
+[ "$(count interrupted)" = 4 ] || fail "after the crash: executions not interrupted"
+echo "hub SIGKILLed: systemd killed its agents and restarted it; executions interrupted"
+EOF
+    local nspawn_log=$tmp/nspawn.log
+    systemd-nspawn -D "$rootfs" --ephemeral --private-network -b --register=no --keep-unit --console=passive \
+        --bind-ro="$payload:/payload" >"$nspawn_log" 2>&1 &
+    local nspawn=$! leader=""
+    for _ in $(seq 300); do
+        leader=$(pgrep -P "$nspawn" | head -n 1) || true
+        if [ -n "$leader" ]; then
+            state=$(nsenter -t "$leader" -a systemctl is-system-running 2>/dev/null) || true
+            case "$state" in running|degraded) break ;; esac
+        fi
+        sleep 0.2
+    done
+    case "${state:-}" in running|degraded) ;; *) cat "$nspawn_log"; fail "the container did not boot" ;; esac
+    nsenter -t "$leader" -a env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        bash /payload/check.sh || { nsenter -t "$leader" -a systemctl poweroff; fail "the unit under systemd"; }
+    nsenter -t "$leader" -a systemctl poweroff
+    wait "$nspawn" || true
+}
+
+[ "${1:-}" = --systemd ] && systemd_boot_check
 
 printf '\ndeploy-check: pyz %s bytes; start to /health cold %s s, warm %s s; SIGTERM to exit with a running agent %s s\n' \
     "$size" "$cold" "$warm" "$took"

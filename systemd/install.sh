@@ -99,7 +99,8 @@ trap 'rm -f "$tmp"' EXIT
     echo "[ -r $etc/orchestra.env ] && . $etc/orchestra.env"
     echo 'set +a'
     if [ "$make_user" = 1 ]; then
-        echo "exec runuser -u $service_user -- $python $opt/orchestra.pyz \"\$@\""
+        # An absolute path: the PATH set above is the service's, without /usr/sbin.
+        echo "exec $(command -v runuser || echo /usr/sbin/runuser) -u $service_user -- $python $opt/orchestra.pyz \"\$@\""
     else
         echo "exec $python $opt/orchestra.pyz \"\$@\""
     fi
