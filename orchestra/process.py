@@ -2,9 +2,10 @@
 
 This is the narrow boundary of DESIGN.md ("Room to grow"): :func:`start_local` takes an
 :class:`ExecutionSpec` and returns a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
-batches of output lines and returns an :class:`Ending` (``exited``, ``cancelled`` or ``lost``).
-``cancel`` is safe to call twice and returns only when the whole process group is gone.
-A cluster backend would offer the same three things.
+batches of output lines and returns an :class:`Ending`. Cancelling the scope ``run`` is awaited in is
+how an execution is cancelled, the Trio way: ``run`` ends the whole process group (SIGTERM, grace,
+SIGKILL) before the cancellation goes on, so when it returns or raises, no process is left.
+A cluster backend would offer the same, with ``lost`` endings for a node that vanished.
 """
 
 from __future__ import annotations
@@ -62,8 +63,6 @@ class LocalExecution:
     start_ticks: int | None
     grace_s: float
     stderr_tail: bytearray = field(default_factory=bytearray)
-    _scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    _gone: trio.Event = field(default_factory=trio.Event)
 
     @property
     def pid(self) -> int:
@@ -76,27 +75,18 @@ class LocalExecution:
     async def run(self, on_output: OutputHandler) -> Ending:
         """Pump stdout to ``on_output`` line batches until the agent and its output are done."""
         try:
-            with self._scope:
-                async with trio.open_nursery() as nursery:
-                    stdout_done = trio.Event()
-                    nursery.start_soon(self._pump_stdout, on_output, stdout_done)
-                    nursery.start_soon(self._pump_stderr)
-                    await self.process.wait()
-                    with trio.move_on_after(DRAIN_AFTER_EXIT_S):
-                        await stdout_done.wait()
-                    nursery.cancel_scope.cancel()
-            if self._scope.cancelled_caught:
-                return Ending("cancelled", self.process.returncode, "cancelled")
+            async with trio.open_nursery() as nursery:
+                stdout_done = trio.Event()
+                nursery.start_soon(self._pump_stdout, on_output, stdout_done)
+                nursery.start_soon(self._pump_stderr)
+                await self.process.wait()
+                with trio.move_on_after(DRAIN_AFTER_EXIT_S):
+                    await stdout_done.wait()
+                nursery.cancel_scope.cancel()
             return Ending("exited", self.process.returncode)
         finally:
             with trio.CancelScope(shield=True):
                 await end_group(self.process, self.grace_s)
-                self._gone.set()
-
-    async def cancel(self) -> None:
-        """End the agent's whole process group (SIGTERM, grace, SIGKILL) and wait until it is gone."""
-        self._scope.cancel()
-        await self._gone.wait()
 
     async def _pump_stdout(self, on_output: OutputHandler, done: trio.Event) -> None:
         assert self.process.stdout is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite_utils
 from quart import Blueprint, Response, request
 
 from .. import history, store
@@ -25,10 +26,10 @@ def blueprint(hub: Hub) -> Blueprint:
         limit = query_int("limit", 50, low=1, high=500)
         assert limit is not None
 
-        def query(db: object) -> list[dict[str, object]]:
+        def query(db: sqlite_utils.Database) -> list[dict[str, object]]:
             if project_id is not None:
-                store.require_project(db, project_id)  # type: ignore[arg-type]
-            return history.list_runs(db, project_id, limit)  # type: ignore[arg-type]
+                store.require_project(db, project_id)
+            return history.list_runs(db, project_id, limit)
 
         return json_response({"runs": await hub.db.read(query)})
 

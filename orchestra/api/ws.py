@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 
+import sqlite_utils
 import trio
 from quart import Blueprint, Response, websocket
 
@@ -103,13 +104,13 @@ async def _send_history(hub: Hub, project_id: str, since: int | None) -> int:
         last = page[-1][0]
 
 
-def _snapshot(db: object, project_id: str) -> dict[str, object]:
+def _snapshot(db: sqlite_utils.Database, project_id: str) -> dict[str, object]:
     return {
         "type": "snapshot",
-        "seq": history.latest_seq(db, project_id),  # type: ignore[arg-type]
-        "project": store.get_project(db, project_id),  # type: ignore[arg-type]
-        "nodes": store.list_nodes(db, project_id),  # type: ignore[arg-type]
-        "executions": history.latest_executions(db, project_id),  # type: ignore[arg-type]
+        "seq": history.latest_seq(db, project_id),
+        "project": store.get_project(db, project_id),
+        "nodes": store.list_nodes(db, project_id),
+        "executions": history.latest_executions(db, project_id),
     }
 
 
