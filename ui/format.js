@@ -5,6 +5,18 @@ export const STATUSES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 
 export const ACTIVE = new Set(['queued', 'waiting', 'running']);
 export const FAILED = new Set(['failed', 'timed_out', 'cancelled', 'interrupted']);
 
+const RANK = { queued: 0, waiting: 1, running: 2 };
+
+/**
+ * Merge two views of one execution (a REST read and a live event) without going back in time:
+ * a read that was answered before the latest event must not turn 'running' back into 'queued'.
+ */
+export function mergeExecution(older, newer) {
+  if (!older) return newer;
+  const rank = (e) => RANK[e.status] ?? 3;
+  return rank(newer) >= rank(older) ? { ...older, ...newer } : { ...newer, ...older };
+}
+
 export function statusLabel(status) {
   return status ? status.replace('_', ' ') : 'never run';
 }

@@ -4,19 +4,67 @@ cancel a hanging run, get a cycle refused, survive a hub restart, stay responsiv
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ui_support import REPO, HubProcess, free_port, shoot, skip_reason
+from ui_support import CHROMIUM, CHROMIUM_ARGS, REPO, HubProcess, free_port, shoot, skip_reason, sync_playwright
+
+# No conftest.py here on purpose: a second module named "conftest" would shadow tests/conftest.py
+# for the test modules that import from it.
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
-if skip_reason() is None:
-    from playwright.sync_api import Page, expect
+if sync_playwright is not None:
+    from playwright.sync_api import Browser, Page, expect
 else:  # pragma: no cover - the whole module is skipped
-    Page = Any
+    Browser = Page = Any
 
 SUCCEEDED_FILL = "rgb(220,252,231)"  # components/dag-canvas.js FILL.succeeded (#dcfce7)
+
+
+# -- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """The hub as a subprocess; the restart test stops and starts it (it runs last)."""
+    process = HubProcess(tmp_path_factory.mktemp("hub"))
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert sync_playwright is not None
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, hub: HubProcess, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser profile (empty localStorage); fails the test on an uncaught page error and
+    keeps a screenshot of a failed test."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"{error}\n{error.stack}"))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" and "WebSocket" not in msg.text
+            and "Failed to load resource" not in msg.text else None)
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > failed_before:
+        shoot(page, f"FAILED-{request.node.name}")
+    context.close()
+    assert not errors, "errors in the page:\n" + "\n".join(errors)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -225,8 +273,19 @@ def test_cancel_a_hanging_run(page: Page, hub: HubProcess) -> None:
     panel_status(page, "cancelled", timeout=20_000)
     expect(row(page, "after")).to_have_attribute("data-status", "cancelled")
     expect(page.locator("[data-action=cancel-run]")).to_have_count(0)
+
+    # Again from the cancelled node, then cancel just that execution from the panel.
+    expect(page.locator("[data-action=panel-run-from]")).to_have_text("↻ Re-run from here")
+    page.click("[data-action=panel-run-from]")
+    panel_status(page, "running")
+    expect(page.locator("orc-execution-panel .history summary")).to_have_text("History (2)")
+    expect(page.locator("orc-execution-panel orc-event-log .ev-system")).to_contain_text("Session started")
+    page.click("[data-action=cancel-execution]")
+    panel_status(page, "cancelled", timeout=20_000)
+    expect(page.locator("[data-action=cancel-execution]")).to_have_count(0)
+
     started = set(hub.agent_pids()) - before
-    assert started, "the hanging agent never started"
+    assert len(started) == 2, f"expected two hanging agents, saw {started}"
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -4,7 +4,9 @@
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { ACTIVE, FAILED, cost, duration, executionDuration, statusLabel, time, tokens } from '../format.js';
+import {
+  ACTIVE, FAILED, cost, duration, executionDuration, mergeExecution, statusLabel, time, tokens,
+} from '../format.js';
 import './event-log.js';
 
 const PAGE = 5000;
@@ -89,7 +91,7 @@ class ExecutionPanel extends AppElement {
     try {
       const full = await this.app.client.execution(executionId);
       if (this.execution && this.execution.id === executionId) {
-        this.execution = { ...this.execution, ...full };
+        this.execution = mergeExecution(this.execution, full);
         this.renderHead();
         this.renderExtra();
       }
@@ -103,7 +105,9 @@ class ExecutionPanel extends AppElement {
     try {
       const page = await this.app.client.executions({ project_id: this.store.projectId, node_id: nodeId, limit: 50 });
       if (nodeId !== this.nodeId) return;
-      this.executions = page.executions;
+      const live = new Map(this.executions.map((e) => [e.id, e]));
+      this.executions = page.executions.map((e) => mergeExecution(live.get(e.id), e));
+      for (const e of live.values()) if (!this.executions.some((x) => x.id === e.id)) this.executions.unshift(e);
       this.renderHistory();
     } catch (error) {
       if (nodeId === this.nodeId) render(this.history, h('summary', {}, 'History'),
@@ -118,7 +122,7 @@ class ExecutionPanel extends AppElement {
     let historyChanged = false;
     for (const execution of mine) {
       const index = this.executions.findIndex((e) => e.id === execution.id);
-      if (index >= 0) this.executions[index] = { ...this.executions[index], ...execution };
+      if (index >= 0) this.executions[index] = mergeExecution(this.executions[index], execution);
       else this.executions.unshift(execution);
       historyChanged = true;
     }
@@ -129,7 +133,7 @@ class ExecutionPanel extends AppElement {
     }
     const current = this.execution && mine.find((e) => e.id === this.execution.id);
     if (current) {
-      this.execution = { ...this.execution, ...current };
+      this.execution = mergeExecution(this.execution, current);
       this.renderHead();
       if (!ACTIVE.has(current.status)) {
         this.details(current.id);
