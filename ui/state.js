@@ -78,7 +78,10 @@ export class Store extends EventTarget {
     this.loaded = true;
     this.nodes = new Map(snapshot.nodes.map((n) => [n.id, n]));
     this.latest = new Map();
-    for (const execution of snapshot.executions) this.latest.set(execution.node_id, execution);
+    // The snapshot also lists the latest executions of nodes deleted since: leave those out.
+    for (const execution of snapshot.executions) {
+      if (this.nodes.has(execution.node_id)) this.latest.set(execution.node_id, execution);
+    }
     if (this.selectedNode && !this.nodes.has(this.selectedNode)) this.selectedNode = null;
     this.emit('project');
     this.emit('nodes');
@@ -113,6 +116,7 @@ export class Store extends EventTarget {
         case 'execution.queued':
         case 'execution.started':
         case 'execution.finished':
+          if (!this.nodes.has(event.node_id)) break;
           this.putExecution({ ...event.execution, project_id: event.project_id });
           executions.push(event.execution);
           break;
