@@ -188,6 +188,7 @@ systemd_boot_check() {
   touch "$HOME/.claude/probe" && echo home-writable
   touch /usr/local/probe 2>/dev/null || echo usr-read-only
   ls /home >/dev/null 2>&1 || echo home-hidden
+  python3 -c 'import pty; pty.openpty(); print("pty-ok")'
   env | grep -q ORCHESTRA_TOKEN || echo no-token; } >/var/lib/orchestra/probe.tmp 2>&1
 mv /var/lib/orchestra/probe.tmp /var/lib/orchestra/probe.txt
 exec python3 /payload/fake_agent.py --transcript /payload/claude-tool.jsonl -- "$@"

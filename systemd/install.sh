@@ -110,7 +110,7 @@ install -m 0755 "$tmp" "$wrapper"
 # -- an upgrade starts with a copy of the database ----------------------------------------------------
 if [ -f "$state/orchestra.db" ] && [ -f "$opt/orchestra.pyz" ]; then
     copy=$state/backups/pre-upgrade-$(date +%Y%m%d-%H%M%S).db
-    "$wrapper" backup "$copy" || die "pre-upgrade backup failed; nothing was changed"
+    "$wrapper" backup "$copy" || die "pre-upgrade backup failed; the installed hub was left as it was"
     # keep the five newest
     ls -1t "$state"/backups/pre-upgrade-*.db | tail -n +6 | xargs -r rm -f
 fi
@@ -165,7 +165,7 @@ Orchestra is installed ($("$wrapper" --version)).
   commands: sudo orchestra url | token | backup FILE
 
 From your machine, open the tunnel:
-  ssh -L 8000:localhost:8000 -L 8001:localhost:8001 ${SUDO_USER:-$(id -un)}@$(hostname -f 2>/dev/null || hostname)
+  ssh -L 8000:localhost:8000 -L 8001:localhost:8001 ${SUDO_USER:-$(id -un)}@$(timeout 2 hostname -f 2>/dev/null || hostname)
 then open:
   $url
 EOF
