@@ -293,6 +293,8 @@ class ProjectActor:
             run.spent_tokens += tokens
             assert final is not None
             changes = _final_changes(handle, final)
+            if handle.parser is not None and not node["model"]:
+                changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
             with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
                 scope.shield = True
                 row = await self.db.write(lambda tx: transitions.update_execution(

@@ -94,10 +94,16 @@ def list_executions(db: sqlite_utils.Database, filters: dict[str, str], limit: i
     return [present_execution(row) for row in rows], (rows[-1]["id"] if more else None)
 
 
-def execution_events(db: sqlite_utils.Database, execution_id: str, after: int, limit: int) -> list[str]:
-    """The stored events of one execution as JSON texts, in ``seq`` order."""
+def execution_events(db: sqlite_utils.Database, execution_id: str, after: int, limit: int,
+                     tail: bool = False) -> list[str]:
+    """The stored events of one execution as JSON texts, in ``seq`` order: the first ``limit`` after
+    ``after``, or with ``tail`` the last ``limit`` (a viewer that shows only the newest lines)."""
     if db.execute("SELECT 1 FROM executions WHERE id = ?", [execution_id]).fetchone() is None:
         raise NotFound(f"execution '{execution_id}' does not exist")
+    if tail:
+        rows = db.execute("SELECT body FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq DESC LIMIT ?",
+                          [execution_id, after, limit]).fetchall()
+        return [body for (body,) in reversed(rows)]
     return [body for (body,) in db.execute(
         "SELECT body FROM events WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         [execution_id, after, limit])]
@@ -117,5 +123,7 @@ def latest_executions(db: sqlite_utils.Database, project_id: str) -> list[Row]:
     """The newest execution of every node of a project (what the DAG view colours nodes by)."""
     return [present_execution(row) for row in fetch_rows(db, f"""
         SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (
-            SELECT max(num) FROM executions WHERE project_id = ? GROUP BY node_id)
+            SELECT max(e.num) FROM executions e
+            JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
+            WHERE e.project_id = ? GROUP BY e.node_id)
         ORDER BY num""", [project_id])]

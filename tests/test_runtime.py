@@ -253,3 +253,16 @@ async def test_project_max_parallel_is_respected(hub: HubClient) -> None:
     run = await hub.wait_run(await hub.launch(project["id"]))
     assert run["status"] == "succeeded"
     assert overlapping(run["executions"]) == 2
+
+
+async def test_events_tail_returns_the_newest_in_order(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="a", prompt="@lines=100")
+    run = await hub.wait_run(await hub.launch(pid))
+    execution_id = run["executions"][0]["id"]
+    everything = await hub.events(execution_id)
+    tail = (await hub.get(f"/executions/{execution_id}/events", params={"tail": 5})).json()
+    assert tail["events"] == everything[-5:]
+    assert tail["next_after"] is None
+    assert everything[-1]["type"] == "execution.finished"
+    assert run["executions"][0]["model"] == "claude-sonnet-4-5"  # the CLI's default, as reported

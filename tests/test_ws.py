@@ -181,3 +181,17 @@ async def test_idle_subscription_gets_heartbeats_carrying_the_last_seq(
         with trio.fail_after(WAIT_S):
             heartbeat = json.loads(await ws.get_message())
     assert heartbeat == {"type": "heartbeat", "seq": snapshot["seq"]}
+
+
+async def test_snapshot_lists_the_latest_execution_of_existing_nodes_only(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+    await hub.create_node(pid, id="keep")
+    await hub.create_node(pid, id="gone")
+    first = await hub.wait_run(await hub.launch(pid))
+    second = await hub.wait_run(await hub.launch(pid, ["keep"]))
+    assert (await hub.delete(f"/projects/{pid}/nodes/gone")).status_code == 204
+    async with open_websocket_url(ws_url(hub, pid)) as ws:
+        snapshot = json.loads(await ws.get_message())
+    assert [n["id"] for n in snapshot["nodes"]] == ["keep"]
+    assert [e["id"] for e in snapshot["executions"]] == [second["executions"][0]["id"]]
+    assert first["executions"][0]["id"] != second["executions"][0]["id"]

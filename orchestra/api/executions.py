@@ -40,11 +40,13 @@ def blueprint(hub: Hub) -> Blueprint:
     async def execution_events(execution_id: str) -> Response:
         after = query_int("after", 0, low=0, high=2**62)
         limit = query_int("limit", 1000, low=1, high=10_000)
+        tail = query_int("tail", None, low=1, high=10_000)
         assert after is not None and limit is not None
-        bodies = await hub.db.read(lambda db: history.execution_events(db, execution_id, after, limit))
+        bodies = await hub.db.read(
+            lambda db: history.execution_events(db, execution_id, after, tail or limit, tail=tail is not None))
         # Stored events are already JSON: splice them in rather than decode and encode again.
         next_after = "null"
-        if len(bodies) == limit:
+        if len(bodies) == limit and tail is None:
             next_after = str(_seq_of(bodies[-1]))
         text = '{"events":[' + ",".join(bodies) + '],"next_after":' + next_after + "}"
         return Response(text, mimetype="application/json")
