@@ -109,6 +109,8 @@ step "first start (unpacks the pyz: cold)"
 start_hub first
 cold=$elapsed
 echo "/health after $cold s: $(curl -fsS "http://127.0.0.1:$port/health")"
+# The UI travels inside the pyz (site-packages/ui, where orchestra/api/static.py looks).
+curl -fsS "http://127.0.0.1:$port/ui/" | grep -qi '<html' || fail "the pyz does not serve the UI"
 token=$(orchestra token)
 orchestra url | grep -q "#token=$token" || fail "url does not carry the token"
 project=$(api POST /projects '{"name": "deploy check"}' | field id)
