@@ -86,7 +86,7 @@ export class HubClient extends EventTarget {
 
   executions(filters) { return this.get(`/executions?${new URLSearchParams(filters)}`); }
   execution(id) { return this.get(`/executions/${enc(id)}`); }
-  events(id, after = 0, limit = 5000) { return this.get(`/executions/${enc(id)}/events?after=${after}&limit=${limit}`); }
+  eventsTail(id, count) { return this.get(`/executions/${enc(id)}/events?tail=${count}`); }
   cancelExecution(id) { return this.post(`/executions/${enc(id)}/cancel`); }
 
   subscribe(projectId, handlers) {

@@ -9,7 +9,7 @@ import {
 } from '../format.js';
 import './event-log.js';
 
-const PAGE = 5000;
+const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
 
 class ExecutionPanel extends AppElement {
   attach() {
@@ -62,16 +62,12 @@ class ExecutionPanel extends AppElement {
     if (!execution) return;
     try {
       this.details(execution.id);
-      let after = 0;
-      for (;;) {
-        const page = await this.app.client.events(execution.id, after, PAGE);
-        if (token !== this.token) return;
-        const outputs = page.events.filter((e) => e.type === 'execution.output');
-        if (outputs.length) this.log.push(outputs);
-        if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
-        if (page.next_after === null || page.next_after === undefined) break;
-        after = page.next_after;
-      }
+      // Only the newest events: the log keeps the last CAP entries anyway.
+      const page = await this.app.client.eventsTail(execution.id, TAIL);
+      if (token !== this.token) return;
+      const outputs = page.events.filter((e) => e.type === 'execution.output');
+      if (outputs.length) this.log.push(outputs);
+      if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
       this.loading = false;
       const live = this.pending.filter((e) => e.seq > this.lastSeq);
       if (live.length) {
