@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import trio
 
 from . import __version__
+from .logging_setup import configure_logging
 from .settings import ConfigError, Settings, load_settings
 
 
@@ -38,7 +39,7 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
     from .backup import backup
 
-    return backup(settings, args.file)
+    return backup(settings, args.file, force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("token", help="print the API token (generated on first use)")
     commands.add_parser("url", help="print the UI's login link, token included")
     backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
-    backup.add_argument("file", help="where to write the copy")
+    backup.add_argument("file", help="where to write the copy (a directory: a dated file inside it)")
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     from .client_cli import add_client_commands
 
     add_client_commands(commands)
@@ -66,11 +68,7 @@ _LOCAL = {"serve": _serve, "token": _token, "url": _url, "backup": _backup, None
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.command in _LOCAL else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(logging.INFO if args.command in _LOCAL else logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:

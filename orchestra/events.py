@@ -151,6 +151,8 @@ class EventBus:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._subscribers[project_id]
+            self._changed.set()
+            self._changed = trio.Event()
 
     def publish(self, events: list[StoredEvent]) -> None:
         by_project: dict[str, list[StoredEvent]] = {}
@@ -164,6 +166,11 @@ class EventBus:
         for subscriptions in self._subscribers.values():
             for subscription in subscriptions:
                 subscription.close(code, reason)
+
+    async def wait_until_empty(self) -> None:
+        """Return once every subscription has ended (its connection closed)."""
+        while self._subscribers:
+            await self._changed.wait()
 
     def subscriber_count(self, project_id: str) -> int:
         return len(self._subscribers.get(project_id, ()))

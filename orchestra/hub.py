@@ -50,6 +50,7 @@ class Hub:
         self._mailboxes: dict[str, _Mailbox] = {}
         self.availability: dict[str, dict[str, Any]] = {}
         self._nursery: trio.Nursery | None = None
+        self._actors_scope = trio.CancelScope()
 
     @classmethod
     @asynccontextmanager
@@ -57,15 +58,27 @@ class Hub:
         hub = cls(settings, db, token)
         await hub.recover()
         async with trio.open_nursery() as nursery:
-            hub._nursery = nursery
-            nursery.start_soon(hub.check_agents)
+            await nursery.start(hub._serve_actors)
             try:
                 yield hub
             finally:
                 # Every actor ends its agents and records them as interrupted before the
                 # database closes (the writer outlives this block).
-                hub.stopping = True
-                nursery.cancel_scope.cancel()
+                hub.stop()
+
+    async def _serve_actors(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Own the actors' nursery inside a scope of its own: stopping them leaves the caller running."""
+        with self._actors_scope:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self.check_agents)
+                task_status.started()
+                await trio.sleep_forever()
+
+    def stop(self) -> None:
+        """Refuse new commands and cancel every actor: each ends its agents and records them."""
+        self.stopping = True
+        self._actors_scope.cancel()
 
     # -- templates ------------------------------------------------------------------------------
 

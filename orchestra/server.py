@@ -1,8 +1,9 @@
 """Run the hub: database, hub, app and hypercorn in one root nursery, stopped cleanly on SIGTERM.
 
 Shutdown order matters: subscribers are closed first (they see 1001 at once instead of hypercorn's
-hard close), then the server stops taking requests, then the hub ends every agent and records its
-execution as interrupted, and only then does the database writer drain and close.
+hard close); then, at the same time, the hub ends every agent (recording its execution as
+interrupted) and the server stops taking requests; only then does the database writer drain and
+close. Under systemd the hub reports READY=1 once it listens and STOPPING=1 when it stops.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .auth import load_or_create_token
 from .db import Database
 from .events import CLOSE_GOING_AWAY
 from .hub import Hub
+from .notify import notify
 from .settings import Settings
 
 log = logging.getLogger("orchestra.server")
@@ -32,6 +34,7 @@ log = logging.getLogger("orchestra.server")
 # TCP_USER_TIMEOUT. (Hypercorn's own websocket_ping_interval is not used: its ping task outlives a
 # closed connection by up to one interval and holds up every graceful shutdown.)
 TCP_USER_TIMEOUT_MS = 20_000
+SUBSCRIBERS_CLOSE_S = 2.0
 
 
 class _HubConfig(Config):
@@ -58,7 +61,7 @@ def _config(settings: Settings) -> Config:
     config.bind = [f"{host}:{settings.port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = 5
+    config.graceful_timeout = 3  # an idle keep-alive connection (a browser tab) holds the stop this long
     config.include_server_header = False
     return config
 
@@ -93,11 +96,15 @@ async def serve(
                 partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
             port = int(binds[0].rsplit(":", 1)[1])
             log.info("orchestra listening on %s (database %s)", ", ".join(binds), settings.database_path)
+            notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
             task_status.started(Running(hub, port, stop))
             await stop.wait()
+            notify("STOPPING=1")
             log.info("stopping: closing subscribers, ending agents")
-            hub.stopping = True
+            hub.stop()  # agents end while the connections drain, not after
             hub.bus.close_all(CLOSE_GOING_AWAY, "the hub is shutting down")
+            with trio.move_on_after(SUBSCRIBERS_CLOSE_S):  # closed before hypercorn cuts them off (1006)
+                await hub.bus.wait_until_empty()
             server_stop.set()
 
 
