@@ -22,6 +22,7 @@ from .dag import downstream_of
 from .errors import ApiError, Conflict, Unprocessable
 from .execution import AgentRunner, Budget, ExecutionHandle, Final, FollowUp, RunState
 from .history import FINAL_STATUSES
+from .logging_setup import log_context
 from .prompts import UpstreamResult
 
 log = logging.getLogger("orchestra.actor")
@@ -69,6 +70,10 @@ class ProjectActor:
         self._nursery: trio.Nursery | None = None
 
     async def run(self, inbox: trio.MemoryReceiveChannel[Command]) -> None:
+        with log_context(project_id=self.project_id):  # every line logged below names the project
+            await self._serve(inbox)
+
+    async def _serve(self, inbox: trio.MemoryReceiveChannel[Command]) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             async for command in inbox:
@@ -189,6 +194,7 @@ class ProjectActor:
                 dependents[up].append(node_id)
         outcome: dict[str, str] = {}
         send, receive = trio.open_memory_channel[tuple[str, str]](math.inf)
+        log.info("run started", extra={"run_id": run.id, "nodes": len(run.nodes)})
         try:
             with run.scope:
                 async with trio.open_nursery() as nursery:
@@ -221,6 +227,7 @@ class ProjectActor:
                 scope.shield = True
                 await self.db.write(
                     lambda tx: transitions.finish_run(tx, self.project_id, run.id, status, error, leftover))
+            log.info("run finished", extra={"run_id": run.id, "status": status, "error": error})
 
     @staticmethod
     def _run_result(run: RunState, outcome: dict[str, str]) -> tuple[str, str | None]:
@@ -299,6 +306,9 @@ class ProjectActor:
                 scope.shield = True
                 row = await self.db.write(lambda tx: transitions.update_execution(
                     tx, self.project_id, execution_id, changes, "execution.finished"))
+            log.info("execution finished", extra={
+                "run_id": run.id, "node_id": node["id"], "execution_id": execution_id, "status": final.status,
+                "exit_code": changes.get("exit_code"), "error": final.error})
         return final.status, row
 
     async def _wait_at_gate(self, node: dict[str, Any], handle: ExecutionHandle) -> Final:

@@ -128,7 +128,8 @@ class Printer:
             return
         details = []
         if execution.get("started_at") and execution.get("finished_at"):
-            details.append(f"{execution['finished_at'] - execution['started_at']:.1f} s")
+            seconds = execution["finished_at"] - execution["started_at"]
+            details.append(f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s")
         if execution.get("input_tokens") is not None:
             details.append(f"{execution['input_tokens']} in / {execution.get('output_tokens')} out tokens")
         if execution.get("cost_usd"):

@@ -7,6 +7,7 @@ The process itself is behind :mod:`orchestra.process`; this module is the policy
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from .lines import Line
 from .process import ExecutionSpec, LocalExecution, SpawnError, start_local
 from .prompts import UpstreamResult, render_prompt
 from .templates import agent_environment, build_argv
+
+log = logging.getLogger("orchestra.execution")
 
 RAW_LINE_KEEP = 64 * 1024
 SHIELDED_CLEANUP_S = 60.0
@@ -193,6 +196,8 @@ class AgentRunner:
             return Final("failed", str(exc))
         handle.process = process
         await self._start(handle, prompt, argv, process, cwd)
+        log.info("execution started", extra={"run_id": run.id, "node_id": node["id"], "execution_id": handle.id,
+                                             "pid": process.pid, "agent": node["agent"]})
         timeout = node["timeout_s"]
         node_budget = Budget.parse(node.get("budget"))
         wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
