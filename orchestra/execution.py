@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .agents import AgentParser, make_parser
 from .checkpoints import Checkout, GitError, MergeConflict, Repository
 from .db import Database
 from .lines import Line
-from .process import ExecutionSpec, LocalExecution, SpawnError, start_local
+from .process import ExecutionSpec, LocalExecution, SpawnError, open_local
 from .prompts import UpstreamResult, render_prompt
 from .templates import agent_environment, build_argv
 
@@ -188,22 +189,24 @@ class AgentRunner:
     async def _run_process(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: dict[str, Any]) -> Final:
         spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"]))
-        try:
-            process = await start_local(spec, self.grace_s)
-        except SpawnError as exc:
-            await self._start(handle, prompt, argv, None, cwd)
-            await self.store_output(handle, [{"kind": "error", "message": str(exc)}])
-            return Final("failed", str(exc))
-        handle.process = process
-        await self._start(handle, prompt, argv, process, cwd)
-        log.info("execution started", extra={"run_id": run.id, "node_id": node["id"], "execution_id": handle.id,
-                                             "pid": process.pid, "agent": node["agent"]})
-        timeout = node["timeout_s"]
-        node_budget = Budget.parse(node.get("budget"))
-        wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
-        with trio.move_on_after(timeout if timeout else math.inf) as deadline:
-            with trio.move_on_after(wall) as over_wall:
-                ending = await process.run(self._output_handler(run, node, handle))
+        async with AsyncExitStack() as stack:  # the agent's process group is gone when this block ends
+            try:
+                process = await stack.enter_async_context(open_local(spec, self.grace_s))
+            except SpawnError as exc:
+                await self._start(handle, prompt, argv, None, cwd)
+                await self.store_output(handle, [{"kind": "error", "message": str(exc)}])
+                return Final("failed", str(exc))
+            handle.process = process
+            await self._start(handle, prompt, argv, process, cwd)
+            log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
+                                                 "execution_id": handle.id, "pid": process.pid,
+                                                 "agent": node["agent"]})
+            timeout = node["timeout_s"]
+            node_budget = Budget.parse(node.get("budget"))
+            wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
+            with trio.move_on_after(timeout if timeout else math.inf) as deadline:
+                with trio.move_on_after(wall) as over_wall:
+                    ending = await process.run(self._output_handler(run, node, handle))
         if deadline.cancelled_caught:
             message = f"timed out after {timeout:g} s; the agent was stopped"
             await self.store_output(handle, [{"kind": "error", "message": message}])

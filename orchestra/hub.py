@@ -93,16 +93,26 @@ class Hub:
         reports: dict[str, dict[str, Any]] = {}
 
         async def check_one(template: dict[str, Any]) -> None:
-            reports[template["id"]] = await availability.check(template)
+            reports[template["id"]] = await self.check_agent(template)
 
         async with trio.open_nursery() as nursery:
             for template in templates:
                 nursery.start_soon(check_one, template)
-        self.availability = reports
         missing = [f"{tid} ({report['error']})" for tid, report in reports.items() if not report["available"]]
         if missing:
             log.warning("agent CLI(s) not available: %s", "; ".join(missing))
         return reports
+
+    async def check_agent(self, template: dict[str, Any]) -> dict[str, Any]:
+        report = await availability.check(template)
+        known = self.availability.get(template["id"])
+        if known is None or known["checked_at"] <= report["checked_at"]:  # an older, slower check never wins
+            self.availability[template["id"]] = report
+        return report
+
+    def check_agent_soon(self, template: dict[str, Any]) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(self.check_agent, template)
 
     # -- commands to project actors -------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """One agent CLI as a local subprocess in its own process group.
 
-This is the narrow boundary of DESIGN.md ("Room to grow"): :func:`start_local` takes an
-:class:`ExecutionSpec` and returns a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
+This is the narrow boundary of DESIGN.md ("Room to grow"): :func:`open_local` takes an
+:class:`ExecutionSpec` and yields a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
 batches of output lines and returns an :class:`Ending`. Cancelling the scope ``run`` is awaited in is
 how an execution is cancelled, the Trio way: ``run`` ends the whole process group (SIGTERM, grace,
 SIGKILL) before the cancellation goes on, so when it returns or raises, no process is left.
@@ -15,7 +15,8 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -108,8 +109,19 @@ class LocalExecution:
                 del self.stderr_tail[: len(self.stderr_tail) - STDERR_KEEP_BYTES]
 
 
-async def start_local(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
-    """Spawn the agent: argv as is (no shell), stdin /dev/null, a new session and process group."""
+@asynccontextmanager
+async def open_local(spec: ExecutionSpec, grace_s: float) -> AsyncIterator[LocalExecution]:
+    """Spawn the agent; however the block ends (even cancelled before ``run``), its group is gone after."""
+    execution = await _spawn(spec, grace_s)
+    try:
+        yield execution
+    finally:
+        with trio.CancelScope(shield=True):
+            await end_group(execution.process, grace_s)
+
+
+async def _spawn(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
+    """Argv as is (no shell), stdin /dev/null, a new session and process group."""
     try:
         process = await trio.lowlevel.open_process(
             spec.argv,

@@ -266,3 +266,17 @@ async def test_events_tail_returns_the_newest_in_order(hub: HubClient) -> None:
     assert tail["next_after"] is None
     assert everything[-1]["type"] == "execution.finished"
     assert run["executions"][0]["model"] == "claude-sonnet-4-5"  # the CLI's default, as reported
+
+
+async def test_cancel_right_after_launch_leaves_no_agent_behind(hub: HubClient) -> None:
+    """Cancelling while agents are being spawned and recorded: each is ended all the same (the
+    leftover-process fixture checks); this window once leaked an agent on a loaded machine."""
+    pid = (await hub.create_project(max_parallel=20))["id"]
+    for i in range(20):
+        await hub.create_node(pid, id=f"n{i}", prompt="@hang @child")
+    for _ in range(3):
+        launched = await hub.launch(pid)
+        assert (await hub.post(f"/runs/{launched['run_id']}/cancel")).status_code == 202
+        run = await hub.wait_run(launched)
+        assert run["status"] == "cancelled"
+        assert {e["status"] for e in run["executions"]} <= {"cancelled"}

@@ -52,6 +52,7 @@ def blueprint(hub: Hub) -> Blueprint:
                                 {"field": "command"})
         fields = body.model_dump()
         template = await hub.db.write(lambda tx: store.insert_template(tx, fields, BUILTIN_IDS))
+        hub.check_agent_soon(template)  # /health knows about it without a manual check
         return json_response(template, 201)
 
     @routes.get("/agent-templates/<template_id>")
@@ -64,6 +65,7 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.delete("/agent-templates/<template_id>")
     async def delete_template(template_id: str) -> Response:
         await hub.db.write(lambda tx: store.delete_template(tx, template_id, BUILTIN_IDS))
+        hub.availability.pop(template_id, None)
         return no_content()
 
     return routes
