@@ -13,6 +13,9 @@ differences are reported too. Baseline and hub runs alternate so that drift hits
 from __future__ import annotations
 
 import os
+import resource
+import sqlite3
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -63,7 +66,8 @@ def shape_nodes(shape: str, count: int) -> list[dict[str, Any]]:
 
 
 async def raw_run(nodes: list[dict[str, Any]], agent: Path, cwd: Path, env: dict[str, str],
-                  max_parallel: int) -> float:
+                  max_parallel: int) -> tuple[float, float]:
+    """Wall time, and this process's CPU time (the children's own CPU is not in it, as for the hub)."""
     by_id = {node["id"]: node for node in nodes}
     waiting = {node["id"]: set(node["depends_on"]) for node in nodes}
     dependents: dict[str, list[str]] = {node["id"]: [] for node in nodes}
@@ -94,6 +98,7 @@ async def raw_run(nodes: list[dict[str, Any]], agent: Path, cwd: Path, env: dict
         send.send_nowait((node_id, process.returncode))
 
     started = time.perf_counter()
+    cpu0 = _own_cpu()
     async with trio.open_nursery() as nursery:
         for node_id, ups in waiting.items():
             if not ups:
@@ -107,7 +112,52 @@ async def raw_run(nodes: list[dict[str, Any]], agent: Path, cwd: Path, env: dict
                 waiting[child].discard(node_id)
                 if not waiting[child]:
                     nursery.start_soon(run_one, child)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _own_cpu() - cpu0
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# -- where a chain's time goes -------------------------------------------------------------------------
+
+
+def chain_phases(db_path: Path, run_id: str) -> dict[str, float]:
+    """Median milliseconds of each step of one chain node, from the stored timestamps.
+
+    ``started_at``/``finished_at`` are taken by the actor; each event's ``ts`` when the database
+    writer builds it (inside its transaction), so the difference is the write's queueing.
+    """
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT id, started_at, finished_at FROM executions WHERE run_id = ? ORDER BY num",
+                            [run_id]).fetchall()
+        ts: dict[tuple[str, str], list[float]] = {}
+        for execution_id, type_, t in conn.execute(
+                "SELECT execution_id, type, json_extract(body, '$.ts') FROM events WHERE execution_id IN "
+                "(SELECT id FROM executions WHERE run_id = ?) ORDER BY seq", [run_id]):
+            ts.setdefault((execution_id, type_), []).append(t)
+    finally:
+        conn.close()
+    steps: dict[str, list[float]] = {}
+
+    def add(name: str, seconds: float) -> None:
+        steps.setdefault(name, []).append(seconds * 1000)
+
+    previous_finished_event = None
+    for execution_id, started_at, finished_at in sorted(rows, key=lambda r: r[1]):
+        started_event = ts[(execution_id, "execution.started")][0]
+        outputs = ts[(execution_id, "execution.output")]
+        finished_event = ts[(execution_id, "execution.finished")][0]
+        if previous_finished_event is not None:
+            add("1 upstream finished event -> spawned (schedule + spawn)", started_at - previous_finished_event)
+        add("2 spawned -> started event stored", started_event - started_at)
+        add("3 started stored -> first output stored", outputs[0] - started_event)
+        add("4 last output stored -> exit handled (finished_at)", finished_at - outputs[-1])
+        add("5 finished_at -> finished event stored", finished_event - finished_at)
+        previous_finished_event = finished_event
+    return {name: statistics.median(values) for name, values in sorted(steps.items())}
 
 
 # -- the hub run --------------------------------------------------------------------------------------
@@ -140,7 +190,8 @@ async def hub_run(hub: Any, http: Any, project_id: str, count: int) -> dict[str,
     if statuses.count("succeeded") != count or follower.last_seq - first_seq != expected_events:
         raise BenchFailure(f"run {launched['run_id']}: {statuses.count('succeeded')}/{count} succeeded, "
                            f"{follower.last_seq - first_seq} events seen, {expected_events} expected")
-    return {"wall_s": outcome["t1"] - t0, "launch_reply_s": launch_s, "hub_cpu_s": cpu}
+    return {"wall_s": outcome["t1"] - t0, "launch_reply_s": launch_s, "hub_cpu_s": cpu,
+            "run_id": launched["run_id"]}
 
 
 async def run(work: Scratch, *, nodes: int, runs: int, max_parallel: int,
@@ -160,13 +211,17 @@ async def run(work: Scratch, *, nodes: int, runs: int, max_parallel: int,
             agent_env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
             agent_env["ORCHESTRA_BENCH_MARK"] = work.mark
             cwd = Path(project["workspace"])
-            base, wall, cpu, launch = [], [], [], []
+            base, base_cpu, wall, cpu, launch, phases = [], [], [], [], [], []
             for _ in range(runs):
-                base.append(await raw_run(node_list, agent, cwd, agent_env, max_parallel))
+                base_wall, base_cpu_s = await raw_run(node_list, agent, cwd, agent_env, max_parallel)
+                base.append(base_wall)
+                base_cpu.append(base_cpu_s)
                 result = await hub_run(hub, http, project["id"], nodes)
                 wall.append(result["wall_s"])
                 cpu.append(result["hub_cpu_s"])
                 launch.append(result["launch_reply_s"])
+                if shape == "chain":
+                    phases.append(await trio.to_thread.run_sync(chain_phases, work.path / "dag.db", result["run_id"]))
             overhead_ms = (spread(wall)["median"] - spread(base)["median"]) / nodes * 1000
             report["shapes"][shape] = {
                 "create_nodes_per_s": nodes / create_s,
@@ -174,7 +229,10 @@ async def run(work: Scratch, *, nodes: int, runs: int, max_parallel: int,
                 "hub_wall_s": spread(wall),
                 "launch_reply_s": spread(launch),
                 "hub_cpu_ms_per_node": spread([c / nodes * 1000 for c in cpu]),
+                "baseline_cpu_ms_per_node": spread([c / nodes * 1000 for c in base_cpu]),
                 "overhead_ms_per_node": overhead_ms,
+                **({"chain_phases_ms": {k: statistics.median(p[k] for p in phases) for k in phases[0]}}
+                   if phases else {}),
                 "overhead_ms_per_node_paired": spread(
                     [(w - b) / nodes * 1000 for w, b in zip(wall, base, strict=True)]),
             }

@@ -156,6 +156,7 @@ async def one_run(work: Scratch, hub: Hub, http: Any, project_id: str, agents: i
         "latency": latency_summary([v / 1e9 for v in latencies]),
         "reconnects_4008": sum(sub.reconnects for sub in subs),
         "hub_cpu_s": hub_cpu,
+        "hub_cpu_us_per_event": hub_cpu / expected * 1e6,
         "bench_cpu_s": bench_cpu,
     }
 
@@ -196,5 +197,6 @@ def _summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_max_ms": spread([r["latency"]["max_ms"] for r in results]),
         "reconnects_4008": sum(r["reconnects_4008"] for r in results),
         "hub_cpu_s": spread([r["hub_cpu_s"] for r in results]),
+        "hub_cpu_us_per_event": spread([r["hub_cpu_us_per_event"] for r in results]),
         "bench_cpu_s": spread([r["bench_cpu_s"] for r in results]),
     }

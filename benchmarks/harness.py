@@ -58,13 +58,18 @@ class Scratch:
 @asynccontextmanager
 async def scratch(keep: bool = False) -> AsyncIterator[Scratch]:
     path = Path(tempfile.mkdtemp(prefix="orchestra-bench-"))
+    failed = False
     try:
         yield Scratch(path)
+    except BaseException:
+        failed = True  # keep the databases and hub logs to look at
+        print(f"[bench] kept {path} (hub logs: hub-*.log)", file=sys.stderr)
+        raise
     finally:
         left = leftover_processes(str(path))
         for pid in left:
             _kill(pid)
-        if not keep:
+        if not keep and not failed:
             shutil.rmtree(path, ignore_errors=True)
         if left:
             raise BenchFailure(f"processes left behind (now killed): {left}")

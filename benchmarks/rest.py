@@ -17,7 +17,7 @@ from typing import Any
 import trio
 
 from . import seed
-from .harness import TOKEN, BenchFailure, Hub, Scratch, hub_env, run_hub
+from .harness import TOKEN, BenchFailure, Hub, Scratch, cpu_seconds, hub_env, run_hub
 from .stats import latency_summary, spread
 
 
@@ -28,16 +28,34 @@ class Connection:
         self.stream = stream
         self.port = port
         self.buffer = bytearray()
+        self.reconnects = 0
 
     async def _fill(self) -> None:
         chunk = await self.stream.receive_some(1 << 20)
         if not chunk:
-            raise BenchFailure("the hub closed a keep-alive connection")
+            raise EOFError
         self.buffer += chunk
 
     async def get(self, path: str) -> tuple[int, bytes]:
-        await self.stream.send_all(
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\n\r\n").encode()
+        try:
+            await self.stream.send_all(request)
+            await self._fill()
+        except (EOFError, trio.BrokenResourceError):
+            # The server may close an idle keep-alive connection (hypercorn: after 1,000 requests or
+            # 5 s idle); a client then reconnects. Counted, and reported.
+            await self.stream.aclose()
+            self.stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+            self.buffer.clear()
+            self.reconnects += 1
+            await self.stream.send_all(request)
+        try:
+            return await self._read_response(path)
+        except EOFError:
+            raise BenchFailure(f"the hub closed the connection in the middle of the answer to {path}") from None
+
+    async def _read_response(self, path: str) -> tuple[int, bytes]:
         while (end := self.buffer.find(b"\r\n\r\n")) < 0:
             await self._fill()
         head = bytes(self.buffer[:end]).decode("latin-1").split("\r\n")
@@ -59,6 +77,7 @@ async def load(hub: Hub, path: str, requests: int, concurrency: int,
     """``requests`` GETs of ``path`` over ``concurrency`` connections; requests/s and latencies."""
     latencies: list[float] = []
     remaining = [requests]
+    reconnects = [0]
 
     async def client() -> None:
         stream = await trio.open_tcp_stream("127.0.0.1", hub.port)
@@ -73,14 +92,18 @@ async def load(hub: Hub, path: str, requests: int, concurrency: int,
                     raise BenchFailure(f"GET {path} -> {status}: {body[:300]!r}")
                 check(body)
         finally:
-            await stream.aclose()
+            reconnects[0] += connection.reconnects
+            await connection.stream.aclose()
 
+    cpu0 = cpu_seconds(hub.pid)
     t0 = time.perf_counter()
     async with trio.open_nursery() as nursery:
         for _ in range(concurrency):
             nursery.start_soon(client)
     wall = time.perf_counter() - t0
-    return {"requests_per_s": requests / wall, **latency_summary(latencies)}
+    cpu = cpu_seconds(hub.pid) - cpu0
+    return {"requests_per_s": requests / wall, "hub_cpu_ms_per_request": cpu / requests * 1000,
+            "reconnects": reconnects[0], **latency_summary(latencies)}
 
 
 def _expect_count(key: str, count: int) -> Any:
@@ -126,5 +149,7 @@ async def run(work: Scratch, *, nodes: int, executions: int, requests: int, runs
                 "p50_ms": spread([r["p50_ms"] for r in results]),
                 "p99_ms": spread([r["p99_ms"] for r in results]),
                 "max_ms": spread([r["max_ms"] for r in results]),
+                "hub_cpu_ms_per_request": spread([r["hub_cpu_ms_per_request"] for r in results]),
+                "reconnects": sum(r["reconnects"] for r in results),
             }
     return report

@@ -70,6 +70,7 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 Row(f"dag {shape}", "overhead per node", r["overhead_ms_per_node_paired"], "ms", "<= 1",
                     r["overhead_ms_per_node"] <= 1),
                 Row(f"dag {shape}", "hub CPU per node", r["hub_cpu_ms_per_node"], "ms"),
+                Row(f"dag {shape}", "baseline CPU per node", r["baseline_cpu_ms_per_node"], "ms"),
             ]
     if "events" in results:
         for mode, r in results["events"]["modes"].items():
@@ -82,6 +83,7 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 Row(name, "latency p99", r["latency_p99_ms"], "ms", "<= 50", _median(r["latency_p99_ms"]) <= 50),
                 Row(name, "latency max", r["latency_max_ms"], "ms"),
                 Row(name, "4008 reconnects", r["reconnects_4008"], ""),
+                Row(name, "hub CPU per agent event", r["hub_cpu_us_per_event"], "us"),
             ]
     if "rest" in results:
         targets = {"nodes": 30, "executions": 15}
@@ -89,6 +91,8 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             rows += [
                 Row(f"rest {r['path']}", "requests/s", r["requests_per_s"], "req/s"),
                 Row(f"rest {r['path']}", "p50", r["p50_ms"], "ms"),
+                Row(f"rest {r['path']}", "hub CPU per request", r["hub_cpu_ms_per_request"], "ms"),
+                Row(f"rest {r['path']}", "keep-alive closed by hub", r["reconnects"], ""),
                 Row(f"rest {r['path']}", "p99", r["p99_ms"], "ms", f"<= {targets[name]}",
                     _median(r["p99_ms"]) <= targets[name]),
             ]
@@ -104,6 +108,7 @@ def _rows(results: dict[str, Any]) -> list[Row]:
             Row("footprint", "start-up to /health, empty db", s["empty"]["to_health_s"], "s"),
             Row("footprint", f"start-up, {s['projects']} projects + {s['events']:,} events",
                 s["seeded"]["to_health_s"], "s", "<= 1", _median(s["seeded"]["to_health_s"]) <= 1),
+            Row("footprint", "  hub CPU until /health, seeded", s["seeded"]["hub_cpu_s_at_health"], "s"),
         ]
     return rows
 
