@@ -42,4 +42,13 @@ export class AppElement extends HTMLElement {
   listen(topic, handler) {
     this._offs.push(this.store.on(topic, handler));
   }
+
+  /** Many events can arrive in one frame: call update() once per frame at most. */
+  schedule() {
+    if (this._frame) return;
+    this._frame = requestAnimationFrame(() => {
+      this._frame = null;
+      this.update();
+    });
+  }
 }

@@ -32,15 +32,6 @@ class DagView extends AppElement {
     this.update();
   }
 
-  /** Many events can arrive in one frame: redraw the toolbar once per frame at most. */
-  schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = null;
-      this.update();
-    });
-  }
-
   update() {
     const store = this.store;
     const project = store.project;

@@ -14,14 +14,6 @@ class NodeList extends AppElement {
     this.update();
   }
 
-  schedule() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = null;
-      this.update();
-    });
-  }
-
   update() {
     const { nodes, latest, selectedNode } = this.store;
     if (!nodes.size) {
