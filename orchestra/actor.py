@@ -172,7 +172,7 @@ class ProjectActor:
             handle.decided = Final("succeeded")
         else:
             handle.decided = Final("failed", "rejected" + (f": {comment}" if comment else ""))
-        handle.checkpoint["comment"] = comment
+        handle.comment = comment
         handle.decision.set()
         return {"execution_id": execution_id, "status": handle.decided.status}
 
@@ -339,8 +339,7 @@ def _final_changes(handle: ExecutionHandle, final: Final) -> dict[str, Any]:
                     "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens,
                     "cost_usd": outcome.cost_usd}
     if handle.decision is not None:
-        changes["result_text"] = handle.checkpoint.get("comment") or (
-            "approved" if final.status == "succeeded" else None)
+        changes["result_text"] = handle.comment or ("approved" if final.status == "succeeded" else None)
     for key in ("base_commit", "commit_sha", "branch"):
         if key in handle.checkpoint:
             changes[key] = handle.checkpoint[key]

@@ -104,6 +104,7 @@ class ExecutionHandle:
     checkpoint: dict[str, Any] = field(default_factory=dict)
     decision: trio.Event | None = None  # gates: set when approved or rejected
     decided: Final | None = None
+    comment: str | None = None  # the gate's decision comment, passed downstream as its result
 
     def stop(self, final: Final) -> None:
         if self.stop_final is None:
