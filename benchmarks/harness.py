@@ -134,11 +134,16 @@ RESULT_LINE = json.dumps({"type": "result", "subtype": "success", "is_error": Fa
 TRIVIAL_EVENTS_PER_NODE = 7
 
 
+#: The hub runs ``<executable> --version`` when a template is added (orchestra.availability): answer it
+#: at once, or a hanging agent would sleep through the check for its 15 s timeout.
+VERSION_CHECK = '#!/bin/sh\nif [ "$1" = --version ]; then echo "bench-agent 1.0"; exit 0; fi\n'
+
+
 def write_trivial_agent(bin_dir: Path) -> Path:
     """A C-speed agent: dash printing a three-line claude-stream-json transcript (printf is built in)."""
     path = bin_dir / "trivial-agent"
-    path.write_text("#!/bin/sh\nprintf '%s\\n' " + " ".join(f"'{line}'" for line in
-                                                          (INIT_LINE, TEXT_LINE, RESULT_LINE)) + "\n")
+    path.write_text(VERSION_CHECK + "printf '%s\\n' " + " ".join(f"'{line}'" for line in
+                                                           (INIT_LINE, TEXT_LINE, RESULT_LINE)) + "\n")
     path.chmod(0o755)
     return path
 
@@ -146,7 +151,7 @@ def write_trivial_agent(bin_dir: Path) -> Path:
 def write_hang_agent(bin_dir: Path) -> Path:
     """Prints its init line, then sleeps (the process stays, its stdout open) until killed."""
     path = bin_dir / "hang-agent"
-    path.write_text(f"#!/bin/sh\nprintf '%s\\n' '{INIT_LINE}'\nexec sleep 3600\n")
+    path.write_text(f"{VERSION_CHECK}printf '%s\\n' '{INIT_LINE}'\nexec sleep 3600\n")
     path.chmod(0o755)
     return path
 
@@ -156,6 +161,9 @@ def write_hang_agent(bin_dir: Path) -> Path:
 #: real CLIs print), then the result line. With ``rate=R`` it paces itself to R lines/s instead.
 STREAM_AGENT = f'''
 import sys, time
+if sys.argv[1:] == ["--version"]:
+    print("bench-agent 1.0")
+    sys.exit(0)
 args = dict(part.split("=", 1) for part in sys.argv[1].split() if "=" in part)
 agent, lines, rate = args["agent"], int(args["lines"]), float(args.get("rate", 0))
 out = sys.stdout.buffer

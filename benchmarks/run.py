@@ -73,14 +73,22 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 Row(f"dag {shape}", "baseline CPU per node", r["baseline_cpu_ms_per_node"], "ms"),
             ]
     if "events" in results:
+        # Throughput is judged flat out (saturated: the agents offer more than any hub drains, so latency
+        # there is backlog / rate); latency is judged at the target rate (paced: 20,000 events/s offered,
+        # so its throughput can only match the offer).
         for mode, r in results["events"]["modes"].items():
             name = f"events {mode}"
+            saturated = mode == "saturated"
+            offered = "" if saturated else f"(offered {results['events']['agents'] * r['agent_rate_lines_per_s']:,.0f})"
             rows += [
-                Row(name, "stored", r["stored_per_s"], "ev/s", ">= 20000", _median(r["stored_per_s"]) >= 20_000),
-                Row(name, "delivered per subscriber", r["delivered_per_s_per_subscriber"], "ev/s", ">= 20000",
-                    _median(r["delivered_per_s_per_subscriber"]) >= 20_000),
+                Row(name, "stored", r["stored_per_s"], "ev/s", ">= 20000" if saturated else offered,
+                    _median(r["stored_per_s"]) >= 20_000 if saturated else None),
+                Row(name, "delivered per subscriber", r["delivered_per_s_per_subscriber"], "ev/s",
+                    ">= 20000" if saturated else offered,
+                    _median(r["delivered_per_s_per_subscriber"]) >= 20_000 if saturated else None),
                 Row(name, "latency p50", r["latency_p50_ms"], "ms"),
-                Row(name, "latency p99", r["latency_p99_ms"], "ms", "<= 50", _median(r["latency_p99_ms"]) <= 50),
+                Row(name, "latency p99", r["latency_p99_ms"], "ms", "" if saturated else "<= 50",
+                    None if saturated else _median(r["latency_p99_ms"]) <= 50),
                 Row(name, "latency max", r["latency_max_ms"], "ms"),
                 Row(name, "4008 reconnects", r["reconnects_4008"], ""),
                 Row(name, "hub CPU per agent event", r["hub_cpu_us_per_event"], "us"),
