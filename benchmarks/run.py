@@ -5,8 +5,8 @@
 
 Exit status: 0 when every run kept every event and left no process behind, 1 otherwise (timing
 never fails a run: targets are reported as met or missed, in the table and the JSON).
-``--only dag,events,rest,footprint`` picks scenarios; ``--profile DIR`` records py-spy stacks of
-each hub (collapsed format) into DIR.
+``--only dag,events,rest,footprint`` picks scenarios (``--only soak`` runs the 30-minute soak);
+``--profile DIR`` records py-spy stacks of each hub (collapsed format) into DIR.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from typing import Any
 
 import trio
 
-from . import dag, event_path, footprint, rest
+from . import dag, event_path, footprint, rest, soak
 from .harness import BenchFailure, scratch
 from .machine import Meter, describe, wait_for_quiet
 
 SCENARIOS = ("dag", "events", "rest", "footprint")
+EXTRA = ("soak",)  # only with --only soak (30 minutes by default, --soak-minutes)
 
 FULL = {
     "dag": {"nodes": 1000, "runs": 3},
@@ -118,6 +119,14 @@ def _rows(results: dict[str, Any]) -> list[Row]:
                 s["seeded"]["to_health_s"], "s", "<= 1", _median(s["seeded"]["to_health_s"]) <= 1),
             Row("footprint", "  hub CPU until /health, seeded", s["seeded"]["hub_cpu_s_at_health"], "s"),
         ]
+    if "soak" in results:
+        r = results["soak"]
+        rows += [
+            Row(f"soak {r['minutes']:g} min, {r['runs']} runs", "RSS after warm-up", r["rss_after_warmup_mb"], "MB"),
+            Row(f"soak {r['minutes']:g} min, {r['runs']} runs", "RSS at the end", r["rss_at_end_mb"], "MB"),
+            Row(f"soak {r['minutes']:g} min, {r['runs']} runs", "drift", r["drift_percent"], "%", "±10",
+                abs(r["drift_percent"]) <= 10),
+        ]
     return rows
 
 
@@ -158,6 +167,8 @@ async def _scenario(name: str, params: dict[str, Any], keep: bool, quiet_wait: f
             result = await event_path.run(work, **params["events"])
         elif name == "rest":
             result = await rest.run(work, **params["rest"])
+        elif name == "soak":
+            result = await soak.run(work, minutes=params["soak_minutes"])
         else:
             result = {"memory": await footprint.memory(work, **params["memory"]),
                       "startup": await footprint.startup(work, **params["startup"])}
@@ -166,7 +177,7 @@ async def _scenario(name: str, params: dict[str, Any], keep: bool, quiet_wait: f
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    params = QUICK if args.quick else FULL
+    params = (QUICK if args.quick else FULL) | {"soak_minutes": args.soak_minutes}
     chosen = [s.strip() for s in args.only.split(",")] if args.only else list(SCENARIOS)
     report: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.run", *sys.argv[1:]]),
@@ -175,8 +186,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     quiet_wait = 0 if args.quick else args.quiet_wait
     for name in chosen:
-        if name not in SCENARIOS:
-            raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        if name not in SCENARIOS + EXTRA:
+            raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS + EXTRA)}")
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         t0 = time.monotonic()
         try:
@@ -204,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (~1 min), for CI smoke runs")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument("--profile", help="record py-spy stacks of every hub into this directory")
+    parser.add_argument("--soak-minutes", type=float, default=30, help="length of the soak (--only soak)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directories (databases, logs)")
     parser.add_argument("--quiet-wait", type=float, default=120,
                         help="seconds to wait for an idle machine before each scenario (full mode)")
