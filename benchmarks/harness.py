@@ -288,7 +288,8 @@ async def run_hub(work: Scratch, env: dict[str, str], ready_within: float = 60,
     if not clean_exit:
         raise BenchFailure(f"the hub did not stop cleanly on SIGTERM (exit {process.returncode}); "
                            f"log: {log_path}")
-    errors = [line for line in log.decode(errors="replace").splitlines() if " ERROR " in line or "Traceback" in line]
+    markers = (" ERROR ", " CRITICAL ", "level=error", "level=critical", "Traceback")
+    errors = [line for line in log.decode(errors="replace").splitlines() if any(m in line for m in markers)]
     if errors:
         raise BenchFailure(f"the hub logged errors ({log_path}): {errors[:3]}")
 
