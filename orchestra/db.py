@@ -61,7 +61,7 @@ class Tx:
             "INSERT INTO events (project_id, seq, execution_id, type, body) VALUES (?, ?, ?, ?, ?)",
             [project_id, seq, fields.get("execution_id"), type_, body],
         )
-        self.events.append(StoredEvent(project_id, seq, body))
+        self.events.append(StoredEvent(project_id, seq, body, type_.startswith("node.")))
         return event
 
 
@@ -91,6 +91,8 @@ class Database:
         self._receive: trio.MemoryReceiveChannel[_Job[Any]]
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._closed = False
+        # project id -> seq of its latest committed node.* event: lets readers cache a node list
+        self.node_versions: dict[str, int] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -178,6 +180,9 @@ class Database:
                 for done in batch:
                     committed.extend(done.events)
                 if committed:
+                    for event in committed:
+                        if event.node_change:
+                            self.node_versions[event.project_id] = event.seq
                     self.bus.publish(committed)
                 for done in batch:
                     done.done.set()

@@ -24,6 +24,7 @@ class StoredEvent:
     project_id: str
     seq: int
     body: str  # the event as JSON text, sent to clients as is
+    node_change: bool = False  # a node.* event: cached node lists of the project are stale
 
 
 def encode(value: Any) -> str:

@@ -172,6 +172,7 @@ class Hub:
             await self.send(project_id, "delete_project")
         else:
             await self.db.write(lambda tx: store.delete_project(tx, project_id))
+        self.db.node_versions[project_id] = -1  # any cached node list of it is stale
 
     def forget_project(self, project_id: str) -> None:
         """Called by an actor whose project was deleted: close its mailbox, ending the actor."""

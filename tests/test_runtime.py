@@ -280,3 +280,27 @@ async def test_cancel_right_after_launch_leaves_no_agent_behind(hub: HubClient) 
         run = await hub.wait_run(launched)
         assert run["status"] == "cancelled"
         assert {e["status"] for e in run["executions"]} <= {"cancelled"}
+
+
+async def test_node_list_follows_every_change_despite_its_cache(hub: HubClient) -> None:
+    pid = (await hub.create_project())["id"]
+
+    async def ids() -> list[str]:
+        response = await hub.get(f"/projects/{pid}/nodes")
+        assert response.status_code == 200, response.text
+        return [n["id"] for n in response.json()["nodes"]]
+
+    assert await ids() == []
+    await hub.create_node(pid, id="a")
+    assert await ids() == ["a"]
+    await hub.wait_run(await hub.launch(pid))  # agent events do not change the list
+    assert await ids() == ["a"]
+    await hub.create_node(pid, id="b", depends_on=["a"])
+    assert (await hub.patch(f"/projects/{pid}/nodes/b", {"title": "Bee"})).status_code == 200
+    nodes = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
+    assert [(n["id"], n["title"], n["depends_on"]) for n in nodes] == [("a", "a", []), ("b", "Bee", ["a"])]
+    assert (await hub.delete(f"/projects/{pid}/nodes/a")).status_code == 204
+    assert await ids() == ["b"]
+    assert (await hub.delete(f"/projects/{pid}")).status_code == 204
+    gone = await hub.get(f"/projects/{pid}/nodes")
+    assert gone.status_code == 404

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlite_utils
 from quart import Blueprint, Response, request
 
 from .. import checkpoints, history, store
 from ..errors import Conflict, NotFound
 from ..hub import Hub
 from ..models import FollowUpRequest, GateDecision
-from .common import json_response, parse_body, query_int
+from .common import encode, json_response, parse_body, query_int, raw_json_response
 
 
 async def _decision() -> GateDecision:
@@ -29,8 +30,11 @@ def blueprint(hub: Hub) -> Blueprint:
         limit = query_int("limit", 50, low=1, high=500)
         assert limit is not None
         before = request.args.get("before") or None
-        rows, next_before = await hub.db.read(lambda db: history.list_executions(db, filters, limit, before))
-        return json_response({"executions": rows, "next_before": next_before})
+        def page(db: sqlite_utils.Database) -> str:  # encoded in the worker thread, off the event loop
+            rows, next_before = history.list_executions(db, filters, limit, before)
+            return encode({"executions": rows, "next_before": next_before})
+
+        return raw_json_response(await hub.db.read(page))
 
     @routes.get("/executions/<execution_id>")
     async def get_execution(execution_id: str) -> Response:

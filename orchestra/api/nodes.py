@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from quart import Blueprint, Response
 
 from .. import store
 from ..hub import Hub
 from ..models import NodeCreate, NodePatch
 from ..templates import BUILTIN_IDS
-from .common import json_response, no_content, parse_body
+from .common import encode, json_response, no_content, parse_body, raw_json_response
+
+NODE_LIST_CACHE = 32
 
 
 def blueprint(hub: Hub) -> Blueprint:
     routes = Blueprint("nodes", __name__)
 
+    # project id -> (node version, encoded list): a 1,000-node list is ~0.75 MB of JSON, which
+    # agents' events do not change; node writes do (Database.node_versions). A few projects only.
+    cache: OrderedDict[str, tuple[int, str]] = OrderedDict()
+
     @routes.get("/projects/<project_id>/nodes")
     async def list_nodes(project_id: str) -> Response:
-        return json_response({"nodes": await hub.db.read(lambda db: store.list_nodes(db, project_id))})
+        version = hub.db.node_versions.get(project_id, 0)
+        hit = cache.get(project_id)
+        if hit is not None and hit[0] == version:
+            cache.move_to_end(project_id)
+            return raw_json_response(hit[1])
+        text = await hub.db.read(lambda db: encode({"nodes": store.list_nodes(db, project_id)}))
+        cache[project_id] = (version, text)
+        if len(cache) > NODE_LIST_CACHE:
+            cache.popitem(last=False)
+        return raw_json_response(text)
 
     @routes.post("/projects/<project_id>/nodes")
     async def create_node(project_id: str) -> Response:
