@@ -167,17 +167,25 @@ def _free_node_id(db: sqlite_utils.Database, project_id: str, title: str) -> str
 
 
 def _check_dependencies(
-    db: sqlite_utils.Database, project_id: str, node_id: str, depends_on: list[str]
+    db: sqlite_utils.Database, project_id: str, node_id: str, depends_on: list[str], *, new_node: bool = False
 ) -> None:
     if len(set(depends_on)) != len(depends_on):
         raise Unprocessable("depends_on lists a node twice", {"field": "depends_on"})
-    existing = {r[0] for r in db.execute("SELECT id FROM nodes WHERE project_id = ?", [project_id])}
-    missing = [upstream for upstream in depends_on if upstream not in existing and upstream != node_id]
+    named = [upstream for upstream in depends_on if upstream != node_id]
+    existing = {r[0] for r in db.execute(
+        f"SELECT id FROM nodes WHERE project_id = ? AND id IN ({', '.join('?' * len(named))})",
+        [project_id, *named])} if named else set()
+    missing = [upstream for upstream in named if upstream not in existing]
     if missing:
         raise Unprocessable(
             f"depends_on names node(s) not in project '{project_id}': {', '.join(missing)}",
             {"field": "depends_on", "missing": missing},
         )
+    if new_node:  # nothing depends on a node being created: only naming itself can close a cycle
+        if node_id in depends_on:
+            raise Conflict(f"that dependency would close a cycle: {node_id} -> {node_id}",
+                           {"cycle": [node_id, node_id]})
+        return
     graph = dependency_graph(db, project_id)
     graph[node_id] = list(depends_on)
     cycle = find_cycle(graph)
@@ -210,7 +218,7 @@ def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ..
     if db.execute("SELECT 1 FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id]).fetchone():
         raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
     _check_agent(db, fields.get("kind", "agent"), fields.get("agent"), builtin_ids)
-    _check_dependencies(db, project_id, node_id, depends_on)
+    _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
     now = time.time()
     position = fields.pop("position", None)
     budget = fields.pop("budget", None)
