@@ -53,6 +53,23 @@ class Tx:
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.db.execute(sql, params)
 
+    def emit_many(self, project_id: str, type_: str, key: str, values: list[Any], **fields: Any) -> None:
+        """Append one event per value (``{..., key: value}``), alike but for that value: their common
+        part is encoded once and they are inserted in one statement (the agent output path)."""
+        if not values:
+            return
+        first = self._sequencer.take(self.db, project_id, len(values))
+        head = encode(build_event(0, project_id, type_, **fields))[len('{"seq":0,'):-1]
+        execution_id = fields.get("execution_id")
+        rows = []
+        for offset, value in enumerate(values):
+            seq = first + offset
+            body = f'{{"seq":{seq},{head},"{key}":{encode(value)}}}'
+            rows.append((project_id, seq, execution_id, type_, body))
+            self.events.append(StoredEvent(project_id, seq, body))
+        self.db.conn.executemany(
+            "INSERT INTO events (project_id, seq, execution_id, type, body) VALUES (?, ?, ?, ?, ?)", rows)
+
     def emit(self, project_id: str, type_: str, **fields: Any) -> dict[str, Any]:
         seq = self._sequencer.next(self.db, project_id)
         event = build_event(seq, project_id, type_, **fields)

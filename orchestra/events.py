@@ -42,11 +42,15 @@ class Sequencer:
         self._last: dict[str, int] = {}
 
     def next(self, db: sqlite_utils.Database, project_id: str) -> int:
+        return self.take(db, project_id, 1)
+
+    def take(self, db: sqlite_utils.Database, project_id: str, count: int) -> int:
+        """Reserve ``count`` consecutive numbers; return the first."""
         last = self._last.get(project_id)
         if last is None:
             row = db.execute("SELECT max(seq) FROM events WHERE project_id = ?", [project_id]).fetchone()
             last = row[0] or 0
-        self._last[project_id] = last + 1
+        self._last[project_id] = last + count
         return last + 1
 
     def checkpoint(self) -> dict[str, int]:

@@ -103,8 +103,7 @@ def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[s
 
 
 def store_outputs(tx: Tx, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
-    for output in outputs:
-        tx.emit(project_id, "execution.output", **ids, output=output)
+    tx.emit_many(project_id, "execution.output", "output", outputs, **ids)
 
 
 def skip(tx: Tx, project_id: str, execution_ids: list[str], because: str) -> None:
