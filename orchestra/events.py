@@ -131,6 +131,9 @@ class Subscription:
                 raise self.closed
             self._ready = trio.Event()
             await self._ready.wait()
+        return self.take_nowait(limit)
+
+    def take_nowait(self, limit: int) -> list[StoredEvent]:
         count = min(limit, len(self._pending))
         return [self._pending.popleft() for _ in range(count)]
 
