@@ -24,7 +24,7 @@ from .db import Database
 from .lines import Line
 from .process import ExecutionSpec, LocalExecution, SpawnError, open_local
 from .prompts import UpstreamResult, render_prompt
-from .templates import agent_environment, build_argv
+from .templates import agent_environment, build_argv, inherited_environment
 
 log = logging.getLogger("orchestra.execution")
 
@@ -128,6 +128,7 @@ class AgentRunner:
         self.grace_s = grace_s
         self.worktrees_root = worktrees_root
         self.limiters = limiters
+        self.inherited_env = inherited_environment()
 
     async def attempt(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, attempt: int) -> Final:
         template = run.templates[node["agent"]]
@@ -189,7 +190,7 @@ class AgentRunner:
 
     async def _run_process(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: dict[str, Any]) -> Final:
-        spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"]))
+        spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env))
         async with AsyncExitStack() as stack:  # the agent's process group is gone when this block ends
             try:
                 process = await stack.enter_async_context(open_local(spec, self.grace_s))

@@ -95,9 +95,13 @@ _INHERITED_PREFIXES = ("LC_", "XDG_", "ANTHROPIC_", "CLAUDE_", "OPENAI_", "CODEX
                        "GOOGLE_", "VERTEX_", "AWS_BEDROCK_")
 
 
-def agent_environment(template_env: dict[str, str]) -> dict[str, str]:
+def inherited_environment() -> dict[str, str]:
+    """The part of the hub's environment agents get (reading os.environ costs ~0.1 ms: reuse it)."""
     env = {name: value for name, value in os.environ.items()
            if (name in _INHERITED or name.startswith(_INHERITED_PREFIXES)) and not name.startswith("ORCHESTRA_")}
-    env.update(template_env)
     env.setdefault("PATH", os.defpath)
     return env
+
+
+def agent_environment(template_env: dict[str, str], inherited: dict[str, str] | None = None) -> dict[str, str]:
+    return (inherited_environment() if inherited is None else inherited) | template_env
