@@ -1,15 +1,14 @@
 """SQLite access that never blocks the event loop.
 
 Reads run on worker threads, each with its own connection (WAL lets them run beside the writer).
-Writes go to one writer (a task and its own thread, which owns one connection): it takes every job
-waiting in its queue, runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so a
+Writes go to one writer task that owns one connection: it takes every job waiting in its queue,
+runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so a
 failing job leaves no half-written rows and does not fail its neighbours), commits once, then
 publishes the events the jobs emitted. Group commit is what makes 20,000 events/s affordable.
 """
 
 from __future__ import annotations
 
-import queue
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -109,8 +108,6 @@ class Database:
         self._receive: trio.MemoryReceiveChannel[_Job[Any]]
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._closed = False
-        self._batches: queue.SimpleQueue[tuple[list[_Job[Any]], trio.lowlevel.TrioToken, trio.Event] | None]
-        self._batches = queue.SimpleQueue()
         # project id -> seq of its latest committed node.* event: lets readers cache a node list
         self.node_versions: dict[str, int] = {}
 
@@ -122,8 +119,6 @@ class Database:
         """Create or migrate the database, then serve writes until the block exits."""
         database = cls(path, bus or EventBus())
         await trio.to_thread.run_sync(database._prepare)
-        writer = threading.Thread(target=database._writer_thread, name="orchestra-db-writer", daemon=True)
-        writer.start()
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(database._serve_writes)
@@ -133,8 +128,6 @@ class Database:
                     database._closed = True
                     database._send.close()  # the writer drains what is queued, then ends
         finally:
-            database._batches.put(None)
-            await trio.to_thread.run_sync(writer.join)
             await trio.to_thread.run_sync(database._close_connections)
 
     def _prepare(self) -> None:
@@ -199,7 +192,7 @@ class Database:
                         batch.append(self._receive.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await self._commit_in_writer_thread(batch)
+                await trio.to_thread.run_sync(self._run_batch, batch)
                 committed: list[StoredEvent] = []
                 for done in batch:
                     committed.extend(done.events)
@@ -210,21 +203,6 @@ class Database:
                     self.bus.publish(committed)
                 for done in batch:
                     done.done.set()
-
-    async def _commit_in_writer_thread(self, batch: list[_Job[Any]]) -> None:
-        """Hand a batch to the one writer thread and wait for it: a queue put and one callback into
-        Trio, about half the cost of a ``to_thread.run_sync`` round trip, paid on every write."""
-        committed = trio.Event()
-        self._batches.put((batch, trio.lowlevel.current_trio_token(), committed))
-        await committed.wait()
-
-    def _writer_thread(self) -> None:
-        while (item := self._batches.get()) is not None:
-            batch, token, committed = item
-            try:
-                self._run_batch(batch)
-            finally:
-                token.run_sync_soon(committed.set)
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         db = self._writer_conn
