@@ -5,6 +5,7 @@ the hub-wide execution limit, and the recovery of what a previous hub left runni
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -104,15 +105,20 @@ class Hub:
         return reports
 
     async def check_agent(self, template: dict[str, Any]) -> dict[str, Any]:
-        report = await availability.check(template)
+        try:
+            report = await availability.check(template)
+        except Exception as exc:  # a broken check must not take the actors' nursery down with it
+            log.exception("checking agent template %s failed", template["id"])
+            report = {"available": False, "path": None, "version": None, "checked_at": time.time(),
+                      "error": f"the check itself failed: {exc!r}"}
         known = self.availability.get(template["id"])
         if known is None or known["checked_at"] <= report["checked_at"]:  # an older, slower check never wins
             self.availability[template["id"]] = report
         return report
 
     def check_agent_soon(self, template: dict[str, Any]) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(self.check_agent, template)
+        if self._nursery is not None and not self.stopping:
+            self._nursery.start_soon(self.check_agent, template)
 
     # -- commands to project actors -------------------------------------------------------------
 
