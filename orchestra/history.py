@@ -19,6 +19,10 @@ FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out", "in
 _EXECUTION_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, prompt, argv,
     workspace, pid, exit_code, error, result_text, session_id, input_tokens, output_tokens, cost_usd,
     parent_execution_id, base_commit, commit_sha, branch, stderr, created_at, started_at, finished_at"""
+# Pages of GET /executions leave out the bulky fields (prompt, argv, stderr): GET /executions/{id} has them.
+_LIST_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, workspace, pid, exit_code, error,
+    result_text, session_id, input_tokens, output_tokens, cost_usd, parent_execution_id, base_commit, commit_sha,
+    branch, created_at, started_at, finished_at"""
 
 
 
@@ -87,8 +91,8 @@ def list_executions(db: sqlite_utils.Database, filters: dict[str, str], limit: i
         clauses.append("num < ?")
         params.append(anchor[0])
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = fetch_rows(db, f"SELECT {_EXECUTION_COLUMNS} FROM executions {where} ORDER BY num DESC LIMIT ?",
-                 [*params, limit + 1])
+    rows = fetch_rows(db, f"SELECT {_LIST_COLUMNS} FROM executions {where} ORDER BY num DESC LIMIT ?",
+                      [*params, limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     return [present_execution(row) for row in rows], (rows[-1]["id"] if more else None)
