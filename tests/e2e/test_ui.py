@@ -238,6 +238,7 @@ def test_build_a_dag_run_it_and_read_an_execution(page: Page, hub: HubProcess) -
     expect(panel.locator(".prompt pre")).to_contain_text("Results of the tasks this one depends on")
     shoot(page, "execution-panel")
     page.evaluate("() => document.querySelector('orc-toast-list').replaceChildren()")
+    expect(page.locator("orc-project-list")).to_contain_text("last run succeeded")  # the list caught up
     # The README's screenshot is refreshed on request only, so a test run leaves the tree clean.
     docs_copy = REPO / "docs" / "screenshot-dag.png" if os.environ.get("ORCHESTRA_UPDATE_SCREENSHOT") else None
     shoot(page, "dag-view", docs_copy)
