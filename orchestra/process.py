@@ -3,8 +3,8 @@
 This is the narrow boundary of DESIGN.md ("Room to grow"): :func:`open_local` takes an
 :class:`ExecutionSpec` and yields a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
 batches of output lines and returns an :class:`Ending`. Cancelling the scope ``run`` is awaited in is
-how an execution is cancelled, the Trio way: ``run`` ends the whole process group (SIGTERM, grace,
-SIGKILL) before the cancellation goes on, so when it returns or raises, no process is left.
+how an execution is cancelled, the Trio way: leaving the ``open_local`` block ends the whole process
+group (SIGTERM, grace, SIGKILL), shielded, so once the block is left no process is left.
 A cluster backend would offer the same, with ``lost`` endings for a node that vanished.
 """
 
@@ -74,20 +74,17 @@ class LocalExecution:
         return self.stderr_tail.decode("utf-8", errors="replace")
 
     async def run(self, on_output: OutputHandler) -> Ending:
-        """Pump stdout to ``on_output`` line batches until the agent and its output are done."""
-        try:
-            async with trio.open_nursery() as nursery:
-                stdout_done = trio.Event()
-                nursery.start_soon(self._pump_stdout, on_output, stdout_done)
-                nursery.start_soon(self._pump_stderr)
-                await self.process.wait()
-                with trio.move_on_after(DRAIN_AFTER_EXIT_S):
-                    await stdout_done.wait()
-                nursery.cancel_scope.cancel()
-            return Ending("exited", self.process.returncode)
-        finally:
-            with trio.CancelScope(shield=True):
-                await end_group(self.process, self.grace_s)
+        """Pump stdout to ``on_output`` line batches until the agent and its output are done.
+        Leftovers of its process group are ended by :func:`open_local` when its block exits."""
+        async with trio.open_nursery() as nursery:
+            stdout_done = trio.Event()
+            nursery.start_soon(self._pump_stdout, on_output, stdout_done)
+            nursery.start_soon(self._pump_stderr)
+            await self.process.wait()
+            with trio.move_on_after(DRAIN_AFTER_EXIT_S):
+                await stdout_done.wait()
+            nursery.cancel_scope.cancel()
+        return Ending("exited", self.process.returncode)
 
     async def _pump_stdout(self, on_output: OutputHandler, done: trio.Event) -> None:
         assert self.process.stdout is not None

@@ -58,11 +58,16 @@ def list_projects(db: sqlite_utils.Database) -> list[Row]:
     return [_present_project(row) for row in fetch_rows(db, _PROJECT_SUMMARY + " ORDER BY p.created_at")]
 
 
-def get_project(db: sqlite_utils.Database, project_id: str) -> Row:
+def get_project(db: sqlite_utils.Database, project_id: str, *, with_totals: bool = False) -> Row:
+    """One project; ``with_totals`` adds its tokens and cost, a sum over all its executions that
+    only ``GET /projects/{id}`` pays for (not every launch or snapshot)."""
     row = _row(db, _PROJECT_SUMMARY + " WHERE p.id = ?", [project_id])
     if row is None:
         raise NotFound(f"project '{project_id}' does not exist")
-    return _present_project(row) | {"totals": totals(db, "project_id", project_id)}
+    project = _present_project(row)
+    if with_totals:
+        project["totals"] = totals(db, "project_id", project_id)
+    return project
 
 
 def require_project(db: sqlite_utils.Database, project_id: str) -> None:
@@ -75,7 +80,7 @@ def insert_project(tx: Tx, fields: Row) -> Row:
     row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
     row |= {"created_at": now, "updated_at": now}
     tx.db["projects"].insert(row)
-    return get_project(tx.db, row["id"])
+    return get_project(tx.db, row["id"], with_totals=True)
 
 
 def update_project(tx: Tx, project_id: str, changes: Row) -> Row:
@@ -83,7 +88,7 @@ def update_project(tx: Tx, project_id: str, changes: Row) -> Row:
     if changes:
         changes = changes | {"updated_at": time.time()}
         tx.db["projects"].update(project_id, changes)
-    return get_project(tx.db, project_id)
+    return get_project(tx.db, project_id, with_totals=True)
 
 
 def delete_project(tx: Tx, project_id: str) -> None:

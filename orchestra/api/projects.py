@@ -32,7 +32,7 @@ def blueprint(hub: Hub) -> Blueprint:
 
     @routes.get("/projects/<project_id>")
     async def get_project(project_id: str) -> Response:
-        return json_response(await hub.db.read(lambda db: store.get_project(db, project_id)))
+        return json_response(await hub.db.read(lambda db: store.get_project(db, project_id, with_totals=True)))
 
     @routes.patch("/projects/<project_id>")
     async def patch_project(project_id: str) -> Response:
