@@ -207,23 +207,23 @@ class Database:
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         db = self._writer_conn
         assert db is not None
-        saved = self._sequencer.checkpoint()
         try:
             db.execute("BEGIN IMMEDIATE")
             for job in batch:
                 self._run_job(db, job)
             db.execute("COMMIT")
+            self._sequencer.committed()
         except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing landed
             if db.conn.in_transaction:
                 db.execute("ROLLBACK")
-            self._sequencer.restore(saved)
+            self._sequencer.rollback(0)
             for job in batch:
                 job.events = []
                 if job.error is None:
                     job.error = exc
 
     def _run_job(self, db: sqlite_utils.Database, job: _Job[Any]) -> None:
-        saved = self._sequencer.checkpoint()
+        mark = self._sequencer.mark()
         tx = Tx(db, self._sequencer)
         db.execute("SAVEPOINT job")
         try:
@@ -231,7 +231,7 @@ class Database:
         except Exception as exc:
             db.execute("ROLLBACK TO job")
             db.execute("RELEASE job")
-            self._sequencer.restore(saved)
+            self._sequencer.rollback(mark)
             job.error = exc
         else:
             db.execute("RELEASE job")

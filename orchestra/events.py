@@ -34,12 +34,14 @@ def encode(value: Any) -> str:
 class Sequencer:
     """Per-project ``seq`` counters, used only by the single writer thread.
 
-    A counter is loaded from the table on first use; a rolled-back job gives its numbers back,
-    so the sequence stays gap-free.
+    A counter is loaded from the table on first use. A rolled-back job gives its numbers back (the
+    sequence stays gap-free): each change is logged, and :meth:`rollback` undoes those after a mark,
+    so a job costs what it touches, not a copy of every project's counter.
     """
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
+        self._undo: list[tuple[str, int | None]] = []
 
     def next(self, db: sqlite_utils.Database, project_id: str) -> int:
         return self.take(db, project_id, 1)
@@ -47,23 +49,26 @@ class Sequencer:
     def take(self, db: sqlite_utils.Database, project_id: str, count: int) -> int:
         """Reserve ``count`` consecutive numbers; return the first."""
         last = self._last.get(project_id)
+        self._undo.append((project_id, last))
         if last is None:
             row = db.execute("SELECT max(seq) FROM events WHERE project_id = ?", [project_id]).fetchone()
             last = row[0] or 0
         self._last[project_id] = last + count
         return last + 1
 
-    def checkpoint(self) -> dict[str, int]:
-        return dict(self._last)
+    def mark(self) -> int:
+        return len(self._undo)
 
-    def restore(self, saved: dict[str, int]) -> None:
-        self._last = saved
+    def rollback(self, mark: int) -> None:
+        while len(self._undo) > mark:
+            project_id, previous = self._undo.pop()
+            if previous is None:
+                self._last.pop(project_id, None)
+            else:
+                self._last[project_id] = previous
 
-    def forget(self, project_id: str | None = None) -> None:
-        if project_id is None:
-            self._last.clear()
-        else:
-            self._last.pop(project_id, None)
+    def committed(self) -> None:
+        self._undo.clear()
 
 
 def build_event(

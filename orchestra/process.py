@@ -47,7 +47,6 @@ class ExecutionSpec:
 class Ending:
     kind: Literal["exited", "cancelled", "lost"]
     exit_code: int | None = None
-    reason: str | None = None
 
 
 class SpawnError(Exception):

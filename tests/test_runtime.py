@@ -18,10 +18,6 @@ def overlapping(executions: list[dict[str, Any]]) -> int:
     return peak
 
 
-def kinds(events: list[dict[str, Any]]) -> list[str]:
-    return [e["output"]["kind"] for e in events if e["type"] == "execution.output"]
-
-
 def outputs(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e["output"] for e in events if e["type"] == "execution.output" and e["output"]["kind"] == kind]
 
