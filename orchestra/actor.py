@@ -245,15 +245,16 @@ class ProjectActor:
     async def _run_wall_budget(self, run: RunState, wall_s: float) -> None:
         await trio.sleep(wall_s)
         run.budget_exceeded = f"run budget exceeded: wall time over {wall_s:g} s; the run's agents were stopped"
-        await self.runner.stop_run(run, run.budget_exceeded)
+        self.runner.stop_run(run, run.budget_exceeded)
 
     async def _run_node(self, run: RunState, node_id: str, done: trio.MemorySendChannel[tuple[str, str]]) -> None:
         node = run.nodes[node_id]
         execution_id = run.first_execution[node_id]
         attempt = 1
         while True:
-            status, row = await self._execute(run, node, execution_id, attempt)
+            status, changes, handle = await self._execute(run, node, execution_id, attempt)
             if status in ("failed", "timed_out") and attempt <= node["retries"] and not run.budget_exceeded:
+                await self._settle(handle)
                 await trio.sleep(min(RETRY_BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1)))
                 attempt += 1
                 execution_id = await self.db.write(
@@ -261,15 +262,26 @@ class ProjectActor:
                 continue
             break
         if status == "succeeded":
-            run.results[node_id] = UpstreamResult(node_id, node["title"], row["result_text"] or "")
-            if row.get("commit_sha"):
-                run.commits[node_id] = row["commit_sha"]
+            run.results[node_id] = UpstreamResult(node_id, node["title"], changes.get("result_text") or "")
+            if changes.get("commit_sha"):
+                run.commits[node_id] = changes["commit_sha"]
+        # Downstream nodes may start while this one's finished event is still being written: theirs
+        # are queued after it, so they commit after it too.
         done.send_nowait((node_id, status))
+        await self._settle(handle)
+
+    @staticmethod
+    async def _settle(handle: ExecutionHandle) -> None:
+        """Wait until an execution's writes, its final status last, have landed (even when cancelled)."""
+        with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
+            scope.shield = True
+            await handle.settle()
 
     # -- executions -------------------------------------------------------------------------------
 
     async def _execute(self, run: RunState, node: dict[str, Any], execution_id: str,
-                       attempt: int) -> tuple[str, dict[str, Any]]:
+                       attempt: int) -> tuple[str, dict[str, Any], ExecutionHandle]:
+        """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
         handle = ExecutionHandle(execution_id, node["id"], run)
         self.executions[execution_id] = run.handles[execution_id] = handle
         final: Final | None = None
@@ -302,14 +314,12 @@ class ProjectActor:
             changes = _final_changes(handle, final)
             if handle.parser is not None and not node["model"]:
                 changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
-            with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
-                scope.shield = True
-                row = await self.db.write(lambda tx: transitions.update_execution(
-                    tx, self.project_id, execution_id, changes, "execution.finished"))
+            handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
+                tx, self.project_id, execution_id, changes, "execution.finished")))
             log.info("execution finished", extra={
                 "run_id": run.id, "node_id": node["id"], "execution_id": execution_id, "status": final.status,
                 "exit_code": changes.get("exit_code"), "error": final.error})
-        return final.status, row
+        return final.status, changes, handle
 
     async def _wait_at_gate(self, node: dict[str, Any], handle: ExecutionHandle) -> Final:
         """A gate runs no agent: it waits for a person's approve or reject."""

@@ -83,12 +83,21 @@ class Tx:
 
 
 @dataclass
-class _Job(Generic[T]):
+class WriteJob(Generic[T]):
+    """A write queued with :meth:`Database.submit`; ``await job.outcome()`` for its result."""
+
     fn: Callable[[Tx], T]
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: BaseException | None = None
     events: list[StoredEvent] = field(default_factory=list)
+
+    async def outcome(self) -> T:
+        """Wait until committed (or rolled back) and return what ``fn`` returned, or raise what it raised."""
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 class DatabaseClosed(Exception):
@@ -104,8 +113,8 @@ class Database:
         self._readers: list[sqlite_utils.Database] = []
         self._readers_lock = threading.Lock()
         self._writer_conn: sqlite_utils.Database | None = None
-        self._send: trio.MemorySendChannel[_Job[Any]]
-        self._receive: trio.MemoryReceiveChannel[_Job[Any]]
+        self._send: trio.MemorySendChannel[WriteJob[Any]]
+        self._receive: trio.MemoryReceiveChannel[WriteJob[Any]]
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._closed = False
         # project id -> seq of its latest committed node.* event: lets readers cache a node list
@@ -171,14 +180,17 @@ class Database:
 
         An exception raised by ``fn`` rolls back that job only and is re-raised here.
         """
+        return await self.submit(fn).outcome()
+
+    def submit(self, fn: Callable[[Tx], T]) -> WriteJob[T]:
+        """Queue ``fn`` for the writer without waiting for it: jobs commit in the order they were
+        submitted, and a queued job lands even if nobody awaits it (the writer drains its queue before
+        it stops). Lets a caller go on while its write is in flight, and await it later."""
         if self._closed:
             raise DatabaseClosed("the database is closing")
-        job: _Job[T] = _Job(fn)
+        job: WriteJob[T] = WriteJob(fn)
         self._send.send_nowait(job)
-        await job.done.wait()
-        if job.error is not None:
-            raise job.error
-        return job.result
+        return job
 
     async def _serve_writes(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -204,7 +216,7 @@ class Database:
                 for done in batch:
                     done.done.set()
 
-    def _run_batch(self, batch: list[_Job[Any]]) -> None:
+    def _run_batch(self, batch: list[WriteJob[Any]]) -> None:
         db = self._writer_conn
         assert db is not None
         try:
@@ -222,7 +234,7 @@ class Database:
                 if job.error is None:
                     job.error = exc
 
-    def _run_job(self, db: sqlite_utils.Database, job: _Job[Any]) -> None:
+    def _run_job(self, db: sqlite_utils.Database, job: WriteJob[Any]) -> None:
         mark = self._sequencer.mark()
         tx = Tx(db, self._sequencer)
         db.execute("SAVEPOINT job")

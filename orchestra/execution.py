@@ -20,7 +20,7 @@ import trio
 from . import checkpoints, transitions
 from .agents import AgentParser, make_parser
 from .checkpoints import Checkout, GitError, MergeConflict, Repository
-from .db import Database
+from .db import Database, WriteJob
 from .lines import Line
 from .process import ExecutionSpec, LocalExecution, SpawnError, open_local
 from .prompts import UpstreamResult, render_prompt
@@ -105,6 +105,13 @@ class ExecutionHandle:
     decision: trio.Event | None = None  # gates: set when approved or rejected
     decided: Final | None = None
     comment: str | None = None  # the gate's decision comment, passed downstream as its result
+    unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
+
+    async def settle(self) -> None:
+        """Wait for this execution's queued writes; raise the first one's error, if any failed."""
+        jobs, self.unsettled = self.unsettled, []
+        for job in jobs:
+            await job.outcome()
 
     def stop(self, final: Final) -> None:
         if self.stop_final is None:
@@ -141,9 +148,9 @@ class AgentRunner:
                 try:
                     checkout = await self._checkout(run, node, handle, attempt)
                 except GitError as exc:
-                    await self._start(handle, prompt, [], None, run.workspace)
+                    self._queue_started(handle, prompt, [], None, run.workspace)
                     detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
-                    await self.store_output(handle, [{"kind": "error", "message": str(exc), **detail}])
+                    self.queue_output(handle, [{"kind": "error", "message": str(exc), **detail}])
                     return Final("failed", str(exc))
             cwd = str(checkout.path) if checkout else run.workspace
             argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
@@ -182,7 +189,7 @@ class AgentRunner:
         try:
             commit = await checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
         except GitError as exc:
-            await self.store_output(handle, [{"kind": "error", "message": f"could not record the work: {exc}"}])
+            self.queue_output(handle, [{"kind": "error", "message": f"could not record the work: {exc}"}])
             return
         handle.checkpoint["commit_sha"] = commit
         if commit != checkout.base_commit:
@@ -195,11 +202,11 @@ class AgentRunner:
             try:
                 process = await stack.enter_async_context(open_local(spec, self.grace_s))
             except SpawnError as exc:
-                await self._start(handle, prompt, argv, None, cwd)
-                await self.store_output(handle, [{"kind": "error", "message": str(exc)}])
+                self._queue_started(handle, prompt, argv, None, cwd)
+                self.queue_output(handle, [{"kind": "error", "message": str(exc)}])
                 return Final("failed", str(exc))
             handle.process = process
-            await self._start(handle, prompt, argv, process, cwd)
+            self._queue_started(handle, prompt, argv, process, cwd)
             log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
                                                  "execution_id": handle.id, "pid": process.pid,
                                                  "agent": node["agent"]})
@@ -211,17 +218,17 @@ class AgentRunner:
                     ending = await process.run(self._output_handler(run, node, handle))
         if deadline.cancelled_caught:
             message = f"timed out after {timeout:g} s; the agent was stopped"
-            await self.store_output(handle, [{"kind": "error", "message": message}])
+            self.queue_output(handle, [{"kind": "error", "message": message}])
             return Final("timed_out", message)
         if over_wall.cancelled_caught:
             message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
-            await self.store_output(handle, [{"kind": "error", "message": message}])
+            self.queue_output(handle, [{"kind": "error", "message": message}])
             return Final("failed", message)
         parser = handle.parser
         assert parser is not None
         closing = parser.finish(ending.exit_code, process.stderr_text)
         if closing:
-            await self.store_output(handle, closing)
+            self.queue_output(handle, closing)
         status = "succeeded" if parser.outcome.succeeded else "failed"
         return Final(status, parser.outcome.error if status == "failed" else None, ending.exit_code)
 
@@ -239,18 +246,21 @@ class AgentRunner:
                 else:
                     events.extend(parser.feed(text))
             if events:
-                await self.store_output(handle, events)
+                # One write in flight per agent: the next chunk is read while this one commits, and
+                # an agent that prints faster than the database writes is held up by its pipe.
+                await handle.settle()
+                self.queue_output(handle, events)
             if any(event["kind"] == "usage" for event in events):
-                await self._check_budgets(run, node_budget, handle)
+                self._check_budgets(run, node_budget, handle)
 
         return on_output
 
-    async def _check_budgets(self, run: RunState, node_budget: Budget | None, handle: ExecutionHandle) -> None:
+    def _check_budgets(self, run: RunState, node_budget: Budget | None, handle: ExecutionHandle) -> None:
         cost, tokens = handle.usage()
         over = node_budget.exceeded(cost, tokens) if node_budget else None
         if over:
             message = f"node budget exceeded: {over}; the agent was stopped"
-            await self.store_output(handle, [{"kind": "error", "message": message}])
+            self.queue_output(handle, [{"kind": "error", "message": message}])
             handle.stop(Final("failed", message))
             return
         if run.budget is None or run.budget_exceeded:
@@ -258,26 +268,29 @@ class AgentRunner:
         over = run.budget.exceeded(*run.live_usage())
         if over:
             run.budget_exceeded = f"run budget exceeded: {over}; the run's agents were stopped"
-            await self.stop_run(run, run.budget_exceeded)
+            self.stop_run(run, run.budget_exceeded)
 
-    async def stop_run(self, run: RunState, message: str) -> None:
-        """Stop every live execution of a run as failed. The error events are stored first: stopping
-        the calling execution cancels it at its next checkpoint."""
+    def stop_run(self, run: RunState, message: str) -> None:
+        """Stop every live execution of a run as failed. Each one's error event is queued before its
+        finished event; stopping the calling execution cancels it at its next checkpoint."""
         live = list(run.handles.values())
         for handle in live:
-            await self.store_output(handle, [{"kind": "error", "message": message}])
+            self.queue_output(handle, [{"kind": "error", "message": message}])
         for handle in live:
             handle.stop(Final("failed", message))
 
-    async def _start(self, handle: ExecutionHandle, prompt: str, argv: list[str], process: LocalExecution | None,
-                     cwd: str) -> None:
+    def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
+                       process: LocalExecution | None, cwd: str) -> None:
+        """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": "running", "prompt": prompt, "argv": json.dumps(argv), "started_at": time.time(),
                    "workspace": cwd, "pid": process.pid if process else None,
                    "proc_start": process.start_ticks if process else None,
                    "base_commit": handle.checkpoint.get("base_commit")}
-        await self.db.write(lambda tx: transitions.update_execution(
-            tx, self.project_id, handle.id, changes, "execution.started"))
+        handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
+            tx, self.project_id, handle.id, changes, "execution.started")))
 
-    async def store_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
+    def queue_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
+        """Queue output events of an execution; they commit in order, before its finished event."""
         ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
-        await self.db.write(lambda tx: transitions.store_outputs(tx, self.project_id, ids, outputs))
+        handle.unsettled.append(self.db.submit(
+            lambda tx: transitions.store_outputs(tx, self.project_id, ids, outputs)))
