@@ -107,11 +107,10 @@ class ExecutionHandle:
     comment: str | None = None  # the gate's decision comment, passed downstream as its result
     unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
 
-    async def settle(self) -> None:
-        """Wait for this execution's queued writes; raise the first one's error, if any failed."""
-        jobs, self.unsettled = self.unsettled, []
-        for job in jobs:
-            await job.outcome()
+    async def settle(self, keep: int = 0) -> None:
+        """Wait for this execution's queued writes but the last ``keep``; raise the first error, if any."""
+        while len(self.unsettled) > keep:
+            await self.unsettled.pop(0).outcome()
 
     def stop(self, final: Final) -> None:
         if self.stop_final is None:
@@ -246,9 +245,9 @@ class AgentRunner:
                 else:
                     events.extend(parser.feed(text))
             if events:
-                # One write in flight per agent: the next chunk is read while this one commits, and
-                # an agent that prints faster than the database writes is held up by its pipe.
-                await handle.settle()
+                # At most two writes in flight per agent: the next chunk is read while the last ones
+                # commit, and an agent that prints faster than the database writes is held up by its pipe.
+                await handle.settle(keep=1)
                 self.queue_output(handle, events)
             if any(event["kind"] == "usage" for event in events):
                 self._check_budgets(run, node_budget, handle)
