@@ -15,11 +15,14 @@ import sqlite_utils
 from . import history, store
 from .dag import downstream_of
 from .db import Tx, fetch_rows
-from .errors import Conflict, Unprocessable
+from .errors import Conflict, NotFound, Unprocessable
 
 SUMMARY_KEYS = ("id", "run_id", "node_id", "attempt", "status", "agent", "model", "exit_code", "error",
                 "result_text", "session_id", "input_tokens", "output_tokens", "cost_usd", "parent_execution_id",
                 "base_commit", "commit_sha", "branch", "created_at", "started_at", "finished_at")
+
+
+_SUMMARY_COLUMNS = ", ".join(SUMMARY_KEYS)
 
 
 def summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -92,14 +95,17 @@ def insert_retry(tx: Tx, project_id: str, run_id: str, node: dict[str, Any], att
     return row["id"]
 
 
-def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[str, Any], event: str) -> dict[str, Any]:
-    """Apply ``changes`` to one execution and emit ``event`` with its new summary."""
+def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[str, Any], event: str) -> None:
+    """Apply ``changes`` to one execution and emit ``event`` with its new summary (one statement: this
+    runs twice per execution on the writer's thread)."""
     assignments = ", ".join(f"{column} = ?" for column in changes)
-    tx.execute(f"UPDATE executions SET {assignments} WHERE id = ?", [*changes.values(), execution_id])
-    row = history.get_execution(tx.db, execution_id)
+    rows = tx.execute(f"UPDATE executions SET {assignments} WHERE id = ? RETURNING {_SUMMARY_COLUMNS}",
+                      [*changes.values(), execution_id]).fetchall()
+    if not rows:
+        raise NotFound(f"execution '{execution_id}' does not exist")
+    row = dict(zip(SUMMARY_KEYS, rows[0], strict=True))
     tx.emit(project_id, event, run_id=row["run_id"], node_id=row["node_id"], execution_id=execution_id,
-            execution=summary(row))
-    return row
+            execution=row)
 
 
 def store_outputs(tx: Tx, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:

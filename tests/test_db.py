@@ -101,13 +101,14 @@ async def test_failing_job_rolls_back_alone_and_leaves_no_gap_in_seq(tmp_path: P
 
 
 async def test_failing_job_that_emitted_first_does_not_shift_later_numbers(tmp_path: Path) -> None:
-    """Sequential failures: every rolled-back emit gives its number back."""
+    """Sequential failures, each alone in its transaction: its rows and its numbers are given back."""
     async with Database.open(tmp_path / "orchestra.db") as database:
         for _ in range(5):
             await database.write(lambda tx: tx.emit("p", "ok"))
 
             def fail(tx: Tx) -> None:
                 tx.emit("p", "lost")
+                add_project("lost")(tx)  # were it kept, the next round would fail on its primary key
                 tx.emit("p", "lost")
                 raise RuntimeError("no")
 
@@ -115,7 +116,9 @@ async def test_failing_job_that_emitted_first_does_not_shift_later_numbers(tmp_p
                 await database.write(fail)
         seqs = await database.read(lambda db: [r[0] for r in db.execute(
             "SELECT seq FROM events WHERE project_id = 'p' ORDER BY seq")])
+        projects = await database.read(lambda db: db.execute("SELECT count(*) FROM projects").fetchone()[0])
     assert seqs == [1, 2, 3, 4, 5]
+    assert projects == 0
 
 
 async def test_sqlite_error_in_a_job_is_raised_to_its_caller(tmp_path: Path) -> None:
