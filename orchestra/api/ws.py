@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import sqlite_utils
 import trio
@@ -31,9 +32,10 @@ REPLAY_PAGE = 2_000
 LIVE_BATCH = 1_000
 SEND_TIMEOUT_S = 30.0
 HEARTBEAT_S = 15.0
-# A commit of a few events waits this long for more before it is sent: one WebSocket frame (and one
-# send per subscriber) then carries many events, which is what keeps fan-out cheap at moderate rates.
-LINGER_S = 0.002
+# A subscriber is sent at most one message of fewer than LINGER_BELOW events per SEND_INTERVAL_S: the
+# first events after a quiet spell go out at once, a steady stream is gathered so that one WebSocket
+# frame (one send per subscriber) carries many events, which keeps fan-out cheap at moderate rates.
+SEND_INTERVAL_S = 0.02
 LINGER_BELOW = 100
 CLOSE_UNKNOWN_PROJECT = 4404
 CLOSE_BAD_REQUEST = 4400
@@ -69,19 +71,21 @@ def blueprint(hub: Hub) -> Blueprint:
         with hub.bus.subscribe(project_id) as subscription:
             try:
                 last = await _send_history(hub, project_id, since)
+                sent_at = -math.inf
                 while True:
                     batch = None
                     with trio.move_on_after(HEARTBEAT_S):
                         batch = await subscription.next_batch(LIVE_BATCH)
                     if batch is not None:
-                        if len(batch) < LINGER_BELOW:  # a few events: wait a moment for more to share the frame
-                            await trio.sleep(LINGER_S)
+                        if len(batch) < LINGER_BELOW and trio.current_time() < sent_at + SEND_INTERVAL_S:
+                            await trio.sleep_until(sent_at + SEND_INTERVAL_S)
                             batch += subscription.take_nowait(LIVE_BATCH - len(batch))
                         batch = [e for e in batch if e.seq > last]
                     if batch is None:
                         await _send_text(f'{{"type":"heartbeat","seq":{last}}}')
                     elif batch:
                         await _send(batch)
+                        sent_at = trio.current_time()
                         last = batch[-1].seq
             except SubscriptionClosed as closed:
                 with trio.move_on_after(2):
