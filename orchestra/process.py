@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -80,26 +81,32 @@ class LocalExecution:
         """Pump stdout to ``on_output`` line batches until the agent and its output are done.
         Leftovers of its process group are ended by :func:`open_local` when its block exits."""
         async with trio.open_nursery() as nursery:
-            stdout_done = trio.Event()
-            nursery.start_soon(self._pump_stdout, on_output, stdout_done)
+            stored, reading = trio.Event(), _Reading()
+            nursery.start_soon(self._pump_stdout, on_output, reading, stored)
             nursery.start_soon(self._pump_stderr)
             await self.process.wait()
-            with trio.move_on_after(DRAIN_AFTER_EXIT_S):
-                await stdout_done.wait()
+            reading.agent_exited()
+            await stored.wait()
             nursery.cancel_scope.cancel()
         return Ending("exited", self.process.returncode)
 
-    async def _pump_stdout(self, on_output: OutputHandler, done: trio.Event) -> None:
+    async def _pump_stdout(self, on_output: OutputHandler, reading: _Reading, stored: trio.Event) -> None:
         assert self.process.stdout is not None
         splitter = LineSplitter()
-        while chunk := await self.process.stdout.receive_some(65536):
+        while True:
+            with trio.CancelScope(deadline=reading.deadline) as reading.scope:
+                chunk = await self.process.stdout.receive_some(65536)
+            if reading.scope.cancelled_caught or not chunk:
+                break
             lines = splitter.feed(chunk)
             if lines:
+                handling_since = trio.current_time()
                 await on_output(lines)
+                reading.deadline += trio.current_time() - handling_since
         last = splitter.finish()
         if last:
             await on_output(last)
-        done.set()
+        stored.set()
 
     async def _pump_stderr(self) -> None:
         assert self.process.stderr is not None
@@ -107,6 +114,21 @@ class LocalExecution:
             self.stderr_tail += chunk
             if len(self.stderr_tail) > STDERR_KEEP_BYTES:
                 del self.stderr_tail[: len(self.stderr_tail) - STDERR_KEEP_BYTES]
+
+
+@dataclass
+class _Reading:
+    """When the stdout pump gives up on EOF: DRAIN_AFTER_EXIT_S of waiting on the pipe after the agent
+    exited (a grandchild may hold it open). Time spent handling what was read does not count: that
+    waits for the database, which can be seconds behind a fast agent, and the pipe still holds lines."""
+
+    deadline: float = math.inf
+    scope: trio.CancelScope | None = None
+
+    def agent_exited(self) -> None:
+        self.deadline = trio.current_time() + DRAIN_AFTER_EXIT_S
+        if self.scope is not None:
+            self.scope.deadline = self.deadline
 
 
 @asynccontextmanager
