@@ -167,7 +167,7 @@ def _own_cpu() -> float:
 
 
 async def run(work: Scratch, *, agents: int, lines: int, subscribers: int, runs: int,
-              paced_total_rate: float) -> dict[str, Any]:
+              paced_total_rate: float, modes: tuple[str, ...] = ("saturated", "paced")) -> dict[str, Any]:
     """Two modes: ``saturated`` (agents print flat out) and ``paced`` (``paced_total_rate`` lines/s in all)."""
     agent = write_stream_agent(work.sub("bin"))
     env = hub_env(work, "events.db", ORCHESTRA_MAX_PARALLEL=str(max(agents, 2)))
@@ -176,6 +176,8 @@ async def run(work: Scratch, *, agents: int, lines: int, subscribers: int, runs:
     async with run_hub(work, env) as hub, hub.http() as http:
         await add_template(http, "bench-stream", [str(agent), "{prompt}"], work.mark)
         for mode, rate in (("saturated", 0.0), ("paced", paced_total_rate / agents)):
+            if mode not in modes:
+                continue
             project = await create_project(http, f"event path {mode}", max_parallel=agents)
             await create_nodes(http, project["id"], [
                 {"id": f"a{i}", "title": f"agent {i}", "prompt": f"agent={i} lines={lines} rate={rate:g}",

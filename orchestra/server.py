@@ -8,6 +8,7 @@ close. Under systemd the hub reports READY=1 once it listens and STOPPING=1 when
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 import signal
@@ -96,6 +97,7 @@ async def serve(
                 partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
             port = int(binds[0].rsplit(":", 1)[1])
             log.info("orchestra listening on %s (database %s)", ", ".join(binds), settings.database_path)
+            _freeze_startup_objects()
             notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
             task_status.started(Running(hub, port, stop))
             await stop.wait()
@@ -106,6 +108,14 @@ async def serve(
             with trio.move_on_after(SUBSCRIBERS_CLOSE_S):  # closed before hypercorn cuts them off (1006)
                 await hub.bus.wait_until_empty()
             server_stop.set()
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what start-up made (modules, the app, pydantic models: most of the heap) out of the
+    garbage collector's full passes: each of those otherwise scanned it all, stalling the event loop
+    ~30 ms several times a minute under load (benchmarks: p99 latency of the event path)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _stop_on_signal(stop: trio.Event) -> None:

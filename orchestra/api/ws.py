@@ -35,7 +35,7 @@ HEARTBEAT_S = 15.0
 # A subscriber is sent at most one message of fewer than LINGER_BELOW events per SEND_INTERVAL_S: the
 # first events after a quiet spell go out at once, a steady stream is gathered so that one WebSocket
 # frame (one send per subscriber) carries many events, which keeps fan-out cheap at moderate rates.
-SEND_INTERVAL_S = 0.02
+SEND_INTERVAL_S = 0.005
 LINGER_BELOW = 100
 CLOSE_UNKNOWN_PROJECT = 4404
 CLOSE_BAD_REQUEST = 4400
