@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,7 +129,37 @@ def listings() -> None:
         db.conn.close()
 
 
+def concurrent_reads() -> None:
+    """Why Database.read runs one read at a time: the sqlite3 module releases the GIL around each row it
+    steps through, so readers on several threads trade the GIL per row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.db"
+        conn = seed.open_db(path)
+        seed.executions(conn, seed.projects(conn, 100, Path(tmp)), 100_000)
+        conn.close()
+        per_thread = 300
+
+        def reader() -> None:
+            db = connect(path)
+            for _ in range(per_thread):
+                db.execute("BEGIN")
+                history.list_executions(db, {}, 100, None)
+                db.execute("COMMIT")
+            db.conn.close()
+
+        for threads in (1, 2, 4):
+            workers = [threading.Thread(target=reader) for _ in range(threads)]
+            started = time.process_time()
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            cpu = (time.process_time() - started) / (per_thread * threads) * 1000
+            print(f"list_executions (100 rows), {threads} thread(s) at once     {cpu:8.2f} ms CPU per read")
+
+
 if __name__ == "__main__":
     thread_hop()
     emit()
     listings()
+    concurrent_reads()
