@@ -20,7 +20,7 @@ import trio
 from . import checkpoints, transitions
 from .agents import AgentParser, make_parser
 from .checkpoints import Checkout, GitError, MergeConflict, Repository
-from .db import Database, Tx, WriteJob
+from .db import Database, WriteJob
 from .lines import Line
 from .process import ExecutionSpec, LocalExecution, SpawnError, open_local
 from .prompts import UpstreamResult, render_prompt
@@ -283,13 +283,10 @@ class AgentRunner:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": "running", "prompt": prompt, "argv": json.dumps(argv), "started_at": time.time(),
                    "workspace": cwd, "pid": process.pid if process else None,
+                   "proc_start": process.start_ticks if process else None,
                    "base_commit": handle.checkpoint.get("base_commit")}
-
-        def started(tx: Tx) -> None:
-            changes["proc_start"] = process.start_ticks() if process else None  # a /proc read, off the loop
-            transitions.update_execution(tx, self.project_id, handle.id, changes, "execution.started")
-
-        handle.unsettled.append(self.db.submit(started))
+        handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
+            tx, self.project_id, handle.id, changes, "execution.started")))
 
     def queue_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
         """Queue output events of an execution; they commit in order, before its finished event."""

@@ -61,17 +61,13 @@ OutputHandler = Callable[[list[Line]], Awaitable[None]]
 class LocalExecution:
     spec: ExecutionSpec
     process: trio.Process
+    start_ticks: int | None  # its start time in /proc: tells it from a later process with its PID
     grace_s: float
     stderr_tail: bytearray = field(default_factory=bytearray)
 
     @property
     def pid(self) -> int:
         return self.process.pid
-
-    def start_ticks(self) -> int | None:
-        """The agent's start time in /proc, which tells it from a later process with its PID (see
-        :func:`kill_orphan_group`); None once it is reaped. Blocking: the writer's thread calls it."""
-        return process_start_ticks(self.pid) if self.process.returncode is None else None
 
     @property
     def stderr_text(self) -> str:
@@ -162,7 +158,7 @@ async def _spawn(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
         raise SpawnError(f"{spec.argv[0]}: permission denied (not executable?)") from None
     except OSError as exc:
         raise SpawnError(f"{spec.argv[0]}: cannot start: {exc.strerror or exc}") from None
-    return LocalExecution(spec, process, grace_s)
+    return LocalExecution(spec, process, process_start_ticks(process.pid), grace_s)
 
 
 # -- process groups ---------------------------------------------------------------------------------
