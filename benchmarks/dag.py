@@ -126,8 +126,9 @@ def _own_cpu() -> float:
 def chain_phases(db_path: Path, run_id: str) -> dict[str, float]:
     """Median milliseconds of each step of one chain node, from the stored timestamps.
 
-    ``started_at``/``finished_at`` are taken by the actor; each event's ``ts`` when the database
-    writer builds it (inside its transaction), so the difference is the write's queueing.
+    ``started_at`` (the agent spawned) and ``finished_at`` (its exit handled) are taken by the actor;
+    each event's ``ts`` when the database writer builds it. The writes are queued, not awaited, so
+    steps 3 and 4 overlap the next node's steps 1 and 2: only 1 + 2 is the chain's critical path.
     """
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
@@ -145,18 +146,15 @@ def chain_phases(db_path: Path, run_id: str) -> dict[str, float]:
     def add(name: str, seconds: float) -> None:
         steps.setdefault(name, []).append(seconds * 1000)
 
-    previous_finished_event = None
+    previous_finished_at = None
     for execution_id, started_at, finished_at in sorted(rows, key=lambda r: r[1]):
-        started_event = ts[(execution_id, "execution.started")][0]
-        outputs = ts[(execution_id, "execution.output")]
-        finished_event = ts[(execution_id, "execution.finished")][0]
-        if previous_finished_event is not None:
-            add("1 upstream finished event -> spawned (schedule + spawn)", started_at - previous_finished_event)
-        add("2 spawned -> started event stored", started_event - started_at)
-        add("3 started stored -> first output stored", outputs[0] - started_event)
-        add("4 last output stored -> exit handled (finished_at)", finished_at - outputs[-1])
-        add("5 finished_at -> finished event stored", finished_event - finished_at)
-        previous_finished_event = finished_event
+        if previous_finished_at is not None:
+            add("1 upstream exit handled -> spawned (schedule + spawn)", started_at - previous_finished_at)
+        add("2 spawned -> exit handled (the agent runs, its output is read)", finished_at - started_at)
+        add("3 spawned -> started event stored (queued)", ts[(execution_id, "execution.started")][0] - started_at)
+        add("4 exit handled -> finished event stored (queued)",
+            ts[(execution_id, "execution.finished")][0] - finished_at)
+        previous_finished_at = finished_at
     return {name: statistics.median(values) for name, values in sorted(steps.items())}
 
 
