@@ -33,12 +33,12 @@ MAX_JOBS_PER_TRANSACTION = 1_000
 # meanwhile: a lone write goes at once, a steady stream goes in fewer, larger transactions. Each one
 # costs a thread hop and a GIL tug-of-war with the event loop, so fewer is faster even for a chain of
 # one-node-at-a-time agents, which await no write: 1,000-node chain 0.91 -> 0.67 ms overhead per
-# node, layered 1.13 -> 0.83 (0 vs 2 ms, benchmarks.dag); p99 at 20,000 events/s stays under 40 ms.
+# node, layered 1.13 -> 0.83 (0 vs 2 ms, benchmarks.dag); p99 at 20,000 events/s stays 28-44 ms.
 WRITE_INTERVAL_S = 0.002
 # Reads run one at a time. The sqlite3 module releases the GIL around every row it steps through, so
 # concurrent readers hand the GIL back and forth per row: a 100-row page of executions costs 0.33 ms
 # of CPU alone, 0.66 ms two at a time, 1.1-1.9 ms four at a time (python -m benchmarks.micro); at
-# concurrency 4, GET /executions went from p99 16-18 ms to 8 ms. Queued reads wait less than that.
+# concurrency 4, GET /executions went from p99 16-18 ms to 7.7-9 ms. Queued reads wait less than that.
 READ_CONCURRENCY = 1
 
 
