@@ -314,8 +314,7 @@ class ProjectActor:
             changes = _final_changes(handle, final)
             if handle.parser is not None and not node["model"]:
                 changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
-            handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
-                tx, self.project_id, execution_id, changes, "execution.finished")))
+            self.runner.queue_status(handle, changes, "execution.finished")
             log.info("execution finished", extra={
                 "run_id": run.id, "node_id": node["id"], "execution_id": execution_id, "status": final.status,
                 "exit_code": changes.get("exit_code"), "error": final.error})

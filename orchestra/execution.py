@@ -285,8 +285,12 @@ class AgentRunner:
                    "workspace": cwd, "pid": process.pid if process else None,
                    "proc_start": process.start_ticks if process else None,
                    "base_commit": handle.checkpoint.get("base_commit")}
+        self.queue_status(handle, changes, "execution.started")
+
+    def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: str) -> None:
+        """Queue a change of the execution's row and its ``event``, after what it queued before."""
         handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
-            tx, self.project_id, handle.id, changes, "execution.started")))
+            tx, self.project_id, handle.id, changes, event)))
 
     def queue_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
         """Queue output events of an execution; they commit in order, before its finished event."""
