@@ -1,19 +1,28 @@
 """SQLite access that never blocks the event loop.
 
-Reads run on worker threads, one at a time, each thread with its own connection (WAL lets them run
-beside the writer). Writes go to one writer task that owns one connection: at most every
-WRITE_INTERVAL_S it takes every job waiting in its queue, runs them in a single ``BEGIN IMMEDIATE``
-transaction (each job inside its own savepoint, so a failing job leaves no half-written rows and
-does not fail its neighbours), commits once, then publishes the events the jobs emitted. Group
-commit is what makes 20,000 events/s affordable. A caller may queue a write and go on
-(:meth:`Database.submit`): jobs commit in the order they were queued.
+Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the
+writer; a cancelled read is interrupted, so it never holds the read slot). Writes go to one writer
+task that owns one connection: at most every WRITE_INTERVAL_S it takes every job waiting in its
+queue, runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so
+a failing job leaves no half-written rows and does not fail its neighbours), commits once, then
+publishes the events the jobs emitted. Group commit is what makes 20,000 events/s affordable. A
+caller may queue a write and go on (:meth:`Database.submit`): jobs commit in the order they were
+queued.
+
+When storage fails (disk full, a lock another process holds, an I/O error), nothing of the batch
+lands and the writer stays up: a job from an API request fails with :class:`StorageUnavailable`
+(503), while a job that must not be lost (``wait_for_storage``: an execution's output and status
+changes) is retried, in order, until storage comes back. The agents behind such jobs are held up by
+their own pipes meanwhile, so a full disk pauses the work instead of failing or losing it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import os
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,8 +32,11 @@ from typing import Any, Generic, TypeVar
 import sqlite_utils
 import trio
 
+from .errors import StorageUnavailable
 from .events import EventBus, Sequencer, StoredEvent, build_event, encode
 from .schema import migrate
+
+log = logging.getLogger("orchestra.db")
 
 T = TypeVar("T")
 
@@ -42,12 +54,57 @@ WRITE_INTERVAL_S = 0.002
 READ_CONCURRENCY = 1
 
 
-def connect(path: Path) -> sqlite_utils.Database:
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+# The writer waits this long for a lock another process holds before it gives up on a batch (and
+# retries it, or answers 503): short, so that API requests learn of a stuck lock within seconds.
+WRITER_BUSY_TIMEOUT_S = 2.0
+READER_BUSY_TIMEOUT_S = 30.0
+# Held writes are retried after this long, doubling up to the maximum, while storage fails.
+STORAGE_RETRY_FIRST_S = 0.05
+STORAGE_RETRY_MAX_S = 1.0
+# Once the hub is stopping, held writes get this long to land before they are given up (the next
+# start records their executions as interrupted).
+STORAGE_PATIENCE_AT_CLOSE_S = 5.0
+
+
+def connect(path: Path, busy_timeout_s: float = READER_BUSY_TIMEOUT_S) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     return sqlite_utils.Database(conn)
+
+
+def create_private(path: Path) -> None:
+    """Create the database file owner-only (0600) if it does not exist: it holds every prompt and
+    every line the agents printed. SQLite gives its -wal and -shm files the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+_STORAGE_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+                  sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL}
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """An error of the storage (disk, locks, I/O), not of the statement: it may pass by itself."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
+
+
+def storage_unavailable(exc: sqlite3.Error, busy_timeout_s: float) -> StorageUnavailable:
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        message = "database or disk is full"
+    elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        message = f"database is busy: another process has held a lock on it for over {busy_timeout_s:g} s"
+    elif code == sqlite3.SQLITE_IOERR:
+        message = f"disk I/O error on the database ({exc})"
+    else:
+        message = f"the database cannot be written: {exc}"
+    return StorageUnavailable(message, {"sqlite_error": getattr(exc, "sqlite_errorname", None)})
 
 
 def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
@@ -101,6 +158,7 @@ class WriteJob(Generic[T]):
     """A write queued with :meth:`Database.submit`; ``await job.outcome()`` for its result."""
 
     fn: Callable[[Tx], T]
+    wait_for_storage: bool = False  # held and retried while storage fails, instead of failing
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: BaseException | None = None
@@ -118,14 +176,16 @@ class DatabaseClosed(Exception):
     pass
 
 
+class _BatchFailed(Exception):
+    """The batch's transaction is gone: nothing of it landed."""
+
+
 class Database:
     def __init__(self, path: Path, bus: EventBus) -> None:
         self.path = path
         self.bus = bus
         self._sequencer = Sequencer()
-        self._local = threading.local()
-        self._readers: list[sqlite_utils.Database] = []
-        self._readers_lock = threading.Lock()
+        self._reader: sqlite_utils.Database | None = None
         self._writer_conn: sqlite_utils.Database | None = None
         self._send: trio.MemorySendChannel[WriteJob[Any]]
         self._receive: trio.MemoryReceiveChannel[WriteJob[Any]]
@@ -155,56 +215,65 @@ class Database:
             await trio.to_thread.run_sync(database._close_connections)
 
     def _prepare(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = connect(self.path)
+        create_private(self.path)
+        db = connect(self.path, WRITER_BUSY_TIMEOUT_S)
         db.execute("PRAGMA journal_mode = WAL")
         migrate(db)
         self._writer_conn = db
+        self._reader = connect(self.path)
 
     def _close_connections(self) -> None:
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for reader in readers:
-            reader.conn.close()
-        if self._writer_conn is not None:
-            self._writer_conn.conn.close()
+        for db in (self._reader, self._writer_conn):
+            if db is not None:
+                db.conn.close()
 
     # -- reads --------------------------------------------------------------------------------
 
     async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn`` with this thread's read connection, in one consistent snapshot."""
-        return await trio.to_thread.run_sync(self._read_in_thread, fn, abandon_on_cancel=True,
-                                             limiter=self._read_limiter)
+        """Run ``fn`` on the read connection, in one consistent snapshot.
 
-    def _read_in_thread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = connect(self.path)
-            self._local.db = db
-            with self._readers_lock:
-                self._readers.append(db)
-        db.execute("BEGIN")
+        Cancelling the caller interrupts the query: the read slot is free again as soon as SQLite
+        notices, instead of when a long query would have ended. A storage failure is a 503."""
+        assert self._reader is not None
         try:
-            return fn(db)
-        finally:
-            db.execute("COMMIT")
+            return await trio.to_thread.run_sync(self._read_in_thread, self._reader, fn, abandon_on_cancel=True,
+                                                 limiter=self._read_limiter)
+        except trio.Cancelled:
+            self._reader.conn.interrupt()  # the limiter is released once the thread has stopped
+            raise
+
+    @staticmethod
+    def _read_in_thread(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        try:
+            db.execute("BEGIN")
+            try:
+                return fn(db)
+            finally:
+                if db.conn.in_transaction:
+                    db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if is_storage_error(exc):
+                raise storage_unavailable(exc, READER_BUSY_TIMEOUT_S) from exc
+            raise
 
     # -- writes -------------------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    async def write(self, fn: Callable[[Tx], T], *, wait_for_storage: bool = False) -> T:
         """Run ``fn`` in the writer's next transaction; its events are published once committed.
 
-        An exception raised by ``fn`` rolls back that job only and is re-raised here.
+        An exception raised by ``fn`` rolls back that job only and is re-raised here. When storage
+        fails, :class:`StorageUnavailable` is raised, or with ``wait_for_storage`` the job waits for
+        storage to come back.
         """
-        return await self.submit(fn).outcome()
+        return await self.submit(fn, wait_for_storage=wait_for_storage).outcome()
 
-    def submit(self, fn: Callable[[Tx], T]) -> WriteJob[T]:
+    def submit(self, fn: Callable[[Tx], T], *, wait_for_storage: bool = False) -> WriteJob[T]:
         """Queue ``fn`` for the writer without waiting for it: jobs commit in the order they were
         submitted, and a queued job lands even if nobody awaits it (the writer drains its queue before
         it stops). Lets a caller go on while its write is in flight, and await it later."""
         if self._closed:
             raise DatabaseClosed("the database is closing")
-        job: WriteJob[T] = WriteJob(fn)
+        job: WriteJob[T] = WriteJob(fn, wait_for_storage)
         self._send.send_nowait(job)
         return job
 
@@ -214,17 +283,30 @@ class Database:
         # so that the final status writes of a shutting-down hub still land.
         with trio.CancelScope(shield=True):
             last_batch = -math.inf
-            async for job in self._receive:
-                if trio.current_time() < last_batch + WRITE_INTERVAL_S:
-                    await trio.sleep_until(last_batch + WRITE_INTERVAL_S)
-                batch = [job]
+            held: list[WriteJob[Any]] = []  # jobs waiting for storage to come back, in their order
+            outage = _Outage()
+            while True:
+                if held:
+                    await trio.sleep(outage.next_delay())
+                    batch, held = held, []
+                else:
+                    try:
+                        batch = [await self._receive.receive()]
+                    except trio.EndOfChannel:
+                        return
+                    if trio.current_time() < last_batch + WRITE_INTERVAL_S:
+                        await trio.sleep_until(last_batch + WRITE_INTERVAL_S)
                 while len(batch) < MAX_JOBS_PER_TRANSACTION:
                     try:
                         batch.append(self._receive.receive_nowait())
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
-                await trio.to_thread.run_sync(self._run_batch, batch)
+                failure = await trio.to_thread.run_sync(self._run_batch, batch)
                 last_batch = trio.current_time()
+                if failure is not None:
+                    held = self._hold(batch, failure, outage)
+                    continue
+                outage.ended()
                 committed: list[StoredEvent] = []
                 for done in batch:
                     committed.extend(done.events)
@@ -236,25 +318,45 @@ class Database:
                 for done in batch:
                     done.done.set()
 
-    def _run_batch(self, batch: list[WriteJob[Any]]) -> None:
+    def _hold(self, batch: list[WriteJob[Any]], failure: StorageUnavailable, outage: _Outage) -> list[WriteJob[Any]]:
+        """After a failed batch: fail the jobs that may fail, keep the others for the next try."""
+        outage.failed(failure, giving_up=self._closed and outage.longer_than(STORAGE_PATIENCE_AT_CLOSE_S))
+        held = []
+        for job in batch:
+            if job.wait_for_storage and not outage.given_up:
+                held.append(job)
+            else:
+                job.error = failure
+                job.done.set()
+        return held
+
+    def _run_batch(self, batch: list[WriteJob[Any]]) -> StorageUnavailable | None:
+        """Run the jobs in one transaction. None when it committed (a job may still have failed on its
+        own); the storage error when nothing landed."""
         assert self._writer_conn is not None
         db, conn = self._writer_conn, self._writer_conn.conn
         # A job alone in its transaction needs no savepoint (~10 us each): rolling back undoes just it.
         solo = len(batch) == 1
+        for job in batch:
+            job.result, job.error, job.events = None, None, []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
                 self._run_job(db, job, savepoint=not solo)
             conn.execute("ROLLBACK" if solo and batch[0].error is not None else "COMMIT")
-            self._sequencer.committed()
-        except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing landed
+        except (sqlite3.Error, _BatchFailed) as exc:  # disk full, a lock, an I/O error: nothing landed
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             self._sequencer.rollback(0)
+            cause = exc.__cause__ if isinstance(exc, _BatchFailed) else exc
             for job in batch:
-                job.events = []
-                if job.error is None:
-                    job.error = exc
+                job.result, job.error, job.events = None, None, []
+            if isinstance(cause, sqlite3.Error):
+                return storage_unavailable(cause, WRITER_BUSY_TIMEOUT_S)
+            return StorageUnavailable(f"the database cannot be written: {cause}")
+        self._sequencer.committed()
+        return None
 
     def _run_job(self, db: sqlite_utils.Database, job: WriteJob[Any], savepoint: bool) -> None:
         mark = self._sequencer.mark()
@@ -264,6 +366,8 @@ class Database:
         try:
             job.result = job.fn(tx)
         except Exception as exc:
+            if is_storage_error(exc) or not db.conn.in_transaction:
+                raise _BatchFailed() from exc  # the storage failed, not the job: the batch is lost
             if savepoint:
                 db.conn.execute("ROLLBACK TO job")
                 db.conn.execute("RELEASE job")
@@ -273,3 +377,34 @@ class Database:
             if savepoint:
                 db.conn.execute("RELEASE job")
             job.events = tx.events
+
+
+@dataclass
+class _Outage:
+    """How long storage has been failing, for the retry delay and one log line each way."""
+
+    since: float | None = None
+    delay: float = STORAGE_RETRY_FIRST_S
+    given_up: bool = False
+
+    def failed(self, error: StorageUnavailable, giving_up: bool) -> None:
+        if self.since is None:
+            self.since = trio.current_time()
+            log.warning("database writes failing: %s; writes of running executions are held and retried",
+                        error.message)
+        if giving_up and not self.given_up:
+            log.error("the hub is stopping and the database still cannot be written (%s): held writes are "
+                      "dropped; their executions are recorded as interrupted at the next start", error.message)
+        self.given_up = giving_up
+
+    def longer_than(self, seconds: float) -> bool:
+        return self.since is not None and trio.current_time() - self.since > seconds
+
+    def next_delay(self) -> float:
+        delay, self.delay = self.delay, min(STORAGE_RETRY_MAX_S, self.delay * 2)
+        return delay
+
+    def ended(self) -> None:
+        if self.since is not None:
+            log.warning("database writes work again after %.1f s", trio.current_time() - self.since)
+        self.since, self.delay, self.given_up = None, STORAGE_RETRY_FIRST_S, False

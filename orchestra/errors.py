@@ -6,7 +6,8 @@
      ├── NotFound            404 not_found
      ├── Conflict            409 conflict           (cycle, duplicate id, busy project)
      ├── PayloadTooLarge     413 payload_too_large
-     └── Unprocessable       422 validation_error   (unknown field, wrong type, bad value)
+     ├── Unprocessable       422 validation_error   (unknown field, wrong type, bad value)
+     └── StorageUnavailable  503 storage_unavailable (disk full, database locked by another process)
 
 Body: ``{"error": {"code": ..., "message": ..., "details": ...}}``.
 """
@@ -57,6 +58,13 @@ class PayloadTooLarge(ApiError):
 class Unprocessable(ApiError):
     status = 422
     code = "validation_error"
+
+
+class StorageUnavailable(ApiError):
+    """The database cannot be read or written right now; nothing of the request was stored."""
+
+    status = 503
+    code = "storage_unavailable"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

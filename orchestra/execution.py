@@ -24,7 +24,14 @@ from .db import Database, WriteJob
 from .lines import Line
 from .process import ExecutionSpec, LocalExecution, SpawnError, open_local
 from .prompts import UpstreamResult, render_prompt
-from .templates import agent_environment, build_argv, inherited_environment
+from .templates import (
+    ARGUMENT_PROMPT_MAX_BYTES,
+    agent_environment,
+    build_argv,
+    inherited_environment,
+    prompt_on_stdin,
+    too_long_argument,
+)
 
 log = logging.getLogger("orchestra.execution")
 
@@ -139,6 +146,14 @@ class AgentRunner:
     async def attempt(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, attempt: int) -> Final:
         template = run.templates[node["agent"]]
         prompt, argv_template, session_id = self._prompt_and_command(run, node, template)
+        notes = []
+        if "\x00" in prompt:  # from an upstream result: no command line or CLI can take it
+            notes.append({"kind": "system", "message": f"removed {prompt.count(chr(0))} NUL character(s) from the "
+                          "prompt (an upstream result carried them; a command line cannot)"})
+            prompt = prompt.replace("\x00", "")
+        stdin = None
+        if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and template.get("stdin_prompt"):
+            argv_template, stdin = prompt_on_stdin(argv_template, template["stdin_prompt"]), prompt.encode()
         handle.parser = make_parser(template["output"])
         project_limiter, hub_limiter = self.limiters
         async with project_limiter, hub_limiter:
@@ -155,7 +170,14 @@ class AgentRunner:
             argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
                                               "workspace": cwd, "session_id": session_id})
             try:
-                return await self._run_process(run, node, handle, prompt, argv, cwd, template)
+                oversized = too_long_argument(argv)
+                if oversized:
+                    message = (f"an argument of {oversized:,} bytes is over Linux's 131,072-byte limit, and agent "
+                               f"template '{template['id']}' cannot take the prompt on stdin (stdin_prompt)")
+                    self._queue_started(handle, prompt, [], None, cwd)
+                    self.queue_output(handle, [{"kind": "error", "message": message}])
+                    return Final("failed", message)
+                return await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
             finally:
                 if checkout is not None:
                     with trio.move_on_after(SHIELDED_CLEANUP_S) as cleanup:
@@ -195,8 +217,10 @@ class AgentRunner:
             handle.checkpoint["branch"] = checkout.branch
 
     async def _run_process(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, prompt: str,
-                           argv: list[str], cwd: str, template: dict[str, Any]) -> Final:
-        spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env))
+                           argv: list[str], cwd: str, template: dict[str, Any], stdin: bytes | None,
+                           notes: list[dict[str, Any]]) -> Final:
+        spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
+                             stdin)
         async with AsyncExitStack() as stack:  # the agent's process group is gone when this block ends
             try:
                 process = await stack.enter_async_context(open_local(spec, self.grace_s))
@@ -206,6 +230,8 @@ class AgentRunner:
                 return Final("failed", str(exc))
             handle.process = process
             self._queue_started(handle, prompt, argv, process, cwd)
+            if notes:
+                self.queue_output(handle, notes)
             log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
                                                  "execution_id": handle.id, "pid": process.pid,
                                                  "agent": node["agent"]})
@@ -290,10 +316,10 @@ class AgentRunner:
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: str) -> None:
         """Queue a change of the execution's row and its ``event``, after what it queued before."""
         handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
-            tx, self.project_id, handle.id, changes, event)))
+            tx, self.project_id, handle.id, changes, event), wait_for_storage=True))
 
     def queue_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
         """Queue output events of an execution; they commit in order, before its finished event."""
         ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
         handle.unsettled.append(self.db.submit(
-            lambda tx: transitions.store_outputs(tx, self.project_id, ids, outputs)))
+            lambda tx: transitions.store_outputs(tx, self.project_id, ids, outputs), wait_for_storage=True))

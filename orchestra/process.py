@@ -1,21 +1,31 @@
 """One agent CLI as a local subprocess in its own process group.
 
-This is the narrow boundary of DESIGN.md ("Room to grow"): :func:`open_local` takes an
+The narrow boundary between the hub and an agent process: :func:`open_local` takes an
 :class:`ExecutionSpec` and yields a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
 batches of output lines and returns an :class:`Ending`. Cancelling the scope ``run`` is awaited in is
 how an execution is cancelled, the Trio way: leaving the ``open_local`` block ends the whole process
 group (SIGTERM, grace, SIGKILL), shielded, so once the block is left no process is left.
-A cluster backend would offer the same, with ``lost`` endings for a node that vanished.
+
+Every agent carries ``ORCHESTRA_EXECUTION_ID=<id>`` in its environment from its first instruction,
+and its descendants inherit it. That mark is how processes that left the agent's process group
+(``setsid``, ``setpgid``) are found: the hub is a child subreaper (:func:`become_subreaper`), so an
+orphaned descendant becomes the hub's child, and when an execution ends, the hub's children that
+carry its mark are killed (:func:`end_escapees`). After a hub was killed, recovery scans /proc for
+the marks of the executions it left unfinished (:func:`kill_marked`): no pid needs to have been
+stored first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import errno
 import logging
 import math
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -33,6 +43,10 @@ STDERR_KEEP_BYTES = 64 * 1024
 # the pipe open is ended (otherwise EOF would never come).
 DRAIN_AFTER_EXIT_S = 2.0
 GROUP_POLL_S = 0.02
+EXECUTION_MARK = "ORCHESTRA_EXECUTION_ID"
+_PR_SET_CHILD_SUBREAPER = 36
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ADOPT_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,7 @@ class ExecutionSpec:
     argv: list[str]
     cwd: Path
     env: dict[str, str]
-    placement: str | None = None
+    stdin: bytes | None = None  # written to the agent's stdin, then closed; None: /dev/null
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,8 @@ class LocalExecution:
         Leftovers of its process group are ended by :func:`open_local` when its block exits."""
         async with trio.open_nursery() as nursery:
             stored, reading = trio.Event(), _Reading()
+            if self.spec.stdin is not None:
+                nursery.start_soon(self._feed_stdin, self.spec.stdin)
             nursery.start_soon(self._pump_stdout, on_output, reading, stored)
             nursery.start_soon(self._pump_stderr)
             await self.process.wait()
@@ -103,6 +119,13 @@ class LocalExecution:
         if last:
             await on_output(last)
         stored.set()
+
+    async def _feed_stdin(self, data: bytes) -> None:
+        """The prompt, for CLIs that take it on stdin; an agent that exits without reading it is fine."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.process.stdin.send_all(data)
+            await self.process.stdin.aclose()  # EOF: the CLI starts once it has the whole prompt
 
     async def _pump_stderr(self) -> None:
         assert self.process.stderr is not None
@@ -135,21 +158,25 @@ async def open_local(spec: ExecutionSpec, grace_s: float) -> AsyncIterator[Local
         yield execution
     finally:
         with trio.CancelScope(shield=True):
-            await end_group(execution.process, grace_s)
+            await end_group(execution.process, grace_s, spec.execution_id)
 
 
 async def _spawn(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
-    """Argv as is (no shell), stdin /dev/null, a new session and process group."""
+    """Argv as is (no shell), stdin /dev/null or the given bytes, a new session and process group,
+    the execution's mark in the environment."""
     try:
         process = await trio.lowlevel.open_process(
             spec.argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=str(spec.cwd),
-            env=spec.env,
+            env=spec.env | {EXECUTION_MARK: spec.execution_id},
             start_new_session=True,
         )
+        _leaders.pids.add(process.pid)
+    except ValueError as exc:  # a NUL byte in an argument or the environment
+        raise SpawnError(f"{spec.argv[0]}: cannot start: {exc}") from None
     except FileNotFoundError as exc:
         if exc.filename and str(exc.filename) == str(spec.cwd):
             raise SpawnError(f"working directory {spec.cwd} does not exist") from None
@@ -209,8 +236,9 @@ async def group_alive(pgid: int) -> bool:
     return bool(await trio.to_thread.run_sync(group_members, pgid))
 
 
-async def end_group(process: trio.Process, grace_s: float) -> None:
-    """SIGTERM the group, give it ``grace_s``, SIGKILL what is left, wait until nothing is left."""
+async def end_group(process: trio.Process, grace_s: float, execution_id: str | None = None) -> None:
+    """SIGTERM the group, give it ``grace_s``, SIGKILL what is left, wait until nothing is left;
+    then end the execution's descendants that left the group."""
     pgid = process.pid
     if process.returncode is None or await group_alive(pgid):
         signal_group(pgid, signal.SIGTERM)
@@ -224,7 +252,13 @@ async def end_group(process: trio.Process, grace_s: float) -> None:
         while await group_alive(pgid):
             signal_group(pgid, signal.SIGKILL)
             await trio.sleep(GROUP_POLL_S)
-    for stream in (process.stdout, process.stderr):
+    _leaders.pids.discard(pgid)  # reaped by trio: from now on the pid may be anyone's
+    if execution_id is not None:
+        escaped = await trio.to_thread.run_sync(end_escapees, execution_id)
+        if escaped:
+            log.warning("killed %d process(es) of execution %s that had left its process group", escaped,
+                        execution_id)
+    for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             await stream.aclose()
 
@@ -256,3 +290,122 @@ def _session_of(pid: int) -> int | None:
         return os.getsid(pid)
     except OSError:
         return None
+
+
+# -- descendants that left the process group ------------------------------------------------------
+
+
+class _Leaders:
+    """The agents the hub spawned and trio has not reaped yet: children of the hub that carry a mark
+    but are not orphans, so a sweep must leave them to trio."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one sweep at a time
+        self.pids: set[int] = set()
+        # Orphans of running executions, seen alive; reaped once they exit. Only children older than
+        # ADOPT_AFTER_S are adopted: an agent trio has just spawned may not be registered yet.
+        self.adopted: set[int] = set()
+
+
+_leaders = _Leaders()
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux PR_SET_CHILD_SUBREAPER), so that
+    a process that left its agent's group is still found when the execution ends."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> list[int]:
+    pids: list[int] = []
+    try:
+        for task in os.scandir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task.name}/children", "rb") as file:
+                    pids.extend(int(pid) for pid in file.read().split())
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return pids
+
+
+def _mark_of(pid: int) -> str | None:
+    """The execution id in a process's environment, if any (None for zombies and others' processes)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            environ = file.read()
+    except OSError:
+        return None
+    key = f"{EXECUTION_MARK}=".encode()
+    for variable in environ.split(b"\0"):
+        if variable.startswith(key):
+            return variable[len(key):].decode(errors="replace")
+    return None
+
+
+def end_escapees(execution_id: str) -> int:
+    """Kill and reap the hub's adopted children that carry ``execution_id``'s mark, round after round
+    (a killed escapee's own children become the hub's next); reap adopted orphans that have exited.
+    Blocking: call from a worker thread."""
+    killed = 0
+    while True:
+        with _leaders.lock:
+            found = []
+            for pid in _children():
+                if pid in _leaders.pids:
+                    continue
+                mark = _mark_of(pid)
+                if mark == execution_id:
+                    found.append(pid)
+                elif mark is not None and _age_s(pid) > ADOPT_AFTER_S:
+                    _leaders.adopted.add(pid)
+            for pid in found:
+                _leaders.adopted.discard(pid)
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                    os.kill(pid, signal.SIGKILL)
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.waitpid(pid, 0)
+        killed += len(found)
+        if not found:
+            break
+    with _leaders.lock:
+        for pid in list(_leaders.adopted):
+            if pid in _leaders.pids:
+                _leaders.adopted.discard(pid)
+                continue
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    _leaders.adopted.discard(pid)
+            except ChildProcessError:
+                _leaders.adopted.discard(pid)
+    return killed
+
+
+def _age_s(pid: int) -> float:
+    stat = _read_stat(pid)
+    try:
+        with open("/proc/uptime", "rb") as file:
+            uptime = float(file.read().split()[0])
+    except OSError:
+        return 0.0
+    return uptime - stat[4] / _CLOCK_TICKS if stat else 0.0
+
+
+def kill_marked(execution_ids: set[str]) -> int:
+    """After a hub was killed: SIGKILL every process carrying the mark of one of ``execution_ids``
+    (they are orphans of init now). Blocking: call from a worker thread."""
+    if not execution_ids:
+        return 0
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and _mark_of(int(entry.name)) in execution_ids:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed

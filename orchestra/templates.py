@@ -5,6 +5,11 @@ argv elements, never by splitting or a shell, so a prompt can never become a fla
 An argument that is exactly a placeholder with no value is dropped, together with the template's
 flag just before it (``--model {model}`` disappears when no model is set, leaving the CLI's own
 default). ``{prompt}`` is never dropped: an empty prompt is still passed, as an empty argument.
+
+One argument can hold at most 128 KiB on Linux, and upstream results make prompts grow: a template
+with ``stdin_prompt`` takes a longer prompt on stdin instead, its ``{prompt}`` argument replaced by
+``stdin_prompt["argument"]`` (left out when that is None). The built-in CLIs all can (verified with
+200,000-character prompts).
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ PLACEHOLDERS = frozenset({"prompt", "model", "workspace", "session_id"})
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 BUILTIN_IDS = ("claude-code", "codex", "gemini")
+# Prompts longer than this (UTF-8 bytes) go on stdin where the template allows it: below Linux's
+# 131,072-byte limit on one argument, with room for what a template wraps around ``{prompt}``.
+ARGUMENT_PROMPT_MAX_BYTES = 100_000
+ARGUMENT_MAX_BYTES = 131_071
 
 
 def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -33,6 +42,7 @@ def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
                                "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions",
                                "--model", "{model}"],
             "output": "claude-stream-json",
+            "stdin_prompt": {"argument": None},  # `claude -p` without a prompt argument reads stdin
             "default_model": None,
             "env": {},
             "builtin": True,
@@ -47,6 +57,7 @@ def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
                                "--dangerously-bypass-approvals-and-sandbox", "-m", "{model}",
                                "{session_id}", "{prompt}"],
             "output": "codex-json",
+            "stdin_prompt": {"argument": "-"},
             "default_model": None,
             "env": {},
             "builtin": True,
@@ -59,6 +70,7 @@ def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
             "resume_command": [settings.gemini_bin, "-p", "{prompt}", "--resume", "{session_id}",
                                "--output-format", "stream-json", "--yolo", "--skip-trust", "-m", "{model}"],
             "output": "gemini-stream-json",
+            "stdin_prompt": {"argument": ""},  # `gemini -p ""` appends stdin to the (empty) prompt
             "default_model": None,
             "env": {},
             "builtin": True,
@@ -85,11 +97,28 @@ def build_argv(command: list[str], values: dict[str, str | None]) -> list[str]:
     return argv
 
 
+def prompt_on_stdin(command: list[str], stdin_prompt: dict[str, str | None]) -> list[str]:
+    """The command for a prompt sent on stdin: its ``{prompt}`` argument replaced, or left out."""
+    stand_in = stdin_prompt.get("argument")
+    if stand_in is None:
+        return [arg for arg in command if arg != "{prompt}"]
+    return [stand_in if arg == "{prompt}" else arg for arg in command]
+
+
+def too_long_argument(argv: list[str]) -> int | None:
+    """The size of the first argument the kernel would refuse (E2BIG), if any."""
+    for arg in argv:
+        size = len(arg.encode(errors="surrogateescape"))
+        if size > ARGUMENT_MAX_BYTES:
+            return size
+    return None
+
+
 # What an agent inherits from the hub's environment: what a CLI needs to run and find its own
 # credentials. Everything else (the hub's token above all) stays behind; a template's ``env``
 # adds or overrides variables explicitly.
 _INHERITED = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR",
-                        "TERM", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
+                        "TERM", "IS_SANDBOX", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
                         "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"})
 _INHERITED_PREFIXES = ("LC_", "XDG_", "ANTHROPIC_", "CLAUDE_", "OPENAI_", "CODEX_", "GEMINI_",
                        "GOOGLE_", "VERTEX_", "AWS_BEDROCK_")

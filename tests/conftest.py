@@ -194,9 +194,10 @@ def no_leftover_agents(tmp_path: Path) -> Iterator[None]:
     yield
     left = _processes_mentioning(str(tmp_path))
     for record in (tmp_path / "records").glob("*.json") if (tmp_path / "records").is_dir() else ():
-        child = json.loads(record.read_text()).get("child_pid")
-        if child and _alive(child):
-            left.append(child)
+        recorded = json.loads(record.read_text())
+        for child in (recorded.get("child_pid"), recorded.get("setsid_child_pid")):
+            if child and _alive(child):
+                left.append(child)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)

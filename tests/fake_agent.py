@@ -5,7 +5,8 @@ Usage: ``python tests/fake_agent.py --transcript FILE [--record DIR] -- <argv th
 
 It prints FILE's lines on stdout (binary, flushed per line), the ``.stderr.txt`` sibling on stderr,
 and exits with the ``.meta.json`` sibling's ``exit_code`` (0 without one). The prompt (the argument
-after ``-p``, else the last argument) may carry directives, so one fake CLI serves many test nodes:
+after ``-p``, else the last argument; stdin when the hub pipes the prompt there, as it does for
+prompts too long for one argument) may carry directives, so one fake CLI serves many test nodes:
 
   @fail          drop the closing line (result / turn.completed) and exit 1: a crashed agent
   @exit=N        exit with code N
@@ -16,6 +17,7 @@ after ``-p``, else the last argument) may carry directives, so one fake CLI serv
   @garbage       before the closing line, add a non-JSON line, invalid UTF-8, a 5 MB JSON line and an
                  object of unknown type
   @child         spawn a grandchild that sleeps for an hour with our stdout (process-group cleanup)
+  @setsid-child  spawn a grandchild that leaves our process group (setsid) and sleeps for an hour
   @ignore-term   ignore SIGTERM (SIGKILL escalation)
   @crash         print nothing and exit 3
   @result=WORD   the final answer becomes WORD (applied after @lines/@garbage, so it wins)
@@ -24,8 +26,8 @@ after ``-p``, else the last argument) may carry directives, so one fake CLI serv
                  multi-turn session reports its growing total_cost_usd
 
 With ``--record DIR`` it first writes ``DIR/<pid>.json``: argv, cwd, env, prompt, pid, the files of
-its working directory (``files``, name -> text, ``.git`` left out) (and
-``child_pid`` once @child has spawned). Stdlib only: it runs under whatever Python the tests use.
+its working directory (``files``, name -> text, ``.git`` left out), ``prompt_on_stdin`` (and
+``child_pid`` / ``setsid_child_pid`` once @child / @setsid-child has spawned). Stdlib only: it runs under whatever Python the tests use.
 ``install()`` writes the executable wrapper that lets the hub run it as ``claude``/``codex``/``gemini``.
 """
 
@@ -38,6 +40,7 @@ import random
 import re
 import shlex
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -71,12 +74,14 @@ def main(argv: list[str]) -> int:
         print(f"fake-agent 1.0 replaying {args.transcript.name}")
         return 0
 
-    prompt = find_prompt(passed)
+    piped = stat.S_ISFIFO(os.fstat(0).st_mode)
+    prompt = sys.stdin.read() if piped else find_prompt(passed)
     record: dict[str, Any] = {
         "argv": passed,
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "prompt": prompt,
+        "prompt_on_stdin": piped,
         "pid": os.getpid(),
         "files": workspace_files(Path.cwd()),
     }
@@ -98,6 +103,14 @@ def main(argv: list[str]) -> int:
             [sys.executable, "-c", "import time; time.sleep(3600)"], stdin=subprocess.DEVNULL
         )
         record["child_pid"] = child.pid
+        if args.record:
+            write_record(args.record, record)
+    if "setsid-child" in d:
+        escapee = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(3600)"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        record["setsid_child_pid"] = escapee.pid
         if args.record:
             write_record(args.record, record)
 

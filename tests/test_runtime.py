@@ -226,7 +226,9 @@ async def test_agent_gets_workspace_argv_and_no_token(hub: HubClient, agents: Fa
     assert record["prompt"] == "; rm -rf ~ $(id) --flag\n'quoted'"
     assert record["argv"] == ["-p", record["prompt"], "--output-format", "stream-json", "--verbose",
                               "--dangerously-skip-permissions", "--model", "m-1"]
-    assert not any(k.startswith("ORCHESTRA_") for k in record["env"])
+    # Of the hub's own variables, only the mark that lets the hub find the agent's processes.
+    assert {k: v for k, v in record["env"].items() if k.startswith("ORCHESTRA_")} == {
+        "ORCHESTRA_EXECUTION_ID": run["executions"][0]["id"]}
     assert hub.settings.token not in str(record["env"])
 
 
