@@ -79,9 +79,10 @@ async def hub_process(env: dict[str, str], ready_within: float = 30) -> AsyncIte
 
 
 async def wait_for_event(hub: HubProcess, project_id: str, predicate: Callable[[dict[str, Any]], bool],
-                         within: float = 30) -> dict[str, Any]:
-    """Replay the project's events from the start, then follow them, until one matches."""
-    url = f"ws://127.0.0.1:{hub.port}/ws/subscribe/{project_id}?token={hub.token}&since=0"
+                         within: float = 30, since: int = 0) -> dict[str, Any]:
+    """Replay the project's events after seq ``since`` (from the start by default), then follow them,
+    until one matches."""
+    url = f"ws://127.0.0.1:{hub.port}/ws/subscribe/{project_id}?token={hub.token}&since={since}"
     async with open_websocket_url(url) as ws:
         with trio.fail_after(within):
             while True:
