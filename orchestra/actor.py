@@ -9,6 +9,7 @@ written, shielded, on the way out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -19,7 +20,7 @@ import trio
 
 from . import checkpoints, history, store, transitions
 from .dag import downstream_of
-from .errors import ApiError, Conflict, Unprocessable
+from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
 from .execution import AgentRunner, Budget, ExecutionHandle, Final, FollowUp, RunState
 from .history import FINAL_STATUSES
 from .logging_setup import log_context
@@ -77,14 +78,17 @@ class ProjectActor:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             async for command in inbox:
-                handler = getattr(self, f"_on_{command.name}")
                 try:
+                    handler = getattr(self, f"_on_{command.name}")
                     command.resolve(await handler(**command.args))
                 except ApiError as exc:
                     command.fail(exc)
-                except BaseException as exc:
-                    command.fail(ApiError("internal error; see the hub's log"))
-                    raise exc
+                except Exception as exc:  # a bug in one command fails that command, not the project's runs
+                    log.exception("command %s of project %s failed", command.name, self.project_id)
+                    command.fail(ApiError(f"internal error in {command.name}: {exc!r}; see the hub's log"))
+                except BaseException:
+                    command.fail(Conflict("the hub is shutting down"))
+                    raise
             nursery.cancel_scope.cancel()
 
     # -- commands ---------------------------------------------------------------------------------
@@ -216,25 +220,39 @@ class ProjectActor:
                         if below:
                             skipped = [run.first_execution[n] for n in sorted(below)]
                             await self.db.write(
-                                lambda tx, s=skipped, n=node_id: transitions.skip(tx, self.project_id, s, n))
+                                lambda tx, s=skipped, n=node_id: transitions.skip(tx, self.project_id, s, n),
+                                wait_for_storage=True)
                             outcome.update(dict.fromkeys(below, "skipped"))
                     nursery.cancel_scope.cancel()  # the wall-time watchdog
+        except Exception as exc:  # the run's own bookkeeping failed: end this run, not the project's others
+            log.exception("run %s failed inside the hub", run.id)
+            run.internal_error = _failure_message(exc)
         finally:
             self.runs.pop(run.id, None)
             status, error = self._run_result(run, outcome)
             leftover = "cancelled" if run.cancel_requested else "interrupted"
             with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
                 scope.shield = True
-                await self.db.write(
-                    lambda tx: transitions.finish_run(tx, self.project_id, run.id, status, error, leftover))
+                try:
+                    await self.db.write(lambda tx: transitions.finish_run(
+                        tx, self.project_id, run.id, status, error, leftover), wait_for_storage=True)
+                except Exception as exc:  # not stored: the next start records the run as cancelled
+                    log.error("run %s: its end was not stored: %s", run.id, exc)
             log.info("run finished", extra={"run_id": run.id, "status": status, "error": error})
 
-    @staticmethod
-    def _run_result(run: RunState, outcome: dict[str, str]) -> tuple[str, str | None]:
+    def _interruption(self) -> str:
+        """Why work was cut short without a request: the hub is stopping, or this actor crashed."""
+        if self.hub.stopping:
+            return "the hub stopped while it ran"
+        return "the hub's actor of this project failed; see the hub's log"
+
+    def _run_result(self, run: RunState, outcome: dict[str, str]) -> tuple[str, str | None]:
         if run.cancel_requested:
             return "cancelled", "cancelled by request"
+        if run.internal_error:
+            return "failed", run.internal_error
         if len(outcome) < len(run.nodes):
-            return "cancelled", "the hub stopped while it ran"
+            return "cancelled", self._interruption()
         if all(s == "succeeded" for s in outcome.values()):
             return "succeeded", None
         if run.budget_exceeded:
@@ -248,6 +266,15 @@ class ProjectActor:
         self.runner.stop_run(run, run.budget_exceeded)
 
     async def _run_node(self, run: RunState, node_id: str, done: trio.MemorySendChannel[tuple[str, str]]) -> None:
+        try:
+            await self._run_node_attempts(run, node_id, done)
+        except Exception:  # e.g. a retry that could not be stored: the node failed, the run goes on
+            log.exception("node %s of run %s failed inside the hub", node_id, run.id)
+            with contextlib.suppress(trio.BrokenResourceError):
+                done.send_nowait((node_id, "failed"))
+
+    async def _run_node_attempts(self, run: RunState, node_id: str,
+                                 done: trio.MemorySendChannel[tuple[str, str]]) -> None:
         node = run.nodes[node_id]
         execution_id = run.first_execution[node_id]
         attempt = 1
@@ -258,7 +285,8 @@ class ProjectActor:
                 await trio.sleep(min(RETRY_BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1)))
                 attempt += 1
                 execution_id = await self.db.write(
-                    lambda tx, a=attempt: transitions.insert_retry(tx, self.project_id, run.id, node, a))
+                    lambda tx, a=attempt: transitions.insert_retry(tx, self.project_id, run.id, node, a),
+                    wait_for_storage=True)
                 continue
             break
         if status == "succeeded":
@@ -275,7 +303,10 @@ class ProjectActor:
         """Wait until an execution's writes, its final status last, have landed (even when cancelled)."""
         with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
             scope.shield = True
-            await handle.settle()
+            try:
+                await handle.settle()
+            except Exception as exc:  # not stored: the next start records the execution as interrupted
+                log.error("execution %s: its last writes were not stored: %s", handle.id, exc)
 
     # -- executions -------------------------------------------------------------------------------
 
@@ -295,14 +326,14 @@ class ProjectActor:
                     final = await self.runner.attempt(run, node, handle, attempt)
             if final is None:
                 final = handle.stop_final or Final("cancelled", "cancelled by request")
-        except BaseException as exc:
-            if _is_cancellation(exc):
-                stopped = handle.stop_final or (Final("cancelled", "cancelled by request") if run.cancel_requested
-                                                else None)
-                final = stopped or Final("interrupted", "the hub stopped while it ran")
-            else:
-                log.exception("execution %s failed inside the hub", execution_id)
-                final = Final("failed", f"internal error: {exc!r}")
+        except Exception as exc:
+            # One execution's failure is that execution's failure: its run and siblings go on.
+            log.exception("execution %s failed inside the hub", execution_id)
+            final = Final("failed", _failure_message(exc))
+        except BaseException:  # cancelled: by a request, a budget, or the hub stopping
+            stopped = handle.stop_final or (Final("cancelled", "cancelled by request") if run.cancel_requested
+                                            else None)
+            final = stopped or Final("interrupted", self._interruption())
             raise
         finally:
             self.executions.pop(execution_id, None)
@@ -324,7 +355,8 @@ class ProjectActor:
         """A gate runs no agent: it waits for a person's approve or reject."""
         handle.decision = trio.Event()
         await self.db.write(lambda tx: transitions.update_execution(
-            tx, self.project_id, handle.id, {"status": "waiting", "started_at": time.time()}, "execution.started"))
+            tx, self.project_id, handle.id, {"status": "waiting", "started_at": time.time()}, "execution.started"),
+            wait_for_storage=True)
         timeout = node["timeout_s"]
         with trio.move_on_after(timeout if timeout else math.inf) as deadline:
             await handle.decision.wait()
@@ -355,8 +387,9 @@ def _final_changes(handle: ExecutionHandle, final: Final) -> dict[str, Any]:
     return changes
 
 
-def _is_cancellation(exc: BaseException) -> bool:
-    """Cancelled, or a group of nothing but Cancelled (what a cancelled nursery raises)."""
-    if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)[1] is None
-    return isinstance(exc, trio.Cancelled)
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, StorageUnavailable):
+        return f"could not store the execution's work: {exc.message}"
+    if isinstance(exc, ApiError):
+        return exc.message
+    return f"internal error: {exc!r}"

@@ -87,6 +87,7 @@ class RunState:
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     cancel_requested: bool = False
     budget_exceeded: str | None = None
+    internal_error: str | None = None  # the run's own bookkeeping failed (see ProjectActor._drive_run)
     spent_cost: float = 0.0
     spent_tokens: int = 0
     handles: dict[str, ExecutionHandle] = field(default_factory=dict)

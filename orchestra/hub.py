@@ -18,7 +18,7 @@ from .actor import Command, ProjectActor
 from .db import Database, fetch_rows
 from .errors import Conflict
 from .events import EventBus
-from .process import kill_orphan_group
+from .process import become_subreaper, kill_marked, kill_orphan_group
 from .settings import Settings
 from .templates import builtin_templates
 from .transitions import finish_interrupted
@@ -57,6 +57,9 @@ class Hub:
     @asynccontextmanager
     async def open(cls, settings: Settings, db: Database, token: str) -> AsyncIterator[Hub]:
         hub = cls(settings, db, token)
+        if not become_subreaper():
+            log.warning("cannot become a child subreaper: agents' processes that leave their process group "
+                        "(setsid) are not ended with their execution")
         await hub.recover()
         async with trio.open_nursery() as nursery:
             await nursery.start(hub._serve_actors)
@@ -145,11 +148,12 @@ class Hub:
             try:
                 await actor.run(mailbox.receive)
                 return
-            except Exception:
+            except Exception as exc:
                 mailbox.restarts += 1
                 log.exception("project actor %s crashed (restart %d)", project_id, mailbox.restarts)
+                reason = f"the hub's actor of this project failed ({_innermost(exc)!r}); see the hub's log"
             with trio.CancelScope(shield=True):
-                await self._recover_project(project_id)
+                await self._recover_project(project_id, reason)
             await trio.sleep(min(RESTART_BACKOFF_MAX_S, 0.05 * 2**mailbox.restarts))
 
     def actor(self, project_id: str) -> ProjectActor | None:
@@ -190,17 +194,29 @@ class Hub:
 
     async def recover(self) -> None:
         """Executions a previous hub left queued or running become ``interrupted``; their agents die."""
-        await self._recover_project(None)
+        await self._recover_project(None, "the hub stopped while it ran")
 
-    async def _recover_project(self, project_id: str | None) -> None:
+    async def _recover_project(self, project_id: str | None, reason: str) -> None:
         leftovers = await self.db.read(lambda db: _unfinished(db, project_id))
         for row in leftovers:
             if row["pid"]:
                 killed = await trio.to_thread.run_sync(kill_orphan_group, row["pid"], row["proc_start"])
                 if killed:
                     log.warning("ended %d leftover process(es) of execution %s", killed, row["id"])
+        # Agents started too late for their pid to be stored, and their descendants that left the
+        # group, carry their execution's mark.
+        marked = await trio.to_thread.run_sync(kill_marked, {row["id"] for row in leftovers})
+        if marked:
+            log.warning("ended %d leftover process(es) found by their execution mark", marked)
         if leftovers or project_id is None:
-            await self.db.write(lambda tx: finish_interrupted(tx, project_id, "the hub stopped while it ran"))
+            await self.db.write(lambda tx: finish_interrupted(tx, project_id, reason))
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The one exception a chain of single-member nursery groups wraps."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _unfinished(db: Any, project_id: str | None) -> list[dict[str, Any]]:
