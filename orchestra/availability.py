@@ -2,6 +2,9 @@
 
 Checked at start and on demand, never per request: Gemini's ``--version`` alone takes ~1.6 s.
 The check runs with a scratch HOME so a CLI's first-run files land there, not in the user's home.
+It runs in a process group of its own, and however it ends (answered, timed out, cancelled because
+the hub stops) that whole group is ended before the check returns: a CLI that forks on ``--version``
+or never answers leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -10,13 +13,63 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
+from .process import end_group
 from .templates import agent_environment
 
-VERSION_TIMEOUT_S = 15
+VERSION_TIMEOUT_S: float = 15
+# How long a check's process group gets between SIGTERM and SIGKILL.
+GRACE_S = 1.0
+# After the command itself exits, how long its output may still drain: a child it forked may hold the
+# pipe open, and end of file would never come.
+DRAIN_AFTER_EXIT_S = 1.0
+VERSION_KEEP_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+async def run_command(argv: list[str], *, cwd: str, env: dict[str, str] | None, timeout_s: float,
+                      grace_s: float, drain_s: float, keep_bytes: int | None = None) -> Completed:
+    """Run a short command in a new session and process group, stdin /dev/null, capturing its output.
+
+    Raises :class:`trio.TooSlowError` when it does not finish within ``timeout_s`` and ``OSError`` when
+    it cannot start. Its output is read until end of file, or ``drain_s`` after the command exits.
+    However this ends (returned, timed out, cancelled) the whole group is ended first: SIGTERM,
+    ``grace_s``, SIGKILL, until no member is left (:func:`orchestra.process.end_group`, shielded).
+    """
+    process = await trio.lowlevel.open_process(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+        start_new_session=True)
+    stdout, stderr = bytearray(), bytearray()
+
+    async def pump(stream: trio.abc.ReceiveStream | None, into: bytearray) -> None:
+        assert stream is not None
+        while chunk := await stream.receive_some(65536):
+            if keep_bytes is None or len(into) < keep_bytes:
+                into += chunk
+
+    try:
+        with trio.fail_after(timeout_s):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump, process.stdout, stdout)
+                nursery.start_soon(pump, process.stderr, stderr)
+                await process.wait()
+                nursery.cancel_scope.deadline = min(nursery.cancel_scope.deadline,
+                                                    trio.current_time() + drain_s)
+    finally:
+        with trio.CancelScope(shield=True):
+            await end_group(process, grace_s)
+    assert process.returncode is not None
+    return Completed(process.returncode, bytes(stdout), bytes(stderr))
 
 
 async def check(template: dict[str, Any]) -> dict[str, Any]:
@@ -28,20 +81,21 @@ async def check(template: dict[str, Any]) -> dict[str, Any]:
     if path is None:
         report["error"] = f"{program}: executable not found on PATH ({env.get('PATH', '')})"
         return report
-    with tempfile.TemporaryDirectory(prefix="orchestra-check-") as scratch:
-        try:
-            with trio.fail_after(VERSION_TIMEOUT_S):
-                result = await trio.run_process(
-                    [path, "--version"], env=env | {"HOME": scratch}, cwd=scratch, stdin=subprocess.DEVNULL,
-                    capture_stdout=True, capture_stderr=True, check=False, start_new_session=True)
-        except trio.TooSlowError:
-            report["error"] = f"{program} --version did not answer within {VERSION_TIMEOUT_S} s"
-            return report
-        except OSError as exc:
-            report |= {"available": False, "error": f"{program}: {exc.strerror or exc}"}
-            return report
+    scratch = await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="orchestra-check-"))
+    try:
+        result = await run_command([path, "--version"], cwd=scratch, env=env | {"HOME": scratch},
+                                   timeout_s=VERSION_TIMEOUT_S, grace_s=GRACE_S, drain_s=DRAIN_AFTER_EXIT_S,
+                                   keep_bytes=VERSION_KEEP_BYTES)
+    except trio.TooSlowError:
+        return report | {"available": False,
+                         "error": f"{program} --version did not answer within {VERSION_TIMEOUT_S:g} s"}
+    except OSError as exc:
+        return report | {"available": False, "error": f"{program}: {exc.strerror or exc}"}
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(shutil.rmtree, scratch, True)
     output = (result.stdout or result.stderr).decode(errors="replace").strip().splitlines()
     report["version"] = output[0][:200] if output else None
     if result.returncode != 0:
-        report["error"] = f"{program} --version exited with code {result.returncode}"
+        report |= {"available": False, "error": f"{program} --version exited with code {result.returncode}"}
     return report

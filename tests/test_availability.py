@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
 import httpx
-from conftest import HubClient
+import pytest
+import trio
+from conftest import WAIT_S, HubClient
+from signalling import Fifo, leftovers
+
+from orchestra import availability
 
 
 async def test_health_and_templates_report_each_cli(hub: HubClient) -> None:
@@ -27,3 +37,94 @@ async def test_a_missing_cli_is_reported_before_any_launch(hub: HubClient) -> No
     assert reports["ghost"]["error"].startswith("no-such-cli-anywhere: executable not found on PATH")
     health = (await hub.get("/health")).json()
     assert health["agents"]["ghost"]["available"] is False
+
+
+# -- the check itself, on small executables under tmp_path ------------------------------------------
+# Each script's sleeper carries the script's path ($0) in its command line, so a leftover is found by
+# the script's directory (and the autouse no_leftover_agents fixture fails the test too).
+
+SLEEPER = f"'{sys.executable}' -c 'import time; time.sleep(3600)' \"$0\""
+
+
+def executable(tmp_path: Path, name: str, body: str) -> dict[str, Any]:
+    """A user template whose executable is the shell script ``body`` under ``tmp_path/bin``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / name
+    script.write_text("#!/bin/sh\n" + textwrap.dedent(body))
+    script.chmod(0o755)
+    return {"id": name, "name": name, "command": [str(script), "{prompt}"], "output": "text", "env": {}}
+
+
+async def test_a_version_that_forks_a_child_holding_the_pipe_leaves_nothing_and_does_not_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(availability, "VERSION_TIMEOUT_S", 10)
+    template = executable(tmp_path, "forky", f"""\
+        {SLEEPER} &
+        echo "forky 1.0"
+        """)
+    with trio.fail_after(WAIT_S):
+        started = trio.current_time()
+        report = await availability.check(template)
+        took = trio.current_time() - started
+    assert report["available"] is True, report
+    assert report["version"] == "forky 1.0"
+    assert report["error"] is None
+    assert took < availability.VERSION_TIMEOUT_S  # the read after the leader's exit is bounded
+    assert await leftovers(str(tmp_path / "bin")) == []
+
+
+async def test_a_version_that_forks_a_detached_child_leaves_nothing(tmp_path: Path) -> None:
+    template = executable(tmp_path, "daemonish", f"""\
+        {SLEEPER} </dev/null >/dev/null 2>&1 &
+        echo "daemonish 2.0"
+        """)
+    with trio.fail_after(WAIT_S):
+        report = await availability.check(template)
+    assert report["available"] is True and report["version"] == "daemonish 2.0", report
+    assert await leftovers(str(tmp_path / "bin")) == []
+
+
+async def test_a_version_that_hangs_times_out_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(availability, "VERSION_TIMEOUT_S", 1)
+    template = executable(tmp_path, "stuck", f"""\
+        echo "stuck 0.1"
+        {SLEEPER} &
+        wait
+        """)
+    with trio.fail_after(WAIT_S):
+        report = await availability.check(template)
+    assert report["available"] is False, report
+    assert report["error"] == f"{tmp_path / 'bin' / 'stuck'} --version did not answer within 1 s"
+    assert await leftovers(str(tmp_path / "bin")) == []
+
+
+async def test_a_version_that_exits_non_zero_is_not_available(tmp_path: Path) -> None:
+    template = executable(tmp_path, "three", """\
+        echo "three 3.0"
+        exit 3
+        """)
+    with trio.fail_after(WAIT_S):
+        report = await availability.check(template)
+    assert report["available"] is False
+    assert report["error"] == f"{tmp_path / 'bin' / 'three'} --version exited with code 3"
+    assert report["version"] == "three 3.0"
+
+
+async def test_cancelling_a_running_check_leaves_nothing(tmp_path: Path) -> None:
+    started = Fifo(tmp_path / "started")
+    template = executable(tmp_path, "slow", f"""\
+        {SLEEPER} &
+        echo started > '{started.path}'
+        wait
+        """)
+    with trio.fail_after(WAIT_S):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(availability.check, template)
+            assert await started.line() == "started"  # the script and its child are running
+            nursery.cancel_scope.cancel()
+        assert await leftovers(str(tmp_path / "bin")) == []
+    await started.aclose()
