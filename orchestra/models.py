@@ -1,10 +1,16 @@
-"""Pydantic models for what clients send. Strict: unknown fields and wrong types are refused (422)."""
+"""Pydantic models for what clients send. Strict: unknown fields and wrong types are refused (422).
+
+Every model refuses, in any field, what would only hurt later: NaN and infinities (not JSON: they
+would be served as invalid JSON), and NUL characters (not allowed in a process's arguments or
+environment, nor in a path). Numbers have bounds, so none is too large for SQLite's 64-bit integers.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -13,36 +19,70 @@ OutputFormat = Literal["claude-stream-json", "codex-json", "gemini-stream-json",
 
 MAX_NODES_PER_PROJECT = 2_000
 MAX_DEPENDENCIES = 500
+# A workspace path has at most this many parts: a deeper one is no real project directory, and
+# creating it (pathlib's mkdir recurses once per missing parent) would exhaust the stack.
+MAX_WORKSPACE_DEPTH = 64
+MAX_COORDINATE = 1e9  # a node's position on the canvas
+MAX_COST_USD = 1e6
+MAX_TOKENS = 10**12
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return False  # numbers, None, and nested models (which check their own fields)
+
+
+def _shallow_path(path: str) -> str:
+    if len(PurePosixPath(path).parts) > MAX_WORKSPACE_DEPTH:
+        raise ValueError(f"must have at most {MAX_WORKSPACE_DEPTH} path components")
+    return path
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """Every text field of every model: a NUL would crash the agent's launch (argv, env) later."""
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters (\\u0000)")
+        return value
+
+
+Workspace = Annotated[str, StringConstraints(min_length=1, max_length=4096), AfterValidator(_shallow_path)]
+Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
 
 
 class ProjectCreate(Strict):
     name: Name
     description: Annotated[str, StringConstraints(max_length=20_000)] = ""
-    workspace: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    workspace: Workspace | None = None
     max_parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
 
 
 class ProjectPatch(Strict):
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
-    workspace: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    workspace: Workspace | None = None
     max_parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
 
 
 class Position(Strict):
-    x: float
-    y: float
+    x: Coordinate
+    y: Coordinate
 
 
 class Budget(Strict):
     """Limits on an execution (per node) or on a whole run; crossing one stops the agents: failed."""
 
-    cost_usd: Annotated[float, Field(gt=0)] | None = None
-    tokens: Annotated[int, Field(gt=0)] | None = None
+    cost_usd: Annotated[float, Field(gt=0, le=MAX_COST_USD)] | None = None
+    tokens: Annotated[int, Field(gt=0, le=MAX_TOKENS)] | None = None
     wall_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
 
 

@@ -36,6 +36,10 @@ log = logging.getLogger("orchestra.server")
 # closed connection by up to one interval and holds up every graceful shutdown.)
 TCP_USER_TIMEOUT_MS = 20_000
 SUBSCRIBERS_CLOSE_S = 2.0
+# An idle keep-alive connection (no request in progress) is closed after this long: long enough for
+# a browser or a client's pool to reuse it between requests, short enough that idle or abandoned
+# connections (a port scan, a client that opens many) do not pile up. Tests set a shorter one.
+KEEP_ALIVE_TIMEOUT_S = 10.0
 
 
 class _HubConfig(Config):
@@ -63,6 +67,7 @@ def _config(settings: Settings) -> Config:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 3  # an idle keep-alive connection (a browser tab) holds the stop this long
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
     config.include_server_header = False
     return config
 

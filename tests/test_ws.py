@@ -91,7 +91,9 @@ async def test_since_zero_replays_the_whole_history(hub: HubClient) -> None:
     assert replayed == await stored_events(hub, pid)
 
 
-async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(hub: HubClient) -> None:
+async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(
+    hub: HubClient, caplog: pytest.LogCaptureFixture
+) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="flood", prompt="@lines=50000")
     async with open_websocket_url(ws_url(hub, pid), message_queue_size=1) as slow, \
@@ -109,6 +111,8 @@ async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(
                 await slow.get_message()
     assert closed.value.reason.code == 4008
     assert "since" in closed.value.reason.reason
+    dropped = [r for r in caplog.records if r.name == "orchestra.ws" and "dropped a subscriber" in r.getMessage()]
+    assert [(r.levelname, pid in r.getMessage()) for r in dropped] == [("WARNING", True)]
 
 
 async def test_subscriber_of_another_project_receives_nothing_of_this_one(hub: HubClient) -> None:

@@ -63,4 +63,6 @@ def raw_json_response(text: str, status: int = 200) -> Response:
 
 
 def encode(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"))
+    """JSON text of ``body``. NaN and infinities raise ValueError (a 500) rather than go out as
+    ``NaN``, which is not JSON: no client could parse the answer."""
+    return json.dumps(body, separators=(",", ":"), allow_nan=False)

@@ -7,30 +7,43 @@ it keeps idle connections alive through proxies and makes a dead peer's socket f
 The subscription is registered on the bus *before* the snapshot or the replay is read, and live
 events with a ``seq`` already sent are dropped, so nothing falls through the seam between stored
 and live events. Several events may travel in one message (a JSON array), encoded once per event.
+
+A subscriber that stops reading is given up on: when its buffer on the bus overflows (closed 4008),
+or when one send has not completed after SEND_TIMEOUT_S. Hypercorn shields its socket writes from
+cancellation, so a timeout around ``websocket.send`` cannot end a write to a full socket: sends go
+through an :class:`_Outbox` task, and the handler waits for each with a timeout. On giving up, the
+hub logs one line and unsubscribes (nothing is buffered for that client any more); the write still
+blocked is ended by the kernel (TCP_USER_TIMEOUT), which resets the connection.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+import re
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import sqlite_utils
 import trio
 from quart import Blueprint, Response, websocket
+from quart.wrappers import Websocket
 
 from .. import history, store
 from ..auth import bearer_matches, token_matches
 from ..errors import NotFound
-from ..events import StoredEvent, SubscriptionClosed
+from ..events import CLOSE_TOO_SLOW, StoredEvent, SubscriptionClosed
 from ..hub import Hub
-from .common import json_response
+from .common import encode, json_response
 
 log = logging.getLogger("orchestra.ws")
 
 REPLAY_PAGE = 2_000
 LIVE_BATCH = 1_000
-SEND_TIMEOUT_S = 30.0
+# Below the server's TCP_USER_TIMEOUT (20 s): the hub gives up on a client that is not reading (and
+# says so in its log) before the kernel resets the connection under it.
+SEND_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0
 HEARTBEAT_S = 15.0
 # A subscriber is sent at most one message of fewer than LINGER_BELOW events per SEND_INTERVAL_S: the
 # first events after a quiet spell go out at once, a steady stream is gathered so that one WebSocket
@@ -39,6 +52,10 @@ SEND_INTERVAL_S = 0.005
 LINGER_BELOW = 100
 CLOSE_UNKNOWN_PROJECT = 4404
 CLOSE_BAD_REQUEST = 4400
+CLOSE_INTERNAL_ERROR = 1011
+MAX_SINCE = 2**62
+# ASCII digits only: int() would also take "+5", " 5", "1_000" and other scripts' digits ("٣").
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -55,46 +72,127 @@ def blueprint(hub: Hub) -> Blueprint:
             return json_response({"error": {"code": "forbidden_origin",
                                             "message": f"origin {origin} is not allowed", "details": None}}, 403)
         await websocket.accept()
-        since_text = websocket.args.get("since")
         try:
-            since = int(since_text) if since_text is not None else None
-            if since is not None and since < 0:
-                raise ValueError
-        except ValueError:
-            await websocket.close(CLOSE_BAD_REQUEST, "since must be a non-negative integer")
-            return None
-        try:
-            await hub.db.read(lambda db: store.require_project(db, project_id))
-        except NotFound as exc:
-            await websocket.close(CLOSE_UNKNOWN_PROJECT, exc.message)
-            return None
-        with hub.bus.subscribe(project_id) as subscription:
-            try:
-                last = await _send_history(hub, project_id, since)
-                sent_at = -math.inf
-                while True:
-                    batch = None
-                    with trio.move_on_after(HEARTBEAT_S):
-                        batch = await subscription.next_batch(LIVE_BATCH)
-                    if batch is not None:
-                        if len(batch) < LINGER_BELOW and trio.current_time() < sent_at + SEND_INTERVAL_S:
-                            await trio.sleep_until(sent_at + SEND_INTERVAL_S)
-                            batch += subscription.take_nowait(LIVE_BATCH - len(batch))
-                        batch = [e for e in batch if e.seq > last]
-                    if batch is None:
-                        await _send_text(f'{{"type":"heartbeat","seq":{last}}}')
-                    elif batch:
-                        await _send(batch)
-                        sent_at = trio.current_time()
-                        last = batch[-1].seq
-            except SubscriptionClosed as closed:
-                with trio.move_on_after(2):
-                    await websocket.close(closed.code, closed.reason)
-            except trio.TooSlowError:
-                log.info("dropped a subscriber of %s: a send took over %s s", project_id, SEND_TIMEOUT_S)
+            await _serve(hub, project_id)
+        except Exception:
+            # Accepted already: Quart would close a failed handler with 1000, as if all went well.
+            log.exception("the subscription to %s failed", project_id, extra={"project_id": project_id})
+            with trio.move_on_after(CLOSE_TIMEOUT_S):
+                await websocket.close(CLOSE_INTERNAL_ERROR, "internal error; see the hub's log")
         return None
 
     return routes
+
+
+async def _serve(hub: Hub, project_id: str) -> None:
+    """An accepted subscription: check ``since`` and the project, then follow the project's events."""
+    since_text = websocket.args.get("since")
+    since = _parse_since(since_text) if since_text is not None else None
+    if since_text is not None and since is None:
+        await websocket.close(CLOSE_BAD_REQUEST, f"since must be an integer from 0 to 2**62 ({MAX_SINCE})")
+        return
+    try:
+        latest = await hub.db.read(lambda db: _latest_seq(db, project_id))
+    except NotFound as exc:
+        await websocket.close(CLOSE_UNKNOWN_PROJECT, exc.message)
+        return
+    if since is not None and since > latest:
+        # E.g. the database was restored from an older backup: waiting would leave the client
+        # silent until the project caught up with a seq it has already seen (and then skip events).
+        await websocket.close(CLOSE_BAD_REQUEST, f"since={since} is ahead of this project: the latest seq is "
+                              f"{latest}; reconnect without since")
+        return
+    outbox = _Outbox(websocket._get_current_object())  # type: ignore[attr-defined]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(outbox.run)
+        await _follow(hub, project_id, since, outbox)
+        nursery.cancel_scope.cancel()  # takes effect once a send left blocked returns
+
+
+class _Outbox:
+    """Sends on the WebSocket from a task of its own, so that the handler can stop waiting for a
+    send (hypercorn's socket write cannot be cancelled) and give up on a client that is not reading."""
+
+    def __init__(self, ws: Websocket) -> None:
+        self._ws = ws
+        self._jobs, self._queue = trio.open_memory_channel[tuple[Callable[[], Awaitable[None]], trio.Event]](0)
+
+    async def run(self) -> None:
+        async for job, done in self._queue:
+            await job()
+            done.set()
+
+    async def _do(self, job: Callable[[], Awaitable[None]], limit_s: float) -> None:
+        """Run ``job`` on the sending task; TooSlowError when it has not completed within ``limit_s``."""
+        done = trio.Event()
+        with trio.fail_after(limit_s):
+            await self._jobs.send((job, done))  # blocks while an earlier send is still stuck
+            await done.wait()
+
+    async def send(self, text: str) -> None:
+        await self._do(partial(self._ws.send, text), SEND_TIMEOUT_S)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._do(partial(self._ws.close, code, reason), CLOSE_TIMEOUT_S)
+
+
+async def _follow(hub: Hub, project_id: str, since: int | None, outbox: _Outbox) -> None:
+    """Send the history, then live events, until the bus closes the subscription or a send stalls."""
+    behind: SubscriptionClosed | None = None
+    with hub.bus.subscribe(project_id) as subscription:
+        try:
+            last = await _send_history(hub, project_id, since, outbox)
+            sent_at = -math.inf
+            while True:
+                batch = None
+                with trio.move_on_after(HEARTBEAT_S):
+                    batch = await subscription.next_batch(LIVE_BATCH)
+                if batch is not None:
+                    if len(batch) < LINGER_BELOW and trio.current_time() < sent_at + SEND_INTERVAL_S:
+                        await trio.sleep_until(sent_at + SEND_INTERVAL_S)
+                        batch += subscription.take_nowait(LIVE_BATCH - len(batch))
+                    batch = [e for e in batch if e.seq > last]
+                if batch is None:
+                    await outbox.send(f'{{"type":"heartbeat","seq":{last}}}')
+                elif batch:
+                    await outbox.send(_message(batch))
+                    sent_at = trio.current_time()
+                    last = batch[-1].seq
+        except SubscriptionClosed as closed:
+            if closed.code != CLOSE_TOO_SLOW:  # the hub stops: it waits for subscribers to unsubscribe
+                await _close(outbox, closed)
+                return
+            behind = closed
+        except trio.TooSlowError:
+            pass
+    # Given up on this client, and unsubscribed: nothing is buffered for it any more.
+    if behind is None:
+        log.warning("dropped a subscriber of %s: a send did not complete in %s s (the client is not reading)",
+                    project_id, SEND_TIMEOUT_S, extra={"project_id": project_id})
+        return
+    log.warning("dropped a subscriber of %s: it fell too far behind (closed %s)", project_id, behind.code,
+                extra={"project_id": project_id})
+    await _close(outbox, behind)
+
+
+async def _close(outbox: _Outbox, closed: SubscriptionClosed) -> None:
+    try:
+        await outbox.close(closed.code, closed.reason)
+    except trio.TooSlowError:
+        pass  # the client is not reading: not even the close frame goes out
+
+
+def _parse_since(text: str) -> int | None:
+    """``since`` as an integer, or None when it is not plain ASCII digits from 0 to MAX_SINCE."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_SINCE else None
+
+
+def _latest_seq(db: sqlite_utils.Database, project_id: str) -> int:
+    store.require_project(db, project_id)
+    return history.latest_seq(db, project_id)
 
 
 def _same_origin(origin: str) -> bool:
@@ -102,18 +200,18 @@ def _same_origin(origin: str) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
-async def _send_history(hub: Hub, project_id: str, since: int | None) -> int:
+async def _send_history(hub: Hub, project_id: str, since: int | None, outbox: _Outbox) -> int:
     """Send the snapshot (no ``since``) or the stored events after ``since``; return the last seq sent."""
     if since is None:
         snapshot = await hub.db.read(lambda db: _snapshot(db, project_id))
-        await _send_text(json.dumps(snapshot, separators=(",", ":")))
+        await outbox.send(encode(snapshot))
         return snapshot["seq"]
     last = since
     while True:
         page = await hub.db.read(lambda db, after=last: history.project_events(db, project_id, after, REPLAY_PAGE))
         if not page:
             return last
-        await _send([StoredEvent(project_id, seq, body) for seq, body in page])
+        await outbox.send(_message([StoredEvent(project_id, seq, body) for seq, body in page]))
         last = page[-1][0]
 
 
@@ -127,10 +225,5 @@ def _snapshot(db: sqlite_utils.Database, project_id: str) -> dict[str, object]:
     }
 
 
-async def _send(events: list[StoredEvent]) -> None:
-    await _send_text(events[0].body if len(events) == 1 else "[" + ",".join(e.body for e in events) + "]")
-
-
-async def _send_text(text: str) -> None:
-    with trio.fail_after(SEND_TIMEOUT_S):
-        await websocket.send(text)
+def _message(events: list[StoredEvent]) -> str:
+    return events[0].body if len(events) == 1 else "[" + ",".join(e.body for e in events) + "]"
