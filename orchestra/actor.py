@@ -96,6 +96,7 @@ class ProjectActor:
     async def _on_launch(self, node_ids: list[str] | None, budget: dict[str, Any] | None = None) -> dict[str, Any]:
         plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids))
         templates = await self._templates(plan["nodes"].values())
+        repo = await self._repository(plan["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget))
         reused = plan["reused"]
@@ -104,7 +105,7 @@ class ProjectActor:
             first_execution={e["node_id"]: e["id"] for e in launched["executions"]},
             results={n: UpstreamResult(n, r["title"], r["result"]) for n, r in reused.items()},
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]},
-            workspace=plan["project"]["workspace"], budget=Budget.parse(budget),
+            workspace=plan["project"]["workspace"], repo=repo, budget=Budget.parse(budget),
         )
         await self._start_run(run, plan["project"])
         return launched
@@ -124,13 +125,14 @@ class ProjectActor:
         project = await self.db.read(lambda db: store.get_project(db, self.project_id))
         node = await self.db.read(lambda db: store.get_node(db, self.project_id, parent["node_id"]))
         node = node | {"prompt": prompt, "agent": parent["agent"], "depends_on": []}
+        repo = await self._repository(project["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, [node], node_ids=[node["id"]], budget=None, parent_execution_id=execution_id))
         worktree = Path(parent["workspace"]) if parent["workspace"] else None
         run = RunState(
             id=launched["run_id"], nodes={node["id"]: node}, templates={parent["agent"]: template},
             first_execution={node["id"]: launched["executions"][0]["id"]}, results={}, commits={},
-            workspace=project["workspace"],
+            workspace=project["workspace"], repo=repo,
             follow_up=FollowUp(execution_id, parent["session_id"], parent["commit_sha"],
                                worktree if worktree and worktree != Path(project["workspace"]) else None),
         )
@@ -146,9 +148,15 @@ class ProjectActor:
             templates[agent] = template
         return templates
 
+    async def _repository(self, workspace: str) -> checkpoints.Repository | None:
+        """The workspace's git repository, checked before anything of the run is stored."""
+        try:
+            return await checkpoints.find_repository(Path(workspace), self.runner.worktrees_root)
+        except checkpoints.GitError as exc:
+            raise Conflict(f"the workspace's git repository cannot be used: {exc}") from None
+
     async def _start_run(self, run: RunState, project: dict[str, Any]) -> None:
         self.limiter.total_tokens = project["max_parallel"] or self.hub.settings.max_parallel
-        run.repo = await checkpoints.find_repository(Path(run.workspace), self.runner.worktrees_root)
         self.runs[run.id] = run
         assert self._nursery is not None
         self._nursery.start_soon(self._drive_run, run)

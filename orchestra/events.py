@@ -28,7 +28,8 @@ class StoredEvent:
 
 
 def encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    """Strict JSON: a NaN or an Infinity raises here instead of reaching a client as invalid JSON."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 class Sequencer:

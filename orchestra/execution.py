@@ -36,7 +36,8 @@ from .templates import (
 log = logging.getLogger("orchestra.execution")
 
 RAW_LINE_KEEP = 64 * 1024
-SHIELDED_CLEANUP_S = 60.0
+# Recording an execution's work is bounded by checkpoints.record itself; this is only a backstop.
+SHIELDED_CLEANUP_S = checkpoints.RECORD_BUDGET_S + checkpoints.RECORD_OVERRUN_S + 10.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,16 @@ class ExecutionHandle:
         return outcome.cost_usd or 0.0, (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
 
 
+def _without_nul(prompt: str) -> tuple[str, list[dict[str, Any]]]:
+    """NUL characters (from an upstream result: the API refuses them elsewhere) cannot be passed to a
+    process; they are removed, and a system event says so."""
+    if "\x00" not in prompt:
+        return prompt, []
+    note = {"kind": "system", "subtype": "prompt", "message": f"removed {prompt.count(chr(0))} NUL character(s) "
+            "from the prompt (an upstream result carried them; a command line cannot)"}
+    return prompt.replace("\x00", ""), [note]
+
+
 class AgentRunner:
     """Runs agent attempts for one project actor."""
 
@@ -147,11 +158,7 @@ class AgentRunner:
     async def attempt(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, attempt: int) -> Final:
         template = run.templates[node["agent"]]
         prompt, argv_template, session_id = self._prompt_and_command(run, node, template)
-        notes = []
-        if "\x00" in prompt:  # from an upstream result: no command line or CLI can take it
-            notes.append({"kind": "system", "message": f"removed {prompt.count(chr(0))} NUL character(s) from the "
-                          "prompt (an upstream result carried them; a command line cannot)"})
-            prompt = prompt.replace("\x00", "")
+        prompt, notes = _without_nul(prompt)
         stdin = None
         if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and template.get("stdin_prompt"):
             argv_template, stdin = prompt_on_stdin(argv_template, template["stdin_prompt"]), prompt.encode()
@@ -170,6 +177,7 @@ class AgentRunner:
             cwd = str(checkout.path) if checkout else run.workspace
             argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
                                               "workspace": cwd, "session_id": session_id})
+            not_recorded = None
             try:
                 oversized = too_long_argument(argv)
                 if oversized:
@@ -178,12 +186,13 @@ class AgentRunner:
                     self._queue_started(handle, prompt, [], None, cwd)
                     self.queue_output(handle, [{"kind": "error", "message": message}])
                     return Final("failed", message)
-                return await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
+                final = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
             finally:
                 if checkout is not None:
-                    with trio.move_on_after(SHIELDED_CLEANUP_S) as cleanup:
-                        cleanup.shield = True
-                        await self._record(run, node, handle, checkout)
+                    not_recorded = await self._record(run, node, handle, checkout)
+        if not_recorded and final.status == "succeeded":  # its work is on no branch: downstream cannot build on it
+            return Final("failed", not_recorded, final.exit_code)
+        return final
 
     def _prompt_and_command(self, run: RunState, node: dict[str, Any],
                             template: dict[str, Any]) -> tuple[str, list[str], str | None]:
@@ -206,16 +215,27 @@ class AgentRunner:
         handle.checkpoint = {"base_commit": checkout.base_commit}
         return checkout
 
-    async def _record(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, checkout: Checkout) -> None:
+    async def _record(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle,
+                      checkout: Checkout) -> str | None:
+        """Commit the agent's work on its branch, shielded (even a cancelled execution keeps its work);
+        return why it could not be, if so."""
         assert run.repo is not None
-        try:
-            commit = await checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
-        except GitError as exc:
-            self.queue_output(handle, [{"kind": "error", "message": f"could not record the work: {exc}"}])
-            return
-        handle.checkpoint["commit_sha"] = commit
-        if commit != checkout.base_commit:
-            handle.checkpoint["branch"] = checkout.branch
+        message = None
+        with trio.move_on_after(SHIELDED_CLEANUP_S) as cleanup:
+            cleanup.shield = True
+            try:
+                commit = await checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
+            except GitError as exc:
+                message = f"could not record the work: {exc}"
+            else:
+                handle.checkpoint["commit_sha"] = commit
+                if commit != checkout.base_commit:
+                    handle.checkpoint["branch"] = checkout.branch
+        if cleanup.cancelled_caught:
+            message = f"could not record the work: it did not finish within {SHIELDED_CLEANUP_S:g} s"
+        if message:
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+        return message
 
     async def _run_process(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: dict[str, Any], stdin: bytes | None,

@@ -10,6 +10,7 @@ exit codes lie (Claude exits 1 on a success-shaped result, Gemini exits 0 on a b
 from __future__ import annotations
 
 import json
+import math
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -136,7 +137,7 @@ class AgentParser:
 
     def _feed(self, line: str) -> list[Event]:
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_non_finite, parse_float=_finite_float)
         except (ValueError, RecursionError):
             return [raw_event(line)]
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
@@ -175,3 +176,15 @@ class AgentParser:
         if stderr_tail(stderr):
             message += f": {stderr_tail(stderr)}"
         return message
+
+
+def _non_finite(name: str) -> float:
+    """NaN and Infinity are not JSON: a line carrying them is kept raw, never stored as a number."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is out of range")
+    return number
