@@ -139,6 +139,29 @@ class ProjectActor:
         await self._start_run(run, project)
         return launched
 
+    async def _on_resume_run(self, run_id: str) -> None:
+        """Go on with a run a previous hub left waiting at a gate (see transitions.finish_interrupted)."""
+        plan = await self.db.read(lambda db: transitions.plan_resume(db, self.project_id, run_id))
+        nodes, latest = plan["nodes"], plan["latest"]
+        ended = {n: e["status"] for n, e in latest.items() if e["status"] in FINAL_STATUSES}
+        pending = [node for node_id, node in nodes.items() if node_id not in ended]
+        reused = plan["reused"]
+        succeeded = {n: latest[n] for n, status in ended.items() if status == "succeeded"}
+        run = RunState(
+            id=run_id, nodes=nodes, templates=await self._templates(pending),
+            first_execution={n: e["id"] for n, e in latest.items()},
+            results={n: UpstreamResult(n, r["title"], r["result"]) for n, r in reused.items()}
+            | {n: UpstreamResult(n, nodes[n]["title"], e["result_text"] or "") for n, e in succeeded.items()},
+            commits={n: r["commit"] for n, r in reused.items() if r["commit"]}
+            | {n: e["commit_sha"] for n, e in succeeded.items() if e["commit_sha"]},
+            workspace=plan["project"]["workspace"], repo=await self._repository(plan["project"]["workspace"]),
+            budget=Budget.parse(plan["run"]["budget"]), ended=ended,
+            gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
+                                 if e["status"] == "waiting"},
+        )
+        log.info("run resumed at its gate(s)", extra={"run_id": run_id, "waiting": len(run.gates_waiting_since)})
+        await self._start_run(run, plan["project"])
+
     async def _templates(self, nodes: Any) -> dict[str, dict[str, Any]]:
         templates = {}
         for agent in {node["agent"] for node in nodes if node["kind"] == "agent"}:
@@ -212,8 +235,10 @@ class ProjectActor:
                 async with trio.open_nursery() as nursery:
                     if run.budget and run.budget.wall_s:
                         nursery.start_soon(self._run_wall_budget, run, run.budget.wall_s)
+                    for node_id, status in run.ended.items():  # a resumed run: as if they had just ended
+                        send.send_nowait((node_id, status))
                     for node_id, ups in waiting_on.items():
-                        if not ups:
+                        if not ups and node_id not in run.ended:
                             nursery.start_soon(self._run_node, run, node_id, send)
                     while len(outcome) < len(run.nodes):
                         node_id, status = await receive.receive()
@@ -221,10 +246,10 @@ class ProjectActor:
                         if status == "succeeded":
                             for child in dependents[node_id]:
                                 waiting_on[child].discard(node_id)
-                                if not waiting_on[child]:
+                                if not waiting_on[child] and child not in run.ended:
                                     nursery.start_soon(self._run_node, run, child, send)
                             continue
-                        below = downstream_of(waiting_on, [node_id]) - {node_id} - outcome.keys()
+                        below = downstream_of(waiting_on, [node_id]) - {node_id} - outcome.keys() - run.ended.keys()
                         if below:
                             skipped = [run.first_execution[n] for n in sorted(below)]
                             await self.db.write(
@@ -237,16 +262,22 @@ class ProjectActor:
             run.internal_error = _failure_message(exc)
         finally:
             self.runs.pop(run.id, None)
-            status, error = self._run_result(run, outcome)
-            leftover = "cancelled" if run.cancel_requested else "interrupted"
-            with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
-                scope.shield = True
-                try:
-                    await self.db.write(lambda tx: transitions.finish_run(
-                        tx, self.project_id, run.id, status, error, leftover), wait_for_storage=True)
-                except Exception as exc:  # not stored: the next start records the run as cancelled
-                    log.error("run %s: its end was not stored: %s", run.id, exc)
-            log.info("run finished", extra={"run_id": run.id, "status": status, "error": error})
+            if run.parked and self.hub.stopping:  # waiting at a gate: the next start resumes the run
+                log.info("run left waiting at a gate", extra={"run_id": run.id})
+            else:
+                await self._finish_run(run, outcome)
+
+    async def _finish_run(self, run: RunState, outcome: dict[str, str]) -> None:
+        status, error = self._run_result(run, outcome)
+        leftover = "cancelled" if run.cancel_requested else "interrupted"
+        with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
+            scope.shield = True
+            try:
+                await self.db.write(lambda tx: transitions.finish_run(
+                    tx, self.project_id, run.id, status, error, leftover), wait_for_storage=True)
+            except Exception as exc:  # not stored: the next start records the run as cancelled
+                log.error("run %s: its end was not stored: %s", run.id, exc)
+        log.info("run finished", extra={"run_id": run.id, "status": status, "error": error})
 
     def _interruption(self) -> str:
         """Why work was cut short without a request: the hub is stopping, or this actor crashed."""
@@ -341,32 +372,48 @@ class ProjectActor:
         except BaseException:  # cancelled: by a request, a budget, or the hub stopping
             stopped = handle.stop_final or (Final("cancelled", "cancelled by request") if run.cancel_requested
                                             else None)
+            waiting = handle.decision is not None and not handle.decision.is_set()
+            if stopped is None and waiting and self.hub.stopping:
+                run.parked.add(execution_id)  # a gate runs no process: it stays waiting for the next start
+                raise
             final = stopped or Final("interrupted", self._interruption())
             raise
         finally:
             self.executions.pop(execution_id, None)
             run.handles.pop(execution_id, None)
-            cost, tokens = handle.usage()
-            run.spent_cost += cost
-            run.spent_tokens += tokens
-            assert final is not None
-            changes = _final_changes(handle, final)
-            if handle.parser is not None and not node["model"]:
-                changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
-            self.runner.queue_status(handle, changes, "execution.finished")
-            log.info("execution finished", extra={
-                "run_id": run.id, "node_id": node["id"], "execution_id": execution_id, "status": final.status,
-                "exit_code": changes.get("exit_code"), "error": final.error})
+            if execution_id not in run.parked:
+                changes = self._record_final(run, node, handle, final)
+        assert final is not None
         return final.status, changes, handle
+
+    def _record_final(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle,
+                      final: Final | None) -> dict[str, Any]:
+        """Count the execution's usage into its run and queue its finished event."""
+        cost, tokens = handle.usage()
+        run.spent_cost += cost
+        run.spent_tokens += tokens
+        assert final is not None
+        changes = _final_changes(handle, final)
+        if handle.parser is not None and not node["model"]:
+            changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
+        self.runner.queue_status(handle, changes, "execution.finished")
+        log.info("execution finished", extra={
+            "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": final.status,
+            "exit_code": changes.get("exit_code"), "error": final.error})
+        return changes
 
     async def _wait_at_gate(self, node: dict[str, Any], handle: ExecutionHandle) -> Final:
         """A gate runs no agent: it waits for a person's approve or reject."""
         handle.decision = trio.Event()
-        await self.db.write(lambda tx: transitions.update_execution(
-            tx, self.project_id, handle.id, {"status": "waiting", "started_at": time.time()}, "execution.started"),
-            wait_for_storage=True)
+        started = handle.run.gates_waiting_since.get(handle.id)  # waiting since before a restart
+        if started is None:
+            started = time.time()
+            await self.db.write(lambda tx: transitions.update_execution(
+                tx, self.project_id, handle.id, {"status": "waiting", "started_at": started}, "execution.started"),
+                wait_for_storage=True)
         timeout = node["timeout_s"]
-        with trio.move_on_after(timeout if timeout else math.inf) as deadline:
+        left = timeout - (time.time() - started) if timeout else math.inf
+        with trio.move_on_after(left) as deadline:
             await handle.decision.wait()
         if deadline.cancelled_caught:
             return Final("timed_out", f"no decision within {timeout:g} s")

@@ -89,6 +89,10 @@ class RunState:
     cancel_requested: bool = False
     budget_exceeded: str | None = None
     internal_error: str | None = None  # the run's own bookkeeping failed (see ProjectActor._drive_run)
+    # A run resumed after a restart: nodes that had already ended, and gates already waiting (since when)
+    ended: dict[str, str] = field(default_factory=dict)
+    gates_waiting_since: dict[str, float] = field(default_factory=dict)
+    parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
     spent_cost: float = 0.0
     spent_tokens: int = 0
     handles: dict[str, ExecutionHandle] = field(default_factory=dict)

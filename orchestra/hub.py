@@ -21,7 +21,7 @@ from .events import EventBus
 from .process import become_subreaper, kill_marked, kill_orphan_group
 from .settings import Settings
 from .templates import builtin_templates
-from .transitions import finish_interrupted
+from .transitions import abandon_run, finish_interrupted
 
 log = logging.getLogger("orchestra.hub")
 
@@ -63,6 +63,7 @@ class Hub:
         await hub.recover()
         async with trio.open_nursery() as nursery:
             await nursery.start(hub._serve_actors)
+            await hub.resume_gated_runs()
             try:
                 yield hub
             finally:
@@ -195,6 +196,17 @@ class Hub:
     async def recover(self) -> None:
         """Executions a previous hub left queued or running become ``interrupted``; their agents die."""
         await self._recover_project(None, "the hub stopped while it ran")
+
+    async def resume_gated_runs(self) -> None:
+        """Runs left waiting at a gate by the previous hub go on: their gates can be decided again."""
+        for run in await self.db.read(lambda db: fetch_rows(
+                db, "SELECT id, project_id FROM runs WHERE status IN ('queued', 'running')")):
+            try:
+                await self.send(run["project_id"], "resume_run", run_id=run["id"])
+            except Exception as exc:
+                log.exception("could not resume run %s", run["id"])
+                reason = f"could not go on after a restart: {exc}"
+                await self.db.write(lambda tx, r=run, why=reason: abandon_run(tx, r["project_id"], r["id"], why))
 
     async def _recover_project(self, project_id: str | None, reason: str) -> None:
         leftovers = await self.db.read(lambda db: _unfinished(db, project_id))

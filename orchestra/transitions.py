@@ -44,6 +44,14 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
             raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
                                 {"field": "node_ids", "missing": missing})
         selected = downstream_of(graph, node_ids)
+    reused = _reused_results(db, project_id, nodes, selected)
+    ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
+    return {"project": project, "nodes": ordered, "reused": reused}
+
+
+def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, dict[str, Any]],
+                    selected: set[str]) -> dict[str, dict[str, Any]]:
+    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on."""
     reused: dict[str, dict[str, Any]] = {}
     for node_id in selected:
         for up in nodes[node_id]["depends_on"]:
@@ -57,8 +65,24 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
                     f"node '{node_id}' depends on '{up}', which has never succeeded; launch '{up}' too",
                     {"node_id": node_id, "upstream": up})
             reused[up] = {"title": nodes[up]["title"], "result": row[0] or "", "commit": row[1]}
-    ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
-    return {"project": project, "nodes": ordered, "reused": reused}
+    return reused
+
+
+def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> dict[str, Any]:
+    """What a run left waiting at a gate across a restart needs to go on: its nodes (as they are
+    now), each node's latest execution, and the results it builds on."""
+    project = store.get_project(db, project_id)
+    run = history.get_run(db, run_id)
+    latest: dict[str, dict[str, Any]] = {}
+    for execution in run["executions"]:  # by num: a retry comes after its first attempt
+        latest[execution["node_id"]] = execution
+    nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
+    missing = sorted(set(latest) - set(nodes))
+    if missing:
+        raise Conflict(f"node(s) {', '.join(missing)} of run '{run_id}' were deleted")
+    selected = {node_id: nodes[node_id] for node_id in nodes if node_id in latest}
+    reused = _reused_results(db, project_id, nodes, set(selected))
+    return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
 
 
 def _execution_row(project_id: str, run_id: str, node: dict[str, Any], attempt: int,
@@ -133,18 +157,37 @@ def finish_run(tx: Tx, project_id: str, run_id: str, status: str, error: str | N
     tx.emit(project_id, "run.finished", run_id=run_id, run=run)
 
 
+# What recovery leaves alone: a gate waiting for a person runs no process, so it survives a restart,
+# and so do its run and the run's executions still queued behind it.
+_GATED_RUNS = "SELECT run_id FROM executions WHERE status = 'waiting'"
+
+
 def finish_interrupted(tx: Tx, project_id: str | None, reason: str) -> None:
-    """Recovery: what is still marked queued/running/waiting becomes interrupted, its runs cancelled."""
+    """Recovery: what is still marked queued/running becomes interrupted, its runs cancelled, except
+    runs waiting at a gate."""
     where, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
     now = time.time()
-    for row in fetch_rows(tx.db, "SELECT id, project_id FROM executions "
-                          f"WHERE status IN ('queued', 'running', 'waiting'){where}", params):
+    for row in fetch_rows(tx.db, "SELECT id, project_id FROM executions WHERE (status = 'running' OR "
+                          f"(status = 'queued' AND run_id NOT IN ({_GATED_RUNS}))){where}", params):
         update_execution(tx, row["project_id"], row["id"], {
             "status": "interrupted", "error": reason, "finished_at": now}, "execution.finished")
-    for row in fetch_rows(tx.db, f"SELECT id, project_id FROM runs WHERE status IN ('queued', 'running'){where}",
-                          params):
-        tx.execute("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ?",
-                   [reason, now, row["id"]])
-        run = history.get_run(tx.db, row["id"])
-        run.pop("executions")
-        tx.emit(row["project_id"], "run.finished", run_id=row["id"], run=run)
+    for row in fetch_rows(tx.db, "SELECT id, project_id FROM runs WHERE status IN ('queued', 'running') "
+                          f"AND id NOT IN ({_GATED_RUNS}){where}", params):
+        _cancel_run(tx, row["project_id"], row["id"], reason, now)
+
+
+def abandon_run(tx: Tx, project_id: str, run_id: str, reason: str) -> None:
+    """A run that could not be resumed: everything unfinished of it is interrupted, the run cancelled."""
+    now = time.time()
+    for (execution_id,) in tx.execute("SELECT id FROM executions WHERE run_id = ? AND status IN "
+                                      "('queued', 'running', 'waiting')", [run_id]).fetchall():
+        update_execution(tx, project_id, execution_id, {
+            "status": "interrupted", "error": reason, "finished_at": now}, "execution.finished")
+    _cancel_run(tx, project_id, run_id, reason, now)
+
+
+def _cancel_run(tx: Tx, project_id: str, run_id: str, reason: str, now: float) -> None:
+    tx.execute("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ?", [reason, now, run_id])
+    run = history.get_run(tx.db, run_id)
+    run.pop("executions")
+    tx.emit(project_id, "run.finished", run_id=run_id, run=run)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import HubClient
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import TOKEN, FakeAgents, HubClient
+from hubproc import hub_env, hub_process, wait_for_event
 
 
 async def gated_project(hub: HubClient) -> tuple[str, dict[str, str], dict[str, object]]:
@@ -66,3 +71,39 @@ async def test_a_gate_needs_no_agent_and_an_agent_node_needs_one(hub: HubClient)
     response = await hub.post(f"/projects/{pid}/nodes", {"title": "a", "prompt": "x"})
     assert response.status_code == 422
     assert "agent" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+async def test_a_waiting_gate_survives_a_restart(tmp_path: Path, agents: FakeAgents, signum: int) -> None:
+    env = hub_env(tmp_path, TOKEN, ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude"))
+    async with hub_process(env) as hub, hub.http() as http:
+        project = (await http.post("/projects", json={"name": "gated"})).json()
+        pid = project["id"]
+        for node in ({"id": "draft", "title": "Draft", "prompt": "@result=the-plan", "agent": "claude-code"},
+                     {"id": "review", "title": "Review", "kind": "gate", "depends_on": ["draft"]},
+                     {"id": "ship", "title": "Ship", "prompt": "ship it", "agent": "claude-code",
+                      "depends_on": ["review"]},
+                     {"id": "slow", "title": "Slow", "prompt": "@hang", "agent": "claude-code"}):
+            assert (await http.post(f"/projects/{pid}/nodes", json=node)).status_code == 201
+        launched = (await http.post("/launch", json={"project_id": pid})).json()
+        ids = {e["node_id"]: e["id"] for e in launched["executions"]}
+        await wait_for_event(hub, pid, lambda e: e["type"] == "execution.started" and e["node_id"] == "review")
+        await wait_for_event(hub, pid, lambda e: e["type"] == "execution.output" and e["node_id"] == "slow")
+        hub.process.send_signal(signum)
+        await hub.process.wait()
+
+    async with hub_process(env) as hub, hub.http() as http:
+        run = (await http.get(f"/runs/{launched['run_id']}")).json()
+        statuses = {e["node_id"]: e["status"] for e in run["executions"]}
+        assert statuses == {"draft": "succeeded", "review": "waiting", "ship": "queued", "slow": "interrupted"}
+        assert run["status"] == "running"
+        response = await http.post(f"/executions/{ids['review']}/approve", json={"comment": "go"})
+        assert response.status_code == 200, response.text
+        await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished")
+        run = (await http.get(f"/runs/{launched['run_id']}")).json()
+    by_node = {e["node_id"]: e for e in run["executions"]}
+    assert by_node["review"]["status"] == "succeeded" and by_node["review"]["result_text"] == "go"
+    assert by_node["ship"]["status"] == "succeeded"
+    ship_prompt = next(r["prompt"] for r in agents.recorded() if r["prompt"].startswith("ship it"))
+    assert "go" in ship_prompt
+    assert run["status"] == "failed" and "slow" in run["error"]  # the agent the restart cut short
