@@ -116,6 +116,13 @@ class NodePatch(Strict):
     position: Position | None = None
 
 
+class StdinPrompt(Strict):
+    """How the CLI takes a prompt too long for one argument (over 100,000 bytes) on stdin: its
+    ``{prompt}`` argument becomes ``argument`` ("-" for many CLIs), or is left out when null."""
+
+    argument: Annotated[str, StringConstraints(max_length=200)] | None
+
+
 class TemplateCreate(Strict):
     id: Slug
     name: Name
@@ -126,6 +133,7 @@ class TemplateCreate(Strict):
     resume_command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]],
                               Field(min_length=1, max_length=200)] | None = None
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
+    stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
 
 
 class LaunchRequest(Strict):

@@ -297,6 +297,7 @@ def delete_node(tx: Tx, project_id: str, node_id: str) -> None:
 def _present_template(row: Row) -> Row:
     row["command"] = json.loads(row["command"])
     row["resume_command"] = json.loads(row["resume_command"]) if row.get("resume_command") else None
+    row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["builtin"] = False
     return row
@@ -315,10 +316,11 @@ def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Row:
     template_id = fields["id"]
     if template_id in builtin_ids or user_template(tx.db, template_id) is not None:
         raise Conflict(f"agent template '{template_id}' already exists", {"field": "id"})
-    resume = fields.get("resume_command")
+    resume, stdin_prompt = fields.get("resume_command"), fields.get("stdin_prompt")
     tx.db["agent_templates"].insert(fields | {
         "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
         "resume_command": json.dumps(resume) if resume else None,
+        "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)

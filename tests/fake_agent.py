@@ -27,8 +27,9 @@ prompts too long for one argument) may carry directives, so one fake CLI serves 
 
 With ``--record DIR`` it first writes ``DIR/<pid>.json``: argv, cwd, env, prompt, pid, the files of
 its working directory (``files``, name -> text, ``.git`` left out), ``prompt_on_stdin`` (and
-``child_pid`` / ``setsid_child_pid`` once @child / @setsid-child has spawned). Stdlib only: it runs under whatever Python the tests use.
-``install()`` writes the executable wrapper that lets the hub run it as ``claude``/``codex``/``gemini``.
+``child_pid`` / ``setsid_child_pid`` once @child / @setsid-child has spawned). Stdlib only: it
+runs under whatever Python the tests use. ``install()`` writes the executable wrapper that lets the
+hub run it as ``claude``/``codex``/``gemini``.
 """
 
 from __future__ import annotations

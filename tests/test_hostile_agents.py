@@ -141,3 +141,22 @@ async def test_nan_in_agent_output_is_kept_raw_never_served_as_a_number(hub: Hub
     (raw,) = outputs(events, "raw")
     assert '"a":NaN' in raw["line"]
     assert not outputs(events, "tool_use")
+
+
+async def test_a_user_template_may_take_long_prompts_on_stdin(hub: HubClient) -> None:
+    await add_script_template(hub, "long-x", PRINT_LONG.format(tag="xxxxxxxxxx"))
+    await add_script_template(hub, "long-y", PRINT_LONG.format(tag="yyyyyyyyyy"))
+    count = "import sys; assert sys.argv[1] == '-'; print(len(sys.stdin.read()))"
+    response = await hub.post("/agent-templates", {
+        "id": "counter", "name": "counter", "output": "text", "stdin_prompt": {"argument": "-"},
+        "command": [sys.executable, "-c", count, "{prompt}"]})
+    assert response.status_code == 201, response.text
+    assert response.json()["stdin_prompt"] == {"argument": "-"}
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="x", agent="long-x")
+    await hub.create_node(project["id"], id="y", agent="long-y")
+    await hub.create_node(project["id"], id="join", prompt="join", agent="counter", depends_on=["x", "y"])
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    join = (await hub.get(f"/executions/{run['executions'][2]['id']}")).json()
+    assert join["status"] == "succeeded", join
+    assert join["result_text"] == str(len(join["prompt"])) and len(join["prompt"]) > 131_072
