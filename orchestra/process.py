@@ -46,6 +46,7 @@ GROUP_POLL_S = 0.02
 EXECUTION_MARK = "ORCHESTRA_EXECUTION_ID"
 _PR_SET_CHILD_SUBREAPER = 36
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_OWN_CHILDREN = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
 ADOPT_AFTER_S = 1.0
 
 
@@ -253,7 +254,7 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
             signal_group(pgid, signal.SIGKILL)
             await trio.sleep(GROUP_POLL_S)
     _leaders.pids.discard(pgid)  # reaped by trio: from now on the pid may be anyone's
-    if execution_id is not None:
+    if execution_id is not None and orphans_possible():
         escaped = await trio.to_thread.run_sync(end_escapees, execution_id)
         if escaped:
             log.warning("killed %d process(es) of execution %s that had left its process group", escaped,
@@ -321,17 +322,18 @@ def become_subreaper() -> bool:
 
 
 def _children() -> list[int]:
-    pids: list[int] = []
+    """The hub's children. Orphans are adopted by the subreaper's main thread, so its list is enough
+    (one small /proc read: cheap enough for the loop, where it spares most executions a thread hop)."""
     try:
-        for task in os.scandir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{task.name}/children", "rb") as file:
-                    pids.extend(int(pid) for pid in file.read().split())
-            except OSError:
-                continue
+        with open(_OWN_CHILDREN, "rb") as file:
+            return [int(pid) for pid in file.read().split()]
     except OSError:
-        pass
-    return pids
+        return []
+
+
+def orphans_possible() -> bool:
+    """Whether the hub has a child it did not spawn as an agent: only then can an escapee be about."""
+    return any(pid not in _leaders.pids for pid in _children())
 
 
 def _mark_of(pid: int) -> str | None:
