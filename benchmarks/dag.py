@@ -31,7 +31,6 @@ from .harness import (
     Follower,
     Scratch,
     add_template,
-    cpu_seconds,
     create_nodes,
     create_project,
     expect,
@@ -40,6 +39,7 @@ from .harness import (
     run_hub,
     write_trivial_agent,
 )
+from .procfs import cpu_seconds
 from .stats import spread
 
 PROMPT = "Do the task."

@@ -27,10 +27,8 @@ import trio
 
 from .harness import (
     BenchFailure,
-    Hub,
     Scratch,
     add_template,
-    cpu_seconds,
     create_nodes,
     create_project,
     expect,
@@ -38,6 +36,8 @@ from .harness import (
     run_hub,
     write_stream_agent,
 )
+from .hub_subprocess import HubProcess
+from .procfs import cpu_seconds
 from .stats import latency_summary, spread
 from .wsclient import Closed, WebSocket
 
@@ -47,7 +47,7 @@ _RUN_FINISHED = b'"type":"run.finished"'
 
 
 class Subscriber:
-    def __init__(self, hub: Hub, project_id: str) -> None:
+    def __init__(self, hub: HubProcess, project_id: str) -> None:
         self.hub = hub
         self.project_id = project_id
         self.last_seq = 0
@@ -121,7 +121,7 @@ def _stored(db_path: str, run_id: str) -> dict[str, Any]:
         conn.close()
 
 
-async def one_run(work: Scratch, hub: Hub, http: Any, project_id: str, agents: int, lines: int,
+async def one_run(work: Scratch, hub: HubProcess, http: Any, project_id: str, agents: int, lines: int,
                   subscribers: int) -> dict[str, Any]:
     subs = [Subscriber(hub, project_id) for _ in range(subscribers)]
     ready = trio.Event()

@@ -24,10 +24,8 @@ from . import seed
 from .harness import (
     BenchFailure,
     Follower,
-    Hub,
     Scratch,
     add_template,
-    cpu_seconds,
     create_nodes,
     create_project,
     expect,
@@ -38,18 +36,20 @@ from .harness import (
     write_hang_agent,
     write_trivial_agent,
 )
+from .hub_subprocess import HubProcess
+from .procfs import cpu_seconds
 from .rest import Connection
 from .stats import spread
 
 MB = 1024 * 1024
 
 
-async def _settle(hub: Hub) -> int:
+async def _settle(hub: HubProcess) -> int:
     await trio.sleep(0.5)
     return hub.rss()
 
 
-async def _launch_and_wait(hub: Hub, http: Any, project_id: str, until: str, count: int = 1) -> dict[str, Any]:
+async def _launch_and_wait(hub: HubProcess, http: Any, project_id: str, until: str, count: int = 1) -> dict[str, Any]:
     """Launch, and return once ``count`` events of type ``until`` were seen (or the run finished)."""
     seen = [0]
 
@@ -125,7 +125,7 @@ async def memory(work: Scratch, *, projects: int, hanging: int, runs: int) -> di
     return report
 
 
-async def _wait_run(hub: Hub, http: Any, run_id: str, project_id: str) -> dict[str, Any]:
+async def _wait_run(hub: HubProcess, http: Any, run_id: str, project_id: str) -> dict[str, Any]:
     with trio.fail_after(120):
         while True:
             run = await expect(await http.get(f"/runs/{run_id}"), 200)

@@ -1,5 +1,6 @@
 """What every scenario shares: a scratch directory, the hub as a real subprocess (``python
-orchestra.py``), the benchmark agents, a WebSocket follower, and the leftover-process check.
+orchestra.py``, started by benchmarks/hub_subprocess.py as the tests start theirs), the benchmark
+agents, a WebSocket follower, and the leftover-process check.
 
 Every process the benchmarks start (the hub, the agents, the agents' children) carries the scratch
 directory's path in its environment (``ORCHESTRA_BENCH_MARK``; the agents get it through their
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -27,11 +27,12 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-ROOT = Path(__file__).resolve().parents[1]
-ENTRY = ROOT / "orchestra.py"
+from . import hub_subprocess
+from .hub_subprocess import HubDidNotStart, HubProcess
+from .procfs import processes_mentioning
+
 TOKEN = "bench-token-0123456789abcdef"
 MARK_VAR = "ORCHESTRA_BENCH_MARK"
-_LISTENING = re.compile(rb"orchestra listening on http://[^:]+:(\d+)")
 
 
 class BenchFailure(Exception):
@@ -84,40 +85,7 @@ def _kill(pid: int) -> None:
 
 def leftover_processes(mark: str) -> list[int]:
     """Live processes (not zombies) whose environment or command line mentions ``mark``."""
-    needle = mark.encode()
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as file:
-                state = file.read().rsplit(b")", 1)[1].split()[0]
-            if state == b"Z":
-                continue
-            with open(f"/proc/{entry.name}/environ", "rb") as file:
-                environ = file.read()
-            with open(f"/proc/{entry.name}/cmdline", "rb") as file:
-                cmdline = file.read()
-        except OSError:
-            continue
-        if needle in environ or needle in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as file:
-        for line in file:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise BenchFailure(f"no VmRSS for pid {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    with open(f"/proc/{pid}/stat", "rb") as file:
-        fields = file.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return processes_mentioning(mark, in_environment=True)
 
 
 # -- agents ------------------------------------------------------------------------------------------
@@ -194,52 +162,13 @@ def write_stream_agent(bin_dir: Path) -> Path:
 # -- the hub as a subprocess -------------------------------------------------------------------------
 
 
-@dataclass
-class Hub:
-    process: trio.Process
-    port: int
-    log_path: Path
-    started_at: float
-    ready_at: float
-    log: bytearray = field(default_factory=bytearray)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def ws_url(self, project_id: str, since: int | None = None) -> str:
-        url = f"ws://127.0.0.1:{self.port}/ws/subscribe/{project_id}?token={TOKEN}"
-        return url if since is None else f"{url}&since={since}"
-
-    def http(self, timeout: float = 120) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"},
-                                 timeout=timeout)
-
-    def rss(self) -> int:
-        return rss_bytes(self.pid)
-
-
 def hub_env(work: Scratch, db_name: str = "orchestra.db", **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
-    env |= {
-        "ORCHESTRA_DATABASE_URL": f"sqlite:///{work.path / db_name}",
-        "ORCHESTRA_WORKSPACES": str(work.path / "workspaces"),
-        "ORCHESTRA_HOST": "127.0.0.1",
-        "ORCHESTRA_PORT": "0",
-        "ORCHESTRA_TOKEN": TOKEN,
-        "ORCHESTRA_KILL_GRACE_S": "2",
-        MARK_VAR: work.mark,
-    }
-    return env | extra
+    return hub_subprocess.hub_env(work.path, TOKEN, db_name=db_name, **{MARK_VAR: work.mark}, **extra)
 
 
 @asynccontextmanager
 async def run_hub(work: Scratch, env: dict[str, str], ready_within: float = 60,
-                  profile_to: Path | None = None) -> AsyncIterator[Hub]:
+                  profile_to: Path | None = None) -> AsyncIterator[HubProcess]:
     """``python orchestra.py`` until the block exits; then SIGTERM and a clean exit, or a failure.
 
     With ``profile_to`` (or ``ORCHESTRA_BENCH_PROFILE=<dir>``), py-spy samples the hub while it runs
@@ -248,23 +177,9 @@ async def run_hub(work: Scratch, env: dict[str, str], ready_within: float = 60,
     if profile_to is None and os.environ.get("ORCHESTRA_BENCH_PROFILE"):
         profile_to = Path(os.environ["ORCHESTRA_BENCH_PROFILE"])
     log_path = work.path / f"hub-{time.time_ns()}.log"
-    started = time.perf_counter()
-    process = await trio.lowlevel.open_process(
-        [sys.executable, str(ENTRY)], env=env, cwd=str(work.path), stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert process.stderr is not None
-    log = bytearray()
-    clean_exit = False
     try:
-        with trio.fail_after(ready_within):
-            while not (match := _LISTENING.search(log)):
-                chunk = await process.stderr.receive_some(65536)
-                if not chunk:
-                    raise BenchFailure(f"the hub exited before listening:\n{log.decode(errors='replace')}")
-                log += chunk
-        hub = Hub(process, int(match.group(1)), log_path, started, time.perf_counter(), log)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_drain, process, log)
+        async with hub_subprocess.hub_process(env, cwd=work.path, ready_within=ready_within, stop_within=30,
+                                              log_path=log_path, http_timeout=120) as hub:
             profiler = await _start_profiler(hub, profile_to)
             try:
                 yield hub
@@ -273,28 +188,18 @@ async def run_hub(work: Scratch, env: dict[str, str], ready_within: float = 60,
                     with trio.CancelScope(shield=True):
                         profiler.send_signal(signal.SIGINT)
                         await profiler.wait()
-                with trio.CancelScope(shield=True):
-                    process.send_signal(signal.SIGTERM)
-                    with trio.move_on_after(30):
-                        await process.wait()
-                    clean_exit = process.returncode == 0
-                nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True):
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            log_path.write_bytes(bytes(log))
-    if not clean_exit:
-        raise BenchFailure(f"the hub did not stop cleanly on SIGTERM (exit {process.returncode}); "
+    except HubDidNotStart as exc:
+        raise BenchFailure(str(exc)) from None
+    if hub.process.returncode != 0:
+        raise BenchFailure(f"the hub did not stop cleanly on SIGTERM (exit {hub.process.returncode}); "
                            f"log: {log_path}")
     markers = (" ERROR ", " CRITICAL ", "level=error", "level=critical", "Traceback")
-    errors = [line for line in log.decode(errors="replace").splitlines() if any(m in line for m in markers)]
+    errors = [line for line in hub.log.decode(errors="replace").splitlines() if any(m in line for m in markers)]
     if errors:
         raise BenchFailure(f"the hub logged errors ({log_path}): {errors[:3]}")
 
 
-async def _start_profiler(hub: Hub, profile_to: Path | None) -> trio.Process | None:
+async def _start_profiler(hub: HubProcess, profile_to: Path | None) -> trio.Process | None:
     if profile_to is None:
         return None
     os.makedirs(profile_to, exist_ok=True)
@@ -308,12 +213,6 @@ async def _start_profiler(hub: Hub, profile_to: Path | None) -> trio.Process | N
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     await trio.sleep(0.5)  # let it attach
     return process
-
-
-async def _drain(process: trio.Process, log: bytearray) -> None:
-    assert process.stderr is not None
-    while chunk := await process.stderr.receive_some(65536):
-        log += chunk
 
 
 # -- REST helpers -----------------------------------------------------------------------------------
@@ -366,7 +265,7 @@ async def create_nodes(http: httpx.AsyncClient, project_id: str, nodes: list[dic
 class Follower:
     """One WebSocket subscriber that checks ``seq`` is gap-free and remembers what it needs."""
 
-    hub: Hub
+    hub: HubProcess
     project_id: str
     last_seq: int = 0
     events: int = 0

@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from .harness import ROOT
+from .hub_subprocess import ROOT
 
 
 def describe() -> dict[str, Any]:

@@ -17,7 +17,9 @@ from typing import Any
 import trio
 
 from . import seed
-from .harness import TOKEN, BenchFailure, Hub, Scratch, cpu_seconds, hub_env, run_hub
+from .harness import TOKEN, BenchFailure, Scratch, hub_env, run_hub
+from .hub_subprocess import HubProcess
+from .procfs import cpu_seconds
 from .stats import latency_summary, spread
 
 
@@ -43,8 +45,9 @@ class Connection:
             await self.stream.send_all(request)
             await self._fill()
         except (EOFError, trio.BrokenResourceError):
-            # The server may close an idle keep-alive connection (hypercorn: after 1,000 requests or
-            # 5 s idle); a client then reconnects. Counted, and reported.
+            # The server may close an idle keep-alive connection (hypercorn: after 1,000 requests, or
+            # 10 s idle: KEEP_ALIVE_TIMEOUT_S in orchestra/server.py); a client then reconnects. Counted,
+            # and reported.
             await self.stream.aclose()
             self.stream = await trio.open_tcp_stream("127.0.0.1", self.port)
             self.buffer.clear()
@@ -72,7 +75,7 @@ class Connection:
         return status, body
 
 
-async def load(hub: Hub, path: str, requests: int, concurrency: int,
+async def load(hub: HubProcess, path: str, requests: int, concurrency: int,
                check: Any) -> dict[str, Any]:
     """``requests`` GETs of ``path`` over ``concurrency`` connections; requests/s and latencies."""
     latencies: list[float] = []

@@ -18,6 +18,7 @@ import pytest
 import trio
 from fake_agent import install
 
+from benchmarks.procfs import alive, processes_mentioning
 from orchestra.events import Subscription
 from orchestra.server import Running, serve
 from orchestra.settings import Settings, load_settings
@@ -166,37 +167,15 @@ async def hub(settings: Settings) -> AsyncIterator[HubClient]:
         running.stop.set()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _processes_mentioning(marker: str) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-            state = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 @pytest.fixture(autouse=True)
 def no_leftover_agents(tmp_path: Path) -> Iterator[None]:
     """Fail a test that leaves a process started from its temporary directory (a fake agent)."""
     yield
-    left = _processes_mentioning(str(tmp_path))
+    left = processes_mentioning(str(tmp_path))
     for record in (tmp_path / "records").glob("*.json") if (tmp_path / "records").is_dir() else ():
         recorded = json.loads(record.read_text())
         for child in (recorded.get("child_pid"), recorded.get("setsid_child_pid")):
-            if child and _alive(child):
+            if child and alive(child):
                 left.append(child)
     for pid in left:
         try:

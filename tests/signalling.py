@@ -8,6 +8,8 @@ from pathlib import Path
 
 import trio
 
+from benchmarks.procfs import processes_mentioning
+
 
 class Fifo:
     """A named pipe under the test's directory. Opened read-write, so a writer never blocks on open
@@ -29,21 +31,6 @@ class Fifo:
         await self._stream.aclose()
 
 
-def live_processes_mentioning(marker: str) -> list[int]:
-    """Live (not zombie) processes whose command line contains ``marker``. Blocking: a /proc scan."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
-            state = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 async def leftovers(marker: str) -> list[int]:
-    return await trio.to_thread.run_sync(live_processes_mentioning, marker)
+    """Live (not zombie) processes whose command line contains ``marker`` (a /proc scan, in a thread)."""
+    return await trio.to_thread.run_sync(processes_mentioning, marker)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import trio
 from conftest import TOKEN, WAIT_S, HubClient
-
-ENTRY = Path(__file__).resolve().parents[1] / "orchestra.py"
+from hubproc import ENTRY
 
 
 async def run_cli(hub: HubClient, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[bytes]:

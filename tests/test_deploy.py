@@ -8,18 +8,17 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 import zipapp
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from benchmarks.hub_subprocess import BlockingHub, free_port
 from orchestra.logging_setup import configure_logging, log_context
 from orchestra.notify import notify
 from orchestra.settings import Settings
@@ -45,7 +44,7 @@ def test_unit_stops_gracefully_and_leaves_no_agent() -> None:
     unit = unit_settings()
     assert unit["KillMode"] == ["mixed"] and unit["KillSignal"] == ["SIGTERM"]
     assert unit["Restart"] == ["on-failure"]
-    # The hub's worst case: HTTP graceful close (5 s) + kill grace + final writes.
+    # The hub's worst case: HTTP graceful close (3 s in orchestra/server.py; 5 allowed) + kill grace + final writes.
     timeout = int(unit["TimeoutStopSec"][0].removesuffix("s"))
     assert timeout >= 5 + Settings.model_fields["kill_grace_s"].default + 10
     assert unit["StateDirectory"] == ["orchestra"] and unit["User"] == ["orchestra"]
@@ -87,20 +86,6 @@ def test_env_example_names_only_real_settings() -> None:
 # -- install.sh -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(probe: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def stand_in_pyz(tmp_path: Path, name: str) -> Path:
     """The hub as a plain zipapp of the source tree (its dependencies come from this interpreter):
     install.sh treats it as the real pyz, which .ci/deploy-check.sh builds and installs."""
@@ -118,12 +103,6 @@ def install(root: Path, pyz: Path) -> subprocess.CompletedProcess[str]:
         env=os.environ | {"PYTHON": sys.executable}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
-
-
-def start_wrapped_hub(root: Path, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
-    """The hub through the installed wrapper: the unit's environment and the operator's env file."""
-    return subprocess.Popen([str(root / "usr/local/bin/orchestra"), "serve"], stdin=subprocess.DEVNULL,
-                            stdout=open(tmp_path / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
 
 
 def test_install_twice_upgrades_in_place_and_keeps_the_database(tmp_path: Path) -> None:
@@ -151,24 +130,16 @@ def test_install_twice_upgrades_in_place_and_keeps_the_database(tmp_path: Path) 
 
     @contextmanager
     def run_hub(name: str) -> Iterator[httpx.Client]:
-        proc = start_wrapped_hub(root, tmp_path, name)
+        """The hub through the installed wrapper: the unit's environment and the operator's env file."""
+        hub = BlockingHub(None, command=[str(root / "usr/local/bin/orchestra"), "serve"],
+                          log_path=tmp_path / f"{name}.log")
+        hub.start()
         try:
             with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
-                def up() -> bool:
-                    assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
-                    try:
-                        return http.get("/health").status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                wait_until(up, 30, "the installed hub's /health")
                 yield http
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
+            assert hub.stop(within=15) == 0, hub.log_tail()
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            hub.stop()
 
     with run_hub("before") as http:
         assert http.post("/projects", json={"name": "survives upgrades"}).status_code == 201

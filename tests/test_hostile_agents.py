@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from conftest import FakeAgents, HubClient, _alive
+from conftest import FakeAgents, HubClient
 
+from benchmarks import procfs
 from orchestra.db import Database
 
 PRINT_NUL = "import sys; sys.stdout.buffer.write(b'before\\x00nul\\x00after\\n')"
@@ -95,7 +96,7 @@ async def test_a_process_that_left_the_group_is_ended_on_cancel(hub: HubClient, 
     assert os.getsid(escapee) == escapee  # it really left the agent's session and group
     assert (await hub.post(f"/executions/{execution_id}/cancel")).status_code == 202
     assert (await hub.wait_execution(execution_id, {"cancelled"}))["status"] == "cancelled"
-    assert not _alive(escapee)
+    assert not procfs.alive(escapee)
 
 
 async def test_the_database_files_are_private(hub: HubClient) -> None:
@@ -112,15 +113,8 @@ async def test_a_cancelled_read_frees_the_read_slot_at_once(tmp_path: Path) -> N
             await database.read(lambda db: db.execute(endless).fetchone())
         with trio.fail_after(5):  # before: the endless query kept the only read slot forever
             assert await database.read(lambda db: db.execute("SELECT 42").fetchone()) == (42,)
-        connections = [fd for fd in os.listdir("/proc/self/fd") if _target(fd) == str(tmp_path / "orchestra.db")]
+        connections = [target for target in procfs.fd_targets() if target == str(tmp_path / "orchestra.db")]
         assert len(connections) == 2  # the writer's and the one reader's, whatever threads ran the reads
-
-
-def _target(fd: str) -> str | None:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:  # closed meanwhile (the listing's own descriptor)
-        return None
 
 
 async def test_nan_in_agent_output_is_kept_raw_never_served_as_a_number(hub: HubClient) -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ import httpx
 import trio
 from conftest import TOKEN, FakeAgents
 from hubproc import HubProcess, hub_env, hub_process, wait_for_event
+
+from benchmarks import procfs
 
 SEED = int(os.environ.get("ORCHESTRA_KILL_SEED", "20240611"))
 CYCLES = int(os.environ.get("ORCHESTRA_KILL_CYCLES", "30"))
@@ -216,53 +219,30 @@ def _log_tail(hub: HubProcess, lines: int = 15) -> str:
 # -- processes --------------------------------------------------------------------------------------
 
 
-def _state(pid: str) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def _cwd(pid: str) -> str:
-    try:
-        return os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return ""
-
-
-def _cmdline(pid: str) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
+def _within(root: str, pid: int) -> bool:
+    return (cwd := procfs.cwd(pid)) == root or cwd.startswith(root + "/")
 
 
 def _agent_processes(workspace: Path) -> list[int]:
     """Live processes working in the project's workspace: the agents and whatever they spawned."""
-    root = str(workspace)
-    found = []
-    for pid in os.listdir("/proc"):  # the cwd first: one syscall rules out nearly every process
-        if pid.isdigit() and ((cwd := _cwd(pid)) == root or cwd.startswith(root + "/")) \
-                and _state(pid) not in (None, "Z"):
-            found.append(int(pid))
-    return found
+    return procfs.live_processes(partial(_within, str(workspace)))  # the cwd first: it rules out nearly all
 
 
 def _leftovers(tmp_path: Path) -> dict[int, str]:
     """Live processes that mention the test's directory (the fake agents' command line) or work in it
     (the agents' grandchildren): pid -> what it is."""
-    root, found = str(tmp_path), {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid() or _state(pid) in (None, "Z"):
-            continue
-        cmdline, cwd = _cmdline(pid), _cwd(pid)
-        if root in cmdline or cwd == root or cwd.startswith(root + "/"):
-            found[int(pid)] = f"[{cmdline[:160]}] in {cwd}"
+    root = str(tmp_path)
+    found = {pid: f"[{_cmdline(pid)[:160]}] in {procfs.cwd(pid)}" for pid in procfs.live_processes(
+        lambda pid: root in _cmdline(pid) or _within(root, pid))}
     if found:
         roles = _recorded_roles(tmp_path / "records")
         for pid in found:
             found[pid] = f"{roles.get(pid, 'process')} {found[pid]} ({_ids(pid)})"
     return found
+
+
+def _cmdline(pid: int) -> str:
+    return procfs.cmdline(pid).replace(b"\0", b" ").decode(errors="replace").strip()
 
 
 def _recorded_roles(records: Path) -> dict[int, str]:
@@ -282,9 +262,7 @@ def _recorded_roles(records: Path) -> dict[int, str]:
 
 
 def _ids(pid: int) -> str:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    if (fields := procfs.stat_fields(pid)) is None:
         return "gone"
     return f"ppid {fields[1]}, pgid {fields[2]}, sid {fields[3]}"
 

@@ -14,13 +14,7 @@ from conftest import TOKEN, WAIT_S, FakeAgents
 from hubproc import hub_env, hub_process, wait_for_event
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+from benchmarks.procfs import alive
 
 
 async def test_sigkill_mid_run_then_restart_interrupts_and_ends_the_orphans(

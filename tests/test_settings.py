@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import trio
+from hubproc import ENTRY
 
 from orchestra.settings import ConfigError, load_settings
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +102,7 @@ def entries(directory: Path) -> list[str]:
 async def run_entry_point(tmp_path: Path, *args: str, **env: str) -> trio.CompletedProcess[bytes]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")} | env
     with trio.fail_after(30):  # a hub that starts instead of refusing is killed here, and fails the test
-        return await trio.run_process([sys.executable, str(REPO / "orchestra.py"), *args], env=environment,
+        return await trio.run_process([sys.executable, str(ENTRY), *args], env=environment,
                                       cwd=tmp_path, check=False, capture_stdout=True, capture_stderr=True)
 
 

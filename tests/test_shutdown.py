@@ -14,17 +14,13 @@ import trio
 from conftest import TOKEN, FakeAgents
 from hubproc import HubProcess, hub_env, hub_process, wait_for_event
 
+from benchmarks.procfs import alive
+
 GRACE_S = 2  # ORCHESTRA_KILL_GRACE_S in hub_env
-# Signal to exit: the agents' grace, then final writes. An idle keep-alive HTTP connection would add
-# hypercorn's graceful_timeout (5 s), so the test closes its clients before signalling.
+# Signal to exit: the agents' grace, then final writes (5 s of room). An idle keep-alive HTTP connection
+# would add hypercorn's graceful_timeout (3 s, orchestra/server.py), so the test closes its clients
+# before signalling.
 STOP_S = GRACE_S + 5
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def read_db(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -25,6 +25,8 @@ import trio
 from conftest import TOKEN, FakeAgents
 from hubproc import HubProcess, hub_env, hub_process, wait_for_event
 
+from benchmarks import procfs
+
 TMPFS_SIZE = "64m"  # room for everything once the filler is gone
 FULL_LINES = 3000  # per agent in the full-disk test: more than the pipe and the hub's buffers hold
 FULL_DELAY_S = 0.002
@@ -316,7 +318,7 @@ async def _wait_blocked_on_its_pipe(pid: int, node_id: str) -> None:
     seen: set[str] = set()
     with trio.move_on_after(ANSWER_WITHIN_S * 2):
         while True:
-            wchan = _wchan(pid)
+            wchan = procfs.wchan(pid)
             assert wchan is not None, f"agent {node_id} (pid {pid}) is gone while the disk is full"
             seen.add(wchan)
             if "pipe_write" in wchan:
@@ -325,13 +327,6 @@ async def _wait_blocked_on_its_pipe(pid: int, node_id: str) -> None:
     if seen <= {"0", ""}:
         return  # wchan is not shown here: the final checks still prove nothing was lost
     raise AssertionError(f"agent {node_id} (pid {pid}) never blocked on its pipe; it was in {sorted(seen)}")
-
-
-def _wchan(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/wchan").read_text().strip()
-    except OSError:
-        return None
 
 
 def _assert_sound(db_path: Path) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from ui_support import CHROMIUM, CHROMIUM_ARGS, REPO, HubProcess, free_port, shoot, skip_reason, sync_playwright
 
+from benchmarks.procfs import alive
+
 # No conftest.py here on purpose: a second module named "conftest" would shadow tests/conftest.py
 # for the test modules that import from it.
 
@@ -291,9 +293,9 @@ def test_cancel_a_hanging_run(page: Page, hub: HubProcess) -> None:
     started = set(hub.agent_pids()) - before
     assert len(started) == 2, f"expected two hanging agents, saw {started}"
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_alive(pid) for pid in started), "the cancelled agent is still running"
+    assert not any(alive(pid) for pid in started), "the cancelled agent is still running"
 
 
 def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page, hub: HubProcess) -> None:
@@ -450,12 +452,4 @@ def test_banner_when_the_hub_stops_and_recovery_when_it_returns(page: Page, hub:
     page.click("[data-action=run-all]")
     expect(row(page, "again")).to_have_attribute("data-status", "succeeded", timeout=30_000)
     panel_status(page, "succeeded")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 

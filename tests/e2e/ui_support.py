@@ -1,4 +1,5 @@
-"""What the browser tests share: the hub as a subprocess, where Chromium is, screenshots.
+"""What the browser tests share: the hub as a subprocess (benchmarks/hub_subprocess.py's blocking
+front end, with the fake agents), where Chromium is, screenshots.
 
 Chromium is found only at /usr/bin/chromium (``apt-get install chromium``; Playwright's own browser
 download is never used). Without it, or without the ``playwright`` package, the tests are skipped.
@@ -7,17 +8,13 @@ download is never used). Without it, or without the ``playwright`` package, the 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fake_agent import install
+
+from benchmarks.hub_subprocess import BlockingHub, free_port, hub_env
 
 REPO = Path(__file__).resolve().parents[2]
 TRANSCRIPTS = REPO / "tests" / "fixtures" / "agent-transcripts"
@@ -26,7 +23,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 TOKEN = "e2e-token-0123456789abcdef"
-START_TIMEOUT_S = 30
 
 try:
     from playwright.sync_api import Page, sync_playwright
@@ -56,23 +52,11 @@ def skip_reason() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class HubProcess:
+class HubProcess(BlockingHub):
     """``python orchestra.py`` on a fixed port and database, which a test can stop and start again."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.token = TOKEN
         self.records = root / "records"
-        self.log_path = root / "hub.log"
-        self.process: subprocess.Popen[bytes] | None = None
         bin_dir = root / "bin"
         bin_dir.mkdir(parents=True)
         self.records.mkdir()
@@ -82,52 +66,10 @@ class HubProcess:
         self.thinker = bin_dir / "thinker"
         self.thinker.write_text(THINKER)
         self.thinker.chmod(0o755)
-        self.env = {
-            **os.environ,
-            "ORCHESTRA_HOST": "127.0.0.1",
-            "ORCHESTRA_PORT": str(self.port),
-            "ORCHESTRA_DATABASE_URL": f"sqlite:///{root / 'orchestra.db'}",
-            "ORCHESTRA_WORKSPACES": str(root / "workspaces"),
-            "ORCHESTRA_TOKEN": TOKEN,
-            "ORCHESTRA_KILL_GRACE_S": "2",
-            "ORCHESTRA_MAX_PARALLEL": "4",
-            "ORCHESTRA_CLAUDE_BIN": str(bin_dir / "claude"),
-            "ORCHESTRA_CODEX_BIN": str(bin_dir / "codex"),
-            "ORCHESTRA_GEMINI_BIN": str(bin_dir / "gemini"),
-        }
-
-    def start(self) -> None:
-        assert self.process is None, "the hub is already running"
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, str(REPO / "orchestra.py")], cwd=self.root,
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the hub exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the hub did not answer /health within {START_TIMEOUT_S} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        """SIGTERM (the graceful stop systemd uses), then SIGKILL if it lingers."""
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+        env = hub_env(root, TOKEN, port=free_port(), ORCHESTRA_MAX_PARALLEL="4",
+                      ORCHESTRA_CLAUDE_BIN=str(bin_dir / "claude"), ORCHESTRA_CODEX_BIN=str(bin_dir / "codex"),
+                      ORCHESTRA_GEMINI_BIN=str(bin_dir / "gemini"))
+        super().__init__(env, cwd=root, log_path=root / "hub.log")
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=20)
