@@ -5,7 +5,6 @@
      ├── Unauthorized        401 unauthorized       (missing or wrong token)
      ├── NotFound            404 not_found
      ├── Conflict            409 conflict           (cycle, duplicate id, busy project)
-     ├── PayloadTooLarge     413 payload_too_large
      ├── Unprocessable       422 validation_error   (unknown field, wrong type, bad value)
      └── StorageUnavailable  503 storage_unavailable (disk full, database locked by another process)
 
@@ -48,11 +47,6 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "conflict"
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
 
 
 class Unprocessable(ApiError):

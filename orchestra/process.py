@@ -61,7 +61,7 @@ class ExecutionSpec:
 
 @dataclass(frozen=True)
 class Ending:
-    kind: Literal["exited", "cancelled", "lost"]
+    kind: Literal["exited"]  # a cancelled run raises Cancelled instead
     exit_code: int | None = None
 
 
@@ -316,7 +316,8 @@ def become_subreaper() -> bool:
     a process that left its agent's group is still found when the execution ends."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        result: int = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        return result == 0
     except (OSError, AttributeError):
         return False
 
