@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -82,4 +82,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args, settings)
         except KeyboardInterrupt:
             return 130
-    return args.run(args, settings)
+    run: Callable[[argparse.Namespace, Settings], int] = args.run  # a client command (client_cli)
+    return run(args, settings)

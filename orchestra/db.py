@@ -169,7 +169,8 @@ class WriteJob(Generic[T]):
         await self.done.wait()
         if self.error is not None:
             raise self.error
-        return self.result
+        result: T = self.result
+        return result
 
 
 class DatabaseClosed(Exception):

@@ -25,7 +25,7 @@ class LineSplitter:
         self._partial = bytearray()
         self._partial_length = 0  # bytes seen of the current line, kept or not
 
-    def feed(self, chunk: bytes) -> list[Line]:
+    def feed(self, chunk: bytes | bytearray) -> list[Line]:
         lines: list[Line] = []
         start = 0
         while True:
@@ -41,7 +41,7 @@ class LineSplitter:
         """The last line, when the stream ended without a newline."""
         return [self._take()] if self._partial_length else []
 
-    def _keep(self, piece: bytes) -> None:
+    def _keep(self, piece: bytes | bytearray) -> None:
         room = self.max_bytes - len(self._partial)
         if room > 0:
             self._partial += piece[:room]

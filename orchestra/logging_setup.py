@@ -92,13 +92,16 @@ def writes_to_journal(stream: TextIO) -> bool:
     return (stat.st_dev, stat.st_ino) == (device, inode)
 
 
+class _HubHandler(logging.StreamHandler[TextIO]):
+    """The handler :func:`configure_logging` installs (and replaces when it is called again)."""
+
+
 def configure_logging(level: int = logging.INFO, stream: TextIO | None = None) -> logging.Handler:
     """Route every logger to one key=value line on ``stream`` (stderr); safe to call again."""
     stream = stream or sys.stderr
-    handler = logging.StreamHandler(stream)
+    handler = _HubHandler(stream)
     handler.setFormatter(KeyValueFormatter(journal=writes_to_journal(stream)))
-    handler._orchestra = True  # type: ignore[attr-defined]
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if not getattr(h, "_orchestra", False)] + [handler]
+    root.handlers = [h for h in root.handlers if not isinstance(h, _HubHandler)] + [handler]
     root.setLevel(level)
     return handler

@@ -125,8 +125,9 @@ def _system_message(obj: dict[str, Any]) -> str | None:
             parts.append(" ".join(str(p) for p in (status, error) if p))
         return ": ".join(parts)
     for key in ("message", "status"):
-        if isinstance(obj.get(key), str):
-            return obj[key]
+        value = obj.get(key)
+        if isinstance(value, str):
+            return value
     return None
 
 

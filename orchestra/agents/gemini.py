@@ -68,7 +68,8 @@ class GeminiParser(AgentParser):
         if isinstance(error, dict):
             output = str(error.get("message") or "")
         else:
-            output = obj.get("output") if isinstance(obj.get("output"), str) else ""
+            given = obj.get("output")
+            output = given if isinstance(given, str) else ""
         failed = obj.get("status") != "success"
         return [tool_result(obj["tool_id"], output, failed)]
 

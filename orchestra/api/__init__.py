@@ -8,6 +8,7 @@ import traceback
 import trio
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent
 from quart import Response, has_websocket_context, request, websocket
+from quart.json.provider import DefaultJSONProvider
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException
@@ -55,10 +56,11 @@ class _ShieldedSendConnection(TrioASGIHTTPConnection):
 
 def create_app(hub: Hub) -> QuartTrio:
     app = QuartTrio("orchestra", static_folder=None)
-    app.asgi_http_class = _ShieldedSendConnection  # type: ignore[assignment]
+    app.asgi_http_class = _ShieldedSendConnection
     app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    assert isinstance(app.json, DefaultJSONProvider)
+    app.json.sort_keys = False
 
     for module in (health, projects, nodes, templates, runs, executions, ws, static):
         app.register_blueprint(module.blueprint(hub))
