@@ -1,10 +1,10 @@
 """ProjectActor: the single writer of one project's runs and executions.
 
-Routes send it commands through the hub (launch, follow-up, cancel, approve/reject, delete) and
-await the reply. Each run is a task in the actor's nursery that starts nodes as their upstream nodes
-succeed; each execution is a task of its run. Cancelling a scope ends the agents below it (their
-process groups are killed by :mod:`orchestra.process`), and every execution's final state is
-written, shielded, on the way out.
+Routes send it commands through the hub (launch, follow-up, cancel, approve/reject, delete: the
+typed messages of :mod:`orchestra.commands`) and await the reply. Each run is a task in the actor's
+nursery that starts nodes as their upstream nodes succeed; each execution is a task of its run.
+Cancelling a scope ends the agents below it (their process groups are killed by
+:mod:`orchestra.process`), and every execution's final state is written, shielded, on the way out.
 """
 
 from __future__ import annotations
@@ -13,18 +13,31 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
-from . import checkpoints, history, store, transitions
+from . import checkpoints, commands, history, store, transitions
 from .dag import downstream_of
+from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
 from .execution import AgentRunner, Budget, ExecutionHandle, Final, FollowUp, RunState
-from .history import FINAL_STATUSES
 from .logging_setup import log_context
 from .prompts import UpstreamResult
+from .rows import LaunchedRun, Node, Project, Template
+from .settings import Settings
+from .statuses import (
+    FINAL_EXECUTION_STATUSES,
+    RETRIED_EXECUTION_STATUSES,
+    UNSUCCESSFUL_EXECUTION_STATUSES,
+    EventType,
+    ExecutionStatus,
+    NodeKind,
+    RunStatus,
+)
 
 log = logging.getLogger("orchestra.actor")
 
@@ -32,33 +45,29 @@ RETRY_BACKOFF_MAX_S = 60.0
 FINAL_WRITE_TIMEOUT_S = 30.0
 
 
-class Command:
-    """A request to an actor, with the slot its reply comes back in."""
+class HubServices(Protocol):
+    """What a :class:`ProjectActor` needs from its hub (:class:`orchestra.hub.Hub`)."""
 
-    def __init__(self, name: str, args: dict[str, Any]) -> None:
-        self.name = name
-        self.args = args
-        self._done = trio.Event()
-        self._result: Any = None
-        self._error: BaseException | None = None
+    @property
+    def db(self) -> Database: ...
 
-    def resolve(self, result: Any) -> None:
-        self._result = result
-        self._done.set()
+    @property
+    def settings(self) -> Settings: ...  # max_parallel, kill_grace_s, workspaces_root
 
-    def fail(self, error: BaseException) -> None:
-        self._error = error
-        self._done.set()
+    @property
+    def limiter(self) -> trio.CapacityLimiter: ...  # the hub-wide limit on running agents
 
-    async def reply(self) -> Any:
-        await self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._result
+    @property
+    def stopping(self) -> bool: ...
+
+    async def template(self, template_id: str) -> Template | None: ...
+
+    def forget_project(self, project_id: str) -> None:
+        """The project was deleted: close its mailbox, which ends its actor."""
 
 
 class ProjectActor:
-    def __init__(self, hub: Any, project_id: str) -> None:
+    def __init__(self, hub: HubServices, project_id: str) -> None:
         self.hub = hub
         self.db = hub.db
         self.project_id = project_id
@@ -70,30 +79,50 @@ class ProjectActor:
                                   (self.limiter, hub.limiter))
         self._nursery: trio.Nursery | None = None
 
-    async def run(self, inbox: trio.MemoryReceiveChannel[Command]) -> None:
+    async def run(self, inbox: trio.MemoryReceiveChannel[commands.Envelope[Any]]) -> None:
         with log_context(project_id=self.project_id):  # every line logged below names the project
             await self._serve(inbox)
 
-    async def _serve(self, inbox: trio.MemoryReceiveChannel[Command]) -> None:
+    async def _serve(self, inbox: trio.MemoryReceiveChannel[commands.Envelope[Any]]) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            async for command in inbox:
+            async for envelope in inbox:
+                command = envelope.command
                 try:
-                    handler = getattr(self, f"_on_{command.name}")
-                    command.resolve(await handler(**command.args))
+                    envelope.resolve(await self._handle(command))
                 except ApiError as exc:
-                    command.fail(exc)
+                    envelope.fail(exc)
                 except Exception as exc:  # a bug in one command fails that command, not the project's runs
                     log.exception("command %s of project %s failed", command.name, self.project_id)
-                    command.fail(ApiError(f"internal error in {command.name}: {exc!r}; see the hub's log"))
+                    envelope.fail(ApiError(f"internal error in {command.name}: {exc!r}; see the hub's log"))
                 except BaseException:
-                    command.fail(Conflict("the hub is shutting down"))
+                    envelope.fail(Conflict("the hub is shutting down"))
                     raise
             nursery.cancel_scope.cancel()
 
+    async def _handle(self, command: commands.Command[Any]) -> Any:
+        """The command's reply, from the handler of its type."""
+        match command:
+            case commands.Launch():
+                return await self._launch(command)
+            case commands.FollowUp():
+                return await self._follow_up(command)
+            case commands.ResumeRun():
+                return await self._resume_run(command)
+            case commands.CancelRun():
+                return self._cancel_run(command)
+            case commands.CancelExecution():
+                return self._cancel_execution(command)
+            case commands.Decide():
+                return self._decide(command)
+            case commands.DeleteProject():
+                return await self._delete_project()
+        raise TypeError(f"no handler for {command!r}")
+
     # -- commands ---------------------------------------------------------------------------------
 
-    async def _on_launch(self, node_ids: list[str] | None, budget: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _launch(self, command: commands.Launch) -> LaunchedRun:
+        node_ids, budget = command.node_ids, command.budget
         plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids))
         templates = await self._templates(plan["nodes"].values())
         repo = await self._repository(plan["project"]["workspace"])
@@ -110,11 +139,12 @@ class ProjectActor:
         await self._start_run(run, plan["project"])
         return launched
 
-    async def _on_follow_up(self, execution_id: str, prompt: str) -> dict[str, Any]:
+    async def _follow_up(self, command: commands.FollowUp) -> LaunchedRun:
+        execution_id = command.execution_id
         parent = await self.db.read(lambda db: history.get_execution(db, execution_id))
         if parent["project_id"] != self.project_id:
             raise Conflict(f"execution '{execution_id}' belongs to another project")
-        if parent["status"] not in FINAL_STATUSES:
+        if parent["status"] not in FINAL_EXECUTION_STATUSES:
             raise Conflict(f"execution '{execution_id}' is still {parent['status']}; follow up once it ends")
         template = await self.hub.template(parent["agent"])
         if template is None or not template.get("resume_command"):
@@ -124,7 +154,7 @@ class ProjectActor:
             raise Conflict(f"execution '{execution_id}' reported no session id to resume")
         project = await self.db.read(lambda db: store.get_project(db, self.project_id))
         node = await self.db.read(lambda db: store.get_node(db, self.project_id, parent["node_id"]))
-        node = node | {"prompt": prompt, "agent": parent["agent"], "depends_on": []}
+        node = node | {"prompt": command.prompt, "agent": parent["agent"], "depends_on": []}
         repo = await self._repository(project["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, [node], node_ids=[node["id"]], budget=None, parent_execution_id=execution_id))
@@ -139,14 +169,15 @@ class ProjectActor:
         await self._start_run(run, project)
         return launched
 
-    async def _on_resume_run(self, run_id: str) -> None:
+    async def _resume_run(self, command: commands.ResumeRun) -> None:
         """Go on with a run a previous hub left waiting at a gate (see transitions.finish_interrupted)."""
+        run_id = command.run_id
         plan = await self.db.read(lambda db: transitions.plan_resume(db, self.project_id, run_id))
         nodes, latest = plan["nodes"], plan["latest"]
-        ended = {n: e["status"] for n, e in latest.items() if e["status"] in FINAL_STATUSES}
+        ended = {n: ExecutionStatus(e["status"]) for n, e in latest.items() if e["status"] in FINAL_EXECUTION_STATUSES}
         pending = [node for node_id, node in nodes.items() if node_id not in ended]
         reused = plan["reused"]
-        succeeded = {n: latest[n] for n, status in ended.items() if status == "succeeded"}
+        succeeded = {n: latest[n] for n, status in ended.items() if status == ExecutionStatus.SUCCEEDED}
         run = RunState(
             id=run_id, nodes=nodes, templates=await self._templates(pending),
             first_execution={n: e["id"] for n, e in latest.items()},
@@ -157,16 +188,16 @@ class ProjectActor:
             workspace=plan["project"]["workspace"], repo=await self._repository(plan["project"]["workspace"]),
             budget=Budget.parse(plan["run"]["budget"]), ended=ended,
             gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
-                                 if e["status"] == "waiting"},
+                                 if e["status"] == ExecutionStatus.WAITING},
         )
         log.info("run resumed at its gate(s)", extra={"run_id": run_id, "waiting": len(run.gates_waiting_since)})
         await self._start_run(run, plan["project"])
 
-    async def _templates(self, nodes: Any) -> dict[str, dict[str, Any]]:
+    async def _templates(self, nodes: Iterable[Node]) -> dict[str, Template]:
         templates = {}
-        for agent in {node["agent"] for node in nodes if node["kind"] == "agent"}:
-            template = await self.hub.template(agent)
-            if template is None:
+        for agent in {node["agent"] for node in nodes if node["kind"] == NodeKind.AGENT}:
+            template = await self.hub.template(agent) if agent is not None else None
+            if agent is None or template is None:
                 raise Unprocessable(f"agent template '{agent}' does not exist")
             templates[agent] = template
         return templates
@@ -178,13 +209,14 @@ class ProjectActor:
         except checkpoints.GitError as exc:
             raise Conflict(f"the workspace's git repository cannot be used: {exc}") from None
 
-    async def _start_run(self, run: RunState, project: dict[str, Any]) -> None:
+    async def _start_run(self, run: RunState, project: Project) -> None:
         self.limiter.total_tokens = project["max_parallel"] or self.hub.settings.max_parallel
         self.runs[run.id] = run
         assert self._nursery is not None
         self._nursery.start_soon(self._drive_run, run)
 
-    async def _on_cancel_run(self, run_id: str) -> dict[str, Any]:
+    def _cancel_run(self, command: commands.CancelRun) -> commands.RunCancelling:
+        run_id = command.run_id
         run = self.runs.get(run_id)
         if run is None:
             raise Conflict(f"run '{run_id}' is not running")
@@ -192,26 +224,28 @@ class ProjectActor:
         run.scope.cancel()
         return {"run_id": run_id, "status": "cancelling"}
 
-    async def _on_cancel_execution(self, execution_id: str) -> dict[str, Any]:
+    def _cancel_execution(self, command: commands.CancelExecution) -> commands.ExecutionCancelling:
+        execution_id = command.execution_id
         handle = self.executions.get(execution_id)
         if handle is None:
             raise Conflict(f"execution '{execution_id}' is not running or queued")
-        handle.stop(Final("cancelled", "cancelled by request"))
+        handle.stop(Final(ExecutionStatus.CANCELLED, "cancelled by request"))
         return {"execution_id": execution_id, "status": "cancelling"}
 
-    async def _on_decide(self, execution_id: str, approve: bool, comment: str | None) -> dict[str, Any]:
+    def _decide(self, command: commands.Decide) -> commands.Decided:
+        execution_id, comment = command.execution_id, command.comment
         handle = self.executions.get(execution_id)
         if handle is None or handle.decision is None or handle.decision.is_set():
             raise Conflict(f"execution '{execution_id}' is not a gate waiting for a decision")
-        if approve:
-            handle.decided = Final("succeeded")
+        if command.approve:
+            handle.decided = Final(ExecutionStatus.SUCCEEDED)
         else:
-            handle.decided = Final("failed", "rejected" + (f": {comment}" if comment else ""))
+            handle.decided = Final(ExecutionStatus.FAILED, "rejected" + (f": {comment}" if comment else ""))
         handle.comment = comment
         handle.decision.set()
         return {"execution_id": execution_id, "status": handle.decided.status}
 
-    async def _on_delete_project(self) -> None:
+    async def _delete_project(self) -> None:
         if self.runs:
             raise Conflict(f"project '{self.project_id}' has a run in progress; cancel it first")
         await self.db.write(lambda tx: store.delete_project(tx, self.project_id))
@@ -227,8 +261,8 @@ class ProjectActor:
         for node_id, ups in waiting_on.items():
             for up in ups:
                 dependents[up].append(node_id)
-        outcome: dict[str, str] = {}
-        send, receive = trio.open_memory_channel[tuple[str, str]](math.inf)
+        outcome: dict[str, ExecutionStatus] = {}
+        send, receive = trio.open_memory_channel[tuple[str, ExecutionStatus]](math.inf)
         log.info("run started", extra={"run_id": run.id, "nodes": len(run.nodes)})
         try:
             with run.scope:
@@ -243,7 +277,7 @@ class ProjectActor:
                     while len(outcome) < len(run.nodes):
                         node_id, status = await receive.receive()
                         outcome[node_id] = status
-                        if status == "succeeded":
+                        if status == ExecutionStatus.SUCCEEDED:
                             for child in dependents[node_id]:
                                 waiting_on[child].discard(node_id)
                                 if not waiting_on[child] and child not in run.ended:
@@ -252,10 +286,10 @@ class ProjectActor:
                         below = downstream_of(waiting_on, [node_id]) - {node_id} - outcome.keys() - run.ended.keys()
                         if below:
                             skipped = [run.first_execution[n] for n in sorted(below)]
-                            await self.db.write(
-                                lambda tx, s=skipped, n=node_id: transitions.skip(tx, self.project_id, s, n),
-                                wait_for_storage=True)
-                            outcome.update(dict.fromkeys(below, "skipped"))
+                            await self.db.write(partial(transitions.skip, project_id=self.project_id,
+                                                        execution_ids=skipped, because=node_id),
+                                                wait_for_storage=True)
+                            outcome.update(dict.fromkeys(below, ExecutionStatus.SKIPPED))
                     nursery.cancel_scope.cancel()  # the wall-time watchdog
         except Exception as exc:  # the run's own bookkeeping failed: end this run, not the project's others
             log.exception("run %s failed inside the hub", run.id)
@@ -267,9 +301,9 @@ class ProjectActor:
             else:
                 await self._finish_run(run, outcome)
 
-    async def _finish_run(self, run: RunState, outcome: dict[str, str]) -> None:
+    async def _finish_run(self, run: RunState, outcome: dict[str, ExecutionStatus]) -> None:
         status, error = self._run_result(run, outcome)
-        leftover = "cancelled" if run.cancel_requested else "interrupted"
+        leftover = ExecutionStatus.CANCELLED if run.cancel_requested else ExecutionStatus.INTERRUPTED
         with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
             scope.shield = True
             try:
@@ -285,50 +319,51 @@ class ProjectActor:
             return "the hub stopped while it ran"
         return "the hub's actor of this project failed; see the hub's log"
 
-    def _run_result(self, run: RunState, outcome: dict[str, str]) -> tuple[str, str | None]:
+    def _run_result(self, run: RunState, outcome: dict[str, ExecutionStatus]) -> tuple[RunStatus, str | None]:
         if run.cancel_requested:
-            return "cancelled", "cancelled by request"
+            return RunStatus.CANCELLED, "cancelled by request"
         if run.internal_error:
-            return "failed", run.internal_error
+            return RunStatus.FAILED, run.internal_error
         if len(outcome) < len(run.nodes):
-            return "cancelled", self._interruption()
-        if all(s == "succeeded" for s in outcome.values()):
-            return "succeeded", None
+            return RunStatus.CANCELLED, self._interruption()
+        if all(s == ExecutionStatus.SUCCEEDED for s in outcome.values()):
+            return RunStatus.SUCCEEDED, None
         if run.budget_exceeded:
-            return "failed", run.budget_exceeded
-        failed = sorted(n for n, s in outcome.items() if s not in ("succeeded", "skipped"))
-        return "failed", f"node(s) did not succeed: {', '.join(failed)}"
+            return RunStatus.FAILED, run.budget_exceeded
+        failed = sorted(n for n, s in outcome.items() if s in UNSUCCESSFUL_EXECUTION_STATUSES)
+        return RunStatus.FAILED, f"node(s) did not succeed: {', '.join(failed)}"
 
     async def _run_wall_budget(self, run: RunState, wall_s: float) -> None:
         await trio.sleep(wall_s)
         run.budget_exceeded = f"run budget exceeded: wall time over {wall_s:g} s; the run's agents were stopped"
         self.runner.stop_run(run, run.budget_exceeded)
 
-    async def _run_node(self, run: RunState, node_id: str, done: trio.MemorySendChannel[tuple[str, str]]) -> None:
+    async def _run_node(self, run: RunState, node_id: str,
+                        done: trio.MemorySendChannel[tuple[str, ExecutionStatus]]) -> None:
         try:
             await self._run_node_attempts(run, node_id, done)
         except Exception:  # e.g. a retry that could not be stored: the node failed, the run goes on
             log.exception("node %s of run %s failed inside the hub", node_id, run.id)
             with contextlib.suppress(trio.BrokenResourceError):
-                done.send_nowait((node_id, "failed"))
+                done.send_nowait((node_id, ExecutionStatus.FAILED))
 
     async def _run_node_attempts(self, run: RunState, node_id: str,
-                                 done: trio.MemorySendChannel[tuple[str, str]]) -> None:
+                                 done: trio.MemorySendChannel[tuple[str, ExecutionStatus]]) -> None:
         node = run.nodes[node_id]
         execution_id = run.first_execution[node_id]
         attempt = 1
         while True:
             status, changes, handle = await self._execute(run, node, execution_id, attempt)
-            if status in ("failed", "timed_out") and attempt <= node["retries"] and not run.budget_exceeded:
+            if status in RETRIED_EXECUTION_STATUSES and attempt <= node["retries"] and not run.budget_exceeded:
                 await self._settle(handle)
                 await trio.sleep(min(RETRY_BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1)))
                 attempt += 1
-                execution_id = await self.db.write(
-                    lambda tx, a=attempt: transitions.insert_retry(tx, self.project_id, run.id, node, a),
+                execution_id = await self.db.write(partial(
+                    transitions.insert_retry, project_id=self.project_id, run_id=run.id, node=node, attempt=attempt),
                     wait_for_storage=True)
                 continue
             break
-        if status == "succeeded":
+        if status == ExecutionStatus.SUCCEEDED:
             run.results[node_id] = UpstreamResult(node_id, node["title"], changes.get("result_text") or "")
             if changes.get("commit_sha"):
                 run.commits[node_id] = changes["commit_sha"]
@@ -349,8 +384,8 @@ class ProjectActor:
 
     # -- executions -------------------------------------------------------------------------------
 
-    async def _execute(self, run: RunState, node: dict[str, Any], execution_id: str,
-                       attempt: int) -> tuple[str, dict[str, Any], ExecutionHandle]:
+    async def _execute(self, run: RunState, node: Node, execution_id: str,
+                       attempt: int) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
         handle = ExecutionHandle(execution_id, node["id"], run)
         self.executions[execution_id] = run.handles[execution_id] = handle
@@ -358,25 +393,25 @@ class ProjectActor:
         try:
             with handle.scope:
                 if run.budget_exceeded:
-                    final = Final("failed", run.budget_exceeded)
-                elif node["kind"] == "gate":
+                    final = Final(ExecutionStatus.FAILED, run.budget_exceeded)
+                elif node["kind"] == NodeKind.GATE:
                     final = await self._wait_at_gate(node, handle)
                 else:
                     final = await self.runner.attempt(run, node, handle, attempt)
             if final is None:
-                final = handle.stop_final or Final("cancelled", "cancelled by request")
+                final = handle.stop_final or Final(ExecutionStatus.CANCELLED, "cancelled by request")
         except Exception as exc:
             # One execution's failure is that execution's failure: its run and siblings go on.
             log.exception("execution %s failed inside the hub", execution_id)
-            final = Final("failed", _failure_message(exc))
+            final = Final(ExecutionStatus.FAILED, _failure_message(exc))
         except BaseException:  # cancelled: by a request, a budget, or the hub stopping
-            stopped = handle.stop_final or (Final("cancelled", "cancelled by request") if run.cancel_requested
-                                            else None)
+            stopped = handle.stop_final or (Final(ExecutionStatus.CANCELLED, "cancelled by request")
+                                            if run.cancel_requested else None)
             waiting = handle.decision is not None and not handle.decision.is_set()
             if stopped is None and waiting and self.hub.stopping:
                 run.parked.add(execution_id)  # a gate runs no process: it stays waiting for the next start
                 raise
-            final = stopped or Final("interrupted", self._interruption())
+            final = stopped or Final(ExecutionStatus.INTERRUPTED, self._interruption())
             raise
         finally:
             self.executions.pop(execution_id, None)
@@ -386,7 +421,7 @@ class ProjectActor:
         assert final is not None
         return final.status, changes, handle
 
-    def _record_final(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle,
+    def _record_final(self, run: RunState, node: Node, handle: ExecutionHandle,
                       final: Final | None) -> dict[str, Any]:
         """Count the execution's usage into its run and queue its finished event."""
         cost, tokens = handle.usage()
@@ -396,27 +431,28 @@ class ProjectActor:
         changes = _final_changes(handle, final)
         if handle.parser is not None and not node["model"]:
             changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
-        self.runner.queue_status(handle, changes, "execution.finished")
+        self.runner.queue_status(handle, changes, EventType.EXECUTION_FINISHED)
         log.info("execution finished", extra={
             "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": final.status,
             "exit_code": changes.get("exit_code"), "error": final.error})
         return changes
 
-    async def _wait_at_gate(self, node: dict[str, Any], handle: ExecutionHandle) -> Final:
+    async def _wait_at_gate(self, node: Node, handle: ExecutionHandle) -> Final:
         """A gate runs no agent: it waits for a person's approve or reject."""
         handle.decision = trio.Event()
         started = handle.run.gates_waiting_since.get(handle.id)  # waiting since before a restart
         if started is None:
             started = time.time()
             await self.db.write(lambda tx: transitions.update_execution(
-                tx, self.project_id, handle.id, {"status": "waiting", "started_at": started}, "execution.started"),
+                tx, self.project_id, handle.id, {"status": ExecutionStatus.WAITING, "started_at": started},
+                EventType.EXECUTION_STARTED),
                 wait_for_storage=True)
         timeout = node["timeout_s"]
         left = timeout - (time.time() - started) if timeout else math.inf
         with trio.move_on_after(left) as deadline:
             await handle.decision.wait()
         if deadline.cancelled_caught:
-            return Final("timed_out", f"no decision within {timeout:g} s")
+            return Final(ExecutionStatus.TIMED_OUT, f"no decision within {timeout:g} s")
         assert handle.decided is not None
         return handle.decided
 
@@ -435,7 +471,7 @@ def _final_changes(handle: ExecutionHandle, final: Final) -> dict[str, Any]:
                     "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens,
                     "cost_usd": outcome.cost_usd}
     if handle.decision is not None:
-        changes["result_text"] = handle.comment or ("approved" if final.status == "succeeded" else None)
+        changes["result_text"] = handle.comment or ("approved" if final.status == ExecutionStatus.SUCCEEDED else None)
     for key in ("base_commit", "commit_sha", "branch"):
         if key in handle.checkpoint:
             changes[key] = handle.checkpoint[key]

@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from .process import end_group
+from .rows import Template
 from .templates import agent_environment
 
 VERSION_TIMEOUT_S: float = 15
@@ -72,7 +73,7 @@ async def run_command(argv: list[str], *, cwd: str, env: dict[str, str] | None, 
     return Completed(process.returncode, bytes(stdout), bytes(stderr))
 
 
-async def check(template: dict[str, Any]) -> dict[str, Any]:
+async def check(template: Template) -> dict[str, Any]:
     program = template["command"][0]
     env = agent_environment(template.get("env", {}))
     path = await trio.to_thread.run_sync(shutil.which, program, 1, env.get("PATH"))

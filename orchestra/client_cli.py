@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -19,10 +20,18 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
 from .settings import Settings
+from .statuses import (
+    EXECUTION_CHANGE_EVENT_TYPES,
+    FINAL_RUN_STATUSES,
+    NODE_EVENT_TYPES,
+    EventType,
+    ExecutionStatus,
+    MessageType,
+    RunStatus,
+)
 
 RECONNECT_MAX_S = 10.0
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
-FINAL_RUN = {"succeeded", "failed", "cancelled"}
 
 
 class ClientError(Exception):
@@ -64,7 +73,7 @@ async def request(hub: Hub, method: str, path: str, body: Any = None) -> Any:
 
 
 async def resolve_project(hub: Hub, name_or_id: str) -> dict[str, Any]:
-    projects = (await request(hub, "GET", "/projects"))["projects"]
+    projects: list[dict[str, Any]] = (await request(hub, "GET", "/projects"))["projects"]
     matches = [p for p in projects if name_or_id in (p["id"], p["name"])]
     if len(matches) != 1:
         known = ", ".join(f"{p['name']} ({p['id']})" for p in projects) or "none"
@@ -101,29 +110,29 @@ class Printer:
 
     def event(self, event: dict[str, Any]) -> None:
         kind, ts, node = event.get("type"), event.get("ts"), event.get("node_id")
-        if kind != "execution.output" and node in self._partial:
+        if kind != EventType.EXECUTION_OUTPUT and node in self._partial:
             self.line(ts, node, self._partial.pop(node))
-        if kind == "run.started":
+        if kind == EventType.RUN_STARTED:
             self.line(ts, None, f"run {event['run_id']} started")
-        elif kind == "run.finished":
+        elif kind == EventType.RUN_FINISHED:
             run = event["run"]
             suffix = f": {run['error']}" if run.get("error") else ""
             self.line(ts, None, f"run {event['run_id']} {run['status']}{suffix}")
-        elif kind in ("execution.started", "execution.finished", "execution.queued"):
+        elif kind in EXECUTION_CHANGE_EVENT_TYPES:
             self._execution(event)
-        elif kind == "execution.output":
+        elif kind == EventType.EXECUTION_OUTPUT:
             self._output(ts, node, event["output"])
-        elif kind in ("node.created", "node.updated", "node.deleted") and self.verbose:
+        elif kind in NODE_EVENT_TYPES and self.verbose:
             self.line(ts, node, kind.split(".")[1])
 
     def _execution(self, event: dict[str, Any]) -> None:
         execution, ts, node = event["execution"], event.get("ts"), event.get("node_id")
         status = execution["status"]
-        if event["type"] == "execution.queued":
+        if event["type"] == EventType.EXECUTION_QUEUED:
             if self.verbose or execution.get("attempt", 1) > 1:
                 self.line(ts, node, f"queued (attempt {execution.get('attempt', 1)})")
             return
-        if event["type"] == "execution.started":
+        if event["type"] == EventType.EXECUTION_STARTED:
             self.line(ts, node, f"started {execution['agent']} ({execution['id']})")
             return
         details = []
@@ -135,7 +144,7 @@ class Printer:
         if execution.get("cost_usd"):
             details.append(f"${execution['cost_usd']:.4f}")
         text = status + (f" ({', '.join(details)})" if details else "")
-        if execution.get("error") and status != "succeeded":
+        if execution.get("error") and status != ExecutionStatus.SUCCEEDED:
             text += f": {execution['error']}"
         self.line(ts, node, text)
 
@@ -186,7 +195,7 @@ async def follow(hub: Hub, project_id: str, printer: Printer, *, until_run: str 
                 delay = 0.2
                 while True:
                     message = json.loads(await ws.get_message())
-                    if isinstance(message, dict) and message.get("type") == "snapshot":
+                    if isinstance(message, dict) and message.get("type") == MessageType.SNAPSHOT:
                         printer.snapshot(message)
                         since = message["seq"]
                         if launch:
@@ -198,22 +207,23 @@ async def follow(hub: Hub, project_id: str, printer: Printer, *, until_run: str 
                         elif until_done and awaited is None:
                             awaited = await _running_run(hub, project_id)
                         continue
-                    if isinstance(message, dict) and message.get("type") == "heartbeat":
+                    if isinstance(message, dict) and message.get("type") == MessageType.HEARTBEAT:
                         continue
                     for event in message if isinstance(message, list) else [message]:
                         since = event["seq"]
                         printer.event(event)
-                        if until_done and event["type"] == "run.finished" and awaited in (None, event["run_id"]):
-                            return 0 if event["run"]["status"] == "succeeded" else EXIT_FAILED
+                        finished = event["type"] == EventType.RUN_FINISHED
+                        if until_done and finished and awaited in (None, event["run_id"]):
+                            return 0 if event["run"]["status"] == RunStatus.SUCCEEDED else EXIT_FAILED
         except ConnectionRejected as exc:
             raise ClientError(f"the hub refused the subscription ({exc.status_code}): check the token") from None
         except ConnectionClosed as exc:
-            reason = exc.reason
-            if reason.code == 4404:
-                raise ClientError(reason.reason or f"project '{project_id}' does not exist") from None
-            if reason.code in (4400, 1008):
-                raise ClientError(reason.reason or "the hub refused the subscription") from None
-            printer.line(None, None, f"(connection closed: {reason.code} {reason.reason or ''}; reconnecting)")
+            code, reason = (exc.reason.code, exc.reason.reason) if exc.reason is not None else (None, None)
+            if code == 4404:
+                raise ClientError(reason or f"project '{project_id}' does not exist") from None
+            if code in (4400, 1008):
+                raise ClientError(reason or "the hub refused the subscription") from None
+            printer.line(None, None, f"(connection closed: {code} {reason or ''}; reconnecting)")
         except (HandshakeError, OSError) as exc:
             printer.line(None, None, f"(hub unreachable: {exc}; retrying in {delay:.1f} s)")
         await trio.sleep(delay)
@@ -222,7 +232,10 @@ async def follow(hub: Hub, project_id: str, printer: Printer, *, until_run: str 
 
 async def _running_run(hub: Hub, project_id: str) -> str | None:
     runs = (await request(hub, "GET", f"/runs?project_id={project_id}&limit=1"))["runs"]
-    return runs[0]["id"] if runs and runs[0]["status"] not in FINAL_RUN else None
+    if runs and runs[0]["status"] not in FINAL_RUN_STATUSES:
+        run_id: str = runs[0]["id"]
+        return run_id
+    return None
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -291,7 +304,10 @@ def _hub_from(args: argparse.Namespace, settings: Settings) -> Hub:
     return Hub(url.rstrip("/"), token)
 
 
-def _runner(command: Any) -> Any:
+ClientCommand = Callable[[Hub, argparse.Namespace], Awaitable[int]]
+
+
+def _runner(command: ClientCommand) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             hub = _hub_from(args, settings)
@@ -305,8 +321,8 @@ def _runner(command: Any) -> Any:
     return run
 
 
-def add_client_commands(commands: Any) -> None:
-    def client(name: str, help_text: str, command: Any) -> argparse.ArgumentParser:
+def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def client(name: str, help_text: str, command: ClientCommand) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
         parser.add_argument("--hub", help="hub URL (default: ORCHESTRA_URL, else this machine's hub)")
         parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the token file)")

@@ -22,8 +22,10 @@ from .agents import AgentParser, make_parser
 from .checkpoints import Checkout, GitError, MergeConflict, Repository
 from .db import Database, WriteJob
 from .lines import Line
-from .process import ExecutionSpec, LocalExecution, SpawnError, open_local
+from .process import ExecutionSpec, LocalExecution, OutputHandler, SpawnError, open_local
 from .prompts import UpstreamResult, render_prompt
+from .rows import Node, Template
+from .statuses import EventType, ExecutionStatus
 from .templates import (
     ARGUMENT_PROMPT_MAX_BYTES,
     agent_environment,
@@ -60,7 +62,7 @@ class Budget:
 
 @dataclass
 class Final:
-    status: str
+    status: ExecutionStatus
     error: str | None = None
     exit_code: int | None = None
 
@@ -76,8 +78,8 @@ class FollowUp:
 @dataclass
 class RunState:
     id: str
-    nodes: dict[str, dict[str, Any]]  # node rows of this run, fixed at launch
-    templates: dict[str, dict[str, Any]]
+    nodes: dict[str, Node]  # node rows of this run, fixed at launch
+    templates: dict[str, Template]
     first_execution: dict[str, str]  # node id -> its queued execution
     results: dict[str, UpstreamResult]  # upstream results, including those reused from earlier runs
     commits: dict[str, str]  # node id -> the commit its work ended at (git workspaces)
@@ -90,7 +92,7 @@ class RunState:
     budget_exceeded: str | None = None
     internal_error: str | None = None  # the run's own bookkeeping failed (see ProjectActor._drive_run)
     # A run resumed after a restart: nodes that had already ended, and gates already waiting (since when)
-    ended: dict[str, str] = field(default_factory=dict)
+    ended: dict[str, ExecutionStatus] = field(default_factory=dict)
     gates_waiting_since: dict[str, float] = field(default_factory=dict)
     parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
     spent_cost: float = 0.0
@@ -159,13 +161,16 @@ class AgentRunner:
         self.limiters = limiters
         self.inherited_env = inherited_environment()
 
-    async def attempt(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, attempt: int) -> Final:
-        template = run.templates[node["agent"]]
+    async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int) -> Final:
+        agent = node["agent"]
+        assert agent is not None  # an agent node
+        template = run.templates[agent]
         prompt, argv_template, session_id = self._prompt_and_command(run, node, template)
         prompt, notes = _without_nul(prompt)
         stdin = None
-        if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and template.get("stdin_prompt"):
-            argv_template, stdin = prompt_on_stdin(argv_template, template["stdin_prompt"]), prompt.encode()
+        stdin_prompt = template.get("stdin_prompt")
+        if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and stdin_prompt:
+            argv_template, stdin = prompt_on_stdin(argv_template, stdin_prompt), prompt.encode()
         handle.parser = make_parser(template["output"])
         project_limiter, hub_limiter = self.limiters
         async with project_limiter, hub_limiter:
@@ -177,7 +182,7 @@ class AgentRunner:
                     self._queue_started(handle, prompt, [], None, run.workspace)
                     detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
                     self.queue_output(handle, [{"kind": "error", "message": str(exc), **detail}])
-                    return Final("failed", str(exc))
+                    return Final(ExecutionStatus.FAILED, str(exc))
             cwd = str(checkout.path) if checkout else run.workspace
             argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
                                               "workspace": cwd, "session_id": session_id})
@@ -189,23 +194,24 @@ class AgentRunner:
                                f"template '{template['id']}' cannot take the prompt on stdin (stdin_prompt)")
                     self._queue_started(handle, prompt, [], None, cwd)
                     self.queue_output(handle, [{"kind": "error", "message": message}])
-                    return Final("failed", message)
+                    return Final(ExecutionStatus.FAILED, message)
                 final = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
             finally:
                 if checkout is not None:
                     not_recorded = await self._record(run, node, handle, checkout)
-        if not_recorded and final.status == "succeeded":  # its work is on no branch: downstream cannot build on it
-            return Final("failed", not_recorded, final.exit_code)
+        if not_recorded and final.status == ExecutionStatus.SUCCEEDED:  # on no branch: downstream cannot build on it
+            return Final(ExecutionStatus.FAILED, not_recorded, final.exit_code)
         return final
 
-    def _prompt_and_command(self, run: RunState, node: dict[str, Any],
-                            template: dict[str, Any]) -> tuple[str, list[str], str | None]:
+    def _prompt_and_command(self, run: RunState, node: Node,
+                            template: Template) -> tuple[str, list[str], str | None]:
         if run.follow_up is not None:
+            assert template["resume_command"] is not None  # checked before the follow-up's run was stored
             return node["prompt"], template["resume_command"], run.follow_up.session_id
         upstream = [run.results[up] for up in node["depends_on"] if up in run.results]
         return render_prompt(node["prompt"], upstream), template["command"], None
 
-    async def _checkout(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle,
+    async def _checkout(self, run: RunState, node: Node, handle: ExecutionHandle,
                         attempt: int) -> Checkout:
         assert run.repo is not None
         branch = f"orchestra/{run.id}/{node['id']}" + (f"-{attempt}" if attempt > 1 else "")
@@ -219,7 +225,7 @@ class AgentRunner:
         handle.checkpoint = {"base_commit": checkout.base_commit}
         return checkout
 
-    async def _record(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle,
+    async def _record(self, run: RunState, node: Node, handle: ExecutionHandle,
                       checkout: Checkout) -> str | None:
         """Commit the agent's work on its branch, shielded (even a cancelled execution keeps its work);
         return why it could not be, if so."""
@@ -241,8 +247,8 @@ class AgentRunner:
             self.queue_output(handle, [{"kind": "error", "message": message}])
         return message
 
-    async def _run_process(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle, prompt: str,
-                           argv: list[str], cwd: str, template: dict[str, Any], stdin: bytes | None,
+    async def _run_process(self, run: RunState, node: Node, handle: ExecutionHandle, prompt: str,
+                           argv: list[str], cwd: str, template: Template, stdin: bytes | None,
                            notes: list[dict[str, Any]]) -> Final:
         spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
                              stdin)
@@ -252,7 +258,7 @@ class AgentRunner:
             except SpawnError as exc:
                 self._queue_started(handle, prompt, argv, None, cwd)
                 self.queue_output(handle, [{"kind": "error", "message": str(exc)}])
-                return Final("failed", str(exc))
+                return Final(ExecutionStatus.FAILED, str(exc))
             handle.process = process
             self._queue_started(handle, prompt, argv, process, cwd)
             if notes:
@@ -269,20 +275,21 @@ class AgentRunner:
         if deadline.cancelled_caught:
             message = f"timed out after {timeout:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
-            return Final("timed_out", message)
+            return Final(ExecutionStatus.TIMED_OUT, message)
         if over_wall.cancelled_caught:
             message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
-            return Final("failed", message)
+            return Final(ExecutionStatus.FAILED, message)
         parser = handle.parser
         assert parser is not None
         closing = parser.finish(ending.exit_code, process.stderr_text)
         if closing:
             self.queue_output(handle, closing)
-        status = "succeeded" if parser.outcome.succeeded else "failed"
-        return Final(status, parser.outcome.error if status == "failed" else None, ending.exit_code)
+        if parser.outcome.succeeded:
+            return Final(ExecutionStatus.SUCCEEDED, None, ending.exit_code)
+        return Final(ExecutionStatus.FAILED, parser.outcome.error, ending.exit_code)
 
-    def _output_handler(self, run: RunState, node: dict[str, Any], handle: ExecutionHandle) -> Any:
+    def _output_handler(self, run: RunState, node: Node, handle: ExecutionHandle) -> OutputHandler:
         parser = handle.parser
         assert parser is not None
         node_budget = Budget.parse(node.get("budget"))
@@ -311,7 +318,7 @@ class AgentRunner:
         if over:
             message = f"node budget exceeded: {over}; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
-            handle.stop(Final("failed", message))
+            handle.stop(Final(ExecutionStatus.FAILED, message))
             return
         if run.budget is None or run.budget_exceeded:
             return
@@ -327,18 +334,18 @@ class AgentRunner:
         for handle in live:
             self.queue_output(handle, [{"kind": "error", "message": message}])
         for handle in live:
-            handle.stop(Final("failed", message))
+            handle.stop(Final(ExecutionStatus.FAILED, message))
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
                        process: LocalExecution | None, cwd: str) -> None:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
-        changes = {"status": "running", "prompt": prompt, "argv": json.dumps(argv), "started_at": time.time(),
-                   "workspace": cwd, "pid": process.pid if process else None,
+        changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
+                   "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
                    "proc_start": process.start_ticks if process else None,
                    "base_commit": handle.checkpoint.get("base_commit")}
-        self.queue_status(handle, changes, "execution.started")
+        self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
-    def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: str) -> None:
+    def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:
         """Queue a change of the execution's row and its ``event``, after what it queued before."""
         handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
             tx, self.project_id, handle.id, changes, event), wait_for_storage=True))

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
 from .db import fetch_rows
 from .errors import NotFound, Unprocessable
+from .rows import Execution, Run, Totals
+from .statuses import ExecutionStatus
 
 Row = dict[str, Any]
 
-EXECUTION_STATUSES = ("queued", "running", "waiting", "succeeded", "failed", "cancelled",
-                      "timed_out", "interrupted", "skipped")
-FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out", "interrupted", "skipped"})
+_STATUS_FILTER = frozenset(ExecutionStatus)
 
 _EXECUTION_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, prompt, argv,
     workspace, pid, exit_code, error, result_text, session_id, input_tokens, output_tokens, cost_usd,
@@ -26,19 +26,19 @@ _LIST_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, mode
 
 
 
-def present_execution(row: Row) -> Row:
+def present_execution(row: Row) -> Execution:
     if isinstance(row.get("argv"), str):
         row["argv"] = json.loads(row["argv"])
-    return row
+    return cast(Execution, row)
 
 
-def _present_run(row: Row) -> Row:
+def _present_run(row: Row) -> Run:
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
-    return row
+    return cast(Run, row)
 
 
-def totals(db: sqlite_utils.Database, column: str, value: str) -> Row:
+def totals(db: sqlite_utils.Database, column: str, value: str) -> Totals:
     """Tokens and cost summed over the executions of one run or one project."""
     assert column in ("run_id", "project_id")
     row = db.execute(
@@ -47,7 +47,7 @@ def totals(db: sqlite_utils.Database, column: str, value: str) -> Row:
     return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": round(row[2], 6), "executions": row[3]}
 
 
-def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int) -> list[Row]:
+def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int) -> list[Run]:
     if project_id is None:
         rows = fetch_rows(db, "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", [limit])
     else:
@@ -56,7 +56,7 @@ def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int) -> 
     return [_present_run(row) for row in rows]
 
 
-def get_run(db: sqlite_utils.Database, run_id: str) -> Row:
+def get_run(db: sqlite_utils.Database, run_id: str) -> Run:
     rows = fetch_rows(db, "SELECT * FROM runs WHERE id = ?", [run_id])
     if not rows:
         raise NotFound(f"run '{run_id}' does not exist")
@@ -67,7 +67,7 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> Row:
     return run
 
 
-def get_execution(db: sqlite_utils.Database, execution_id: str) -> Row:
+def get_execution(db: sqlite_utils.Database, execution_id: str) -> Execution:
     rows = fetch_rows(db, f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE id = ?", [execution_id])
     if not rows:
         raise NotFound(f"execution '{execution_id}' does not exist")
@@ -75,15 +75,15 @@ def get_execution(db: sqlite_utils.Database, execution_id: str) -> Row:
 
 
 def list_executions(db: sqlite_utils.Database, filters: dict[str, str], limit: int,
-                    before: str | None) -> tuple[list[Row], str | None]:
+                    before: str | None) -> tuple[list[Execution], str | None]:
     """Newest first; ``before`` is the id of the last execution of the previous page."""
     clauses, params = [], []
     for column in ("project_id", "node_id", "run_id", "status"):
         if filters.get(column):
             clauses.append(f"{column} = ?")
             params.append(filters[column])
-    if filters.get("status") and filters["status"] not in EXECUTION_STATUSES:
-        raise Unprocessable(f"status must be one of {', '.join(EXECUTION_STATUSES)}", {"field": "status"})
+    if filters.get("status") and filters["status"] not in _STATUS_FILTER:
+        raise Unprocessable(f"status must be one of {', '.join(ExecutionStatus)}", {"field": "status"})
     if before:
         anchor = db.execute("SELECT num FROM executions WHERE id = ?", [before]).fetchone()
         if anchor is None:
@@ -120,10 +120,11 @@ def project_events(db: sqlite_utils.Database, project_id: str, after: int, limit
 
 
 def latest_seq(db: sqlite_utils.Database, project_id: str) -> int:
-    return db.execute("SELECT coalesce(max(seq), 0) FROM events WHERE project_id = ?", [project_id]).fetchone()[0]
+    seq: int = db.execute("SELECT coalesce(max(seq), 0) FROM events WHERE project_id = ?", [project_id]).fetchone()[0]
+    return seq
 
 
-def latest_executions(db: sqlite_utils.Database, project_id: str) -> list[Row]:
+def latest_executions(db: sqlite_utils.Database, project_id: str) -> list[Execution]:
     """The newest execution of every node of a project (what the DAG view colours nodes by)."""
     return [present_execution(row) for row in fetch_rows(db, f"""
         SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (

@@ -9,17 +9,22 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
+import sqlite_utils
 import trio
 
-from . import availability, history, store
-from .actor import Command, ProjectActor
+from . import availability, commands, history, store
+from .actor import ProjectActor
+from .commands import Envelope
 from .db import Database, fetch_rows
 from .errors import Conflict
 from .events import EventBus
 from .process import become_subreaper, kill_marked, kill_orphan_group
+from .rows import LaunchedRun, Template
 from .settings import Settings
+from .statuses import UNFINISHED_EXECUTION_STATUSES, UNFINISHED_RUN_STATUSES, sql_list
 from .templates import builtin_templates
 from .transitions import abandon_run, finish_interrupted
 
@@ -27,13 +32,19 @@ log = logging.getLogger("orchestra.hub")
 
 RESTART_BACKOFF_MAX_S = 30.0
 
+R = TypeVar("R")
+
+_UNFINISHED_RUNS = f"SELECT id, project_id FROM runs WHERE status IN {sql_list(UNFINISHED_RUN_STATUSES)}"
+_UNFINISHED_EXECUTIONS = ("SELECT id, pid, proc_start FROM executions WHERE status IN "
+                          f"{sql_list(UNFINISHED_EXECUTION_STATUSES)}")
+
 
 @dataclass
 class _Mailbox:
     """A project's inbox. It outlives any one actor, so commands survive a restart."""
 
-    send: trio.MemorySendChannel[Command]
-    receive: trio.MemoryReceiveChannel[Command]
+    send: trio.MemorySendChannel[Envelope[Any]]
+    receive: trio.MemoryReceiveChannel[Envelope[Any]]
     actor: ProjectActor | None = None
     restarts: int = 0
     ready: trio.Event = field(default_factory=trio.Event)
@@ -87,7 +98,7 @@ class Hub:
 
     # -- templates ------------------------------------------------------------------------------
 
-    async def template(self, template_id: str) -> dict[str, Any] | None:
+    async def template(self, template_id: str) -> Template | None:
         if template_id in self.builtin_templates:
             return self.builtin_templates[template_id]
         return await self.db.read(lambda db: store.user_template(db, template_id))
@@ -97,7 +108,7 @@ class Hub:
         templates = [*self.builtin_templates.values(), *await self.db.read(store.user_templates)]
         reports: dict[str, dict[str, Any]] = {}
 
-        async def check_one(template: dict[str, Any]) -> None:
+        async def check_one(template: Template) -> None:
             reports[template["id"]] = await self.check_agent(template)
 
         async with trio.open_nursery() as nursery:
@@ -108,7 +119,7 @@ class Hub:
             log.warning("agent CLI(s) not available: %s", "; ".join(missing))
         return reports
 
-    async def check_agent(self, template: dict[str, Any]) -> dict[str, Any]:
+    async def check_agent(self, template: Template) -> dict[str, Any]:
         try:
             report = await availability.check(template)
         except Exception as exc:  # a broken check must not take the actors' nursery down with it
@@ -120,13 +131,13 @@ class Hub:
             self.availability[template["id"]] = report
         return report
 
-    def check_agent_soon(self, template: dict[str, Any]) -> None:
+    def check_agent_soon(self, template: Template) -> None:
         if self._nursery is not None and not self.stopping:
             self._nursery.start_soon(self.check_agent, template)
 
     # -- commands to project actors -------------------------------------------------------------
 
-    async def send(self, project_id: str, name: str, **args: Any) -> Any:
+    async def send(self, project_id: str, command: commands.Command[R]) -> R:
         """Hand a command to the project's actor (starting it if needed) and wait for its reply."""
         if self.stopping:
             raise Conflict("the hub is shutting down")
@@ -135,13 +146,13 @@ class Hub:
             await self.db.read(lambda db: store.require_project(db, project_id))
             mailbox = self._mailboxes.get(project_id)
             if mailbox is None:
-                send, receive = trio.open_memory_channel[Command](256)
+                send, receive = trio.open_memory_channel[Envelope[Any]](256)
                 mailbox = self._mailboxes[project_id] = _Mailbox(send, receive)
                 assert self._nursery is not None
                 self._nursery.start_soon(self._supervise, project_id, mailbox)
-        command = Command(name, args)
-        await mailbox.send.send(command)
-        return await command.reply()
+        envelope = Envelope(command)
+        await mailbox.send.send(envelope)
+        return await envelope.reply()
 
     async def _supervise(self, project_id: str, mailbox: _Mailbox) -> None:
         while True:
@@ -162,25 +173,25 @@ class Hub:
         return mailbox.actor if mailbox else None
 
     async def launch(self, project_id: str, node_ids: list[str] | None,
-                     budget: dict[str, Any] | None = None) -> dict[str, Any]:
-        return await self.send(project_id, "launch", node_ids=node_ids, budget=budget)
+                     budget: dict[str, Any] | None = None) -> LaunchedRun:
+        return await self.send(project_id, commands.Launch(node_ids, budget))
 
-    async def cancel_run(self, run_id: str) -> dict[str, Any]:
+    async def cancel_run(self, run_id: str) -> commands.RunCancelling:
         run = await self.db.read(lambda db: history.get_run(db, run_id))
-        return await self.send(run["project_id"], "cancel_run", run_id=run_id)
+        return await self.send(run["project_id"], commands.CancelRun(run_id))
 
-    async def cancel_execution(self, execution_id: str) -> dict[str, Any]:
-        return await self.execution_command(execution_id, "cancel_execution")
+    async def cancel_execution(self, execution_id: str) -> commands.ExecutionCancelling:
+        return await self.execution_command(commands.CancelExecution(execution_id))
 
-    async def execution_command(self, execution_id: str, name: str, **args: Any) -> Any:
+    async def execution_command(self, command: commands.ExecutionCommand[R]) -> R:
         """Send the actor of an execution's project a command about that execution."""
-        execution = await self.db.read(lambda db: history.get_execution(db, execution_id))
-        return await self.send(execution["project_id"], name, execution_id=execution_id, **args)
+        execution = await self.db.read(lambda db: history.get_execution(db, command.execution_id))
+        return await self.send(execution["project_id"], command)
 
     async def delete_project(self, project_id: str) -> None:
         await self.db.read(lambda db: store.require_project(db, project_id))
         if project_id in self._mailboxes:
-            await self.send(project_id, "delete_project")
+            await self.send(project_id, commands.DeleteProject())
         else:
             await self.db.write(lambda tx: store.delete_project(tx, project_id))
         self.db.node_versions[project_id] = -1  # any cached node list of it is stale
@@ -199,14 +210,13 @@ class Hub:
 
     async def resume_gated_runs(self) -> None:
         """Runs left waiting at a gate by the previous hub go on: their gates can be decided again."""
-        for run in await self.db.read(lambda db: fetch_rows(
-                db, "SELECT id, project_id FROM runs WHERE status IN ('queued', 'running')")):
+        for run in await self.db.read(lambda db: fetch_rows(db, _UNFINISHED_RUNS)):
             try:
-                await self.send(run["project_id"], "resume_run", run_id=run["id"])
+                await self.send(run["project_id"], commands.ResumeRun(run["id"]))
             except Exception as exc:
                 log.exception("could not resume run %s", run["id"])
                 reason = f"could not go on after a restart: {exc}"
-                await self.db.write(lambda tx, r=run, why=reason: abandon_run(tx, r["project_id"], r["id"], why))
+                await self.db.write(partial(abandon_run, project_id=run["project_id"], run_id=run["id"], reason=reason))
 
     async def _recover_project(self, project_id: str | None, reason: str) -> None:
         leftovers = await self.db.read(lambda db: _unfinished(db, project_id))
@@ -231,9 +241,8 @@ def _innermost(exc: BaseException) -> BaseException:
     return exc
 
 
-def _unfinished(db: Any, project_id: str | None) -> list[dict[str, Any]]:
-    sql = "SELECT id, pid, proc_start FROM executions WHERE status IN ('queued', 'running', 'waiting')"
+def _unfinished(db: sqlite_utils.Database, project_id: str | None) -> list[dict[str, Any]]:
     if project_id is None:
-        return fetch_rows(db, sql)
-    return fetch_rows(db, sql + " AND project_id = ?", [project_id])
+        return fetch_rows(db, _UNFINISHED_EXECUTIONS)
+    return fetch_rows(db, _UNFINISHED_EXECUTIONS + " AND project_id = ?", [project_id])
 

@@ -9,7 +9,7 @@ import json
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -18,8 +18,18 @@ from .db import Tx, fetch_rows
 from .errors import Conflict, NotFound, Unprocessable
 from .history import totals
 from .models import MAX_NODES_PER_PROJECT
+from .rows import Node, Project, Template
+from .statuses import (
+    UNFINISHED_EXECUTION_STATUSES,
+    UNFINISHED_RUN_STATUSES,
+    EventType,
+    NodeKind,
+    ProjectState,
+    RunStatus,
+    sql_list,
+)
 
-ACTIVE_STATUSES = ("queued", "running", "waiting")
+_UNFINISHED = sql_list(UNFINISHED_EXECUTION_STATUSES)
 
 Row = dict[str, Any]
 
@@ -45,20 +55,21 @@ _PROJECT_SUMMARY = """
 """
 
 
-def _present_project(row: Row) -> Row:
+def _present_project(row: Row) -> Project:
     run_id = row.pop("last_run_id")
     status = row.pop("last_run_status")
     at = row.pop("last_run_at")
     row["last_run"] = {"id": run_id, "status": status, "created_at": at} if run_id else None
-    row["state"] = "running" if status in ("queued", "running") else "failed" if status == "failed" else "idle"
-    return row
+    row["state"] = (ProjectState.RUNNING if status in UNFINISHED_RUN_STATUSES
+                    else ProjectState.FAILED if status == RunStatus.FAILED else ProjectState.IDLE)
+    return cast(Project, row)
 
 
-def list_projects(db: sqlite_utils.Database) -> list[Row]:
+def list_projects(db: sqlite_utils.Database) -> list[Project]:
     return [_present_project(row) for row in fetch_rows(db, _PROJECT_SUMMARY + " ORDER BY p.created_at")]
 
 
-def get_project(db: sqlite_utils.Database, project_id: str, *, with_totals: bool = False) -> Row:
+def get_project(db: sqlite_utils.Database, project_id: str, *, with_totals: bool = False) -> Project:
     """One project; ``with_totals`` adds its tokens and cost, a sum over all its executions that
     only ``GET /projects/{id}`` pays for (not every launch or snapshot)."""
     row = _row(db, _PROJECT_SUMMARY + " WHERE p.id = ?", [project_id])
@@ -75,26 +86,26 @@ def require_project(db: sqlite_utils.Database, project_id: str) -> None:
         raise NotFound(f"project '{project_id}' does not exist")
 
 
-def insert_project(tx: Tx, fields: Row) -> Row:
+def insert_project(tx: Tx, fields: Row) -> Project:
     now = time.time()
-    row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
+    row: Row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
     row |= {"created_at": now, "updated_at": now}
-    tx.db["projects"].insert(row)
+    tx.db.table("projects").insert(row)
     return get_project(tx.db, row["id"], with_totals=True)
 
 
-def update_project(tx: Tx, project_id: str, changes: Row) -> Row:
+def update_project(tx: Tx, project_id: str, changes: Row) -> Project:
     require_project(tx.db, project_id)
     if changes:
         changes = changes | {"updated_at": time.time()}
-        tx.db["projects"].update(project_id, changes)
+        tx.db.table("projects").update(project_id, changes)
     return get_project(tx.db, project_id, with_totals=True)
 
 
 def delete_project(tx: Tx, project_id: str) -> None:
     require_project(tx.db, project_id)
     active = tx.execute(
-        f"SELECT count(*) FROM executions WHERE project_id = ? AND status IN {ACTIVE_STATUSES}",
+        f"SELECT count(*) FROM executions WHERE project_id = ? AND status IN {_UNFINISHED}",
         [project_id],
     ).fetchone()[0]
     if active:
@@ -110,13 +121,13 @@ def delete_project(tx: Tx, project_id: str) -> None:
 # -- nodes ----------------------------------------------------------------------------------------
 
 
-def _present_node(row: Row, depends_on: list[str]) -> Row:
+def _present_node(row: Row, depends_on: list[str]) -> Node:
     position = row.pop("position")
     row["position"] = json.loads(position) if position else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     row["agent"] = row["agent"] or None  # gates run no agent
     row["depends_on"] = depends_on
-    return row
+    return cast(Node, row)
 
 
 def _edges(db: sqlite_utils.Database, project_id: str) -> dict[str, list[str]]:
@@ -130,20 +141,20 @@ def _edges(db: sqlite_utils.Database, project_id: str) -> dict[str, list[str]]:
 
 def dependency_graph(db: sqlite_utils.Database, project_id: str) -> dict[str, list[str]]:
     """Every node of the project, mapped to the nodes it depends on."""
-    graph = {node_id: [] for (node_id,) in db.execute(
+    graph: dict[str, list[str]] = {node_id: [] for (node_id,) in db.execute(
         "SELECT id FROM nodes WHERE project_id = ?", [project_id])}
     graph.update(_edges(db, project_id))
     return graph
 
 
-def list_nodes(db: sqlite_utils.Database, project_id: str) -> list[Row]:
+def list_nodes(db: sqlite_utils.Database, project_id: str) -> list[Node]:
     require_project(db, project_id)
     edges = _edges(db, project_id)
     rows = fetch_rows(db, "SELECT * FROM nodes WHERE project_id = ? ORDER BY created_at, id", [project_id])
     return [_present_node(row, edges.get(row["id"], [])) for row in rows]
 
 
-def get_node(db: sqlite_utils.Database, project_id: str, node_id: str) -> Row:
+def get_node(db: sqlite_utils.Database, project_id: str, node_id: str) -> Node:
     require_project(db, project_id)
     row = _row(db, "SELECT * FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id])
     if row is None:
@@ -199,7 +210,7 @@ def _check_dependencies(
 
 
 def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builtin_ids: tuple[str, ...]) -> None:
-    if kind == "gate":
+    if kind == NodeKind.GATE:
         if agent:
             raise Unprocessable("a gate runs no agent: leave 'agent' out", {"field": "agent"})
         return
@@ -211,7 +222,7 @@ def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builti
         raise Unprocessable(f"agent template '{agent}' does not exist", {"field": "agent"})
 
 
-def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Row:
+def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     require_project(db, project_id)
     count = db.execute("SELECT count(*) FROM nodes WHERE project_id = ?", [project_id]).fetchone()[0]
@@ -222,12 +233,12 @@ def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ..
     node_id = fields.pop("id", None) or _free_node_id(db, project_id, fields["title"])
     if db.execute("SELECT 1 FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id]).fetchone():
         raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
-    _check_agent(db, fields.get("kind", "agent"), fields.get("agent"), builtin_ids)
+    _check_agent(db, fields.get("kind", NodeKind.AGENT), fields.get("agent"), builtin_ids)
     _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
     now = time.time()
     position = fields.pop("position", None)
     budget = fields.pop("budget", None)
-    db["nodes"].insert(fields | {
+    db.table("nodes").insert(fields | {
         "project_id": project_id, "id": node_id, "created_at": now, "updated_at": now,
         "agent": fields.get("agent") or "",
         "position": json.dumps(position) if position else None,
@@ -235,7 +246,7 @@ def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ..
     })
     _insert_edges(tx, project_id, node_id, depends_on)
     node = get_node(db, project_id, node_id)
-    tx.emit(project_id, "node.created", node_id=node_id, node=node)
+    tx.emit(project_id, EventType.NODE_CREATED, node_id=node_id, node=node)
     return node
 
 
@@ -246,13 +257,13 @@ def _insert_edges(tx: Tx, project_id: str, node_id: str, depends_on: list[str]) 
     )
 
 
-def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Row:
+def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     current = get_node(db, project_id, node_id)
     changes = dict(changes)
     if "agent" in changes or "kind" in changes:
         kind = changes.get("kind", current["kind"])
-        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == "agent" else None)
+        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == NodeKind.AGENT else None)
         _check_agent(db, kind, agent, builtin_ids)
         changes["agent"] = agent or ""
     for column in ("position", "budget"):
@@ -270,7 +281,7 @@ def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids
             [*changes.values(), time.time(), project_id, node_id],
         )
     node = get_node(db, project_id, node_id)
-    tx.emit(project_id, "node.updated", node_id=node_id, node=node)
+    tx.emit(project_id, EventType.NODE_UPDATED, node_id=node_id, node=node)
     return node
 
 
@@ -278,7 +289,7 @@ def delete_node(tx: Tx, project_id: str, node_id: str) -> None:
     db = tx.db
     get_node(db, project_id, node_id)
     active = db.execute(
-        f"SELECT count(*) FROM executions WHERE project_id = ? AND node_id = ? AND status IN {ACTIVE_STATUSES}",
+        f"SELECT count(*) FROM executions WHERE project_id = ? AND node_id = ? AND status IN {_UNFINISHED}",
         [project_id, node_id],
     ).fetchone()[0]
     if active:
@@ -286,38 +297,38 @@ def delete_node(tx: Tx, project_id: str, node_id: str) -> None:
     dependents = [r[0] for r in db.execute(
         "SELECT node_id FROM edges WHERE project_id = ? AND depends_on = ?", [project_id, node_id])]
     tx.execute("DELETE FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id])
-    tx.emit(project_id, "node.deleted", node_id=node_id)
+    tx.emit(project_id, EventType.NODE_DELETED, node_id=node_id)
     for dependent in dependents:
-        tx.emit(project_id, "node.updated", node_id=dependent, node=get_node(db, project_id, dependent))
+        tx.emit(project_id, EventType.NODE_UPDATED, node_id=dependent, node=get_node(db, project_id, dependent))
 
 
 # -- agent templates ------------------------------------------------------------------------------
 
 
-def _present_template(row: Row) -> Row:
+def _present_template(row: Row) -> Template:
     row["command"] = json.loads(row["command"])
     row["resume_command"] = json.loads(row["resume_command"]) if row.get("resume_command") else None
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["builtin"] = False
-    return row
+    return cast(Template, row)
 
 
-def user_templates(db: sqlite_utils.Database) -> list[Row]:
+def user_templates(db: sqlite_utils.Database) -> list[Template]:
     return [_present_template(row) for row in fetch_rows(db, "SELECT * FROM agent_templates ORDER BY created_at")]
 
 
-def user_template(db: sqlite_utils.Database, template_id: str) -> Row | None:
+def user_template(db: sqlite_utils.Database, template_id: str) -> Template | None:
     row = _row(db, "SELECT * FROM agent_templates WHERE id = ?", [template_id])
     return _present_template(row) if row else None
 
 
-def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Row:
+def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Template:
     template_id = fields["id"]
     if template_id in builtin_ids or user_template(tx.db, template_id) is not None:
         raise Conflict(f"agent template '{template_id}' already exists", {"field": "id"})
     resume, stdin_prompt = fields.get("resume_command"), fields.get("stdin_prompt")
-    tx.db["agent_templates"].insert(fields | {
+    tx.db.table("agent_templates").insert(fields | {
         "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
         "resume_command": json.dumps(resume) if resume else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
+from .rows import StdinPrompt, Template
 from .settings import Settings
 
 PLACEHOLDERS = frozenset({"prompt", "model", "workspace", "session_id"})
@@ -30,7 +30,7 @@ ARGUMENT_PROMPT_MAX_BYTES = 100_000
 ARGUMENT_MAX_BYTES = 131_071
 
 
-def builtin_templates(settings: Settings) -> dict[str, dict[str, Any]]:
+def builtin_templates(settings: Settings) -> dict[str, Template]:
     """The three CLIs with the headless flags verified on real runs (fixtures README)."""
     return {
         "claude-code": {
@@ -97,7 +97,7 @@ def build_argv(command: list[str], values: dict[str, str | None]) -> list[str]:
     return argv
 
 
-def prompt_on_stdin(command: list[str], stdin_prompt: dict[str, str | None]) -> list[str]:
+def prompt_on_stdin(command: list[str], stdin_prompt: StdinPrompt) -> list[str]:
     """The command for a prompt sent on stdin: its ``{prompt}`` argument replaced, or left out."""
     stand_in = stdin_prompt.get("argument")
     if stand_in is None:

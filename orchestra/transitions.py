@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import sqlite_utils
 
@@ -16,20 +16,53 @@ from . import history, store
 from .dag import downstream_of
 from .db import Tx, fetch_rows
 from .errors import Conflict, NotFound, Unprocessable
+from .rows import Execution, ExecutionSummary, LaunchedRun, Node, Project, Run
+from .statuses import (
+    UNFINISHED_EXECUTION_STATUSES,
+    UNFINISHED_RUN_STATUSES,
+    EventType,
+    ExecutionStatus,
+    NodeKind,
+    RunStatus,
+    sql_list,
+)
 
-SUMMARY_KEYS = ("id", "run_id", "node_id", "attempt", "status", "agent", "model", "exit_code", "error",
-                "result_text", "session_id", "input_tokens", "output_tokens", "cost_usd", "parent_execution_id",
-                "base_commit", "commit_sha", "branch", "created_at", "started_at", "finished_at")
+# What an execution event carries: the keys of rows.ExecutionSummary, in their order.
+SUMMARY_KEYS = tuple(ExecutionSummary.__annotations__)
 
 
 _SUMMARY_COLUMNS = ", ".join(SUMMARY_KEYS)
+_LATEST_SUCCESS = ("SELECT result_text, commit_sha FROM executions WHERE project_id = ? AND node_id = ? "
+                   f"AND status = '{ExecutionStatus.SUCCEEDED}' ORDER BY num DESC LIMIT 1")
+_NEVER_STARTED = f"SELECT id FROM executions WHERE run_id = ? AND status = '{ExecutionStatus.QUEUED}'"
+_UNFINISHED_OF_RUN = ("SELECT id FROM executions WHERE run_id = ? AND status IN "
+                      f"{sql_list(UNFINISHED_EXECUTION_STATUSES)}")
 
 
-def summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: row.get(key) for key in SUMMARY_KEYS}
+class Reused(TypedDict):
+    """The latest successful result of an upstream node a run does not run again."""
+
+    title: str
+    result: str
+    commit: str | None
 
 
-def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None) -> dict[str, Any]:
+class LaunchPlan(TypedDict):
+    project: Project
+    nodes: dict[str, Node]  # the nodes the launch runs, in the project's order
+    reused: dict[str, Reused]
+
+
+class ResumePlan(LaunchPlan):
+    run: Run
+    latest: dict[str, Execution]  # node id -> its latest execution in the run
+
+
+def summary(row: dict[str, Any]) -> ExecutionSummary:
+    return cast(ExecutionSummary, {key: row.get(key) for key in SUMMARY_KEYS})
+
+
+def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None) -> LaunchPlan:
     """The nodes a launch runs, and the latest successful results of the upstream nodes it reuses."""
     project = store.get_project(db, project_id)
     nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
@@ -49,17 +82,15 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
     return {"project": project, "nodes": ordered, "reused": reused}
 
 
-def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, dict[str, Any]],
-                    selected: set[str]) -> dict[str, dict[str, Any]]:
+def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, Node],
+                    selected: set[str]) -> dict[str, Reused]:
     """The latest successful results of the nodes outside ``selected`` that selected nodes depend on."""
-    reused: dict[str, dict[str, Any]] = {}
+    reused: dict[str, Reused] = {}
     for node_id in selected:
         for up in nodes[node_id]["depends_on"]:
             if up in selected or up in reused:
                 continue
-            row = db.execute(
-                "SELECT result_text, commit_sha FROM executions WHERE project_id = ? AND node_id = ? "
-                "AND status = 'succeeded' ORDER BY num DESC LIMIT 1", [project_id, up]).fetchone()
+            row = db.execute(_LATEST_SUCCESS, [project_id, up]).fetchone()
             if row is None:
                 raise Conflict(
                     f"node '{node_id}' depends on '{up}', which has never succeeded; launch '{up}' too",
@@ -68,12 +99,12 @@ def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str,
     return reused
 
 
-def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> dict[str, Any]:
+def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> ResumePlan:
     """What a run left waiting at a gate across a restart needs to go on: its nodes (as they are
     now), each node's latest execution, and the results it builds on."""
     project = store.get_project(db, project_id)
     run = history.get_run(db, run_id)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, Execution] = {}
     for execution in run["executions"]:  # by num: a retry comes after its first attempt
         latest[execution["node_id"]] = execution
     nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
@@ -85,41 +116,43 @@ def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> dict
     return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
 
 
-def _execution_row(project_id: str, run_id: str, node: dict[str, Any], attempt: int,
+def _execution_row(project_id: str, run_id: str, node: Node, attempt: int,
                    parent: str | None = None) -> dict[str, Any]:
     return {
         "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
-        "attempt": attempt, "status": "queued", "agent": node.get("agent") or "gate", "model": node.get("model"),
+        "attempt": attempt, "status": ExecutionStatus.QUEUED,
+        "agent": node.get("agent") or NodeKind.GATE, "model": node.get("model"),  # a gate's execution: agent "gate"
         "parent_execution_id": parent, "created_at": time.time(),
     }
 
 
-def insert_run(tx: Tx, project_id: str, nodes: list[dict[str, Any]], *, node_ids: list[str] | None,
-               budget: dict[str, Any] | None, parent_execution_id: str | None = None) -> dict[str, Any]:
+def insert_run(tx: Tx, project_id: str, nodes: list[Node], *, node_ids: list[str] | None,
+               budget: dict[str, Any] | None, parent_execution_id: str | None = None) -> LaunchedRun:
     now = time.time()
-    run = {"id": store.new_id("run"), "project_id": project_id, "status": "running",
+    run: dict[str, Any] = {"id": store.new_id("run"), "project_id": project_id, "status": RunStatus.RUNNING,
            "node_ids": json.dumps(node_ids) if node_ids else None, "created_at": now, "started_at": now,
            "budget": json.dumps(budget) if budget else None}
-    tx.db["runs"].insert(run)
+    tx.db.table("runs").insert(run)
     rows = [_execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
-    tx.db["executions"].insert_all(rows)
-    tx.emit(project_id, "run.started", run_id=run["id"], run={**run, "node_ids": node_ids, "budget": budget})
+    tx.db.table("executions").insert_all(rows)
+    tx.emit(project_id, EventType.RUN_STARTED, run_id=run["id"], run={**run, "node_ids": node_ids, "budget": budget})
     for row in rows:
-        tx.emit(project_id, "execution.queued", run_id=run["id"], node_id=row["node_id"],
+        tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run["id"], node_id=row["node_id"],
                 execution_id=row["id"], execution=summary(row))
-    return {"run_id": run["id"], "status": "running",
-            "executions": [{"id": r["id"], "node_id": r["node_id"], "status": "queued"} for r in rows]}
+    return {"run_id": run["id"], "status": RunStatus.RUNNING,
+            "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
 
 
-def insert_retry(tx: Tx, project_id: str, run_id: str, node: dict[str, Any], attempt: int) -> str:
+def insert_retry(tx: Tx, project_id: str, run_id: str, node: Node, attempt: int) -> str:
     row = _execution_row(project_id, run_id, node, attempt)
-    tx.db["executions"].insert(row)
-    tx.emit(project_id, "execution.queued", run_id=run_id, node_id=node["id"], execution_id=row["id"],
+    tx.db.table("executions").insert(row)
+    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
             execution=summary(row))
-    return row["id"]
+    execution_id: str = row["id"]
+    return execution_id
 
 
-def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[str, Any], event: str) -> None:
+def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[str, Any], event: EventType) -> None:
     """Apply ``changes`` to one execution and emit ``event`` with its new summary (one statement: this
     runs twice per execution on the writer's thread)."""
     assignments = ", ".join(f"{column} = ?" for column in changes)
@@ -133,33 +166,39 @@ def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[s
 
 
 def store_outputs(tx: Tx, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
-    tx.emit_many(project_id, "execution.output", "output", outputs, **ids)
+    tx.emit_many(project_id, EventType.EXECUTION_OUTPUT, "output", outputs, **ids)
 
 
 def skip(tx: Tx, project_id: str, execution_ids: list[str], because: str) -> None:
     now = time.time()
     for execution_id in execution_ids:
         update_execution(tx, project_id, execution_id, {
-            "status": "skipped", "error": f"upstream node '{because}' did not succeed", "finished_at": now,
-        }, "execution.finished")
+            "status": ExecutionStatus.SKIPPED, "error": f"upstream node '{because}' did not succeed",
+            "finished_at": now,
+        }, EventType.EXECUTION_FINISHED)
 
 
-def finish_run(tx: Tx, project_id: str, run_id: str, status: str, error: str | None, leftover_status: str) -> None:
+def finish_run(tx: Tx, project_id: str, run_id: str, status: RunStatus, error: str | None,
+               leftover_status: ExecutionStatus) -> None:
     """Close the run; executions that never got to start take ``leftover_status``."""
     now = time.time()
-    for (execution_id,) in tx.execute("SELECT id FROM executions WHERE run_id = ? AND status = 'queued'",
-                                      [run_id]).fetchall():
+    for (execution_id,) in tx.execute(_NEVER_STARTED, [run_id]).fetchall():
         update_execution(tx, project_id, execution_id, {
-            "status": leftover_status, "error": error, "finished_at": now}, "execution.finished")
+            "status": leftover_status, "error": error, "finished_at": now}, EventType.EXECUTION_FINISHED)
     tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?", [status, error, now, run_id])
     run = history.get_run(tx.db, run_id)
     run.pop("executions")
-    tx.emit(project_id, "run.finished", run_id=run_id, run=run)
+    tx.emit(project_id, EventType.RUN_FINISHED, run_id=run_id, run=run)
 
 
 # What recovery leaves alone: a gate waiting for a person runs no process, so it survives a restart,
 # and so do its run and the run's executions still queued behind it.
-_GATED_RUNS = "SELECT run_id FROM executions WHERE status = 'waiting'"
+_GATED_RUNS = f"SELECT run_id FROM executions WHERE status = '{ExecutionStatus.WAITING}'"
+_INTERRUPTED_EXECUTIONS = ("SELECT id, project_id FROM executions WHERE "
+                           f"(status = '{ExecutionStatus.RUNNING}' OR "
+                           f"(status = '{ExecutionStatus.QUEUED}' AND run_id NOT IN ({_GATED_RUNS})))")
+_CANCELLED_RUNS = (f"SELECT id, project_id FROM runs WHERE status IN {sql_list(UNFINISHED_RUN_STATUSES)} "
+                   f"AND id NOT IN ({_GATED_RUNS})")
 
 
 def finish_interrupted(tx: Tx, project_id: str | None, reason: str) -> None:
@@ -167,27 +206,25 @@ def finish_interrupted(tx: Tx, project_id: str | None, reason: str) -> None:
     runs waiting at a gate."""
     where, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
     now = time.time()
-    for row in fetch_rows(tx.db, "SELECT id, project_id FROM executions WHERE (status = 'running' OR "
-                          f"(status = 'queued' AND run_id NOT IN ({_GATED_RUNS}))){where}", params):
+    for row in fetch_rows(tx.db, _INTERRUPTED_EXECUTIONS + where, params):
         update_execution(tx, row["project_id"], row["id"], {
-            "status": "interrupted", "error": reason, "finished_at": now}, "execution.finished")
-    for row in fetch_rows(tx.db, "SELECT id, project_id FROM runs WHERE status IN ('queued', 'running') "
-                          f"AND id NOT IN ({_GATED_RUNS}){where}", params):
+            "status": ExecutionStatus.INTERRUPTED, "error": reason, "finished_at": now}, EventType.EXECUTION_FINISHED)
+    for row in fetch_rows(tx.db, _CANCELLED_RUNS + where, params):
         _cancel_run(tx, row["project_id"], row["id"], reason, now)
 
 
 def abandon_run(tx: Tx, project_id: str, run_id: str, reason: str) -> None:
     """A run that could not be resumed: everything unfinished of it is interrupted, the run cancelled."""
     now = time.time()
-    for (execution_id,) in tx.execute("SELECT id FROM executions WHERE run_id = ? AND status IN "
-                                      "('queued', 'running', 'waiting')", [run_id]).fetchall():
+    for (execution_id,) in tx.execute(_UNFINISHED_OF_RUN, [run_id]).fetchall():
         update_execution(tx, project_id, execution_id, {
-            "status": "interrupted", "error": reason, "finished_at": now}, "execution.finished")
+            "status": ExecutionStatus.INTERRUPTED, "error": reason, "finished_at": now}, EventType.EXECUTION_FINISHED)
     _cancel_run(tx, project_id, run_id, reason, now)
 
 
 def _cancel_run(tx: Tx, project_id: str, run_id: str, reason: str, now: float) -> None:
-    tx.execute("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ?", [reason, now, run_id])
+    tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+               [RunStatus.CANCELLED, reason, now, run_id])
     run = history.get_run(tx.db, run_id)
     run.pop("executions")
-    tx.emit(project_id, "run.finished", run_id=run_id, run=run)
+    tx.emit(project_id, EventType.RUN_FINISHED, run_id=run_id, run=run)

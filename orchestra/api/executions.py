@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlite_utils
 from quart import Blueprint, Response, request
 
-from .. import checkpoints, history, store
+from .. import checkpoints, commands, history, store
 from ..errors import Conflict, NotFound
 from ..hub import Hub
 from ..models import FollowUpRequest, GateDecision
@@ -62,19 +62,19 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.post("/executions/<execution_id>/follow-up")
     async def follow_up(execution_id: str) -> Response:
         body = await parse_body(FollowUpRequest)
-        return json_response(await hub.execution_command(execution_id, "follow_up", prompt=body.prompt), 202)
+        return json_response(await hub.execution_command(commands.FollowUp(execution_id, body.prompt)), 202)
 
     @routes.post("/executions/<execution_id>/approve")
     async def approve(execution_id: str) -> Response:
         body = await _decision()
-        return json_response(await hub.execution_command(
-            execution_id, "decide", approve=True, comment=body.comment))
+        decide = commands.Decide(execution_id, approve=True, comment=body.comment)
+        return json_response(await hub.execution_command(decide))
 
     @routes.post("/executions/<execution_id>/reject")
     async def reject(execution_id: str) -> Response:
         body = await _decision()
-        return json_response(await hub.execution_command(
-            execution_id, "decide", approve=False, comment=body.comment))
+        decide = commands.Decide(execution_id, approve=False, comment=body.comment)
+        return json_response(await hub.execution_command(decide))
 
     @routes.get("/executions/<execution_id>/diff")
     async def diff(execution_id: str) -> Response:

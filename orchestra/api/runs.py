@@ -8,6 +8,7 @@ from quart import Blueprint, Response, request
 from .. import history, store
 from ..hub import Hub
 from ..models import LaunchRequest
+from ..rows import Run
 from .common import json_response, parse_body, query_int
 
 
@@ -26,7 +27,7 @@ def blueprint(hub: Hub) -> Blueprint:
         limit = query_int("limit", 50, low=1, high=500)
         assert limit is not None
 
-        def query(db: sqlite_utils.Database) -> list[dict[str, object]]:
+        def query(db: sqlite_utils.Database) -> list[Run]:
             if project_id is not None:
                 store.require_project(db, project_id)
             return history.list_runs(db, project_id, limit)

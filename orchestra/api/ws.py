@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypedDict
 
 import sqlite_utils
 import trio
@@ -34,6 +35,8 @@ from ..auth import bearer_matches, token_matches
 from ..errors import NotFound
 from ..events import CLOSE_TOO_SLOW, StoredEvent, SubscriptionClosed
 from ..hub import Hub
+from ..rows import Execution, Node, Project
+from ..statuses import MessageType
 from .common import encode, json_response
 
 log = logging.getLogger("orchestra.ws")
@@ -102,6 +105,7 @@ async def _serve(hub: Hub, project_id: str) -> None:
         await websocket.close(CLOSE_BAD_REQUEST, f"since={since} is ahead of this project: the latest seq is "
                               f"{latest}; reconnect without since")
         return
+    # quart types its ``websocket`` proxy as the Websocket itself: the proxy's method is not in its stubs.
     outbox = _Outbox(websocket._get_current_object())  # type: ignore[attr-defined]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(outbox.run)
@@ -153,7 +157,7 @@ async def _follow(hub: Hub, project_id: str, since: int | None, outbox: _Outbox)
                         batch += subscription.take_nowait(LIVE_BATCH - len(batch))
                     batch = [e for e in batch if e.seq > last]
                 if batch is None:
-                    await outbox.send(f'{{"type":"heartbeat","seq":{last}}}')
+                    await outbox.send(f'{{"type":"{MessageType.HEARTBEAT}","seq":{last}}}')
                 elif batch:
                     await outbox.send(_message(batch))
                     sent_at = trio.current_time()
@@ -208,16 +212,24 @@ async def _send_history(hub: Hub, project_id: str, since: int | None, outbox: _O
         return snapshot["seq"]
     last = since
     while True:
-        page = await hub.db.read(lambda db, after=last: history.project_events(db, project_id, after, REPLAY_PAGE))
+        page = await hub.db.read(partial(history.project_events, project_id=project_id, after=last, limit=REPLAY_PAGE))
         if not page:
             return last
         await outbox.send(_message([StoredEvent(project_id, seq, body) for seq, body in page]))
         last = page[-1][0]
 
 
-def _snapshot(db: sqlite_utils.Database, project_id: str) -> dict[str, object]:
+class Snapshot(TypedDict):
+    type: MessageType
+    seq: int  # the project's latest seq: live events after it follow
+    project: Project
+    nodes: list[Node]
+    executions: list[Execution]  # the latest execution of every node
+
+
+def _snapshot(db: sqlite_utils.Database, project_id: str) -> Snapshot:
     return {
-        "type": "snapshot",
+        "type": MessageType.SNAPSHOT,
         "seq": history.latest_seq(db, project_id),
         "project": store.get_project(db, project_id),
         "nodes": store.list_nodes(db, project_id),

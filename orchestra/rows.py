@@ -1,0 +1,140 @@
+"""The shapes of the rows that cross module boundaries: projects, nodes, agent templates, runs and
+executions as the store presents them (and as the API sends them).
+
+These are :class:`typing.TypedDict`: plain dicts at runtime, so they cost nothing and the wire
+format is the dicts themselves. Statuses read back from SQLite are plain strings (equal to the
+members of :mod:`orchestra.statuses`); those the hub writes may be the members themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+
+class Totals(TypedDict):
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    executions: int
+
+
+class LastRun(TypedDict):
+    id: str
+    status: str
+    created_at: float
+
+
+class Project(TypedDict):
+    id: str
+    name: str
+    description: str
+    workspace: str
+    max_parallel: int | None
+    created_at: float
+    updated_at: float
+    node_count: int
+    last_run: LastRun | None
+    state: str  # a ProjectState
+    totals: NotRequired[Totals]  # only GET /projects/{id} (and create/update) pay for the sum
+
+
+class Node(TypedDict):
+    project_id: str
+    id: str
+    title: str
+    prompt: str
+    kind: str  # a NodeKind
+    agent: str | None  # None for a gate
+    model: str | None
+    timeout_s: float | None
+    retries: int
+    position: dict[str, float] | None
+    budget: dict[str, Any] | None
+    depends_on: list[str]
+    created_at: float
+    updated_at: float
+
+
+class StdinPrompt(TypedDict):
+    argument: str | None
+
+
+class Template(TypedDict):
+    """An agent template, built in (``builtin``) or the user's own."""
+
+    id: str
+    name: str
+    command: list[str]
+    resume_command: list[str] | None
+    output: str
+    stdin_prompt: StdinPrompt | None
+    default_model: str | None
+    env: dict[str, str]
+    builtin: bool
+    created_at: NotRequired[float]  # user templates only
+
+
+class ExecutionSummary(TypedDict):
+    """What every execution event carries (``execution``): ``transitions.SUMMARY_KEYS``."""
+
+    id: str
+    run_id: str
+    node_id: str
+    attempt: int
+    status: str  # an ExecutionStatus
+    agent: str
+    model: str | None
+    exit_code: int | None
+    error: str | None
+    result_text: str | None
+    session_id: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    parent_execution_id: str | None
+    base_commit: str | None
+    commit_sha: str | None
+    branch: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class Execution(ExecutionSummary):
+    """An execution as ``GET /executions/{id}`` shows it. Pages of ``GET /executions`` leave out
+    ``prompt``, ``argv`` and ``stderr``."""
+
+    project_id: str
+    workspace: str | None
+    pid: int | None
+    prompt: NotRequired[str | None]
+    argv: NotRequired[list[str] | None]
+    stderr: NotRequired[str | None]
+
+
+class Run(TypedDict):
+    id: str
+    project_id: str
+    status: str  # a RunStatus
+    node_ids: list[str] | None  # what was launched; None: every node
+    budget: dict[str, Any] | None
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    totals: NotRequired[Totals]
+    executions: NotRequired[list[Execution]]
+
+
+class QueuedExecution(TypedDict):
+    id: str
+    node_id: str
+    status: str
+
+
+class LaunchedRun(TypedDict):
+    """The reply to a launch or a follow-up."""
+
+    run_id: str
+    status: str
+    executions: list[QueuedExecution]

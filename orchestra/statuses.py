@@ -1,0 +1,152 @@
+"""Every status, node kind and event type the hub stores or sends, defined once.
+
+The members are :class:`enum.StrEnum`: to everything else they are their plain string value (they
+compare equal to it, hash like it, JSON-encode and are stored by SQLite as it), so the wire format
+and the database hold the same text as before. Rows read back from SQLite carry plain strings; they
+compare equal to the members.
+
+The sets the code decides by (final, unfinished, ...) are derived here too, so adding a status is a
+change to this module plus whatever genuinely has to know what the new status means. The browser UI
+gets all of it from ``GET /ui/statuses.js`` (:func:`ui_module`, served by ``orchestra.api.static``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TypeVar
+
+
+class RunStatus(StrEnum):
+    """A run is ``running`` from its launch until it ends; nothing stores a queued run."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ExecutionStatus(StrEnum):
+    """``queued -> running -> (final)`` for an agent, ``queued -> waiting -> (final)`` for a gate;
+    ``skipped`` when an upstream node of its run did not succeed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"  # a gate waiting for a person's decision
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"  # the hub stopped or its project actor failed while it ran
+    SKIPPED = "skipped"
+
+
+class NodeKind(StrEnum):
+    AGENT = "agent"
+    GATE = "gate"  # runs no agent: waits for approve or reject
+
+
+class ProjectState(StrEnum):
+    """A project's state at a glance (``state`` of a project), from its last run."""
+
+    RUNNING = "running"
+    FAILED = "failed"
+    IDLE = "idle"
+
+
+class EventType(StrEnum):
+    """The ``type`` of a stored project event (each has a per-project ``seq``)."""
+
+    NODE_CREATED = "node.created"
+    NODE_UPDATED = "node.updated"
+    NODE_DELETED = "node.deleted"
+    RUN_STARTED = "run.started"
+    RUN_FINISHED = "run.finished"
+    EXECUTION_QUEUED = "execution.queued"
+    EXECUTION_STARTED = "execution.started"
+    EXECUTION_OUTPUT = "execution.output"
+    EXECUTION_FINISHED = "execution.finished"
+
+
+class MessageType(StrEnum):
+    """The ``type`` of the WebSocket messages that are not stored events."""
+
+    SNAPSHOT = "snapshot"  # the project as it is now, sent first to a subscriber without ``since``
+    HEARTBEAT = "heartbeat"  # sent on an idle connection, with the last ``seq`` sent
+
+
+# -- derived sets -----------------------------------------------------------------------------------
+
+UNFINISHED_RUN_STATUSES = frozenset({RunStatus.RUNNING})
+FINAL_RUN_STATUSES = frozenset(RunStatus) - UNFINISHED_RUN_STATUSES
+
+# Queued, running, or a gate waiting: an execution that has not ended (recovery looks for these).
+UNFINISHED_EXECUTION_STATUSES = frozenset({ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING})
+FINAL_EXECUTION_STATUSES = frozenset(ExecutionStatus) - UNFINISHED_EXECUTION_STATUSES
+# Ended without succeeding, of its own (a skipped execution never ran): such a node fails its run,
+# and the UI offers to run it again.
+UNSUCCESSFUL_EXECUTION_STATUSES = FINAL_EXECUTION_STATUSES - {ExecutionStatus.SUCCEEDED, ExecutionStatus.SKIPPED}
+# The endings a node's ``retries`` apply to.
+RETRIED_EXECUTION_STATUSES = frozenset({ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT})
+
+NODE_EVENT_TYPES = frozenset({EventType.NODE_CREATED, EventType.NODE_UPDATED, EventType.NODE_DELETED})
+# The events that carry an execution's summary (``execution``) after a change of its row.
+EXECUTION_CHANGE_EVENT_TYPES = frozenset(
+    {EventType.EXECUTION_QUEUED, EventType.EXECUTION_STARTED, EventType.EXECUTION_FINISHED})
+
+
+_SQL_SAFE = re.compile(r"[a-z_.]+")
+E = TypeVar("E", bound=StrEnum)
+
+
+def _in_definition_order(values: Iterable[E]) -> list[E]:
+    chosen = set(values)
+    assert chosen, "an empty set of statuses"
+    return [member for member in type(next(iter(chosen))) if member in chosen]
+
+
+def sql_list(values: Iterable[StrEnum]) -> str:
+    """``('a', 'b')`` for ``status IN ...`` in SQL text, in the enum's order (one statement text per
+    set: SQLite's statement cache keys on it). Build it once, at import time, not per query."""
+    ordered = _in_definition_order(values)
+    assert all(_SQL_SAFE.fullmatch(value) for value in ordered), ordered
+    return "(" + ", ".join(f"'{value}'" for value in ordered) + ")"
+
+
+def _ordered(values: Iterable[StrEnum]) -> list[str]:
+    return [str(value) for value in _in_definition_order(values)]
+
+
+def _members(enum: type[StrEnum]) -> dict[str, str]:
+    return {member.name: str(member) for member in enum}
+
+
+def ui_constants() -> dict[str, object]:
+    """What the browser UI needs to know, by the name it imports it under (see :func:`ui_module`):
+    each enum as a map of member names to values (in definition order), and the derived sets."""
+    return {
+        "RUN_STATUS": _members(RunStatus),
+        "EXECUTION_STATUS": _members(ExecutionStatus),
+        "NODE_KIND": _members(NodeKind),
+        "PROJECT_STATE": _members(ProjectState),
+        "EVENT_TYPE": _members(EventType),
+        "MESSAGE_TYPE": _members(MessageType),
+        "UNFINISHED_RUN_STATUSES": _ordered(UNFINISHED_RUN_STATUSES),
+        "FINAL_RUN_STATUSES": _ordered(FINAL_RUN_STATUSES),
+        "UNFINISHED_EXECUTION_STATUSES": _ordered(UNFINISHED_EXECUTION_STATUSES),
+        "FINAL_EXECUTION_STATUSES": _ordered(FINAL_EXECUTION_STATUSES),
+        "UNSUCCESSFUL_EXECUTION_STATUSES": _ordered(UNSUCCESSFUL_EXECUTION_STATUSES),
+        "EXECUTION_CHANGE_EVENT_TYPES": _ordered(EXECUTION_CHANGE_EVENT_TYPES),
+        "NODE_EVENT_TYPES": _ordered(NODE_EVENT_TYPES),
+    }
+
+
+def ui_module() -> str:
+    """:func:`ui_constants` as an ES module, each value frozen (no component can change them)."""
+    lines = ["// The hub's statuses, node kinds and event types (orchestra/statuses.py), served by the hub as",
+             "// GET /ui/statuses.js. Generated: there is no file to edit.", ""]
+    for name, value in ui_constants().items():
+        lines.append(f"export const {name} = Object.freeze({json.dumps(value)});")
+    return "\n".join(lines) + "\n"
