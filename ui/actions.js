@@ -3,6 +3,7 @@
 
 import { FAILED } from './format.js';
 import { setFragmentProject } from './settings.js';
+import { EVENT_TYPE } from './statuses.js';
 
 export class Actions {
   constructor(store, client) {
@@ -132,7 +133,7 @@ export class Actions {
 
   async deleteNode(nodeId) {
     await this.attempt(`Deleting node "${nodeId}"`, () => this.client.deleteNode(this.store.projectId, nodeId));
-    this.store.applyEvents([{ type: 'node.deleted', node_id: nodeId }]);
+    this.store.applyEvents([{ type: EVENT_TYPE.NODE_DELETED, node_id: nodeId }]);
   }
 
   /** Make `target` depend on `source` (an edge source -> target). */

@@ -5,6 +5,8 @@
 // wrong on the way (unreachable, timed out, not JSON). The client fires 'unreachable' and
 // 'unauthorized' events so the connection monitor can show the banner.
 
+import { MESSAGE_TYPE } from './statuses.js';
+
 const REQUEST_TIMEOUT_MS = 20000;
 
 export class ApiError extends Error {
@@ -168,7 +170,7 @@ export class Subscription {
       this.resync();
       return;
     }
-    if (!Array.isArray(data) && data.type === 'snapshot') {
+    if (!Array.isArray(data) && data.type === MESSAGE_TYPE.SNAPSHOT) {
       this.lastSeq = data.seq;
       this.handlers.onSnapshot(data);
       return;

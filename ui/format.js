@@ -1,20 +1,27 @@
-// Formatting of the numbers an execution reports: durations, tokens, cost, times.
+// Formatting of the numbers an execution reports: durations, tokens, cost, times. The statuses
+// themselves come from the hub (statuses.js, made from orchestra/statuses.py).
 
-export const STATUSES = ['queued', 'waiting', 'running', 'succeeded', 'failed', 'skipped', 'cancelled',
-  'timed_out', 'interrupted'];
-export const ACTIVE = new Set(['queued', 'waiting', 'running']);
-export const FAILED = new Set(['failed', 'timed_out', 'cancelled', 'interrupted']);
+import { EXECUTION_STATUS, UNFINISHED_EXECUTION_STATUSES, UNSUCCESSFUL_EXECUTION_STATUSES } from './statuses.js';
 
-const RANK = { queued: 0, waiting: 1, running: 2 };
+/** Executions that have not ended: queued, running, or a gate waiting for a decision. */
+export const ACTIVE = new Set(UNFINISHED_EXECUTION_STATUSES);
+/** Executions that ended without succeeding (a skipped one never ran): they can be run again. */
+export const FAILED = new Set(UNSUCCESSFUL_EXECUTION_STATUSES);
+
+/** How far along an execution is: queued, started (running, or a gate waiting), ended. */
+function progress(status) {
+  if (status === EXECUTION_STATUS.QUEUED) return 0;
+  return ACTIVE.has(status) ? 1 : 2;
+}
 
 /**
  * Merge two views of one execution (a REST read and a live event) without going back in time:
- * a read that was answered before the latest event must not turn 'running' back into 'queued'.
+ * a read that was answered before the latest event must not turn a running execution back into a
+ * queued one.
  */
 export function mergeExecution(older, newer) {
   if (!older) return newer;
-  const rank = (e) => RANK[e.status] ?? 3;
-  return rank(newer) >= rank(older) ? { ...older, ...newer } : { ...newer, ...older };
+  return progress(newer.status) >= progress(older.status) ? { ...older, ...newer } : { ...newer, ...older };
 }
 
 export function statusLabel(status) {

@@ -2,7 +2,9 @@
 // only what concerns it. Topics: connection, live, projects, templates, project, nodes, executions,
 // runs, selection, output (detail: the execution.output events of one message), notify.
 
-const ACTIVE_RUN = new Set(['queued', 'running']);
+import { EVENT_TYPE, UNFINISHED_RUN_STATUSES } from './statuses.js';
+
+const ACTIVE_RUN = new Set(UNFINISHED_RUN_STATUSES);
 
 export class Store extends EventTarget {
   constructor() {
@@ -102,30 +104,30 @@ export class Store extends EventTarget {
     const now = performance.now();
     for (const event of events) {
       switch (event.type) {
-        case 'node.created':
-        case 'node.updated':
+        case EVENT_TYPE.NODE_CREATED:
+        case EVENT_TYPE.NODE_UPDATED:
           this.nodes.set(event.node.id, event.node);
           nodes = true;
           break;
-        case 'node.deleted':
+        case EVENT_TYPE.NODE_DELETED:
           this.nodes.delete(event.node_id);
           this.latest.delete(event.node_id);
           if (this.selectedNode === event.node_id) this.selectedNode = null;
           nodes = true;
           break;
-        case 'execution.queued':
-        case 'execution.started':
-        case 'execution.finished':
+        case EVENT_TYPE.EXECUTION_QUEUED:
+        case EVENT_TYPE.EXECUTION_STARTED:
+        case EVENT_TYPE.EXECUTION_FINISHED:
           if (!this.nodes.has(event.node_id)) break;
           this.putExecution({ ...event.execution, project_id: event.project_id });
           executions.push(event.execution);
           break;
-        case 'execution.output':
+        case EVENT_TYPE.EXECUTION_OUTPUT:
           outputs.push(event);
           this.activity.set(event.execution_id, now);
           break;
-        case 'run.started':
-        case 'run.finished':
+        case EVENT_TYPE.RUN_STARTED:
+        case EVENT_TYPE.RUN_FINISHED:
           this.runs.set(event.run.id, event.run);
           runs = true;
           break;

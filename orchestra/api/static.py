@@ -1,4 +1,7 @@
-"""The static UI under ``/ui/``, with security headers; ``/`` sends the browser there."""
+"""The static UI under ``/ui/``, with security headers; ``/`` sends the browser there.
+
+``/ui/statuses.js`` is not a file: it is made from :mod:`orchestra.statuses`, so the UI knows the
+hub's statuses and event types without keeping a copy of them."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ from pathlib import Path
 
 from quart import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
+from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from ..hub import Hub
+from ..statuses import ui_module
 
 UI_DIR = Path(os.environ.get("ORCHESTRA_UI_DIR", Path(__file__).resolve().parents[2] / "ui"))
 
@@ -22,14 +27,23 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+STATUSES_MODULE = ui_module()
+
 
 def blueprint(hub: Hub) -> Blueprint:
     routes = Blueprint("static", __name__)
     ui_present = UI_DIR.is_dir()
 
     @routes.get("/")
-    async def root() -> Response:
-        return redirect("/ui/")  # type: ignore[return-value]
+    async def root() -> WerkzeugResponse:
+        return redirect("/ui/")
+
+    @routes.get("/ui/statuses.js")
+    async def statuses() -> Response:
+        response = Response(STATUSES_MODULE, mimetype="text/javascript")
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["Cache-Control"] = "no-cache"  # a newer hub may know another status
+        return response
 
     @routes.get("/ui/")
     @routes.get("/ui/<path:path>")

@@ -7,24 +7,34 @@ import dagre from '../vendor/cytoscape-dagre.esm.min.js';
 import { h } from '../dom.js';
 import { AppElement } from '../element.js';
 import { statusLabel } from '../format.js';
+import { EXECUTION_STATUS } from '../statuses.js';
 
 cytoscape.use(dagre);
 
-const FILL = { none: '#ffffff', queued: '#e2e8f0', waiting: '#ede9fe', running: '#dbeafe', succeeded: '#dcfce7',
-  failed: '#fee2e2', skipped: '#f3f4f6', cancelled: '#ffedd5', timed_out: '#fae8ff', interrupted: '#fef9c3' };
-const LINE = { none: '#94a3b8', queued: '#64748b', waiting: '#7c3aed', running: '#2563eb', succeeded: '#16a34a',
-  failed: '#dc2626', skipped: '#9ca3af', cancelled: '#ea580c', timed_out: '#a21caf', interrupted: '#ca8a04' };
-export const STATUS_COLORS = { fill: FILL, line: LINE };
+const RUNNING = EXECUTION_STATUS.RUNNING;
+const NONE = 'none'; // a node that never ran
 
-const STYLE = [
+/**
+ * The fill and line colour of each status (and of NONE): the --<status>-fill and --<status> of
+ * style.css, so that the canvas and the rest of the UI share one table of colours.
+ */
+function statusColors() {
+  const css = getComputedStyle(document.documentElement);
+  return Object.fromEntries([NONE, ...Object.values(EXECUTION_STATUS)].map((status) => [status, {
+    fill: css.getPropertyValue(`--${status}-fill`).trim(),
+    line: css.getPropertyValue(`--${status}`).trim(),
+  }]));
+}
+
+const styleSheet = (colors) => [
   { selector: 'node', style: {
     shape: 'round-rectangle', width: 180, height: 56, label: 'data(label)', 'text-wrap': 'wrap',
     'text-max-width': 168, 'text-valign': 'center', 'font-size': 13, 'font-family': 'system-ui, sans-serif',
-    color: '#0f172a', 'background-color': FILL.none, 'border-width': 2, 'border-color': LINE.none,
+    color: '#0f172a', 'background-color': colors[NONE].fill, 'border-width': 2, 'border-color': colors[NONE].line,
     'transition-property': 'border-width', 'transition-duration': '0.5s' } },
-  ...Object.keys(FILL).map((status) => ({ selector: `node[status = "${status}"]`,
-    style: { 'background-color': FILL[status], 'border-color': LINE[status] } })),
-  { selector: 'node[status = "skipped"]', style: { 'border-style': 'dashed', color: '#6b7280' } },
+  ...Object.entries(colors).map(([status, { fill, line }]) => ({ selector: `node[status = "${status}"]`,
+    style: { 'background-color': fill, 'border-color': line } })),
+  { selector: `node[status = "${EXECUTION_STATUS.SKIPPED}"]`, style: { 'border-style': 'dashed', color: '#6b7280' } },
   { selector: 'node.pulse', style: { 'border-width': 7 } },
   // A halo behind the selected node, so its fill keeps the status colour.
   { selector: 'node:selected', style: { 'underlay-color': '#2563eb', 'underlay-opacity': 0.22,
@@ -44,7 +54,7 @@ class DagCanvas extends AppElement {
     this.listen('nodes', () => this.sync());
     this.listen('executions', () => this.paint());
     this.listen('selection', () => this.select());
-    this.pulse = setInterval(() => this.cy.nodes('[status = "running"]').toggleClass('pulse'), 700);
+    this.pulse = setInterval(() => this.cy.nodes(`[status = "${RUNNING}"]`).toggleClass('pulse'), 700);
     this.resizer = new ResizeObserver(() => this.cy.resize());
     this.resizer.observe(this.container);
     this.reset();
@@ -58,7 +68,7 @@ class DagCanvas extends AppElement {
   build() {
     this.container = h('div', { class: 'cy', 'aria-label': 'DAG canvas: drag to pan, scroll to zoom', role: 'img' });
     this.append(this.container);
-    this.cy = cytoscape({ container: this.container, style: STYLE, minZoom: 0.2, maxZoom: 2.5,
+    this.cy = cytoscape({ container: this.container, style: styleSheet(statusColors()), minZoom: 0.2, maxZoom: 2.5,
       boxSelectionEnabled: false, selectionType: 'single' });
     this.connectFrom = null;
     this.connecting = false;
@@ -120,11 +130,11 @@ class DagCanvas extends AppElement {
       for (const node of nodes.values()) {
         const element = this.cy.getElementById(node.id);
         if (element.empty()) continue;
-        const status = latest.get(node.id)?.status || 'none';
-        const label = `${node.title}\n${status === 'none' ? 'not run yet' : statusLabel(status)}`;
+        const status = latest.get(node.id)?.status || NONE;
+        const label = `${node.title}\n${status === NONE ? 'not run yet' : statusLabel(status)}`;
         if (element.data('status') !== status) element.data('status', status);
         if (element.data('label') !== label) element.data('label', label);
-        if (status !== 'running') element.removeClass('pulse');
+        if (status !== RUNNING) element.removeClass('pulse');
       }
     });
   }

@@ -3,7 +3,8 @@
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { FAILED, statusLabel } from '../format.js';
+import { ACTIVE, FAILED, statusLabel } from '../format.js';
+import { EXECUTION_STATUS } from '../statuses.js';
 import './dag-canvas.js';
 import './node-list.js';
 
@@ -17,7 +18,7 @@ class DagView extends AppElement {
       this.empty = h('div', { class: 'dag-empty' });
       this.list = document.createElement('orc-node-list');
       const legend = h('div', { class: 'legend', 'aria-label': 'Colour legend' },
-        ['queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled', 'timed_out', 'interrupted'].map(
+        Object.values(EXECUTION_STATUS).map(
           (s) => h('span', { class: 'legend-item' }, h('span', { class: `swatch status-${s}` }), statusLabel(s))));
       // The hint floats over the canvas: a layout shift would move the nodes under the pointer.
       this.stage = h('div', { class: 'dag-stage' }, this.canvas, this.empty, legend, this.hint);
@@ -60,7 +61,7 @@ class DagView extends AppElement {
     const run = this.store.currentRun();
     if (!run) return null;
     const executions = [...this.store.latest.values()].filter((e) => e.run_id === run.id);
-    const done = executions.filter((e) => !['queued', 'running', 'waiting'].includes(e.status)).length;
+    const done = executions.filter((e) => !ACTIVE.has(e.status)).length;
     return h('span', { class: 'run-summary', dataset: { runId: run.id } },
       `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`);
   }

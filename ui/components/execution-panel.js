@@ -7,6 +7,7 @@ import { AppElement } from '../element.js';
 import {
   ACTIVE, FAILED, cost, duration, executionDuration, mergeExecution, statusLabel, time, tokens,
 } from '../format.js';
+import { EVENT_TYPE, EXECUTION_STATUS } from '../statuses.js';
 import './event-log.js';
 
 const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
@@ -28,7 +29,7 @@ class ExecutionPanel extends AppElement {
     this.listen('output', (event) => this.output(event.detail));
     this.listen('connection', () => this.renderHead());
     this.ticker = setInterval(() => {
-      if (this.execution && this.execution.status === 'running') this.renderHead();
+      if (this.execution && this.execution.status === EXECUTION_STATUS.RUNNING) this.renderHead();
     }, 1000);
     this.select(this.store.selectedNode, true);
   }
@@ -65,7 +66,7 @@ class ExecutionPanel extends AppElement {
       // Only the newest events: the log keeps the last CAP entries anyway.
       const page = await this.app.client.eventsTail(execution.id, TAIL);
       if (token !== this.token) return;
-      const outputs = page.events.filter((e) => e.type === 'execution.output');
+      const outputs = page.events.filter((e) => e.type === EVENT_TYPE.EXECUTION_OUTPUT);
       if (outputs.length) this.log.push(outputs);
       if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
       this.loading = false;
@@ -169,7 +170,7 @@ class ExecutionPanel extends AppElement {
       h('h3', {}, node.title, ' ',
         h('span', { class: `badge status-${status}`, 'data-role': 'status' },
           status === 'none' ? 'not run yet' : statusLabel(status)),
-        status === 'running' ? h('span', { class: 'spinner', 'aria-label': 'running' }) : null),
+        status === EXECUTION_STATUS.RUNNING ? h('span', { class: 'spinner', 'aria-label': statusLabel(status) }) : null),
       e ? h('dl', { class: 'facts' },
         fact('Execution', h('code', {}, e.id)),
         fact('Attempt', String(e.attempt ?? 1)),

@@ -4,6 +4,7 @@
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { ago, statusLabel } from '../format.js';
+import { PROJECT_STATE } from '../statuses.js';
 import './project-form.js';
 
 class ProjectList extends AppElement {
@@ -33,7 +34,7 @@ class ProjectList extends AppElement {
   item(project) {
     const selected = project.id === this.store.projectId;
     const last = project.last_run;
-    const state = project.state || 'idle';
+    const state = project.state || PROJECT_STATE.IDLE;
     const li = h('li', { class: `project${selected ? ' selected' : ''}`, dataset: { projectId: project.id, state } },
       h('button', { type: 'button', class: 'project-open', 'aria-current': selected ? 'true' : null,
         onclick: () => this.actions.openProject(project.id) },
