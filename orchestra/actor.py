@@ -24,7 +24,7 @@ from . import checkpoints, commands, history, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
-from .execution import AgentRunner, Budget, ExecutionHandle, Final, FollowUp, RunState
+from .execution import AgentRunner, Budget, Ending, ExecutionHandle, FollowUp, RunState
 from .logging_setup import log_context
 from .prompts import UpstreamResult
 from .rows import LaunchedRun, Node, Project, Template
@@ -229,7 +229,7 @@ class ProjectActor:
         handle = self.executions.get(execution_id)
         if handle is None:
             raise Conflict(f"execution '{execution_id}' is not running or queued")
-        handle.stop(Final(ExecutionStatus.CANCELLED, "cancelled by request"))
+        handle.stop(Ending(ExecutionStatus.CANCELLED, "cancelled by request"))
         return {"execution_id": execution_id, "status": "cancelling"}
 
     def _decide(self, command: commands.Decide) -> commands.Decided:
@@ -238,9 +238,9 @@ class ProjectActor:
         if handle is None or handle.decision is None or handle.decision.is_set():
             raise Conflict(f"execution '{execution_id}' is not a gate waiting for a decision")
         if command.approve:
-            handle.decided = Final(ExecutionStatus.SUCCEEDED)
+            handle.decided = Ending(ExecutionStatus.SUCCEEDED)
         else:
-            handle.decided = Final(ExecutionStatus.FAILED, "rejected" + (f": {comment}" if comment else ""))
+            handle.decided = Ending(ExecutionStatus.FAILED, "rejected" + (f": {comment}" if comment else ""))
         handle.comment = comment
         handle.decision.set()
         return {"execution_id": execution_id, "status": handle.decided.status}
@@ -261,7 +261,7 @@ class ProjectActor:
         for node_id, ups in waiting_on.items():
             for up in ups:
                 dependents[up].append(node_id)
-        outcome: dict[str, ExecutionStatus] = {}
+        statuses: dict[str, ExecutionStatus] = {}  # how each node of the run ended
         send, receive = trio.open_memory_channel[tuple[str, ExecutionStatus]](math.inf)
         log.info("run started", extra={"run_id": run.id, "nodes": len(run.nodes)})
         try:
@@ -274,22 +274,22 @@ class ProjectActor:
                     for node_id, ups in waiting_on.items():
                         if not ups and node_id not in run.ended:
                             nursery.start_soon(self._run_node, run, node_id, send)
-                    while len(outcome) < len(run.nodes):
+                    while len(statuses) < len(run.nodes):
                         node_id, status = await receive.receive()
-                        outcome[node_id] = status
+                        statuses[node_id] = status
                         if status == ExecutionStatus.SUCCEEDED:
                             for child in dependents[node_id]:
                                 waiting_on[child].discard(node_id)
                                 if not waiting_on[child] and child not in run.ended:
                                     nursery.start_soon(self._run_node, run, child, send)
                             continue
-                        below = downstream_of(waiting_on, [node_id]) - {node_id} - outcome.keys() - run.ended.keys()
+                        below = downstream_of(waiting_on, [node_id]) - {node_id} - statuses.keys() - run.ended.keys()
                         if below:
                             skipped = [run.first_execution[n] for n in sorted(below)]
                             await self.db.write(partial(transitions.skip, project_id=self.project_id,
                                                         execution_ids=skipped, because=node_id),
                                                 wait_for_storage=True)
-                            outcome.update(dict.fromkeys(below, ExecutionStatus.SKIPPED))
+                            statuses.update(dict.fromkeys(below, ExecutionStatus.SKIPPED))
                     nursery.cancel_scope.cancel()  # the wall-time watchdog
         except Exception as exc:  # the run's own bookkeeping failed: end this run, not the project's others
             log.exception("run %s failed inside the hub", run.id)
@@ -299,10 +299,10 @@ class ProjectActor:
             if run.parked and self.hub.stopping:  # waiting at a gate: the next start resumes the run
                 log.info("run left waiting at a gate", extra={"run_id": run.id})
             else:
-                await self._finish_run(run, outcome)
+                await self._finish_run(run, statuses)
 
-    async def _finish_run(self, run: RunState, outcome: dict[str, ExecutionStatus]) -> None:
-        status, error = self._run_result(run, outcome)
+    async def _finish_run(self, run: RunState, statuses: dict[str, ExecutionStatus]) -> None:
+        status, error = self._run_result(run, statuses)
         leftover = ExecutionStatus.CANCELLED if run.cancel_requested else ExecutionStatus.INTERRUPTED
         with trio.move_on_after(FINAL_WRITE_TIMEOUT_S) as scope:
             scope.shield = True
@@ -319,18 +319,18 @@ class ProjectActor:
             return "the hub stopped while it ran"
         return "the hub's actor of this project failed; see the hub's log"
 
-    def _run_result(self, run: RunState, outcome: dict[str, ExecutionStatus]) -> tuple[RunStatus, str | None]:
+    def _run_result(self, run: RunState, statuses: dict[str, ExecutionStatus]) -> tuple[RunStatus, str | None]:
         if run.cancel_requested:
             return RunStatus.CANCELLED, "cancelled by request"
         if run.internal_error:
             return RunStatus.FAILED, run.internal_error
-        if len(outcome) < len(run.nodes):
+        if len(statuses) < len(run.nodes):
             return RunStatus.CANCELLED, self._interruption()
-        if all(s == ExecutionStatus.SUCCEEDED for s in outcome.values()):
+        if all(s == ExecutionStatus.SUCCEEDED for s in statuses.values()):
             return RunStatus.SUCCEEDED, None
         if run.budget_exceeded:
             return RunStatus.FAILED, run.budget_exceeded
-        failed = sorted(n for n, s in outcome.items() if s in UNSUCCESSFUL_EXECUTION_STATUSES)
+        failed = sorted(n for n, s in statuses.items() if s in UNSUCCESSFUL_EXECUTION_STATUSES)
         return RunStatus.FAILED, f"node(s) did not succeed: {', '.join(failed)}"
 
     async def _run_wall_budget(self, run: RunState, wall_s: float) -> None:
@@ -389,55 +389,55 @@ class ProjectActor:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
         handle = ExecutionHandle(execution_id, node["id"], run)
         self.executions[execution_id] = run.handles[execution_id] = handle
-        final: Final | None = None
+        ending: Ending | None = None
         try:
             with handle.scope:
                 if run.budget_exceeded:
-                    final = Final(ExecutionStatus.FAILED, run.budget_exceeded)
+                    ending = Ending(ExecutionStatus.FAILED, run.budget_exceeded)
                 elif node["kind"] == NodeKind.GATE:
-                    final = await self._wait_at_gate(node, handle)
+                    ending = await self._wait_at_gate(node, handle)
                 else:
-                    final = await self.runner.attempt(run, node, handle, attempt)
-            if final is None:
-                final = handle.stop_final or Final(ExecutionStatus.CANCELLED, "cancelled by request")
+                    ending = await self.runner.attempt(run, node, handle, attempt)
+            if ending is None:
+                ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED, "cancelled by request")
         except Exception as exc:
             # One execution's failure is that execution's failure: its run and siblings go on.
             log.exception("execution %s failed inside the hub", execution_id)
-            final = Final(ExecutionStatus.FAILED, _failure_message(exc))
+            ending = Ending(ExecutionStatus.FAILED, _failure_message(exc))
         except BaseException:  # cancelled: by a request, a budget, or the hub stopping
-            stopped = handle.stop_final or (Final(ExecutionStatus.CANCELLED, "cancelled by request")
+            stopped = handle.stop_ending or (Ending(ExecutionStatus.CANCELLED, "cancelled by request")
                                             if run.cancel_requested else None)
             waiting = handle.decision is not None and not handle.decision.is_set()
             if stopped is None and waiting and self.hub.stopping:
                 run.parked.add(execution_id)  # a gate runs no process: it stays waiting for the next start
                 raise
-            final = stopped or Final(ExecutionStatus.INTERRUPTED, self._interruption())
+            ending = stopped or Ending(ExecutionStatus.INTERRUPTED, self._interruption())
             raise
         finally:
             self.executions.pop(execution_id, None)
             run.handles.pop(execution_id, None)
             if execution_id not in run.parked:
-                changes = self._record_final(run, node, handle, final)
-        assert final is not None
-        return final.status, changes, handle
+                changes = self._record_ending(run, node, handle, ending)
+        assert ending is not None
+        return ending.status, changes, handle
 
-    def _record_final(self, run: RunState, node: Node, handle: ExecutionHandle,
-                      final: Final | None) -> dict[str, Any]:
+    def _record_ending(self, run: RunState, node: Node, handle: ExecutionHandle,
+                       ending: Ending | None) -> dict[str, Any]:
         """Count the execution's usage into its run and queue its finished event."""
         cost, tokens = handle.usage()
         run.spent_cost += cost
         run.spent_tokens += tokens
-        assert final is not None
-        changes = _final_changes(handle, final)
+        assert ending is not None
+        changes = _ending_changes(handle, ending)
         if handle.parser is not None and not node["model"]:
-            changes["model"] = handle.parser.outcome.model  # the CLI's default, as it reported it
+            changes["model"] = handle.parser.report.model  # the CLI's default, as it reported it
         self.runner.queue_status(handle, changes, EventType.EXECUTION_FINISHED)
         log.info("execution finished", extra={
-            "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": final.status,
-            "exit_code": changes.get("exit_code"), "error": final.error})
+            "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": ending.status,
+            "exit_code": changes.get("exit_code"), "error": ending.error})
         return changes
 
-    async def _wait_at_gate(self, node: Node, handle: ExecutionHandle) -> Final:
+    async def _wait_at_gate(self, node: Node, handle: ExecutionHandle) -> Ending:
         """A gate runs no agent: it waits for a person's approve or reject."""
         handle.decision = trio.Event()
         started = handle.run.gates_waiting_since.get(handle.id)  # waiting since before a restart
@@ -452,26 +452,26 @@ class ProjectActor:
         with trio.move_on_after(left) as deadline:
             await handle.decision.wait()
         if deadline.cancelled_caught:
-            return Final(ExecutionStatus.TIMED_OUT, f"no decision within {timeout:g} s")
+            return Ending(ExecutionStatus.TIMED_OUT, f"no decision within {timeout:g} s")
         assert handle.decided is not None
         return handle.decided
 
 
-def _final_changes(handle: ExecutionHandle, final: Final) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": final.status, "error": final.error, "exit_code": final.exit_code,
+def _ending_changes(handle: ExecutionHandle, ending: Ending) -> dict[str, Any]:
+    changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
                                "finished_at": time.time()}
     process, parser = handle.process, handle.parser
     if process is not None:
         changes["stderr"] = process.stderr_text
-        if final.exit_code is None:
+        if ending.exit_code is None:
             changes["exit_code"] = process.process.returncode
     if parser is not None:
-        outcome = parser.outcome
-        changes |= {"result_text": outcome.result_text, "session_id": outcome.session_id,
-                    "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens,
-                    "cost_usd": outcome.cost_usd}
+        report = parser.report
+        changes |= {"result_text": report.result_text, "session_id": report.session_id,
+                    "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
+                    "cost_usd": report.cost_usd}
     if handle.decision is not None:
-        changes["result_text"] = handle.comment or ("approved" if final.status == ExecutionStatus.SUCCEEDED else None)
+        changes["result_text"] = handle.comment or ("approved" if ending.status == ExecutionStatus.SUCCEEDED else None)
     for key in ("base_commit", "commit_sha", "branch"):
         if key in handle.checkpoint:
             changes[key] = handle.checkpoint[key]

@@ -155,7 +155,7 @@ class Tx:
 
 @dataclass
 class WriteJob(Generic[T]):
-    """A write queued with :meth:`Database.submit`; ``await job.outcome()`` for its result."""
+    """A write queued with :meth:`Database.submit`; ``await job.wait()`` for its result."""
 
     fn: Callable[[Tx], T]
     wait_for_storage: bool = False  # held and retried while storage fails, instead of failing
@@ -164,7 +164,7 @@ class WriteJob(Generic[T]):
     error: BaseException | None = None
     events: list[StoredEvent] = field(default_factory=list)
 
-    async def outcome(self) -> T:
+    async def wait(self) -> T:
         """Wait until committed (or rolled back) and return what ``fn`` returned, or raise what it raised."""
         await self.done.wait()
         if self.error is not None:
@@ -266,7 +266,7 @@ class Database:
         fails, :class:`StorageUnavailable` is raised, or with ``wait_for_storage`` the job waits for
         storage to come back.
         """
-        return await self.submit(fn, wait_for_storage=wait_for_storage).outcome()
+        return await self.submit(fn, wait_for_storage=wait_for_storage).wait()
 
     def submit(self, fn: Callable[[Tx], T], *, wait_for_storage: bool = False) -> WriteJob[T]:
         """Queue ``fn`` for the writer without waiting for it: jobs commit in the order they were

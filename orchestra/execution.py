@@ -1,5 +1,5 @@
 """One attempt of one agent node: build its argv, check out its git worktree, run the agent,
-store what it prints, enforce its budgets, and say how it ended (a :class:`Final`).
+store what it prints, enforce its budgets, and say how it ended (a :class:`Ending`).
 
 The process itself is behind :mod:`orchestra.process`; this module is the policy around it.
 """
@@ -22,7 +22,7 @@ from .agents import AgentParser, make_parser
 from .checkpoints import Checkout, GitError, MergeConflict, Repository
 from .db import Database, WriteJob
 from .lines import Line
-from .process import ExecutionSpec, LocalExecution, OutputHandler, SpawnError, open_local
+from .process import AgentProcess, AgentSpec, OutputHandler, SpawnError, open_agent_process
 from .prompts import UpstreamResult, render_prompt
 from .rows import Node, Template
 from .statuses import EventType, ExecutionStatus
@@ -61,7 +61,9 @@ class Budget:
 
 
 @dataclass
-class Final:
+class Ending:
+    """How an execution ended: its status, with the error and the agent's exit code when there are."""
+
     status: ExecutionStatus
     error: str | None = None
     exit_code: int | None = None
@@ -113,30 +115,30 @@ class ExecutionHandle:
     node_id: str
     run: RunState
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    stop_final: Final | None = None  # why the scope was cancelled, when something chose to stop it
-    process: LocalExecution | None = None
+    stop_ending: Ending | None = None  # why the scope was cancelled, when something chose to stop it
+    process: AgentProcess | None = None
     parser: AgentParser | None = None
     checkpoint: dict[str, Any] = field(default_factory=dict)
     decision: trio.Event | None = None  # gates: set when approved or rejected
-    decided: Final | None = None
+    decided: Ending | None = None
     comment: str | None = None  # the gate's decision comment, passed downstream as its result
     unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
 
     async def settle(self, keep: int = 0) -> None:
         """Wait for this execution's queued writes but the last ``keep``; raise the first error, if any."""
         while len(self.unsettled) > keep:
-            await self.unsettled.pop(0).outcome()
+            await self.unsettled.pop(0).wait()
 
-    def stop(self, final: Final) -> None:
-        if self.stop_final is None:
-            self.stop_final = final
+    def stop(self, ending: Ending) -> None:
+        if self.stop_ending is None:
+            self.stop_ending = ending
         self.scope.cancel()
 
     def usage(self) -> tuple[float, int]:
         if self.parser is None:
             return 0.0, 0
-        outcome = self.parser.outcome
-        return outcome.cost_usd or 0.0, (outcome.input_tokens or 0) + (outcome.output_tokens or 0)
+        report = self.parser.report
+        return report.cost_usd or 0.0, (report.input_tokens or 0) + (report.output_tokens or 0)
 
 
 def _without_nul(prompt: str) -> tuple[str, list[dict[str, Any]]]:
@@ -161,7 +163,7 @@ class AgentRunner:
         self.limiters = limiters
         self.inherited_env = inherited_environment()
 
-    async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int) -> Final:
+    async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int) -> Ending:
         agent = node["agent"]
         assert agent is not None  # an agent node
         template = run.templates[agent]
@@ -182,7 +184,7 @@ class AgentRunner:
                     self._queue_started(handle, prompt, [], None, run.workspace)
                     detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
                     self.queue_output(handle, [{"kind": "error", "message": str(exc), **detail}])
-                    return Final(ExecutionStatus.FAILED, str(exc))
+                    return Ending(ExecutionStatus.FAILED, str(exc))
             cwd = str(checkout.path) if checkout else run.workspace
             argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
                                               "workspace": cwd, "session_id": session_id})
@@ -194,14 +196,14 @@ class AgentRunner:
                                f"template '{template['id']}' cannot take the prompt on stdin (stdin_prompt)")
                     self._queue_started(handle, prompt, [], None, cwd)
                     self.queue_output(handle, [{"kind": "error", "message": message}])
-                    return Final(ExecutionStatus.FAILED, message)
-                final = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
+                    return Ending(ExecutionStatus.FAILED, message)
+                ending = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
             finally:
                 if checkout is not None:
                     not_recorded = await self._record(run, node, handle, checkout)
-        if not_recorded and final.status == ExecutionStatus.SUCCEEDED:  # on no branch: downstream cannot build on it
-            return Final(ExecutionStatus.FAILED, not_recorded, final.exit_code)
-        return final
+        if not_recorded and ending.status == ExecutionStatus.SUCCEEDED:  # on no branch: downstream cannot build on it
+            return Ending(ExecutionStatus.FAILED, not_recorded, ending.exit_code)
+        return ending
 
     def _prompt_and_command(self, run: RunState, node: Node,
                             template: Template) -> tuple[str, list[str], str | None]:
@@ -249,16 +251,16 @@ class AgentRunner:
 
     async def _run_process(self, run: RunState, node: Node, handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: Template, stdin: bytes | None,
-                           notes: list[dict[str, Any]]) -> Final:
-        spec = ExecutionSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
+                           notes: list[dict[str, Any]]) -> Ending:
+        spec = AgentSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
                              stdin)
         async with AsyncExitStack() as stack:  # the agent's process group is gone when this block ends
             try:
-                process = await stack.enter_async_context(open_local(spec, self.grace_s))
+                process = await stack.enter_async_context(open_agent_process(spec, self.grace_s))
             except SpawnError as exc:
                 self._queue_started(handle, prompt, argv, None, cwd)
                 self.queue_output(handle, [{"kind": "error", "message": str(exc)}])
-                return Final(ExecutionStatus.FAILED, str(exc))
+                return Ending(ExecutionStatus.FAILED, str(exc))
             handle.process = process
             self._queue_started(handle, prompt, argv, process, cwd)
             if notes:
@@ -271,23 +273,23 @@ class AgentRunner:
             wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
             with trio.move_on_after(timeout if timeout else math.inf) as deadline:
                 with trio.move_on_after(wall) as over_wall:
-                    ending = await process.run(self._output_handler(run, node, handle))
+                    process_exit = await process.run(self._output_handler(run, node, handle))
         if deadline.cancelled_caught:
             message = f"timed out after {timeout:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
-            return Final(ExecutionStatus.TIMED_OUT, message)
+            return Ending(ExecutionStatus.TIMED_OUT, message)
         if over_wall.cancelled_caught:
             message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
-            return Final(ExecutionStatus.FAILED, message)
+            return Ending(ExecutionStatus.FAILED, message)
         parser = handle.parser
         assert parser is not None
-        closing = parser.finish(ending.exit_code, process.stderr_text)
+        closing = parser.finish(process_exit.exit_code, process.stderr_text)
         if closing:
             self.queue_output(handle, closing)
-        if parser.outcome.succeeded:
-            return Final(ExecutionStatus.SUCCEEDED, None, ending.exit_code)
-        return Final(ExecutionStatus.FAILED, parser.outcome.error, ending.exit_code)
+        if parser.report.succeeded:
+            return Ending(ExecutionStatus.SUCCEEDED, None, process_exit.exit_code)
+        return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
 
     def _output_handler(self, run: RunState, node: Node, handle: ExecutionHandle) -> OutputHandler:
         parser = handle.parser
@@ -318,7 +320,7 @@ class AgentRunner:
         if over:
             message = f"node budget exceeded: {over}; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
-            handle.stop(Final(ExecutionStatus.FAILED, message))
+            handle.stop(Ending(ExecutionStatus.FAILED, message))
             return
         if run.budget is None or run.budget_exceeded:
             return
@@ -334,10 +336,10 @@ class AgentRunner:
         for handle in live:
             self.queue_output(handle, [{"kind": "error", "message": message}])
         for handle in live:
-            handle.stop(Final(ExecutionStatus.FAILED, message))
+            handle.stop(Ending(ExecutionStatus.FAILED, message))
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
-                       process: LocalExecution | None, cwd: str) -> None:
+                       process: AgentProcess | None, cwd: str) -> None:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
                    "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,

@@ -1,10 +1,10 @@
 """One agent CLI as a local subprocess in its own process group.
 
-The narrow boundary between the hub and an agent process: :func:`open_local` takes an
-:class:`ExecutionSpec` and yields a :class:`LocalExecution`; its :meth:`LocalExecution.run` delivers
-batches of output lines and returns an :class:`Ending`. Cancelling the scope ``run`` is awaited in is
-how an execution is cancelled, the Trio way: leaving the ``open_local`` block ends the whole process
-group (SIGTERM, grace, SIGKILL), shielded, so once the block is left no process is left.
+The narrow boundary between the hub and an agent process: :func:`open_agent_process` takes an
+:class:`AgentSpec` and yields an :class:`AgentProcess`; its :meth:`AgentProcess.run` delivers batches
+of output lines and returns a :class:`ProcessExit`. Cancelling the scope ``run`` is awaited in is how
+an execution is cancelled, the Trio way: leaving the ``open_agent_process`` block ends the whole
+process group (SIGTERM, grace, SIGKILL), shielded, so once the block is left no process is left.
 
 Every agent carries ``ORCHESTRA_EXECUTION_ID=<id>`` in its environment from its first instruction,
 and its descendants inherit it. That mark is how processes that left the agent's process group
@@ -51,7 +51,9 @@ ADOPT_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
-class ExecutionSpec:
+class AgentSpec:
+    """What to start: the agent's command line, working directory, environment and stdin."""
+
     execution_id: str
     argv: list[str]
     cwd: Path
@@ -60,7 +62,9 @@ class ExecutionSpec:
 
 
 @dataclass(frozen=True)
-class Ending:
+class ProcessExit:
+    """How the agent process exited; an execution's :class:`~orchestra.execution.Ending` takes its exit code."""
+
     kind: Literal["exited"]  # a cancelled run raises Cancelled instead
     exit_code: int | None = None
 
@@ -73,8 +77,10 @@ OutputHandler = Callable[[list[Line]], Awaitable[None]]
 
 
 @dataclass
-class LocalExecution:
-    spec: ExecutionSpec
+class AgentProcess:
+    """A started agent: its process, and the tail of its stderr once :meth:`run` pumps it."""
+
+    spec: AgentSpec
     process: trio.Process
     start_ticks: int | None  # its start time in /proc: tells it from a later process with its PID
     grace_s: float
@@ -88,9 +94,9 @@ class LocalExecution:
     def stderr_text(self) -> str:
         return self.stderr_tail.decode("utf-8", errors="replace")
 
-    async def run(self, on_output: OutputHandler) -> Ending:
+    async def run(self, on_output: OutputHandler) -> ProcessExit:
         """Pump stdout to ``on_output`` line batches until the agent and its output are done.
-        Leftovers of its process group are ended by :func:`open_local` when its block exits."""
+        Leftovers of its process group are ended by :func:`open_agent_process` when its block exits."""
         async with trio.open_nursery() as nursery:
             stored, reading = trio.Event(), _Reading()
             if self.spec.stdin is not None:
@@ -101,7 +107,7 @@ class LocalExecution:
             reading.agent_exited()
             await stored.wait()
             nursery.cancel_scope.cancel()
-        return Ending("exited", self.process.returncode)
+        return ProcessExit("exited", self.process.returncode)
 
     async def _pump_stdout(self, on_output: OutputHandler, reading: _Reading, stored: trio.Event) -> None:
         assert self.process.stdout is not None
@@ -152,17 +158,17 @@ class _Reading:
 
 
 @asynccontextmanager
-async def open_local(spec: ExecutionSpec, grace_s: float) -> AsyncIterator[LocalExecution]:
+async def open_agent_process(spec: AgentSpec, grace_s: float) -> AsyncIterator[AgentProcess]:
     """Spawn the agent; however the block ends (even cancelled before ``run``), its group is gone after."""
-    execution = await _spawn(spec, grace_s)
+    agent = await _spawn(spec, grace_s)
     try:
-        yield execution
+        yield agent
     finally:
         with trio.CancelScope(shield=True):
-            await end_group(execution.process, grace_s, spec.execution_id)
+            await end_group(agent.process, grace_s, spec.execution_id)
 
 
-async def _spawn(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
+async def _spawn(spec: AgentSpec, grace_s: float) -> AgentProcess:
     """Argv as is (no shell), stdin /dev/null or the given bytes, a new session and process group,
     the execution's mark in the environment."""
     try:
@@ -186,7 +192,7 @@ async def _spawn(spec: ExecutionSpec, grace_s: float) -> LocalExecution:
         raise SpawnError(f"{spec.argv[0]}: permission denied (not executable?)") from None
     except OSError as exc:
         raise SpawnError(f"{spec.argv[0]}: cannot start: {exc.strerror or exc}") from None
-    return LocalExecution(spec, process, process_start_ticks(process.pid), grace_s)
+    return AgentProcess(spec, process, process_start_ticks(process.pid), grace_s)
 
 
 # -- process groups ---------------------------------------------------------------------------------

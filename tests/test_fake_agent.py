@@ -84,7 +84,7 @@ def test_fail_drops_the_final_result_and_exits_1() -> None:
     parser, events = parsed("codex-tool", proc)
     assert proc.returncode == 1
     assert b"turn.completed" not in proc.stdout
-    assert parser.outcome.succeeded is False
+    assert parser.report.succeeded is False
     assert events[-1]["message"].startswith("codex exited with code 1 without a final result")
 
 
@@ -93,13 +93,13 @@ def test_lines_are_written_in_the_transcript_format(case: str) -> None:
     parser, events = parsed(case, run(case, "@lines=3"))
     texts = [e["text"] for e in events if e["kind"] == "text"]
     assert texts[-3:] == ["line 1", "line 2", "line 3"]
-    assert parser.outcome.succeeded is True
+    assert parser.report.succeeded is True
 
 
 @pytest.mark.parametrize("case", ["claude-tool", "codex-tool", "gemini-tool", "gemini-midstream"])
 def test_result_replaces_the_final_answer(case: str) -> None:
     parser, _ = parsed(case, run(case, "Create it @lines=2 @result=WORD"))
-    assert parser.outcome.result_text == "WORD"
+    assert parser.report.result_text == "WORD"
 
 
 def test_garbage_lines_reach_the_parser_as_raw() -> None:
@@ -111,7 +111,7 @@ def test_garbage_lines_reach_the_parser_as_raw() -> None:
     assert "\ufffd" in raw[1]["line"]
     assert raw[2]["truncated"] > 5 * 1024 * 1024
     assert json.loads(raw[3]["line"])["type"] == "fake_unknown_type"
-    assert parser.outcome.succeeded is True
+    assert parser.report.succeeded is True
 
 
 def test_crash_prints_nothing() -> None:

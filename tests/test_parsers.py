@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.agents import OUTPUT_FORMATS, AgentParser, Outcome, make_parser
+from orchestra.agents import OUTPUT_FORMATS, AgentParser, AgentReport, make_parser
 from orchestra.agents.base import MAX_TEXT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agent-transcripts"
@@ -25,7 +25,7 @@ DONE = "Done: created hello.txt containing hi."
 class Replay:
     events: list[dict[str, Any]]  # from feed()
     closing: list[dict[str, Any]]  # from finish()
-    outcome: Outcome
+    report: AgentReport
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events + self.closing if e["kind"] == kind]
@@ -54,7 +54,7 @@ def replay(case: str, lines: list[str] | None = None, exit_code: int | None = No
         exit_code = json.loads((FIXTURES / f"{case}.meta.json").read_text())["exit_code"]
     events = feed_all(parser, lines)
     closing = parser.finish(exit_code, (FIXTURES / f"{case}.stderr.txt").read_text())
-    return Replay(events, closing, parser.outcome)
+    return Replay(events, closing, parser.report)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -63,7 +63,7 @@ def test_every_transcript_is_understood(case: str) -> None:
     assert r.of("raw") == []
     assert not [e for e in r.of("error") if e["message"].startswith("parser error")]
     assert all(v is not None for e in r.events + r.closing for v in e.values())
-    assert r.outcome.succeeded is (r.outcome.error is None)
+    assert r.report.succeeded is (r.report.error is None)
 
 
 def test_claude_tool() -> None:
@@ -84,7 +84,7 @@ def test_claude_tool() -> None:
     assert r.of("usage") == [{"kind": "usage", "input_tokens": 50, "output_tokens": 24, "cost_usd": 0.00051}]
     assert r.events[-1] == {"kind": "system", "subtype": "result", "is_error": False, "text": DONE}
     assert r.closing == []
-    assert r.outcome == Outcome(
+    assert r.report == AgentReport(
         session_id=CLAUDE_SESSION,
         model="claude-sonnet-4-5",
         result_text=DONE,
@@ -108,26 +108,26 @@ def test_claude_partial_messages_yield_the_same_events_as_whole_ones() -> None:
 
     assert content(partial) == content(whole)
     assert [e.get("message") for e in partial.of("system") if e["subtype"] == "status"] == ["requesting"] * 2
-    assert partial.outcome.result_text == DONE
-    assert partial.outcome.session_id == "f55a6313-b8f4-4d29-b6ad-fcec0ea6ee4b"
-    assert partial.outcome.succeeded is True
+    assert partial.report.result_text == DONE
+    assert partial.report.session_id == "f55a6313-b8f4-4d29-b6ad-fcec0ea6ee4b"
+    assert partial.report.succeeded is True
 
 
 def test_claude_resume_continues_the_session() -> None:
     r = replay("claude-resume")
-    assert r.outcome.session_id == CLAUDE_SESSION
+    assert r.report.session_id == CLAUDE_SESSION
     assert r.texts() == ["Hello from the mock."]
     assert r.tool_uses() == []
-    assert (r.outcome.input_tokens, r.outcome.output_tokens) == (25, 12)
-    assert r.outcome.cost_usd == pytest.approx(0.000765)
-    assert r.outcome.succeeded is True
+    assert (r.report.input_tokens, r.report.output_tokens) == (25, 12)
+    assert r.report.cost_usd == pytest.approx(0.000765)
+    assert r.report.succeeded is True
 
 
 def test_claude_http401_fails_although_subtype_says_success() -> None:
     r = replay("claude-http401")
-    assert r.outcome.final_seen is True
-    assert r.outcome.succeeded is False
-    assert r.outcome.error == "Invalid API key · Fix external API key"
+    assert r.report.final_seen is True
+    assert r.report.succeeded is False
+    assert r.report.error == "Invalid API key · Fix external API key"
     assert r.of("error") == [{"kind": "error", "message": "Invalid API key · Fix external API key"}]
     assert r.texts() == []  # the CLI's stand-in message is an error, not an answer
     assert r.events[-1]["is_error"] is True
@@ -140,9 +140,9 @@ def test_claude_root_refusal_says_to_run_as_an_ordinary_user() -> None:
     assert error["kind"] == "error"
     assert "non-root" in error["message"] and "systemd" in error["message"]
     assert "cannot be used with root/sudo privileges" in error["message"]
-    assert r.outcome.error == error["message"]
-    assert r.outcome.final_seen is False
-    assert r.outcome.succeeded is False
+    assert r.report.error == error["message"]
+    assert r.report.final_seen is False
+    assert r.report.succeeded is False
 
 
 def test_codex_tool() -> None:
@@ -158,7 +158,7 @@ def test_codex_tool() -> None:
         {"kind": "tool_result", "tool_use_id": "item_1", "output": "", "is_error": False, "exit_code": 0}
     ]
     assert r.of("usage") == [{"kind": "usage", "input_tokens": 60, "output_tokens": 24}]
-    o = r.outcome
+    o = r.report
     assert (o.session_id, o.result_text, o.cost_usd, o.succeeded) == (
         "01a213b0-c209-7b93-8b91-6bb0d0f603ed",
         DONE,
@@ -180,16 +180,16 @@ def test_codex_patch() -> None:
         "is_error": False,
     }
     assert r.texts() == ["I'll create the file.", DONE]
-    assert (r.outcome.input_tokens, r.outcome.output_tokens, r.outcome.succeeded) == (60, 24, True)
+    assert (r.report.input_tokens, r.report.output_tokens, r.report.succeeded) == (60, 24, True)
 
 
 def test_codex_http401() -> None:
     r = replay("codex-http401")
     (error,) = r.of("error")  # the `error` line and turn.failed carry the same message: one event
     assert error["message"].startswith("unexpected status 401 Unauthorized: Incorrect API key provided")
-    assert r.outcome.error == error["message"]
-    assert r.outcome.final_seen is True
-    assert r.outcome.succeeded is False
+    assert r.report.error == error["message"]
+    assert r.report.final_seen is True
+    assert r.report.succeeded is False
     assert r.events[-1] == {"kind": "system", "subtype": "result", "is_error": True, "text": error["message"]}
 
 
@@ -198,8 +198,8 @@ def test_codex_retried_error_does_not_fail_a_completed_turn() -> None:
     lines.insert(2, json.dumps({"type": "error", "message": "Reconnecting... 1/5"}))
     r = replay("codex-tool", lines)
     assert r.of("error") == [{"kind": "error", "message": "Reconnecting... 1/5"}]
-    assert r.outcome.error is None
-    assert r.outcome.succeeded is True
+    assert r.report.error is None
+    assert r.report.succeeded is True
 
 
 def test_gemini_tool() -> None:
@@ -232,26 +232,26 @@ def test_gemini_tool() -> None:
             "is_error": False,
         }
     ]
-    assert r.outcome.result_text == DONE  # only the text after the last tool call
+    assert r.report.result_text == DONE  # only the text after the last tool call
     assert r.of("usage") == [{"kind": "usage", "input_tokens": 90, "output_tokens": 36}]
-    assert (r.outcome.cost_usd, r.outcome.succeeded) == (None, True)
+    assert (r.report.cost_usd, r.report.succeeded) == (None, True)
 
 
 def test_gemini_http500() -> None:
     r = replay("gemini-http500")
     (error,) = r.of("error")
     assert "An internal error has occurred. (mock)" in error["message"] and "500" in error["message"]
-    assert r.outcome.error == error["message"]
-    assert r.outcome.final_seen is True
-    assert r.outcome.succeeded is False
+    assert r.report.error == error["message"]
+    assert r.report.final_seen is True
+    assert r.report.succeeded is False
 
 
 def test_gemini_midstream_fails_despite_exit_0() -> None:
     r = replay("gemini-midstream")
     assert r.of("error") == [{"kind": "error", "message": "Model stream ended without a finish reason."}]
-    assert r.outcome.error == "Model stream ended without a finish reason."
-    assert r.outcome.result_text == "Hello "
-    assert r.outcome.succeeded is False
+    assert r.report.error == "Model stream ended without a finish reason."
+    assert r.report.result_text == "Hello "
+    assert r.report.succeeded is False
 
 
 def test_missing_final_result_is_an_error_with_the_stderr_tail() -> None:
@@ -265,21 +265,21 @@ def test_missing_final_result_is_an_error_with_the_stderr_tail() -> None:
             "message": "claude exited with code 1 without a final result: warming up | TypeError: boom",
         }
     ]
-    assert parser.outcome.error == closing[0]["message"]
-    assert parser.outcome.succeeded is False
+    assert parser.report.error == closing[0]["message"]
+    assert parser.report.succeeded is False
 
 
 def test_killed_agent_names_the_signal() -> None:
     lines = stdout_lines((FIXTURES / "gemini-tool.jsonl").read_bytes())[:3]
     r = replay("gemini-tool", lines, exit_code=-9)
     assert r.closing[0]["message"].startswith("gemini exited with code -9 (SIGKILL) without a final result")
-    assert r.outcome.succeeded is False
+    assert r.report.succeeded is False
 
 
 def test_nonzero_exit_after_a_good_result_is_not_success() -> None:
     r = replay("codex-tool", exit_code=2)
-    assert r.outcome.final_seen is True
-    assert r.outcome.succeeded is False
+    assert r.report.final_seen is True
+    assert r.report.succeeded is False
     assert r.closing[0]["message"].startswith("codex exited with code 2 after its final result")
 
 
@@ -311,8 +311,8 @@ def test_hostile_lines_become_raw_or_error_events(fmt: str) -> None:
     error, raw = parser.feed(json.dumps(BAD_SHAPES[fmt]))
     assert error["kind"] == "error" and error["message"].startswith("parser error: ")
     assert raw == {"kind": "raw", "line": json.dumps(BAD_SHAPES[fmt])}
-    assert parser.outcome.error is None  # a line we could not read is not the CLI reporting an error
-    assert parser.outcome == Outcome()
+    assert parser.report.error is None  # a line we could not read is not the CLI reporting an error
+    assert parser.report == AgentReport()
 
 
 def test_long_tool_output_is_capped() -> None:
@@ -338,7 +338,7 @@ def test_text_format() -> None:
     lines = ["hello", "", "\x00 binary \ufffd", *(f"line {i:06d}" for i in range(20_000))]
     assert feed_all(parser, lines)[:2] == [{"kind": "text", "text": "hello"}, {"kind": "text", "text": ""}]
     assert parser.finish(0, "") == []
-    o = parser.outcome
+    o = parser.report
     assert o.succeeded is True and o.error is None and o.final_seen is False
     assert o.result_text is not None and len(o.result_text) == MAX_TEXT
     assert o.result_text.endswith("line 019998\nline 019999")
@@ -349,8 +349,8 @@ def test_text_format_failure_reports_exit_code_and_stderr() -> None:
     parser.feed("partial output")
     (error,) = parser.finish(2, "Traceback ...\nValueError: nope\n")
     assert error == {"kind": "error", "message": "agent exited with code 2: Traceback ... | ValueError: nope"}
-    assert parser.outcome.succeeded is False
-    assert parser.outcome.result_text == "partial output"
+    assert parser.report.succeeded is False
+    assert parser.report.result_text == "partial output"
 
 
 def test_make_parser() -> None:

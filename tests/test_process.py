@@ -1,4 +1,4 @@
-"""process.LocalExecution: how the stdout pump ends after the agent exits, on real subprocesses."""
+"""process.AgentProcess: how the stdout pump ends after the agent exits, on real subprocesses."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import trio
 
 from orchestra import process
 from orchestra.lines import Line
-from orchestra.process import ExecutionSpec, group_members, open_local
+from orchestra.process import AgentSpec, group_members, open_agent_process
 
 WAIT_S = 30
 
 
-def spec(tmp_path: Path, script: str) -> ExecutionSpec:
-    return ExecutionSpec("e-test", [sys.executable, "-c", script], tmp_path, {"PATH": os.environ["PATH"]})
+def spec(tmp_path: Path, script: str) -> AgentSpec:
+    return AgentSpec("e-test", [sys.executable, "-c", script], tmp_path, {"PATH": os.environ["PATH"]})
 
 
 async def test_slow_handling_after_the_agent_exits_loses_no_line(tmp_path: Path,
@@ -37,14 +37,14 @@ async def test_slow_handling_after_the_agent_exits_loses_no_line(tmp_path: Path,
 
     script = f"import sys\nfor i in range({lines}): sys.stdout.write(f'line {{i:05d}}\\n')\n"
     with trio.fail_after(WAIT_S):
-        async with open_local(spec(tmp_path, script), grace_s=1) as execution, trio.open_nursery() as nursery:
+        async with open_agent_process(spec(tmp_path, script), grace_s=1) as execution, trio.open_nursery() as nursery:
             async def mark_exit() -> None:
                 await execution.process.wait()
                 exited.set()
 
             nursery.start_soon(mark_exit)
-            ending = await execution.run(slow_handler)
-    assert ending.kind == "exited" and ending.exit_code == 0
+            process_exit = await execution.run(slow_handler)
+    assert process_exit.kind == "exited" and process_exit.exit_code == 0
     assert received == [f"line {i:05d}".encode() for i in range(lines)]
 
 
@@ -60,9 +60,9 @@ async def test_a_grandchild_holding_stdout_ends_the_reading_after_the_drain_time
         received.extend(line.data for line in batch)
 
     with trio.fail_after(WAIT_S):
-        async with open_local(spec(tmp_path, script), grace_s=1) as execution:
-            ending = await execution.run(handler)
+        async with open_agent_process(spec(tmp_path, script), grace_s=1) as execution:
+            process_exit = await execution.run(handler)
             pgid = execution.pid
             assert group_members(pgid) == [int(received[0])], "the grandchild should still be running here"
-    assert ending.kind == "exited" and ending.exit_code == 0
-    assert group_members(pgid) == [], "open_local should have ended the grandchild"
+    assert process_exit.kind == "exited" and process_exit.exit_code == 0
+    assert group_members(pgid) == [], "open_agent_process should have ended the grandchild"

@@ -1,7 +1,7 @@
 """Agent output parsers: one module per CLI output format, all behind one small contract.
 
 ``make_parser(output_format)`` returns a fresh :class:`AgentParser`; the hub feeds it each stdout
-line and calls ``finish(exit_code, stderr)`` once, then reads its :class:`Outcome`. Every line
+line and calls ``finish(exit_code, stderr)`` once, then reads its :class:`AgentReport`. Every line
 becomes zero or more normalized events, plain dicts with a ``kind`` and no None values:
 
 - ``system``: ``subtype`` "init" (``session_id``, ``model``), "result" (``is_error``, ``text``),
@@ -16,7 +16,7 @@ becomes zero or more normalized events, plain dicts with a ``kind`` and no None 
 
 from __future__ import annotations
 
-from orchestra.agents.base import AgentParser, Outcome
+from orchestra.agents.base import AgentParser, AgentReport
 from orchestra.agents.claude import ClaudeParser
 from orchestra.agents.codex import CodexParser
 from orchestra.agents.gemini import GeminiParser
@@ -38,4 +38,4 @@ def make_parser(output_format: str) -> AgentParser:
         ) from None
 
 
-__all__ = ["OUTPUT_FORMATS", "AgentParser", "Outcome", "make_parser"]
+__all__ = ["OUTPUT_FORMATS", "AgentParser", "AgentReport", "make_parser"]

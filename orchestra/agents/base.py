@@ -1,4 +1,4 @@
-"""What every output-format parser shares: the Outcome of a run and the line-by-line feed loop.
+"""What every output-format parser shares: the AgentReport of a run and the line-by-line feed loop.
 
 An agent CLI's stdout is untrusted text: a line may be JSON of an unknown shape, half a line, binary
 garbage or megabytes long. ``feed`` turns each line into zero or more normalized events (plain dicts,
@@ -27,8 +27,9 @@ STDERR_TAIL_CHARS = 500
 
 
 @dataclass
-class Outcome:
-    """What the hub keeps of a finished run; filled in as lines arrive, settled by ``finish``."""
+class AgentReport:
+    """What the CLI reported of its run (result text, session id, tokens, cost, error), and whether it
+    succeeded: filled in as lines arrive, settled by ``finish``; the hub keeps it with the execution."""
 
     session_id: str | None = None
     model: str | None = None
@@ -116,7 +117,7 @@ class AgentParser:
     cli: ClassVar[str]  # the CLI's name, for messages
 
     def __init__(self) -> None:
-        self.outcome = Outcome()
+        self.report = AgentReport()
         self._handlers = self.handlers()
 
     def handlers(self) -> dict[str, Handler]:
@@ -124,8 +125,8 @@ class AgentParser:
 
     def report_error(self, message: str) -> list[Event]:
         """Record a CLI-reported error; the same message twice in a row is one event."""
-        repeated = message == self.outcome.error
-        self.outcome.error = message
+        repeated = message == self.report.error
+        self.report.error = message
         return [] if repeated else [event("error", message=message)]
 
     def feed(self, line: str) -> list[Event]:
@@ -147,28 +148,28 @@ class AgentParser:
         return events if events is not None else [raw_event(line)]
 
     def finish(self, exit_code: int | None, stderr: str) -> list[Event]:
-        """Called once after the process exited: closing events; sets ``outcome.succeeded``."""
+        """Called once after the process exited: closing events; sets ``report.succeeded``."""
         try:
             return self._finish(exit_code, stderr or "")
         except Exception as exc:
-            self.outcome.succeeded = False
+            self.report.succeeded = False
             message = f"parser error: {exc!r}"[:1000]
-            self.outcome.error = self.outcome.error or message
+            self.report.error = self.report.error or message
             return [event("error", message=message)]
 
     def _finish(self, exit_code: int | None, stderr: str) -> list[Event]:
         """JSON formats: success needs exit 0, the closing event, and no reported error."""
-        o = self.outcome
+        report = self.report
         message = None
-        if not o.final_seen:
+        if not report.final_seen:
             message = self.missing_final_message(exit_code, stderr)
-        elif exit_code != 0 and o.error is None:
+        elif exit_code != 0 and report.error is None:
             message = f"{self.cli} {describe_exit(exit_code)} after its final result"
             if stderr_tail(stderr):
                 message += f": {stderr_tail(stderr)}"
-        if message is not None and o.error is None:
-            o.error = message
-        o.succeeded = exit_code == 0 and o.final_seen and o.error is None
+        if message is not None and report.error is None:
+            report.error = message
+        report.succeeded = exit_code == 0 and report.final_seen and report.error is None
         return [event("error", message=message)] if message is not None else []
 
     def missing_final_message(self, exit_code: int | None, stderr: str) -> str:

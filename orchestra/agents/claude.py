@@ -34,14 +34,14 @@ class ClaudeParser(AgentParser):
 
     def _note_session(self, obj: dict[str, Any]) -> None:
         if isinstance(obj.get("session_id"), str):
-            self.outcome.session_id = obj["session_id"]
+            self.report.session_id = obj["session_id"]
 
     def _system(self, obj: dict[str, Any]) -> list[Event]:
         subtype = obj.get("subtype")
         self._note_session(obj)
         if subtype == "init":
             if isinstance(obj.get("model"), str):
-                self.outcome.model = obj["model"]
+                self.report.model = obj["model"]
             return [event("system", subtype="init", session_id=obj.get("session_id"), model=obj.get("model"))]
         return [event("system", subtype=str(subtype), message=_system_message(obj))]
 
@@ -50,7 +50,7 @@ class ClaudeParser(AgentParser):
         self._note_session(obj)
         model = message.get("model")
         if isinstance(model, str) and not model.startswith("<"):  # "<synthetic>" on API errors
-            self.outcome.model = model
+            self.report.model = model
         blocks = message["content"]
         if obj.get("is_api_error_message"):
             # The CLI's own stand-in message for a failed API call ("Invalid API key · …").
@@ -77,31 +77,30 @@ class ClaudeParser(AgentParser):
         ]
 
     def _result(self, obj: dict[str, Any]) -> list[Event]:
-        o = self.outcome
-        o.final_seen = True
+        report = self.report
+        report.final_seen = True
         self._note_session(obj)
         text = obj.get("result") if isinstance(obj.get("result"), str) else None
-        o.result_text = text
+        report.result_text = text
         usage = obj.get("usage") or {}
         # Claude counts cache reads/writes apart from input_tokens; the model saw all of them.
-        o.input_tokens = sum(
+        report.input_tokens = sum(
             as_int(usage.get(k)) or 0
             for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         )
-        o.output_tokens = as_int(usage.get("output_tokens")) or 0
+        report.output_tokens = as_int(usage.get("output_tokens")) or 0
         cost = obj.get("total_cost_usd")
-        o.cost_usd = float(cost) if isinstance(cost, int | float) else None
+        report.cost_usd = float(cost) if isinstance(cost, int | float) else None
         subtype = str(obj.get("subtype") or "")
-        events = [
-            event("usage", input_tokens=o.input_tokens, output_tokens=o.output_tokens, cost_usd=o.cost_usd)
-        ]
+        events = [event("usage", input_tokens=report.input_tokens, output_tokens=report.output_tokens,
+                        cost_usd=report.cost_usd)]
         if obj.get("is_error") or subtype.startswith("error"):
             errors = obj.get("errors")
             detail = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else None
             events += self.report_error(text or detail or f"claude finished with {subtype or 'an error'}")
-            events.append(event("system", subtype="result", is_error=True, text=o.error))
+            events.append(event("system", subtype="result", is_error=True, text=report.error))
         else:
-            o.error = None  # the closing verdict wins over errors that were retried mid-run
+            report.error = None  # the closing verdict wins over errors that were retried mid-run
             events.append(event("system", subtype="result", is_error=False, text=text))
         return events
 

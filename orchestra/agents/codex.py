@@ -38,8 +38,8 @@ class CodexParser(AgentParser):
         }
 
     def _thread_started(self, obj: dict[str, Any]) -> list[Event]:
-        self.outcome.session_id = str(obj["thread_id"])
-        return [event("system", subtype="init", session_id=self.outcome.session_id)]
+        self.report.session_id = str(obj["thread_id"])
+        return [event("system", subtype="init", session_id=self.report.session_id)]
 
     def _item_started(self, obj: dict[str, Any]) -> list[Event]:
         item = obj["item"]
@@ -52,7 +52,7 @@ class CodexParser(AgentParser):
         item = obj["item"]
         kind = item.get("type")
         if kind == "agent_message":
-            self.outcome.result_text = item["text"]
+            self.report.result_text = item["text"]
             return [event("text", text=item["text"])]
         if kind == "plan":
             return [event("text", text=item["text"])]
@@ -70,23 +70,23 @@ class CodexParser(AgentParser):
         return [*events, _tool_result(item)]
 
     def _turn_completed(self, obj: dict[str, Any]) -> list[Event]:
-        o = self.outcome
-        o.final_seen = True
-        o.error = None  # the turn completed: earlier `error` lines were retried failures
+        report = self.report
+        report.final_seen = True
+        report.error = None  # the turn completed: earlier `error` lines were retried failures
         usage = obj.get("usage") or {}
-        o.input_tokens = as_int(usage.get("input_tokens")) or 0
-        o.output_tokens = as_int(usage.get("output_tokens")) or 0
+        report.input_tokens = as_int(usage.get("input_tokens")) or 0
+        report.output_tokens = as_int(usage.get("output_tokens")) or 0
         return [
-            event("usage", input_tokens=o.input_tokens, output_tokens=o.output_tokens),
-            event("system", subtype="result", is_error=False, text=o.result_text),
+            event("usage", input_tokens=report.input_tokens, output_tokens=report.output_tokens),
+            event("system", subtype="result", is_error=False, text=report.result_text),
         ]
 
     def _turn_failed(self, obj: dict[str, Any]) -> list[Event]:
-        self.outcome.final_seen = True
+        self.report.final_seen = True
         error = obj.get("error")
         message = error.get("message") if isinstance(error, dict) else None
-        events = self.report_error(str(message or self.outcome.error or "codex turn failed"))
-        return [*events, event("system", subtype="result", is_error=True, text=self.outcome.error)]
+        events = self.report_error(str(message or self.report.error or "codex turn failed"))
+        return [*events, event("system", subtype="result", is_error=True, text=self.report.error)]
 
 
 def _tool_use(item: dict[str, Any]) -> Event:

@@ -32,10 +32,10 @@ class GeminiParser(AgentParser):
         }
 
     def _init(self, obj: dict[str, Any]) -> list[Event]:
-        o = self.outcome
-        o.session_id = obj.get("session_id") if isinstance(obj.get("session_id"), str) else o.session_id
-        o.model = obj.get("model") if isinstance(obj.get("model"), str) else o.model
-        return [event("system", subtype="init", session_id=o.session_id, model=o.model)]
+        report = self.report
+        report.session_id = obj.get("session_id") if isinstance(obj.get("session_id"), str) else report.session_id
+        report.model = obj.get("model") if isinstance(obj.get("model"), str) else report.model
+        return [event("system", subtype="init", session_id=report.session_id, model=report.model)]
 
     def _message(self, obj: dict[str, Any]) -> list[Event] | None:
         role, content = obj.get("role"), obj["content"]
@@ -47,12 +47,12 @@ class GeminiParser(AgentParser):
             self._answer.append(content)
         else:
             self._answer = [content]
-        self.outcome.result_text = "".join(self._answer) or None
+        self.report.result_text = "".join(self._answer) or None
         return [event("text", text=content, delta=True if obj.get("delta") else None)]
 
     def _tool_use(self, obj: dict[str, Any]) -> list[Event]:
         self._answer = []
-        self.outcome.result_text = None
+        self.report.result_text = None
         parameters = obj.get("parameters")
         return [
             event(
@@ -80,17 +80,17 @@ class GeminiParser(AgentParser):
         return self.report_error(message)
 
     def _result(self, obj: dict[str, Any]) -> list[Event]:
-        o = self.outcome
-        o.final_seen = True
+        report = self.report
+        report.final_seen = True
         stats = obj.get("stats") or {}
-        o.input_tokens = as_int(stats.get("input_tokens")) or 0
-        o.output_tokens = as_int(stats.get("output_tokens")) or 0
-        events = [event("usage", input_tokens=o.input_tokens, output_tokens=o.output_tokens)]
+        report.input_tokens = as_int(stats.get("input_tokens")) or 0
+        report.output_tokens = as_int(stats.get("output_tokens")) or 0
+        events = [event("usage", input_tokens=report.input_tokens, output_tokens=report.output_tokens)]
         if obj.get("status") == "success":
-            o.error = None  # the closing verdict wins over errors that were retried mid-run
-            return [*events, event("system", subtype="result", is_error=False, text=o.result_text)]
+            report.error = None  # the closing verdict wins over errors that were retried mid-run
+            return [*events, event("system", subtype="result", is_error=False, text=report.result_text)]
         error = obj.get("error")
         message = error.get("message") if isinstance(error, dict) else None
         fallback = f"gemini finished with status {obj.get('status')}"
-        events += self.report_error(str(message or o.error or fallback))
-        return [*events, event("system", subtype="result", is_error=True, text=o.error)]
+        events += self.report_error(str(message or report.error or fallback))
+        return [*events, event("system", subtype="result", is_error=True, text=report.error)]

@@ -29,12 +29,12 @@ class TextParser(AgentParser):
         return [event("text", text=capped, truncated=size)]
 
     def _finish(self, exit_code: int | None, stderr: str) -> list[Event]:
-        o = self.outcome
-        o.result_text = tail("\n".join(self._lines)) if self._lines else None  # joined once, here
-        o.succeeded = exit_code == 0
-        if o.succeeded:
+        report = self.report
+        report.result_text = tail("\n".join(self._lines)) if self._lines else None  # joined once, here
+        report.succeeded = exit_code == 0
+        if report.succeeded:
             return []
-        o.error = f"{self.cli} {describe_exit(exit_code)}"
+        report.error = f"{self.cli} {describe_exit(exit_code)}"
         if stderr_tail(stderr):
-            o.error += f": {stderr_tail(stderr)}"
-        return [event("error", message=o.error)]
+            report.error += f": {stderr_tail(stderr)}"
+        return [event("error", message=report.error)]
