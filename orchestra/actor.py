@@ -24,8 +24,9 @@ from . import checkpoints, commands, history, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
-from .execution import AgentRunner, Budget, Ending, ExecutionHandle, FollowUp, RunState
+from .execution import AgentRunner, Ending, ExecutionHandle, FollowUp, RunState
 from .logging_setup import log_context
+from .models import Budget
 from .prompts import UpstreamResult
 from .rows import LaunchedRun, Node, Project, Template
 from .settings import Settings
@@ -134,7 +135,8 @@ class ProjectActor:
             first_execution={e["node_id"]: e["id"] for e in launched["executions"]},
             results={n: UpstreamResult(n, r["title"], r["result"]) for n, r in reused.items()},
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]},
-            workspace=plan["project"]["workspace"], repo=repo, budget=Budget.parse(budget),
+            workspace=plan["project"]["workspace"], repo=repo,
+            budget=Budget.model_validate(budget) if budget else None,
         )
         await self._start_run(run, plan["project"])
         return launched
@@ -186,7 +188,7 @@ class ProjectActor:
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]}
             | {n: e["commit_sha"] for n, e in succeeded.items() if e["commit_sha"]},
             workspace=plan["project"]["workspace"], repo=await self._repository(plan["project"]["workspace"]),
-            budget=Budget.parse(plan["run"]["budget"]), ended=ended,
+            budget=Budget.model_validate(plan["run"]["budget"]) if plan["run"]["budget"] else None, ended=ended,
             gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
                                  if e["status"] == ExecutionStatus.WAITING},
         )

@@ -22,6 +22,7 @@ from .agents import AgentParser, make_parser
 from .checkpoints import Checkout, GitError, MergeConflict, Repository
 from .db import Database, WriteJob
 from .lines import Line
+from .models import Budget
 from .process import AgentProcess, AgentSpec, OutputHandler, SpawnError, open_agent_process
 from .prompts import UpstreamResult, render_prompt
 from .rows import Node, Template
@@ -40,24 +41,6 @@ log = logging.getLogger("orchestra.execution")
 RAW_LINE_KEEP = 64 * 1024
 # Recording an execution's work is bounded by checkpoints.record itself; this is only a backstop.
 SHIELDED_CLEANUP_S = checkpoints.RECORD_BUDGET_S + checkpoints.RECORD_OVERRUN_S + 10.0
-
-
-@dataclass(frozen=True)
-class Budget:
-    cost_usd: float | None = None
-    tokens: int | None = None
-    wall_s: float | None = None
-
-    @classmethod
-    def parse(cls, value: dict[str, Any] | None) -> Budget | None:
-        return cls(**value) if value else None
-
-    def exceeded(self, cost: float, tokens: int) -> str | None:
-        if self.cost_usd is not None and cost > self.cost_usd:
-            return f"cost ${cost:.4f} is over its ${self.cost_usd:g} budget"
-        if self.tokens is not None and tokens > self.tokens:
-            return f"{tokens} tokens are over its {self.tokens} token budget"
-        return None
 
 
 @dataclass
@@ -269,11 +252,12 @@ class AgentRunner:
                                                  "execution_id": handle.id, "pid": process.pid,
                                                  "agent": node["agent"]})
             timeout = node["timeout_s"]
-            node_budget = Budget.parse(node.get("budget"))
+            budget = node.get("budget")
+            node_budget = Budget.model_validate(budget) if budget else None  # parsed once per execution
             wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
             with trio.move_on_after(timeout if timeout else math.inf) as deadline:
                 with trio.move_on_after(wall) as over_wall:
-                    process_exit = await process.run(self._output_handler(run, node, handle))
+                    process_exit = await process.run(self._output_handler(run, handle, node_budget))
         if deadline.cancelled_caught:
             message = f"timed out after {timeout:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
@@ -291,10 +275,9 @@ class AgentRunner:
             return Ending(ExecutionStatus.SUCCEEDED, None, process_exit.exit_code)
         return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
 
-    def _output_handler(self, run: RunState, node: Node, handle: ExecutionHandle) -> OutputHandler:
+    def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
         parser = handle.parser
         assert parser is not None
-        node_budget = Budget.parse(node.get("budget"))
 
         async def on_output(lines: list[Line]) -> None:
             events: list[dict[str, Any]] = []

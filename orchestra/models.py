@@ -79,11 +79,23 @@ class Position(Strict):
 
 
 class Budget(Strict):
-    """Limits on an execution (per node) or on a whole run; crossing one stops the agents: failed."""
+    """Limits on an execution (per node) or on a whole run; crossing one stops the agents: failed.
+
+    Validates what a client sends, and is what the hub enforces: a node's or run's stored budget (a
+    dict this model dumped) is read back with ``Budget.model_validate``."""
 
     cost_usd: Annotated[float, Field(gt=0, le=MAX_COST_USD)] | None = None
     tokens: Annotated[int, Field(gt=0, le=MAX_TOKENS)] | None = None
     wall_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
+
+    def exceeded(self, cost: float, tokens: int) -> str | None:
+        """Which limit ``cost`` and ``tokens`` are over, in words; None when neither is (wall time is
+        enforced by a deadline instead)."""
+        if self.cost_usd is not None and cost > self.cost_usd:
+            return f"cost ${cost:.4f} is over its ${self.cost_usd:g} budget"
+        if self.tokens is not None and tokens > self.tokens:
+            return f"{tokens} tokens are over its {self.tokens} token budget"
+        return None
 
 
 NodeKind = Literal["agent", "gate"]
