@@ -17,7 +17,7 @@ from pathlib import Path
 import trio
 
 from orchestra import history, store
-from orchestra.db import Tx, connect
+from orchestra.db import WriteJobContext, connect
 from orchestra.events import Sequencer, StoredEvent
 from orchestra.schema import migrate
 
@@ -57,7 +57,7 @@ def thread_hop() -> None:
 
 
 def emit() -> None:
-    """The writer's cost per agent event: Tx.emit per event vs one prefix-encoded executemany."""
+    """The writer's cost per agent event: WriteJobContext.emit per event vs one prefix-encoded executemany."""
     with tempfile.TemporaryDirectory() as tmp:
         db = connect(Path(tmp) / "x.db")
         db.execute("PRAGMA journal_mode = WAL")
@@ -71,7 +71,7 @@ def emit() -> None:
         def current() -> None:  # what orchestra.transitions.store_outputs does, 20 jobs in one transaction
             db.execute("BEGIN IMMEDIATE")
             for _ in range(20):
-                tx = Tx(db, sequencer)
+                tx = WriteJobContext(db, sequencer)
                 db.execute("SAVEPOINT job")
                 for output in outputs:
                     tx.emit("p", "execution.output", **ids, output=output)
@@ -98,7 +98,7 @@ def emit() -> None:
                 db.execute("RELEASE job")
             db.execute("COMMIT")
 
-        print(f"writer, Tx.emit per event (current)           {_cpu_us(current, 10, 6000):8.2f} us CPU per event")
+        print(f"writer, tx.emit per event (current)           {_cpu_us(current, 10, 6000):8.2f} us CPU per event")
         print(f"writer, prefix + executemany (proposed)       {_cpu_us(batched, 10, 6000):8.2f} us CPU per event")
         db.conn.close()
 

@@ -113,8 +113,10 @@ def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[di
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-class Tx:
-    """What a write job sees: the writer's connection, and ``emit`` to append a project event."""
+class WriteJobContext:
+    """What one write job sees: the writer's connection, inside the batch's transaction and the job's own
+    savepoint (a job alone in its batch needs none: rolling back undoes just it), and ``emit`` /
+    ``emit_many`` to append project events, published once the transaction commits."""
 
     def __init__(self, db: sqlite_utils.Database, sequencer: Sequencer) -> None:
         self.db = db
@@ -157,7 +159,7 @@ class Tx:
 class WriteJob(Generic[T]):
     """A write queued with :meth:`Database.submit`; ``await job.wait()`` for its result."""
 
-    fn: Callable[[Tx], T]
+    fn: Callable[[WriteJobContext], T]
     wait_for_storage: bool = False  # held and retried while storage fails, instead of failing
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
@@ -259,7 +261,7 @@ class Database:
 
     # -- writes -------------------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[Tx], T], *, wait_for_storage: bool = False) -> T:
+    async def write(self, fn: Callable[[WriteJobContext], T], *, wait_for_storage: bool = False) -> T:
         """Run ``fn`` in the writer's next transaction; its events are published once committed.
 
         An exception raised by ``fn`` rolls back that job only and is re-raised here. When storage
@@ -268,7 +270,7 @@ class Database:
         """
         return await self.submit(fn, wait_for_storage=wait_for_storage).wait()
 
-    def submit(self, fn: Callable[[Tx], T], *, wait_for_storage: bool = False) -> WriteJob[T]:
+    def submit(self, fn: Callable[[WriteJobContext], T], *, wait_for_storage: bool = False) -> WriteJob[T]:
         """Queue ``fn`` for the writer without waiting for it: jobs commit in the order they were
         submitted, and a queued job lands even if nobody awaits it (the writer drains its queue before
         it stops). Lets a caller go on while its write is in flight, and await it later."""
@@ -361,7 +363,7 @@ class Database:
 
     def _run_job(self, db: sqlite_utils.Database, job: WriteJob[Any], savepoint: bool) -> None:
         mark = self._sequencer.mark()
-        tx = Tx(db, self._sequencer)
+        tx = WriteJobContext(db, self._sequencer)
         if savepoint:
             db.conn.execute("SAVEPOINT job")
         try:

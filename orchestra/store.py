@@ -1,4 +1,4 @@
-"""Queries over the store. Reads take a connection; writes take a :class:`Tx` and run in the writer.
+"""Queries over the store. Reads take a connection; writes take a :class:`WriteJobContext` and run in the writer.
 
 Every write that clients can observe emits its project event in the same transaction.
 """
@@ -14,7 +14,7 @@ from typing import Any, cast
 import sqlite_utils
 
 from .dag import find_cycle
-from .db import Tx, fetch_rows
+from .db import WriteJobContext, fetch_rows
 from .errors import Conflict, NotFound, Unprocessable
 from .history import totals
 from .models import MAX_NODES_PER_PROJECT
@@ -86,7 +86,7 @@ def require_project(db: sqlite_utils.Database, project_id: str) -> None:
         raise NotFound(f"project '{project_id}' does not exist")
 
 
-def insert_project(tx: Tx, fields: Row) -> Project:
+def insert_project(tx: WriteJobContext, fields: Row) -> Project:
     now = time.time()
     row: Row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
     row |= {"created_at": now, "updated_at": now}
@@ -94,7 +94,7 @@ def insert_project(tx: Tx, fields: Row) -> Project:
     return get_project(tx.db, row["id"], with_totals=True)
 
 
-def update_project(tx: Tx, project_id: str, changes: Row) -> Project:
+def update_project(tx: WriteJobContext, project_id: str, changes: Row) -> Project:
     require_project(tx.db, project_id)
     if changes:
         changes = changes | {"updated_at": time.time()}
@@ -102,7 +102,7 @@ def update_project(tx: Tx, project_id: str, changes: Row) -> Project:
     return get_project(tx.db, project_id, with_totals=True)
 
 
-def delete_project(tx: Tx, project_id: str) -> None:
+def delete_project(tx: WriteJobContext, project_id: str) -> None:
     require_project(tx.db, project_id)
     active = tx.execute(
         f"SELECT count(*) FROM executions WHERE project_id = ? AND status IN {_UNFINISHED}",
@@ -222,7 +222,7 @@ def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builti
         raise Unprocessable(f"agent template '{agent}' does not exist", {"field": "agent"})
 
 
-def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
+def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     require_project(db, project_id)
     count = db.execute("SELECT count(*) FROM nodes WHERE project_id = ?", [project_id]).fetchone()[0]
@@ -250,14 +250,14 @@ def create_node(tx: Tx, project_id: str, fields: Row, builtin_ids: tuple[str, ..
     return node
 
 
-def _insert_edges(tx: Tx, project_id: str, node_id: str, depends_on: list[str]) -> None:
+def _insert_edges(tx: WriteJobContext, project_id: str, node_id: str, depends_on: list[str]) -> None:
     tx.db.conn.executemany(
         "INSERT INTO edges (project_id, node_id, depends_on) VALUES (?, ?, ?)",
         [(project_id, node_id, upstream) for upstream in depends_on],
     )
 
 
-def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Node:
+def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     current = get_node(db, project_id, node_id)
     changes = dict(changes)
@@ -285,7 +285,7 @@ def update_node(tx: Tx, project_id: str, node_id: str, changes: Row, builtin_ids
     return node
 
 
-def delete_node(tx: Tx, project_id: str, node_id: str) -> None:
+def delete_node(tx: WriteJobContext, project_id: str, node_id: str) -> None:
     db = tx.db
     get_node(db, project_id, node_id)
     active = db.execute(
@@ -323,7 +323,7 @@ def user_template(db: sqlite_utils.Database, template_id: str) -> Template | Non
     return _present_template(row) if row else None
 
 
-def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Template:
+def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ...]) -> Template:
     template_id = fields["id"]
     if template_id in builtin_ids or user_template(tx.db, template_id) is not None:
         raise Conflict(f"agent template '{template_id}' already exists", {"field": "id"})
@@ -339,7 +339,7 @@ def insert_template(tx: Tx, fields: Row, builtin_ids: tuple[str, ...]) -> Templa
     return template
 
 
-def delete_template(tx: Tx, template_id: str, builtin_ids: tuple[str, ...]) -> None:
+def delete_template(tx: WriteJobContext, template_id: str, builtin_ids: tuple[str, ...]) -> None:
     if template_id in builtin_ids:
         raise Conflict(f"agent template '{template_id}' is built in and cannot be deleted")
     if user_template(tx.db, template_id) is None:

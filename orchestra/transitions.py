@@ -14,7 +14,7 @@ import sqlite_utils
 
 from . import history, store
 from .dag import downstream_of
-from .db import Tx, fetch_rows
+from .db import WriteJobContext, fetch_rows
 from .errors import Conflict, NotFound, Unprocessable
 from .rows import Execution, ExecutionSummary, LaunchedRun, Node, Project, Run
 from .statuses import (
@@ -126,7 +126,7 @@ def _execution_row(project_id: str, run_id: str, node: Node, attempt: int,
     }
 
 
-def insert_run(tx: Tx, project_id: str, nodes: list[Node], *, node_ids: list[str] | None,
+def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_ids: list[str] | None,
                budget: dict[str, Any] | None, parent_execution_id: str | None = None) -> LaunchedRun:
     now = time.time()
     run: dict[str, Any] = {"id": store.new_id("run"), "project_id": project_id, "status": RunStatus.RUNNING,
@@ -143,7 +143,7 @@ def insert_run(tx: Tx, project_id: str, nodes: list[Node], *, node_ids: list[str
             "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
 
 
-def insert_retry(tx: Tx, project_id: str, run_id: str, node: Node, attempt: int) -> str:
+def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int) -> str:
     row = _execution_row(project_id, run_id, node, attempt)
     tx.db.table("executions").insert(row)
     tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
@@ -152,7 +152,8 @@ def insert_retry(tx: Tx, project_id: str, run_id: str, node: Node, attempt: int)
     return execution_id
 
 
-def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[str, Any], event: EventType) -> None:
+def update_execution(tx: WriteJobContext, project_id: str, execution_id: str, changes: dict[str, Any],
+                     event: EventType) -> None:
     """Apply ``changes`` to one execution and emit ``event`` with its new summary (one statement: this
     runs twice per execution on the writer's thread)."""
     assignments = ", ".join(f"{column} = ?" for column in changes)
@@ -165,11 +166,11 @@ def update_execution(tx: Tx, project_id: str, execution_id: str, changes: dict[s
             execution=row)
 
 
-def store_outputs(tx: Tx, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
+def store_outputs(tx: WriteJobContext, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
     tx.emit_many(project_id, EventType.EXECUTION_OUTPUT, "output", outputs, **ids)
 
 
-def skip(tx: Tx, project_id: str, execution_ids: list[str], because: str) -> None:
+def skip(tx: WriteJobContext, project_id: str, execution_ids: list[str], because: str) -> None:
     now = time.time()
     for execution_id in execution_ids:
         update_execution(tx, project_id, execution_id, {
@@ -178,7 +179,7 @@ def skip(tx: Tx, project_id: str, execution_ids: list[str], because: str) -> Non
         }, EventType.EXECUTION_FINISHED)
 
 
-def finish_run(tx: Tx, project_id: str, run_id: str, status: RunStatus, error: str | None,
+def finish_run(tx: WriteJobContext, project_id: str, run_id: str, status: RunStatus, error: str | None,
                leftover_status: ExecutionStatus) -> None:
     """Close the run; executions that never got to start take ``leftover_status``."""
     now = time.time()
@@ -201,7 +202,7 @@ _CANCELLED_RUNS = (f"SELECT id, project_id FROM runs WHERE status IN {sql_list(U
                    f"AND id NOT IN ({_GATED_RUNS})")
 
 
-def finish_interrupted(tx: Tx, project_id: str | None, reason: str) -> None:
+def finish_interrupted(tx: WriteJobContext, project_id: str | None, reason: str) -> None:
     """Recovery: what is still marked queued/running becomes interrupted, its runs cancelled, except
     runs waiting at a gate."""
     where, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
@@ -213,7 +214,7 @@ def finish_interrupted(tx: Tx, project_id: str | None, reason: str) -> None:
         _cancel_run(tx, row["project_id"], row["id"], reason, now)
 
 
-def abandon_run(tx: Tx, project_id: str, run_id: str, reason: str) -> None:
+def abandon_run(tx: WriteJobContext, project_id: str, run_id: str, reason: str) -> None:
     """A run that could not be resumed: everything unfinished of it is interrupted, the run cancelled."""
     now = time.time()
     for (execution_id,) in tx.execute(_UNFINISHED_OF_RUN, [run_id]).fetchall():
@@ -222,7 +223,7 @@ def abandon_run(tx: Tx, project_id: str, run_id: str, reason: str) -> None:
     _cancel_run(tx, project_id, run_id, reason, now)
 
 
-def _cancel_run(tx: Tx, project_id: str, run_id: str, reason: str, now: float) -> None:
+def _cancel_run(tx: WriteJobContext, project_id: str, run_id: str, reason: str, now: float) -> None:
     tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                [RunStatus.CANCELLED, reason, now, run_id])
     run = history.get_run(tx.db, run_id)

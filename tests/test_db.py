@@ -15,14 +15,14 @@ import pytest
 import trio
 import trio.testing
 
-from orchestra.db import Database, DatabaseClosed, Tx, connect
+from orchestra.db import Database, DatabaseClosed, WriteJobContext, connect
 from orchestra.schema import MIGRATIONS, migrate
 
 WAIT_S = 30
 
 
-def add_project(project_id: str) -> Callable[[Tx], str]:
-    def job(tx: Tx) -> str:
+def add_project(project_id: str) -> Callable[[WriteJobContext], str]:
+    def job(tx: WriteJobContext) -> str:
         now = time.time()
         tx.execute("INSERT INTO projects (id, name, workspace, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
                    [project_id, project_id, "/w", now, now])
@@ -45,7 +45,7 @@ async def test_failing_job_rolls_back_alone_and_leaves_no_gap_in_seq(tmp_path: P
     path = tmp_path / "orchestra.db"
     seen_in_batch: dict[str, int] = {}
 
-    def failing(tx: Tx) -> None:
+    def failing(tx: WriteJobContext) -> None:
         add_project("bad")(tx)
         tx.emit("p", "project.extra")
         tx.emit("other", "project.extra")
@@ -57,13 +57,13 @@ async def test_failing_job_rolls_back_alone_and_leaves_no_gap_in_seq(tmp_path: P
 
     gate, holding = threading.Event(), threading.Event()
 
-    def hold(tx: Tx) -> None:
+    def hold(tx: WriteJobContext) -> None:
         holding.set()
         gate.wait(WAIT_S)
 
     outcomes: dict[str, Any] = {}
 
-    async def write(name: str, fn: Callable[[Tx], Any]) -> None:
+    async def write(name: str, fn: Callable[[WriteJobContext], Any]) -> None:
         try:
             outcomes[name] = await database.write(fn)
         except ValueError as exc:
@@ -106,7 +106,7 @@ async def test_failing_job_that_emitted_first_does_not_shift_later_numbers(tmp_p
         for _ in range(5):
             await database.write(lambda tx: tx.emit("p", "ok"))
 
-            def fail(tx: Tx) -> None:
+            def fail(tx: WriteJobContext) -> None:
                 tx.emit("p", "lost")
                 add_project("lost")(tx)  # were it kept, the next round would fail on its primary key
                 tx.emit("p", "lost")
