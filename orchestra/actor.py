@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import checkpoints, commands, history, store, transitions
+from . import commands, git_checkpoints, history, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -204,11 +204,11 @@ class ProjectActor:
             templates[agent] = template
         return templates
 
-    async def _repository(self, workspace: str) -> checkpoints.Repository | None:
+    async def _repository(self, workspace: str) -> git_checkpoints.Repository | None:
         """The workspace's git repository, checked before anything of the run is stored."""
         try:
-            return await checkpoints.find_repository(Path(workspace), self.runner.worktrees_root)
-        except checkpoints.GitError as exc:
+            return await git_checkpoints.find_repository(Path(workspace), self.runner.worktrees_root)
+        except git_checkpoints.GitError as exc:
             raise Conflict(f"the workspace's git repository cannot be used: {exc}") from None
 
     async def _start_run(self, run: RunState, project: Project) -> None:

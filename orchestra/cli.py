@@ -1,4 +1,9 @@
-"""``python orchestra.py [command]``: serve the hub (the default), and operator subcommands."""
+"""The entry point of ``python orchestra.py [command]`` and of the installed ``orchestra`` command
+(``orchestra.cli:main``): it dispatches to the operator commands defined here (``serve``, the
+default; ``token``, ``url``, ``backup``), which act on this machine's hub and its settings, and to
+the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``: :mod:`orchestra.terminal_client`),
+which talk to a hub over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
     backup.add_argument("file", help="where to write the copy (a directory: a dated file inside it)")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    from .client_cli import add_client_commands
+    from .terminal_client import add_client_commands
 
     add_client_commands(commands)
     return parser
@@ -82,5 +87,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(args, settings)
         except KeyboardInterrupt:
             return 130
-    run: Callable[[argparse.Namespace, Settings], int] = args.run  # a client command (client_cli)
+    run: Callable[[argparse.Namespace, Settings], int] = args.run  # a client command (terminal_client)
     return run(args, settings)

@@ -17,10 +17,10 @@ from typing import Any
 
 import trio
 
-from . import checkpoints, transitions
+from . import git_checkpoints, transitions
 from .agents import AgentParser, make_parser
-from .checkpoints import Checkout, GitError, MergeConflict, Repository
 from .db import Database, WriteJob
+from .git_checkpoints import Checkout, GitError, MergeConflict, Repository
 from .lines import Line
 from .models import Budget
 from .process import AgentProcess, AgentSpec, OutputHandler, SpawnError, open_agent_process
@@ -39,8 +39,8 @@ from .templates import (
 log = logging.getLogger("orchestra.execution")
 
 RAW_LINE_KEEP = 64 * 1024
-# Recording an execution's work is bounded by checkpoints.record itself; this is only a backstop.
-SHIELDED_CLEANUP_S = checkpoints.RECORD_BUDGET_S + checkpoints.RECORD_OVERRUN_S + 10.0
+# Recording an execution's work is bounded by git_checkpoints.record itself; this is only a backstop.
+SHIELDED_CLEANUP_S = git_checkpoints.RECORD_BUDGET_S + git_checkpoints.RECORD_OVERRUN_S + 10.0
 
 
 @dataclass
@@ -206,7 +206,7 @@ class AgentRunner:
         else:
             upstream = [run.commits[up] for up in node["depends_on"] if up in run.commits]
             path = None
-        checkout = await checkpoints.prepare(run.repo, path or self.worktrees_root / handle.id, branch, upstream)
+        checkout = await git_checkpoints.prepare(run.repo, path or self.worktrees_root / handle.id, branch, upstream)
         handle.checkpoint = {"base_commit": checkout.base_commit}
         return checkout
 
@@ -219,7 +219,7 @@ class AgentRunner:
         with trio.move_on_after(SHIELDED_CLEANUP_S) as cleanup:
             cleanup.shield = True
             try:
-                commit = await checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
+                commit = await git_checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
             except GitError as exc:
                 message = f"could not record the work: {exc}"
             else:

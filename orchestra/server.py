@@ -25,7 +25,7 @@ from .auth import load_or_create_token
 from .db import Database
 from .events import CLOSE_GOING_AWAY
 from .hub import Hub
-from .notify import notify
+from .sd_notify import notify
 from .settings import Settings
 
 log = logging.getLogger("orchestra.server")

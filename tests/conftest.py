@@ -75,8 +75,9 @@ def settings(tmp_path: Path, agents: FakeAgents) -> Settings:
 
 
 @dataclass
-class HubClient:
-    """A running hub and an HTTP client that talks to it as a real client does."""
+class LiveHub:
+    """A hub running inside the test's process (hypercorn on a loopback port, a real SQLite file) and an
+    HTTP client that talks to it as a real client does."""
 
     running: Running
     http: httpx.AsyncClient
@@ -155,7 +156,7 @@ async def _next_event(subscription: Subscription) -> None:
 
 
 @pytest.fixture
-async def hub(settings: Settings) -> AsyncIterator[HubClient]:
+async def hub(settings: Settings) -> AsyncIterator[LiveHub]:
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(partial(serve, settings, handle_signals=False))
         async with httpx.AsyncClient(
@@ -163,7 +164,7 @@ async def hub(settings: Settings) -> AsyncIterator[HubClient]:
             headers={"Authorization": f"Bearer {TOKEN}"},
             timeout=WAIT_S,
         ) as http:
-            yield HubClient(running, http, settings)
+            yield LiveHub(running, http, settings)
         running.stop.set()
 
 

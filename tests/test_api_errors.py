@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import HubClient
+from conftest import LiveHub
 
 DROP = object()  # a field to leave out of the request body
 TABLES = ("projects", "nodes", "edges", "agent_templates", "runs", "executions", "events")
 
 
-async def dump(hub: HubClient) -> dict[str, list[tuple[Any, ...]]]:
+async def dump(hub: LiveHub) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table a request can touch, in a stable order."""
 
     def read(db: Any) -> dict[str, list[tuple[Any, ...]]]:
@@ -27,7 +27,7 @@ async def dump(hub: HubClient) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @asynccontextmanager
-async def unchanged(hub: HubClient) -> AsyncIterator[None]:
+async def unchanged(hub: LiveHub) -> AsyncIterator[None]:
     """Assert that nothing inside the block changed a single row."""
     before = await dump(hub)
     yield
@@ -50,7 +50,7 @@ def assert_error(response: httpx.Response, status: int, code: str, *named: str) 
 
 
 @pytest.fixture
-async def seeded(hub: HubClient) -> str:
+async def seeded(hub: LiveHub) -> str:
     """A project with nodes a <- b, so every route has something real to refuse to change."""
     pid = (await hub.create_project(name="seeded"))["id"]
     await hub.create_node(pid, id="a")
@@ -78,7 +78,7 @@ def body_routes(pid: str) -> list[tuple[str, str]]:
     ],
 )
 async def test_body_that_is_not_a_json_object(
-    hub: HubClient, seeded: str, content: bytes, status: int, code: str, named: str
+    hub: LiveHub, seeded: str, content: bytes, status: int, code: str, named: str
 ) -> None:
     async with unchanged(hub):
         for method, path in body_routes(seeded):
@@ -87,7 +87,7 @@ async def test_body_that_is_not_a_json_object(
             assert_error(response, status, code, named)
 
 
-async def test_unknown_field_is_named(hub: HubClient, seeded: str) -> None:
+async def test_unknown_field_is_named(hub: LiveHub, seeded: str) -> None:
     node = {"title": "t", "prompt": "p", "agent": "claude-code"}
     template = {"id": "mine", "name": "Mine", "command": ["mine", "{prompt}"], "output": "text"}
     cases = [
@@ -140,7 +140,7 @@ async def test_unknown_field_is_named(hub: HubClient, seeded: str) -> None:
     ],
 )
 async def test_wrong_type_or_value_is_422_naming_the_field(
-    hub: HubClient, seeded: str, route: str, body: dict[str, Any], field: str
+    hub: LiveHub, seeded: str, route: str, body: dict[str, Any], field: str
 ) -> None:
     method, path, base = {
         "projects": ("POST", "/projects", {"name": "p"}),
@@ -157,7 +157,7 @@ async def test_wrong_type_or_value_is_422_naming_the_field(
     assert [".".join(map(str, d["loc"])) for d in error["details"]] == [field.strip("'")]
 
 
-async def test_oversized_body_is_413(hub: HubClient, seeded: str) -> None:
+async def test_oversized_body_is_413(hub: LiveHub, seeded: str) -> None:
     big = "x" * (hub.settings.max_body_bytes + 1)
     async with unchanged(hub):
         response = await hub.post(f"/projects/{seeded}/nodes", {"title": "t", "prompt": big, "agent": "claude-code"})
@@ -195,7 +195,7 @@ def every_route(pid: str) -> list[tuple[str, str, Any]]:
      {"Authorization": "Basic dGVzdDp0ZXN0"}, {"Authorization": "Bearer"}],
     ids=["missing", "wrong", "no-scheme", "basic", "empty"],
 )
-async def test_every_route_needs_the_token(hub: HubClient, seeded: str, headers: dict[str, str]) -> None:
+async def test_every_route_needs_the_token(hub: LiveHub, seeded: str, headers: dict[str, str]) -> None:
     async with unchanged(hub), httpx.AsyncClient(base_url=hub.url, headers=headers) as anonymous:
         for method, path, body in every_route(seeded):
             response = await anonymous.request(method, path, json=body)
@@ -204,7 +204,7 @@ async def test_every_route_needs_the_token(hub: HubClient, seeded: str, headers:
         assert health.status_code == 200, health.text
 
 
-async def test_token_works_on_every_route(hub: HubClient, seeded: str) -> None:
+async def test_token_works_on_every_route(hub: LiveHub, seeded: str) -> None:
     """The same requests with the token are not refused as unauthorized (the 401s above are real)."""
     for method, path, body in every_route(seeded):
         response = await hub.http.request(method, path, json=body)
@@ -215,7 +215,7 @@ async def test_token_works_on_every_route(hub: HubClient, seeded: str) -> None:
     ("method", "path"),
     [("GET", "/nope"), ("POST", "/projects/x/y/z"), ("GET", "/agent-templates/codex/extra")],
 )
-async def test_unknown_route_is_404_json(hub: HubClient, method: str, path: str) -> None:
+async def test_unknown_route_is_404_json(hub: LiveHub, method: str, path: str) -> None:
     assert_error(await hub.http.request(method, path), 404, "not_found", path)
 
 
@@ -224,7 +224,7 @@ async def test_unknown_route_is_404_json(hub: HubClient, method: str, path: str)
     [("DELETE", "/agent-templates"), ("PUT", "/projects"), ("PATCH", "/agent-templates/codex"),
      ("POST", "/executions"), ("DELETE", "/runs"), ("POST", "/health")],
 )
-async def test_wrong_method_is_405_json(hub: HubClient, method: str, path: str) -> None:
+async def test_wrong_method_is_405_json(hub: LiveHub, method: str, path: str) -> None:
     async with unchanged(hub):
         assert_error(await hub.http.request(method, path), 405, "method_not_allowed", method, path)
 
@@ -245,6 +245,6 @@ async def test_wrong_method_is_405_json(hub: HubClient, method: str, path: str) 
         ("/runs", {"limit": "0"}, "'limit'"),
     ],
 )
-async def test_bad_query_parameter_is_422(hub: HubClient, path: str, params: dict[str, str], named: str) -> None:
+async def test_bad_query_parameter_is_422(hub: LiveHub, path: str, params: dict[str, str], named: str) -> None:
     error = assert_error(await hub.get(path, params=params), 422, "validation_error", named)
     assert error["details"]["field"] == next(iter(params))

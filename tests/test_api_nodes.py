@@ -6,18 +6,18 @@ import json
 from typing import Any
 
 import pytest
-from conftest import HubClient
+from conftest import LiveHub
 from test_api_errors import assert_error, dump, unchanged
 
 
-async def project_events(hub: HubClient, pid: str) -> list[dict[str, Any]]:
+async def project_events(hub: LiveHub, pid: str) -> list[dict[str, Any]]:
     rows = await hub.running.hub.db.read(
         lambda db: db.execute("SELECT body FROM events WHERE project_id = ? ORDER BY seq", [pid]).fetchall())
     return [json.loads(body) for (body,) in rows]
 
 
 @pytest.fixture
-async def chain(hub: HubClient) -> str:
+async def chain(hub: LiveHub) -> str:
     """A project with a <- b <- c (c depends on b, b on a)."""
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a")
@@ -26,7 +26,7 @@ async def chain(hub: HubClient) -> str:
     return pid
 
 
-async def test_node_lifecycle(hub: HubClient) -> None:
+async def test_node_lifecycle(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     response = await hub.post(f"/projects/{pid}/nodes", {
         "id": "plan", "title": "Plan", "prompt": "Make a plan", "agent": "codex", "model": "gpt-x",
@@ -69,7 +69,7 @@ async def test_node_lifecycle(hub: HubClient) -> None:
     assert events[-1]["node"]["depends_on"] == []
 
 
-async def test_node_id_comes_from_the_title_when_not_given(hub: HubClient) -> None:
+async def test_node_id_comes_from_the_title_when_not_given(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     first = await hub.create_node(pid, title="Write the Tests!")
     second = await hub.create_node(pid, title="write the tests")
@@ -77,14 +77,14 @@ async def test_node_id_comes_from_the_title_when_not_given(hub: HubClient) -> No
     assert [first["id"], second["id"], third["id"]] == ["write-the-tests", "write-the-tests-2", "node"]
 
 
-async def test_unknown_node_is_404(hub: HubClient, chain: str) -> None:
+async def test_unknown_node_is_404(hub: LiveHub, chain: str) -> None:
     async with unchanged(hub):
         for method, body in [("GET", None), ("PATCH", {"title": "x"}), ("DELETE", None)]:
             response = await hub.http.request(method, f"/projects/{chain}/nodes/zz", json=body)
             assert_error(response, 404, "not_found", "'zz'", chain)
 
 
-async def test_depends_on_a_missing_node_or_one_of_another_project_is_422(hub: HubClient, chain: str) -> None:
+async def test_depends_on_a_missing_node_or_one_of_another_project_is_422(hub: LiveHub, chain: str) -> None:
     other = (await hub.create_project())["id"]
     await hub.create_node(other, id="elsewhere")
     async with unchanged(hub):
@@ -99,7 +99,7 @@ async def test_depends_on_a_missing_node_or_one_of_another_project_is_422(hub: H
         assert_error(response, 422, "validation_error", "depends_on", "twice")
 
 
-async def test_edge_closing_a_cycle_is_409_naming_it(hub: HubClient, chain: str) -> None:
+async def test_edge_closing_a_cycle_is_409_naming_it(hub: LiveHub, chain: str) -> None:
     async with unchanged(hub):
         error = assert_error(await hub.patch(f"/projects/{chain}/nodes/a", {"depends_on": ["c"]}), 409, "conflict",
                              "cycle", "a -> c -> b -> a")
@@ -111,7 +111,7 @@ async def test_edge_closing_a_cycle_is_409_naming_it(hub: HubClient, chain: str)
     assert (await hub.get(f"/projects/{chain}/nodes/b")).json()["title"] == "b"
 
 
-async def test_self_dependency_is_a_cycle(hub: HubClient, chain: str) -> None:
+async def test_self_dependency_is_a_cycle(hub: LiveHub, chain: str) -> None:
     async with unchanged(hub):
         error = assert_error(await hub.patch(f"/projects/{chain}/nodes/b", {"depends_on": ["b"]}), 409, "conflict",
                              "b -> b")
@@ -121,7 +121,7 @@ async def test_self_dependency_is_a_cycle(hub: HubClient, chain: str) -> None:
         assert_error(response, 409, "conflict", "d -> d")
 
 
-async def test_duplicate_node_id_is_409(hub: HubClient, chain: str) -> None:
+async def test_duplicate_node_id_is_409(hub: LiveHub, chain: str) -> None:
     async with unchanged(hub):
         response = await hub.post(f"/projects/{chain}/nodes", {"id": "b", "title": "again", "prompt": "p",
                                                                "agent": "claude-code"})
@@ -132,7 +132,7 @@ async def test_duplicate_node_id_is_409(hub: HubClient, chain: str) -> None:
     assert (await hub.create_node(other, id="b"))["id"] == "b"
 
 
-async def test_unknown_agent_is_422(hub: HubClient, chain: str) -> None:
+async def test_unknown_agent_is_422(hub: LiveHub, chain: str) -> None:
     async with unchanged(hub):
         response = await hub.post(f"/projects/{chain}/nodes", {"title": "t", "prompt": "p", "agent": "nobody"})
         assert_error(response, 422, "validation_error", "agent", "'nobody'")
@@ -140,7 +140,7 @@ async def test_unknown_agent_is_422(hub: HubClient, chain: str) -> None:
         assert_error(response, 422, "validation_error", "agent", "'nobody'")
 
 
-async def test_prompt_keeps_every_character(hub: HubClient) -> None:
+async def test_prompt_keeps_every_character(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     prompt = "; rm -rf ~ $(x) `y` {model} {{upstream.a.result}}\n\r\n\ttabs 'q' \"d\" — ünïcødé 🎻\x01"
     node = await hub.create_node(pid, id="a", prompt=prompt)
@@ -148,7 +148,7 @@ async def test_prompt_keeps_every_character(hub: HubClient) -> None:
     assert (await hub.get(f"/projects/{pid}/nodes/a")).json()["prompt"] == prompt
 
 
-async def test_deleting_a_node_with_a_running_execution_is_409(hub: HubClient) -> None:
+async def test_deleting_a_node_with_a_running_execution_is_409(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="stuck", prompt="@hang")
     run = await hub.launch(pid)

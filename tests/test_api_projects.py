@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from conftest import TOKEN, WAIT_S, HubClient
+from conftest import TOKEN, WAIT_S, LiveHub
 from test_api_errors import assert_error, dump, unchanged
 
 from orchestra import __version__
@@ -20,7 +20,7 @@ from orchestra.server import Running, serve
 from orchestra.settings import Settings
 
 
-async def test_health_needs_no_token(hub: HubClient) -> None:
+async def test_health_needs_no_token(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.url) as anonymous:
         response = await anonymous.get("/health")
     assert response.status_code == 200
@@ -28,7 +28,7 @@ async def test_health_needs_no_token(hub: HubClient) -> None:
     assert (body["status"], body["version"]) == ("ok", __version__)
 
 
-async def test_project_lifecycle(hub: HubClient) -> None:
+async def test_project_lifecycle(hub: LiveHub) -> None:
     response = await hub.post("/projects", {"name": "  Alpha  ", "description": "first", "max_parallel": 3})
     assert response.status_code == 201, response.text
     project = response.json()
@@ -65,7 +65,7 @@ async def test_project_lifecycle(hub: HubClient) -> None:
     assert [p["id"] for p in (await hub.get("/projects")).json()["projects"]] == [other["id"]]
 
 
-async def test_unknown_project_is_404_on_every_route(hub: HubClient) -> None:
+async def test_unknown_project_is_404_on_every_route(hub: LiveHub) -> None:
     await hub.create_project()
     async with unchanged(hub):
         for method, path, body in [
@@ -81,7 +81,7 @@ async def test_unknown_project_is_404_on_every_route(hub: HubClient) -> None:
     assert not (hub.settings.workspaces_root / "w").exists()
 
 
-async def test_delete_while_running_is_409(hub: HubClient) -> None:
+async def test_delete_while_running_is_409(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="stuck", prompt="@hang")
     run = await hub.launch(pid)
@@ -99,19 +99,19 @@ async def test_delete_while_running_is_409(hub: HubClient) -> None:
 @pytest.mark.parametrize(
     ("requested", "under_root"), [("mine", "mine"), ("team/mine", "team/mine"), ("a/../mine", "mine"),
                                   ("./mine/", "mine")])
-async def test_relative_workspace_is_taken_under_the_root(hub: HubClient, requested: str, under_root: str) -> None:
+async def test_relative_workspace_is_taken_under_the_root(hub: LiveHub, requested: str, under_root: str) -> None:
     project = await hub.create_project(workspace=requested)
     expected = hub.settings.workspaces_root / under_root
     assert project["workspace"] == str(expected)
     assert await trio.Path(expected).is_dir()
 
 
-async def test_absolute_workspace_inside_the_root_is_kept(hub: HubClient) -> None:
+async def test_absolute_workspace_inside_the_root_is_kept(hub: LiveHub) -> None:
     inside = hub.settings.workspaces_root / "abs"
     assert (await hub.create_project(workspace=str(inside)))["workspace"] == str(inside)
 
 
-async def test_workspace_escaping_the_root_is_refused(hub: HubClient, tmp_path: Path) -> None:
+async def test_workspace_escaping_the_root_is_refused(hub: LiveHub, tmp_path: Path) -> None:
     root = hub.settings.workspaces_root
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -130,7 +130,7 @@ async def test_workspace_escaping_the_root_is_refused(hub: HubClient, tmp_path: 
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "new").exists()
 
 
-async def test_workspace_that_is_a_file_is_refused(hub: HubClient) -> None:
+async def test_workspace_that_is_a_file_is_refused(hub: LiveHub) -> None:
     root = hub.settings.workspaces_root
     root.mkdir(parents=True, exist_ok=True)
     (root / "file").write_text("not a directory")
@@ -142,7 +142,7 @@ async def test_workspace_that_is_a_file_is_refused(hub: HubClient) -> None:
 # -- runs and executions (read side) --------------------------------------------------------------
 
 
-async def test_executions_filters_and_pagination(hub: HubClient) -> None:
+async def test_executions_filters_and_pagination(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     other = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a", prompt="first")
@@ -188,7 +188,7 @@ async def test_executions_filters_and_pagination(hub: HubClient) -> None:
     assert_error(await hub.get("/executions/exe_nope"), 404, "not_found", "exe_nope")
 
 
-async def test_runs_list_and_detail(hub: HubClient) -> None:
+async def test_runs_list_and_detail(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     other = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a")
@@ -209,12 +209,12 @@ async def test_runs_list_and_detail(hub: HubClient) -> None:
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[HubClient]:
+async def serving(settings: Settings) -> AsyncIterator[LiveHub]:
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(partial(serve, settings, handle_signals=False))
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}",
                                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=WAIT_S) as http:
-            yield HubClient(running, http, settings)
+            yield LiveHub(running, http, settings)
         running.stop.set()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import HubClient
+from conftest import LiveHub
 from test_api_errors import assert_error, unchanged
 
 MINE: dict[str, Any] = {
@@ -15,7 +15,7 @@ MINE: dict[str, Any] = {
 }
 
 
-async def test_builtins_are_listed_and_readable(hub: HubClient) -> None:
+async def test_builtins_are_listed_and_readable(hub: LiveHub) -> None:
     listed = (await hub.get("/agent-templates")).json()["agent_templates"]
     assert [t["id"] for t in listed] == ["claude-code", "codex", "gemini"]
     outputs = {t["id"]: t["output"] for t in listed}
@@ -29,7 +29,7 @@ async def test_builtins_are_listed_and_readable(hub: HubClient) -> None:
                     "gemini": hub.settings.gemini_bin}
 
 
-async def test_user_template_lifecycle(hub: HubClient) -> None:
+async def test_user_template_lifecycle(hub: LiveHub) -> None:
     response = await hub.post("/agent-templates", MINE)
     assert response.status_code == 201, response.text
     created = response.json()
@@ -56,7 +56,7 @@ async def test_user_template_lifecycle(hub: HubClient) -> None:
 
 
 @pytest.mark.parametrize("template_id", ["claude-code", "codex", "gemini", "mine"])
-async def test_duplicate_template_id_is_409(hub: HubClient, template_id: str) -> None:
+async def test_duplicate_template_id_is_409(hub: LiveHub, template_id: str) -> None:
     assert (await hub.post("/agent-templates", MINE)).status_code == 201
     async with unchanged(hub):
         error = assert_error(await hub.post("/agent-templates", MINE | {"id": template_id}), 409, "conflict",
@@ -66,7 +66,7 @@ async def test_duplicate_template_id_is_409(hub: HubClient, template_id: str) ->
 
 
 @pytest.mark.parametrize("template_id", ["claude-code", "codex", "gemini"])
-async def test_deleting_a_builtin_is_409(hub: HubClient, template_id: str) -> None:
+async def test_deleting_a_builtin_is_409(hub: LiveHub, template_id: str) -> None:
     async with unchanged(hub):
         assert_error(await hub.delete(f"/agent-templates/{template_id}"), 409, "conflict", f"'{template_id}'",
                      "built in")
@@ -81,7 +81,7 @@ async def test_deleting_a_builtin_is_409(hub: HubClient, template_id: str) -> No
         (["agent", "{PROMPT}"], "{PROMPT}"),
     ],
 )
-async def test_unknown_placeholder_is_422(hub: HubClient, command: list[str], named: str) -> None:
+async def test_unknown_placeholder_is_422(hub: LiveHub, command: list[str], named: str) -> None:
     async with unchanged(hub):
         error = assert_error(await hub.post("/agent-templates", MINE | {"command": command}), 422,
                              "validation_error", named, "placeholder")
@@ -92,14 +92,14 @@ async def test_unknown_placeholder_is_422(hub: HubClient, command: list[str], na
     "program", ["./agent", "bin/agent", "../agent", "{prompt}", "{model}", "", "  ", "~/bin/agent", "-v", "..", ".",
                 "claude -p", " agent", "/opt/bin/"],
 )
-async def test_command_zero_must_be_an_executable_name_or_absolute_path(hub: HubClient, program: str) -> None:
+async def test_command_zero_must_be_an_executable_name_or_absolute_path(hub: LiveHub, program: str) -> None:
     async with unchanged(hub):
         error = assert_error(await hub.post("/agent-templates", MINE | {"command": [program, "{prompt}"]}), 422,
                              "validation_error", "command[0]")
         assert error["details"] == {"field": "command"}
 
 
-async def test_command_must_pass_the_prompt_as_one_argument(hub: HubClient) -> None:
+async def test_command_must_pass_the_prompt_as_one_argument(hub: LiveHub) -> None:
     async with unchanged(hub):
         for command in (["agent"], ["agent", "--prompt={prompt}"], ["agent", "{model}"]):
             response = await hub.post("/agent-templates", MINE | {"command": command})
@@ -107,7 +107,7 @@ async def test_command_must_pass_the_prompt_as_one_argument(hub: HubClient) -> N
 
 
 @pytest.mark.parametrize("program", ["agent", "/usr/local/bin/agent", "my-agent_2.1"])
-async def test_good_program_names_are_accepted(hub: HubClient, program: str) -> None:
+async def test_good_program_names_are_accepted(hub: LiveHub, program: str) -> None:
     response = await hub.post("/agent-templates", MINE | {"command": [program, "{prompt}"]})
     assert response.status_code == 201, response.text
     assert response.json()["command"] == [program, "{prompt}"]

@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from conftest import WAIT_S, HubClient
+from conftest import WAIT_S, LiveHub
 from signalling import Fifo, leftovers
 
 from orchestra import availability
 
 
-async def test_health_and_templates_report_each_cli(hub: HubClient) -> None:
+async def test_health_and_templates_report_each_cli(hub: LiveHub) -> None:
     reports = (await hub.post("/agent-templates/check")).json()["availability"]
     assert reports["claude-code"]["available"] is True
     assert reports["claude-code"]["version"] == "fake-agent 1.0 replaying claude-tool.jsonl"
@@ -28,7 +28,7 @@ async def test_health_and_templates_report_each_cli(hub: HubClient) -> None:
     assert templates["gemini"]["availability"]["path"] == hub.settings.gemini_bin
 
 
-async def test_a_missing_cli_is_reported_before_any_launch(hub: HubClient) -> None:
+async def test_a_missing_cli_is_reported_before_any_launch(hub: LiveHub) -> None:
     response = await hub.post("/agent-templates", {
         "id": "ghost", "name": "Ghost", "command": ["no-such-cli-anywhere", "{prompt}"], "output": "text"})
     assert response.status_code == 201

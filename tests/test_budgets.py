@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HubClient
+from conftest import LiveHub
 
 
-async def test_node_cost_budget_stops_the_agent(hub: HubClient) -> None:
+async def test_node_cost_budget_stops_the_agent(hub: LiveHub) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="spender", prompt="@costs=0.01,0.02,0.08,0.2 @delay=0.05 @hang",
                           budget={"cost_usd": 0.05})
@@ -21,7 +21,7 @@ async def test_node_cost_budget_stops_the_agent(hub: HubClient) -> None:
     assert run["totals"]["cost_usd"] == pytest.approx(0.08)
 
 
-async def test_run_budget_stops_every_agent_of_the_run_and_totals_add_up(hub: HubClient) -> None:
+async def test_run_budget_stops_every_agent_of_the_run_and_totals_add_up(hub: LiveHub) -> None:
     project = await hub.create_project()
     pid = project["id"]
     await hub.create_node(pid, id="cheap", prompt="quick")  # 0.00051 from the transcript
@@ -43,7 +43,7 @@ async def test_run_budget_stops_every_agent_of_the_run_and_totals_add_up(hub: Hu
     assert project_totals["executions"] == 3
 
 
-async def test_node_wall_time_budget_fails_rather_than_times_out(hub: HubClient) -> None:
+async def test_node_wall_time_budget_fails_rather_than_times_out(hub: LiveHub) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="slow", prompt="@hang", budget={"wall_s": 0.3}, retries=2)
     run = await hub.wait_run(await hub.launch(project["id"]))
@@ -51,7 +51,7 @@ async def test_node_wall_time_budget_fails_rather_than_times_out(hub: HubClient)
     assert "wall time over 0.3 s" in run["executions"][0]["error"]
 
 
-async def test_bad_budget_is_refused(hub: HubClient) -> None:
+async def test_bad_budget_is_refused(hub: LiveHub) -> None:
     project = await hub.create_project()
     response = await hub.post(f"/projects/{project['id']}/nodes", {
         "title": "x", "prompt": "p", "agent": "claude-code", "budget": {"cost_usd": -1}})
@@ -59,7 +59,7 @@ async def test_bad_budget_is_refused(hub: HubClient) -> None:
     assert "budget.cost_usd" in response.json()["error"]["message"]
 
 
-async def test_run_wall_time_budget_stops_the_run(hub: HubClient) -> None:
+async def test_run_wall_time_budget_stops_the_run(hub: LiveHub) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="stuck", prompt="@hang")
     await hub.create_node(project["id"], id="later", prompt="never", depends_on=["stuck"])

@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.hub_subprocess import BlockingHub, free_port
 from orchestra.logging_setup import configure_logging, log_context
-from orchestra.notify import notify
+from orchestra.sd_notify import notify
 from orchestra.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

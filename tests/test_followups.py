@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import FakeAgents, HubClient
+from conftest import FakeAgents, LiveHub
 
 
-async def test_follow_up_resumes_the_claude_session_in_the_same_directory(hub: HubClient, agents: FakeAgents) -> None:
+async def test_follow_up_resumes_the_claude_session_in_the_same_directory(hub: LiveHub, agents: FakeAgents) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", prompt="Create hello.txt")
     first = (await hub.wait_run(await hub.launch(project["id"])))["executions"][0]
@@ -24,7 +24,7 @@ async def test_follow_up_resumes_the_claude_session_in_the_same_directory(hub: H
     assert record["cwd"] == first["workspace"]
 
 
-async def test_follow_up_is_refused_without_a_resumable_cli_or_while_running(hub: HubClient) -> None:
+async def test_follow_up_is_refused_without_a_resumable_cli_or_while_running(hub: LiveHub) -> None:
     response = await hub.post("/agent-templates", {
         "id": "plain", "name": "Plain", "command": [str(hub.settings.claude_bin), "{prompt}"], "output": "text"})
     assert response.status_code == 201

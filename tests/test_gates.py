@@ -6,11 +6,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import TOKEN, FakeAgents, HubClient
+from conftest import TOKEN, FakeAgents, LiveHub
 from hubproc import hub_env, hub_process, wait_for_event
 
 
-async def gated_project(hub: HubClient) -> tuple[str, dict[str, str], dict[str, object]]:
+async def gated_project(hub: LiveHub) -> tuple[str, dict[str, str], dict[str, object]]:
     project = await hub.create_project()
     pid = project["id"]
     await hub.create_node(pid, id="draft", prompt="write the plan")
@@ -27,7 +27,7 @@ async def gated_project(hub: HubClient) -> tuple[str, dict[str, str], dict[str, 
     return pid, ids, launched
 
 
-async def test_approved_gate_releases_downstream_with_the_comment(hub: HubClient) -> None:
+async def test_approved_gate_releases_downstream_with_the_comment(hub: LiveHub) -> None:
     _, ids, launched = await gated_project(hub)
     response = await hub.post(f"/executions/{ids['review']}/approve", {"comment": "LGTM, keep it small"})
     assert response.status_code == 200, response.text
@@ -41,7 +41,7 @@ async def test_approved_gate_releases_downstream_with_the_comment(hub: HubClient
     assert again.status_code == 409
 
 
-async def test_rejected_gate_skips_downstream(hub: HubClient) -> None:
+async def test_rejected_gate_skips_downstream(hub: LiveHub) -> None:
     _, ids, launched = await gated_project(hub)
     response = await hub.post(f"/executions/{ids['review']}/reject", {"comment": "wrong approach"})
     assert response.status_code == 200
@@ -53,7 +53,7 @@ async def test_rejected_gate_skips_downstream(hub: HubClient) -> None:
     assert run["status"] == "failed"
 
 
-async def test_approving_an_agent_execution_is_refused(hub: HubClient) -> None:
+async def test_approving_an_agent_execution_is_refused(hub: LiveHub) -> None:
     _, ids, launched = await gated_project(hub)
     response = await hub.post(f"/executions/{ids['draft']}/approve")
     assert response.status_code == 409
@@ -64,7 +64,7 @@ async def test_approving_an_agent_execution_is_refused(hub: HubClient) -> None:
     assert {e["node_id"]: e["status"] for e in run["executions"]}["review"] == "cancelled"
 
 
-async def test_a_gate_needs_no_agent_and_an_agent_node_needs_one(hub: HubClient) -> None:
+async def test_a_gate_needs_no_agent_and_an_agent_node_needs_one(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     response = await hub.post(f"/projects/{pid}/nodes", {"title": "g", "kind": "gate", "agent": "codex"})
     assert response.status_code == 422

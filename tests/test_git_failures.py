@@ -13,8 +13,8 @@ import pytest
 import trio
 from signalling import Fifo, leftovers
 
-from orchestra import checkpoints
-from orchestra.checkpoints import GitError, MergeConflict, Repository
+from orchestra import git_checkpoints
+from orchestra.git_checkpoints import GitError, MergeConflict, Repository
 
 WAIT_S = 30
 
@@ -76,7 +76,7 @@ async def test_a_merge_that_fails_without_a_conflict_is_a_git_error(repo: Reposi
         other = git(repo.path, "commit-tree", git(repo.path, "rev-parse", "HEAD^{tree}"), "-m", "orphan")
     path = tmp_path / "worktrees" / "fan-in"
     with trio.fail_after(WAIT_S), pytest.raises(GitError) as failure:
-        await checkpoints.prepare(repo, path, "orchestra/r/fan-in", [first, other])
+        await git_checkpoints.prepare(repo, path, "orchestra/r/fan-in", [first, other])
     assert not isinstance(failure.value, MergeConflict)
     assert str(failure.value).startswith(f"git merge {other[:12]}: ")
     if upstream == "unrelated history":
@@ -88,13 +88,13 @@ async def test_a_merge_that_fails_without_a_conflict_is_a_git_error(repo: Reposi
 async def test_a_git_that_does_not_finish_is_a_git_error_and_leaves_no_process(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkpoints, "GIT_TIMEOUT_S", 1)
+    monkeypatch.setattr(git_checkpoints, "GIT_TIMEOUT_S", 1)
     marker = hang_in_hook(repo, "post-commit", tmp_path)  # runs even with commit --no-verify
     with trio.fail_after(WAIT_S):
-        checkout = await checkpoints.prepare(repo, tmp_path / "worktrees" / "e1", "orchestra/r/n", [])
+        checkout = await git_checkpoints.prepare(repo, tmp_path / "worktrees" / "e1", "orchestra/r/n", [])
         (checkout.path / "work.txt").write_text("the agent's work\n")
         with pytest.raises(GitError) as failure:
-            await checkpoints.record(repo, checkout, "orchestra: n")
+            await git_checkpoints.record(repo, checkout, "orchestra: n")
     assert "did not finish within 1 s" in str(failure.value)
     assert await leftovers(marker) == []
     assert await leftovers(str(tmp_path / "worktrees")) == []  # nor git itself
@@ -105,13 +105,13 @@ async def test_record_gives_up_within_its_budget_and_keeps_the_work(
 ) -> None:
     """A caller bounds its cleanup (execution.py: SHIELDED_CLEANUP_S): record must end before that, with a
     GitError, rather than be cut short silently. The work is not on a branch, so its worktree stays."""
-    monkeypatch.setattr(checkpoints, "RECORD_BUDGET_S", 1)  # GIT_TIMEOUT_S stays far longer
+    monkeypatch.setattr(git_checkpoints, "RECORD_BUDGET_S", 1)  # GIT_TIMEOUT_S stays far longer
     marker = hang_in_hook(repo, "post-commit", tmp_path)
-    checkout = await checkpoints.prepare(repo, tmp_path / "worktrees" / "e1", "orchestra/r/n", [])
+    checkout = await git_checkpoints.prepare(repo, tmp_path / "worktrees" / "e1", "orchestra/r/n", [])
     (checkout.path / "work.txt").write_text("the agent's work\n")
-    with trio.fail_after(1 + 2 * checkpoints.GIT_GRACE_S + 5):
+    with trio.fail_after(1 + 2 * git_checkpoints.GIT_GRACE_S + 5):
         with pytest.raises(GitError) as failure:
-            await checkpoints.record(repo, checkout, "orchestra: n")
+            await git_checkpoints.record(repo, checkout, "orchestra: n")
     assert str(failure.value) == f"git did not finish recording within 1 s; the work is left in {checkout.path}"
     assert (checkout.path / "work.txt").read_text() == "the agent's work\n"
     assert await leftovers(marker) == []
@@ -120,13 +120,13 @@ async def test_record_gives_up_within_its_budget_and_keeps_the_work(
 async def test_a_timed_out_merge_removes_the_worktree_and_leaves_no_process(
     repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkpoints, "GIT_TIMEOUT_S", 1)
+    monkeypatch.setattr(git_checkpoints, "GIT_TIMEOUT_S", 1)
     head = git(repo.path, "rev-parse", "HEAD")
     upstream = [commit_file(repo.path, "a.txt", "a\n", head), commit_file(repo.path, "b.txt", "b\n", head)]
     marker = hang_in_hook(repo, "post-merge", tmp_path)
     path = tmp_path / "worktrees" / "fan-in"
     with trio.fail_after(WAIT_S), pytest.raises(GitError) as failure:
-        await checkpoints.prepare(repo, path, "orchestra/r/fan-in", upstream)
+        await git_checkpoints.prepare(repo, path, "orchestra/r/fan-in", upstream)
     assert "did not finish within 1 s" in str(failure.value)
     assert not path.exists()
     assert worktrees(repo) == [str(repo.path)]
@@ -143,7 +143,7 @@ async def test_cancelling_prepare_removes_the_worktree_and_leaves_no_process(
     path = tmp_path / "worktrees" / "fan-in"
     with trio.fail_after(WAIT_S):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(checkpoints.prepare, repo, path, "orchestra/r/fan-in", upstream)
+            nursery.start_soon(git_checkpoints.prepare, repo, path, "orchestra/r/fan-in", upstream)
             assert await started.line() == "started"  # git is merging, in the hook
             nursery.cancel_scope.cancel()
     await started.aclose()
@@ -158,4 +158,4 @@ async def test_a_git_that_cannot_start_is_a_git_error(repo: Repository, tmp_path
     (tmp_path / "empty").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with trio.fail_after(WAIT_S), pytest.raises(GitError, match="git: cannot start"):
-        await checkpoints.diff(repo.path, head, head)
+        await git_checkpoints.diff(repo.path, head, head)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from conftest import FakeAgents, HubClient
+from conftest import FakeAgents, LiveHub
 
 from benchmarks import procfs
 from orchestra.db import Database
@@ -21,7 +21,7 @@ PRINT_NUL = "import sys; sys.stdout.buffer.write(b'before\\x00nul\\x00after\\n')
 PRINT_LONG = "import sys; sys.stdout.write('{tag}' * 7000 + '\\n')"
 
 
-async def add_script_template(hub: HubClient, template_id: str, code: str) -> None:
+async def add_script_template(hub: LiveHub, template_id: str, code: str) -> None:
     response = await hub.post("/agent-templates", {"id": template_id, "name": template_id, "output": "text",
                                                    "command": [sys.executable, "-c", code, "{prompt}"]})
     assert response.status_code == 201, response.text
@@ -31,7 +31,7 @@ def outputs(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e["output"] for e in events if e["type"] == "execution.output" and e["output"]["kind"] == kind]
 
 
-async def test_a_nul_byte_in_an_upstream_result_fails_nothing(hub: HubClient, agents: FakeAgents) -> None:
+async def test_a_nul_byte_in_an_upstream_result_fails_nothing(hub: LiveHub, agents: FakeAgents) -> None:
     await add_script_template(hub, "nul-printer", PRINT_NUL)
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", agent="nul-printer")
@@ -51,7 +51,7 @@ async def test_a_nul_byte_in_an_upstream_result_fails_nothing(hub: HubClient, ag
     assert "beforenulafter" in record["prompt"]
 
 
-async def test_a_prompt_too_long_for_one_argument_goes_on_stdin(hub: HubClient, agents: FakeAgents) -> None:
+async def test_a_prompt_too_long_for_one_argument_goes_on_stdin(hub: LiveHub, agents: FakeAgents) -> None:
     await add_script_template(hub, "long-x", PRINT_LONG.format(tag="xxxxxxxxxx"))
     await add_script_template(hub, "long-y", PRINT_LONG.format(tag="yyyyyyyyyy"))
     project = await hub.create_project()
@@ -69,7 +69,7 @@ async def test_a_prompt_too_long_for_one_argument_goes_on_stdin(hub: HubClient, 
     assert join["prompt"] not in join["argv"] and "-p" in join["argv"]  # `claude -p` without a prompt argument
 
 
-async def test_a_template_that_cannot_take_stdin_fails_clearly_on_a_long_prompt(hub: HubClient) -> None:
+async def test_a_template_that_cannot_take_stdin_fails_clearly_on_a_long_prompt(hub: LiveHub) -> None:
     await add_script_template(hub, "long-x", PRINT_LONG.format(tag="xxxxxxxxxx"))
     await add_script_template(hub, "long-y", PRINT_LONG.format(tag="yyyyyyyyyy"))
     await add_script_template(hub, "echo", "print('never runs')")
@@ -84,7 +84,7 @@ async def test_a_template_that_cannot_take_stdin_fails_clearly_on_a_long_prompt(
         "error"]
 
 
-async def test_a_process_that_left_the_group_is_ended_on_cancel(hub: HubClient, agents: FakeAgents) -> None:
+async def test_a_process_that_left_the_group_is_ended_on_cancel(hub: LiveHub, agents: FakeAgents) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", prompt="@setsid-child @hang")
     run = await hub.launch(project["id"])
@@ -99,7 +99,7 @@ async def test_a_process_that_left_the_group_is_ended_on_cancel(hub: HubClient, 
     assert not procfs.alive(escapee)
 
 
-async def test_the_database_files_are_private(hub: HubClient) -> None:
+async def test_the_database_files_are_private(hub: LiveHub) -> None:
     await hub.create_project()  # something written: the WAL exists
     path = hub.settings.database_path
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -117,7 +117,7 @@ async def test_a_cancelled_read_frees_the_read_slot_at_once(tmp_path: Path) -> N
         assert len(connections) == 2  # the writer's and the one reader's, whatever threads ran the reads
 
 
-async def test_nan_in_agent_output_is_kept_raw_never_served_as_a_number(hub: HubClient) -> None:
+async def test_nan_in_agent_output_is_kept_raw_never_served_as_a_number(hub: LiveHub) -> None:
     code = ("print('{\"type\":\"assistant\",\"message\":{\"content\":[{\"type\":\"tool_use\",\"id\":\"t\","
             "\"name\":\"Bash\",\"input\":{\"a\":NaN,\"b\":1e400}}]}}')")
     response = await hub.post("/agent-templates", {"id": "nan", "name": "nan", "output": "claude-stream-json",
@@ -137,7 +137,7 @@ async def test_nan_in_agent_output_is_kept_raw_never_served_as_a_number(hub: Hub
     assert not outputs(events, "tool_use")
 
 
-async def test_a_user_template_may_take_long_prompts_on_stdin(hub: HubClient) -> None:
+async def test_a_user_template_may_take_long_prompts_on_stdin(hub: LiveHub) -> None:
     await add_script_template(hub, "long-x", PRINT_LONG.format(tag="xxxxxxxxxx"))
     await add_script_template(hub, "long-y", PRINT_LONG.format(tag="yyyyyyyyyy"))
     count = "import sys; assert sys.argv[1] == '-'; print(len(sys.stdin.read()))"

@@ -18,7 +18,7 @@ from typing import Any
 import h11
 import pytest
 import trio
-from conftest import TOKEN, WAIT_S, HubClient
+from conftest import TOKEN, WAIT_S, LiveHub
 from test_api_errors import assert_error, unchanged
 from test_ws import collect_until, run_finished, ws_url
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
@@ -118,7 +118,7 @@ EARLY_ANSWERS = [
 
 @pytest.mark.parametrize(("method", "path", "headers", "status", "code", "gap"), EARLY_ANSWERS)
 async def test_keep_alive_connection_survives_an_answer_that_skipped_the_body(
-    hub: HubClient, method: str, path: str, headers: dict[str, str], status: int, code: str | None, gap: float
+    hub: LiveHub, method: str, path: str, headers: dict[str, str], status: int, code: str | None, gap: float
 ) -> None:
     async with unchanged(hub):
         conn = await RawHTTP.open(hub.running.port)
@@ -136,7 +136,7 @@ async def test_keep_alive_connection_survives_an_answer_that_skipped_the_body(
             await conn.aclose()
 
 
-async def test_keep_alive_connection_survives_a_post_that_read_its_body(hub: HubClient) -> None:
+async def test_keep_alive_connection_survives_a_post_that_read_its_body(hub: LiveHub) -> None:
     """The ordinary case, the same way: the body arrives late and the route reads it."""
     conn = await RawHTTP.open(hub.running.port)
     try:
@@ -149,7 +149,7 @@ async def test_keep_alive_connection_survives_a_post_that_read_its_body(hub: Hub
         await conn.aclose()
 
 
-async def test_oversized_body_is_413_and_the_connection_is_closed(hub: HubClient) -> None:
+async def test_oversized_body_is_413_and_the_connection_is_closed(hub: LiveHub) -> None:
     """The hub does not read a body beyond the limit: it answers 413 and closes the connection."""
     limit = hub.settings.max_body_bytes
     async with unchanged(hub):
@@ -167,7 +167,7 @@ async def test_oversized_body_is_413_and_the_connection_is_closed(hub: HubClient
 
 
 async def test_body_that_never_arrives_still_gets_an_answer_and_a_close(
-    hub: HubClient, monkeypatch: pytest.MonkeyPatch
+    hub: LiveHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Headers announce a body that never comes, on a route that would not read it: the hub waits
     for it a bounded time, answers, and closes the connection (it cannot serve another request)."""
@@ -187,7 +187,7 @@ async def test_body_that_never_arrives_still_gets_an_answer_and_a_close(
         await conn.aclose()
 
 
-async def test_connection_close_is_honoured(hub: HubClient) -> None:
+async def test_connection_close_is_honoured(hub: LiveHub) -> None:
     conn = await RawHTTP.open(hub.running.port)
     try:
         status, _, _ = await conn.request("GET", "/health", headers={"Connection": "close"})
@@ -226,14 +226,14 @@ async def test_idle_keep_alive_connection_is_closed_after_the_timeout(short_keep
 
 
 @pytest.fixture
-async def project(hub: HubClient) -> str:
+async def project(hub: LiveHub) -> str:
     """A project with one agent node "a", for the routes below to refuse to change."""
     pid = (await hub.create_project(name="target"))["id"]
     await hub.create_node(pid, id="a")
     return pid
 
 
-async def refused(hub: HubClient, method: str, path: str, body: bytes | dict[str, Any], field: str) -> None:
+async def refused(hub: LiveHub, method: str, path: str, body: bytes | dict[str, Any], field: str) -> None:
     """``body`` is answered 422 naming ``field``, and no row changes."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     async with unchanged(hub):
@@ -257,7 +257,7 @@ FLOAT_FIELDS = [  # (method, path template, body template with %s for the number
 @pytest.mark.parametrize(("method", "path", "body", "field"), FLOAT_FIELDS,
                          ids=[f"{m}-{f}" for m, _, _, f in FLOAT_FIELDS])
 async def test_non_finite_number_is_422_naming_the_field(
-    hub: HubClient, project: str, method: str, path: str, body: str, field: str, number: str
+    hub: LiveHub, project: str, method: str, path: str, body: str, field: str, number: str
 ) -> None:
     await refused(hub, method, path.format(pid=project), (body % number).replace("{pid}", project).encode(), field)
 
@@ -270,13 +270,13 @@ async def test_non_finite_number_is_422_naming_the_field(
 ], ids=["node-tokens", "launch-tokens", "position", "cost"])
 @pytest.mark.parametrize("zeros", [19, 300, 1000], ids=["1e19", "1e300", "1e1000"])
 async def test_absurd_number_is_422_naming_the_field(
-    hub: HubClient, project: str, method: str, path: str, body: str, field: str, zeros: int
+    hub: LiveHub, project: str, method: str, path: str, body: str, field: str, zeros: int
 ) -> None:
     payload = (body % ("0" * zeros)).replace("{pid}", project).encode()
     await refused(hub, method, path.format(pid=project), payload, field)
 
 
-async def test_a_stored_nan_is_a_500_never_invalid_json(hub: HubClient, project: str) -> None:
+async def test_a_stored_nan_is_a_500_never_invalid_json(hub: LiveHub, project: str) -> None:
     """Should a NaN ever reach the database (a bug, an old row), the hub refuses to serve it as JSON."""
     await hub.running.hub.db.write(lambda tx: tx.execute(
         "UPDATE nodes SET position = ? WHERE project_id = ? AND id = 'a'", ['{"x":NaN,"y":0}', project]))
@@ -294,7 +294,7 @@ NUL = "before\u0000after"
 
 
 @pytest.fixture
-async def execution(hub: HubClient, project: str) -> str:
+async def execution(hub: LiveHub, project: str) -> str:
     """A finished execution of node "a" (follow-up and gate decisions name one)."""
     run = await hub.wait_run(await hub.launch(project))
     return run["executions"][0]["id"]
@@ -332,12 +332,12 @@ def nul_cases() -> list[Any]:
 
 @pytest.mark.parametrize(("method", "path", "body", "field"), nul_cases())
 async def test_nul_character_is_422_naming_the_field(
-    hub: HubClient, project: str, execution: str, method: str, path: str, body: dict[str, Any], field: str
+    hub: LiveHub, project: str, execution: str, method: str, path: str, body: dict[str, Any], field: str
 ) -> None:
     await refused(hub, method, path.format(pid=project, exe=execution), body, field)
 
 
-async def test_prompt_with_nul_cannot_reach_an_agent(hub: HubClient, project: str) -> None:
+async def test_prompt_with_nul_cannot_reach_an_agent(hub: LiveHub, project: str) -> None:
     """The attack: a NUL prompt, then a launch. The node is refused; the project still runs."""
     await refused(hub, "POST", f"/projects/{project}/nodes",
                   {"id": "b", "title": "b", "prompt": NUL, "agent": "claude-code"}, "prompt")
@@ -352,7 +352,7 @@ async def test_prompt_with_nul_cannot_reach_an_agent(hub: HubClient, project: st
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 @pytest.mark.parametrize("workspace", ["a/" * 1000, "a/" * 300, "/".join(["..", "a"] * 700)],
                          ids=["1000-levels", "300-levels", "dotdot"])
-async def test_deep_workspace_path_is_422(hub: HubClient, project: str, method: str, workspace: str) -> None:
+async def test_deep_workspace_path_is_422(hub: LiveHub, project: str, method: str, workspace: str) -> None:
     path = "/projects" if method == "POST" else f"/projects/{project}"
     body = {"name": "deep", "workspace": workspace} if method == "POST" else {"workspace": workspace}
     root = Path(hub.settings.workspaces)
@@ -371,7 +371,7 @@ def no_traceback_logged(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.parametrize("path", ["/ws/nope", "/ws/subscribe/a/b", "/ws/subscribe/", "/health", "/projects", "/nope"])
 async def test_websocket_upgrade_to_an_unknown_path_is_a_clean_404(
-    hub: HubClient, caplog: pytest.LogCaptureFixture, path: str
+    hub: LiveHub, caplog: pytest.LogCaptureFixture, path: str
 ) -> None:
     with pytest.raises(ConnectionRejected) as rejected:
         async with open_websocket_url(f"ws://127.0.0.1:{hub.running.port}{path}?token={TOKEN}"):
@@ -390,7 +390,7 @@ async def test_websocket_upgrade_to_an_unknown_path_is_a_clean_404(
     "\u0663", "\uff15", "5.0", "0x5", "-1", "", "abc",
 ])
 async def test_since_must_be_ascii_digits_within_range(
-    hub: HubClient, caplog: pytest.LogCaptureFixture, since: str
+    hub: LiveHub, caplog: pytest.LogCaptureFixture, since: str
 ) -> None:
     from urllib.parse import quote
 
@@ -404,7 +404,7 @@ async def test_since_must_be_ascii_digits_within_range(
 
 
 async def test_since_beyond_the_latest_seq_is_closed_4400_naming_it(
-    hub: HubClient, caplog: pytest.LogCaptureFixture, project: str
+    hub: LiveHub, caplog: pytest.LogCaptureFixture, project: str
 ) -> None:
     """E.g. a client that saw events of a database since restored from an older backup."""
     async with open_websocket_url(ws_url(hub, project, since=2)) as ws:
@@ -415,7 +415,7 @@ async def test_since_beyond_the_latest_seq_is_closed_4400_naming_it(
     no_traceback_logged(caplog)
 
 
-async def test_since_equal_to_the_latest_seq_follows_live_events(hub: HubClient, project: str) -> None:
+async def test_since_equal_to_the_latest_seq_follows_live_events(hub: LiveHub, project: str) -> None:
     async with open_websocket_url(ws_url(hub, project, since=1)) as ws:
         created = await hub.create_node(project, id="b")
         events = await collect_until(ws, lambda e: e["type"] == "node.created")
@@ -455,7 +455,7 @@ async def open_non_reader(port: int, project_id: str) -> trio.SocketStream:
 
 
 async def test_subscriber_that_never_reads_is_dropped_and_logged_while_others_go_on(
-    hub: HubClient, monkeypatch: pytest.MonkeyPatch
+    hub: LiveHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import orchestra.api.ws
 

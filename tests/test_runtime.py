@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import FakeAgents, HubClient
+from conftest import FakeAgents, LiveHub
 
 
 def overlapping(executions: list[dict[str, Any]]) -> int:
@@ -22,7 +22,7 @@ def outputs(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [e["output"] for e in events if e["type"] == "execution.output" and e["output"]["kind"] == kind]
 
 
-async def fan_out_dag(hub: HubClient, agent: str) -> tuple[str, dict[str, Any]]:
+async def fan_out_dag(hub: LiveHub, agent: str) -> tuple[str, dict[str, Any]]:
     project = await hub.create_project()
     pid = project["id"]
     await hub.create_node(pid, id="a", title="Plan", prompt="Create hello.txt", agent=agent)
@@ -43,7 +43,7 @@ async def fan_out_dag(hub: HubClient, agent: str) -> tuple[str, dict[str, Any]]:
     ],
 )
 async def test_fan_out_dag_succeeds_and_passes_results_down(
-    hub: HubClient, agent: str, result: str, session: str, tokens: tuple[int, int], cost: float | None
+    hub: LiveHub, agent: str, result: str, session: str, tokens: tuple[int, int], cost: float | None
 ) -> None:
     _, run = await fan_out_dag(hub, agent)
     assert run["status"] == "succeeded", run
@@ -75,7 +75,7 @@ async def test_fan_out_dag_succeeds_and_passes_results_down(
 
 
 async def test_failed_node_skips_downstream_and_relaunch_runs_only_that_part(
-    hub: HubClient, agents: FakeAgents
+    hub: LiveHub, agents: FakeAgents
 ) -> None:
     project = await hub.create_project()
     pid = project["id"]
@@ -97,7 +97,7 @@ async def test_failed_node_skips_downstream_and_relaunch_runs_only_that_part(
     assert "Done: created hello.txt containing hi." in b["prompt"]  # a's result from the first run
 
 
-async def test_relaunch_below_a_node_that_never_succeeded_is_refused(hub: HubClient) -> None:
+async def test_relaunch_below_a_node_that_never_succeeded_is_refused(hub: LiveHub) -> None:
     project = await hub.create_project()
     pid = project["id"]
     await hub.create_node(pid, id="a", prompt="first")
@@ -108,7 +108,7 @@ async def test_relaunch_below_a_node_that_never_succeeded_is_refused(hub: HubCli
     assert (await hub.get("/runs", params={"project_id": pid})).json()["runs"] == []
 
 
-async def test_timeout_stops_the_agent_and_marks_timed_out(hub: HubClient) -> None:
+async def test_timeout_stops_the_agent_and_marks_timed_out(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="slow", prompt="@hang @child", timeout_s=0.5)
     run = await hub.wait_run(await hub.launch(pid))
@@ -120,7 +120,7 @@ async def test_timeout_stops_the_agent_and_marks_timed_out(hub: HubClient) -> No
     assert any("timed out" in e["message"] for e in errors)
 
 
-async def test_cancel_one_execution_leaves_its_sibling_running(hub: HubClient) -> None:
+async def test_cancel_one_execution_leaves_its_sibling_running(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="stuck", prompt="@hang @child")
     await hub.create_node(pid, id="fine", prompt="@sleep=0.3")
@@ -136,7 +136,7 @@ async def test_cancel_one_execution_leaves_its_sibling_running(hub: HubClient) -
     assert again.status_code == 409
 
 
-async def test_cancel_run_ends_running_and_queued_executions(hub: HubClient) -> None:
+async def test_cancel_run_ends_running_and_queued_executions(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a", prompt="@hang @ignore-term")
     await hub.create_node(pid, id="b", prompt="after", depends_on=["a"])
@@ -151,7 +151,7 @@ async def test_cancel_run_ends_running_and_queued_executions(hub: HubClient) -> 
     assert (await hub.post(f"/runs/{launched['run_id']}/cancel")).status_code == 409
 
 
-async def test_retries_make_a_new_execution_per_attempt(hub: HubClient) -> None:
+async def test_retries_make_a_new_execution_per_attempt(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="flaky", prompt="@fail", retries=2)
     run = await hub.wait_run(await hub.launch(pid))
@@ -161,7 +161,7 @@ async def test_retries_make_a_new_execution_per_attempt(hub: HubClient) -> None:
 
 
 async def test_crash_garbage_and_missing_executable_fail_only_their_own_node(
-    hub: HubClient, agents: FakeAgents
+    hub: LiveHub, agents: FakeAgents
 ) -> None:
     response = await hub.post("/agent-templates", {
         "id": "ghost", "name": "Missing CLI", "command": ["no-such-agent-cli", "{prompt}"], "output": "text"})
@@ -189,7 +189,7 @@ async def test_crash_garbage_and_missing_executable_fail_only_their_own_node(
     assert by_node["garbage"]["status"] == "succeeded"
 
 
-async def test_error_results_fail_even_with_exit_code_zero(hub: HubClient, agents: FakeAgents) -> None:
+async def test_error_results_fail_even_with_exit_code_zero(hub: LiveHub, agents: FakeAgents) -> None:
     agents.install("gemini", "gemini-midstream.jsonl")  # exits 0 with result.status "error"
     agents.install("claude", "claude-http401.jsonl")  # exits 1 with subtype "success", is_error true
     pid = (await hub.create_project())["id"]
@@ -204,7 +204,7 @@ async def test_error_results_fail_even_with_exit_code_zero(hub: HubClient, agent
     assert "Invalid API key" in by_node["cla"]["error"]
 
 
-async def test_claude_root_refusal_says_what_to_do(hub: HubClient, agents: FakeAgents) -> None:
+async def test_claude_root_refusal_says_what_to_do(hub: LiveHub, agents: FakeAgents) -> None:
     agents.install("claude", "claude-root-refusal.jsonl")
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a")
@@ -216,7 +216,7 @@ async def test_claude_root_refusal_says_what_to_do(hub: HubClient, agents: FakeA
     assert any("ordinary" in m and "user" in m for m in messages), messages
 
 
-async def test_agent_gets_workspace_argv_and_no_token(hub: HubClient, agents: FakeAgents) -> None:
+async def test_agent_gets_workspace_argv_and_no_token(hub: LiveHub, agents: FakeAgents) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", prompt="; rm -rf ~ $(id) --flag\n'quoted'", model="m-1")
     run = await hub.wait_run(await hub.launch(project["id"]))
@@ -232,7 +232,7 @@ async def test_agent_gets_workspace_argv_and_no_token(hub: HubClient, agents: Fa
     assert hub.settings.token not in str(record["env"])
 
 
-async def test_fifty_concurrent_chatty_agents_store_every_line_in_order(hub: HubClient) -> None:
+async def test_fifty_concurrent_chatty_agents_store_every_line_in_order(hub: LiveHub) -> None:
     pid = (await hub.create_project(max_parallel=50))["id"]
     for i in range(50):
         await hub.create_node(pid, id=f"n{i}", prompt="@lines=1000")
@@ -244,7 +244,7 @@ async def test_fifty_concurrent_chatty_agents_store_every_line_in_order(hub: Hub
         assert numbered == [f"line {i}" for i in range(1, 1001)], execution["node_id"]
 
 
-async def test_project_max_parallel_is_respected(hub: HubClient) -> None:
+async def test_project_max_parallel_is_respected(hub: LiveHub) -> None:
     project = await hub.create_project(max_parallel=2)
     for i in range(6):
         await hub.create_node(project["id"], id=f"n{i}", prompt="@sleep=0.15")
@@ -253,7 +253,7 @@ async def test_project_max_parallel_is_respected(hub: HubClient) -> None:
     assert overlapping(run["executions"]) == 2
 
 
-async def test_events_tail_returns_the_newest_in_order(hub: HubClient) -> None:
+async def test_events_tail_returns_the_newest_in_order(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a", prompt="@lines=100")
     run = await hub.wait_run(await hub.launch(pid))
@@ -266,7 +266,7 @@ async def test_events_tail_returns_the_newest_in_order(hub: HubClient) -> None:
     assert run["executions"][0]["model"] == "claude-sonnet-4-5"  # the CLI's default, as reported
 
 
-async def test_cancel_right_after_launch_leaves_no_agent_behind(hub: HubClient) -> None:
+async def test_cancel_right_after_launch_leaves_no_agent_behind(hub: LiveHub) -> None:
     """Cancelling while agents are being spawned and recorded: each is ended all the same (the
     leftover-process fixture checks); this window once leaked an agent on a loaded machine."""
     pid = (await hub.create_project(max_parallel=20))["id"]
@@ -280,7 +280,7 @@ async def test_cancel_right_after_launch_leaves_no_agent_behind(hub: HubClient) 
         assert {e["status"] for e in run["executions"]} <= {"cancelled"}
 
 
-async def test_node_list_follows_every_change_despite_its_cache(hub: HubClient) -> None:
+async def test_node_list_follows_every_change_despite_its_cache(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
 
     async def ids() -> list[str]:

@@ -8,13 +8,13 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from conftest import TOKEN, HubClient
+from conftest import TOKEN, LiveHub
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trio_websocket import ConnectionRejected, open_websocket_url
 
 
-async def test_token_in_the_query_string_is_not_accepted_by_rest(hub: HubClient) -> None:
+async def test_token_in_the_query_string_is_not_accepted_by_rest(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.url) as anonymous:
         response = await anonymous.get("/projects", params={"token": TOKEN})
     assert response.status_code == 401
@@ -22,7 +22,7 @@ async def test_token_in_the_query_string_is_not_accepted_by_rest(hub: HubClient)
     assert TOKEN not in response.text
 
 
-async def test_wrong_token_never_echoes_the_token(hub: HubClient) -> None:
+async def test_wrong_token_never_echoes_the_token(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.url, headers={"Authorization": "Bearer " + TOKEN[:-1]}) as bad:
         response = await bad.post("/projects", json={"name": "x"})
     assert response.status_code == 401
@@ -30,7 +30,7 @@ async def test_wrong_token_never_echoes_the_token(hub: HubClient) -> None:
     assert (await hub.get("/projects")).json()["projects"] == []
 
 
-async def test_websocket_from_a_foreign_origin_is_refused(hub: HubClient) -> None:
+async def test_websocket_from_a_foreign_origin_is_refused(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     url = f"ws://127.0.0.1:{hub.running.port}/ws/subscribe/{pid}?token={TOKEN}"
     with pytest.raises(ConnectionRejected) as rejected:
@@ -41,7 +41,7 @@ async def test_websocket_from_a_foreign_origin_is_refused(hub: HubClient) -> Non
         assert json.loads(await ws.get_message())["type"] == "snapshot"
 
 
-async def test_cors_allows_listed_origins_only(hub: HubClient) -> None:
+async def test_cors_allows_listed_origins_only(hub: LiveHub) -> None:
     allowed = await hub.get("/projects", headers={"Origin": "http://localhost:8001"})
     assert allowed.headers["Access-Control-Allow-Origin"] == "http://localhost:8001"
     denied = await hub.get("/projects", headers={"Origin": "http://evil.example"})
@@ -55,7 +55,7 @@ async def test_cors_allows_listed_origins_only(hub: HubClient) -> None:
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
 
 
-async def test_ui_is_served_without_token_and_with_security_headers(hub: HubClient) -> None:
+async def test_ui_is_served_without_token_and_with_security_headers(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.url) as anonymous:
         root = await anonymous.get("/")
         assert root.status_code in (301, 302, 307, 308)
@@ -73,7 +73,7 @@ async def test_ui_is_served_without_token_and_with_security_headers(hub: HubClie
     "/ui/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd", "/ui/index.html%00.js", "/ui//etc/passwd",
     "/ui/%252e%252e/orchestra/settings.py",
 ])
-async def test_static_files_never_leave_ui(hub: HubClient, path: str) -> None:
+async def test_static_files_never_leave_ui(hub: LiveHub, path: str) -> None:
     async with httpx.AsyncClient(base_url=hub.url, follow_redirects=True) as anonymous:
         response = await anonymous.get(hub.url + path)
     assert response.status_code in (400, 401, 404), (path, response.status_code)  # 401: normalized out of /ui/
@@ -81,7 +81,7 @@ async def test_static_files_never_leave_ui(hub: HubClient, path: str) -> None:
     assert "root:" not in response.text
 
 
-async def _dump(hub: HubClient) -> list[Any]:
+async def _dump(hub: LiveHub) -> list[Any]:
     def read(db: Any) -> list[Any]:
         return [db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
                 for t in ("projects", "nodes", "edges", "agent_templates", "runs", "events")]
@@ -99,7 +99,7 @@ field_names = st.sampled_from(["name", "title", "prompt", "agent", "depends_on",
 bodies = st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=8))
 
 
-async def test_random_bodies_never_cause_a_500_nor_harm_the_database(hub: HubClient) -> None:
+async def test_random_bodies_never_cause_a_500_nor_harm_the_database(hub: LiveHub) -> None:
     """Whatever the body, the answer is success or a client error in the one error shape, and a
     refused request changes nothing. Hypothesis drives from a worker thread (it cannot await);
     each example's request runs on the test's event loop."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import get_args
 
 import httpx
-from conftest import HubClient
+from conftest import LiveHub
 
 from orchestra import events, models
 from orchestra.api import common
@@ -59,7 +59,7 @@ def test_request_models_accept_exactly_the_node_kinds() -> None:
     assert set(get_args(models.NodeKind)) == set(NodeKind)
 
 
-async def test_the_ui_loads_the_hubs_statuses_without_a_token(hub: HubClient) -> None:
+async def test_the_ui_loads_the_hubs_statuses_without_a_token(hub: LiveHub) -> None:
     async with httpx.AsyncClient(base_url=hub.url) as anonymous:
         response = await anonymous.get("/ui/statuses.js")
     assert response.status_code == 200

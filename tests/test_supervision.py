@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import FakeAgents, HubClient, make_settings
+from conftest import FakeAgents, LiveHub, make_settings
 from test_runtime import overlapping
 
 from orchestra.actor import ProjectActor
@@ -21,7 +21,7 @@ def settings(tmp_path: Path, agents: FakeAgents) -> Any:
     return make_settings(tmp_path, agents, max_parallel=1)
 
 
-async def test_hub_wide_limit_spans_projects(hub: HubClient) -> None:
+async def test_hub_wide_limit_spans_projects(hub: LiveHub) -> None:
     runs = []
     for name in ("one", "two"):
         project = await hub.create_project(name=name, max_parallel=5)
@@ -33,7 +33,7 @@ async def test_hub_wide_limit_spans_projects(hub: HubClient) -> None:
     assert overlapping([e for run in finished for e in run["executions"]]) == 1
 
 
-async def test_a_failing_command_fails_alone_and_the_projects_runs_go_on(hub: HubClient) -> None:
+async def test_a_failing_command_fails_alone_and_the_projects_runs_go_on(hub: LiveHub) -> None:
     doomed = await hub.create_project(name="doomed")
     await hub.create_node(doomed["id"], id="victim", prompt="@hang")
     await hub.create_node(doomed["id"], id="broken", prompt="x")
@@ -61,7 +61,7 @@ async def test_a_failing_command_fails_alone_and_the_projects_runs_go_on(hub: Hu
 
 
 async def test_a_crashed_actor_is_restarted_and_other_projects_never_notice(
-        hub: HubClient, monkeypatch: pytest.MonkeyPatch) -> None:
+        hub: LiveHub, monkeypatch: pytest.MonkeyPatch) -> None:
     calm = await hub.create_project(name="calm")
     await hub.create_node(calm["id"], id="steady", prompt="@lines=50 @delay=0.01")
     doomed = await hub.create_project(name="doomed")

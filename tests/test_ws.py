@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import TOKEN, WAIT_S, HubClient
+from conftest import TOKEN, WAIT_S, LiveHub
 from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
 
 
-def ws_url(hub: HubClient, project_id: str, since: int | None = None, token: str = TOKEN) -> str:
+def ws_url(hub: LiveHub, project_id: str, since: int | None = None, token: str = TOKEN) -> str:
     url = f"ws://127.0.0.1:{hub.running.port}/ws/subscribe/{project_id}?token={token}"
     return url if since is None else f"{url}&since={since}"
 
@@ -36,13 +36,13 @@ def run_finished(run_id: str) -> Any:
     return lambda e: e["type"] == "run.finished" and e["run_id"] == run_id
 
 
-async def stored_events(hub: HubClient, project_id: str, after: int = 0) -> list[dict[str, Any]]:
+async def stored_events(hub: LiveHub, project_id: str, after: int = 0) -> list[dict[str, Any]]:
     rows = await hub.running.hub.db.read(lambda db: db.execute(
         "SELECT body FROM events WHERE project_id = ? AND seq > ? ORDER BY seq", [project_id, after]).fetchall())
     return [json.loads(body) for (body,) in rows]
 
 
-async def test_snapshot_then_live_events_in_seq_order(hub: HubClient) -> None:
+async def test_snapshot_then_live_events_in_seq_order(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a")
     await hub.create_node(pid, id="b", depends_on=["a"])
@@ -64,7 +64,7 @@ async def test_snapshot_then_live_events_in_seq_order(hub: HubClient) -> None:
     assert any(e["type"] == "execution.output" and e["output"]["kind"] == "tool_use" for e in events)
 
 
-async def test_reconnect_with_since_receives_exactly_what_was_missed(hub: HubClient) -> None:
+async def test_reconnect_with_since_receives_exactly_what_was_missed(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="chatty", prompt="@lines=3000 @delay=0.0005")
     async with open_websocket_url(ws_url(hub, pid)) as ws:
@@ -82,7 +82,7 @@ async def test_reconnect_with_since_receives_exactly_what_was_missed(hub: HubCli
     assert [e for e in received if e.get("execution_id") == execution_id] == from_rest
 
 
-async def test_since_zero_replays_the_whole_history(hub: HubClient) -> None:
+async def test_since_zero_replays_the_whole_history(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a")
     run = await hub.wait_run(await hub.launch(pid))
@@ -92,7 +92,7 @@ async def test_since_zero_replays_the_whole_history(hub: HubClient) -> None:
 
 
 async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(
-    hub: HubClient, caplog: pytest.LogCaptureFixture
+    hub: LiveHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="flood", prompt="@lines=50000")
@@ -115,7 +115,7 @@ async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(
     assert [(r.levelname, pid in r.getMessage()) for r in dropped] == [("WARNING", True)]
 
 
-async def test_subscriber_of_another_project_receives_nothing_of_this_one(hub: HubClient) -> None:
+async def test_subscriber_of_another_project_receives_nothing_of_this_one(hub: LiveHub) -> None:
     busy = (await hub.create_project(name="busy"))["id"]
     quiet = (await hub.create_project(name="quiet"))["id"]
     await hub.create_node(busy, id="a")
@@ -130,7 +130,7 @@ async def test_subscriber_of_another_project_receives_nothing_of_this_one(hub: H
     assert event["project_id"] == quiet
 
 
-async def test_unknown_project_is_closed_with_4404(hub: HubClient) -> None:
+async def test_unknown_project_is_closed_with_4404(hub: LiveHub) -> None:
     async with open_websocket_url(ws_url(hub, "prj_nope")) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.get_message()
@@ -139,7 +139,7 @@ async def test_unknown_project_is_closed_with_4404(hub: HubClient) -> None:
 
 
 @pytest.mark.parametrize("token", ["", "wrong-token-wrong-token"])
-async def test_missing_or_wrong_token_is_refused_before_accept(hub: HubClient, token: str) -> None:
+async def test_missing_or_wrong_token_is_refused_before_accept(hub: LiveHub, token: str) -> None:
     pid = (await hub.create_project())["id"]
     with pytest.raises(ConnectionRejected) as rejected:
         async with open_websocket_url(ws_url(hub, pid, token=token)):
@@ -147,14 +147,14 @@ async def test_missing_or_wrong_token_is_refused_before_accept(hub: HubClient, t
     assert rejected.value.status_code == 401
 
 
-async def test_token_in_authorization_header_is_accepted(hub: HubClient) -> None:
+async def test_token_in_authorization_header_is_accepted(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     url = f"ws://127.0.0.1:{hub.running.port}/ws/subscribe/{pid}"
     async with open_websocket_url(url, extra_headers=[("Authorization", f"Bearer {TOKEN}")]) as ws:
         assert json.loads(await ws.get_message())["type"] == "snapshot"
 
 
-async def test_bad_since_is_closed_with_4400(hub: HubClient) -> None:
+async def test_bad_since_is_closed_with_4400(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     async with open_websocket_url(ws_url(hub, pid) + "&since=abc") as ws:
         with pytest.raises(ConnectionClosed) as closed:
@@ -162,7 +162,7 @@ async def test_bad_since_is_closed_with_4400(hub: HubClient) -> None:
     assert closed.value.reason.code == 4400
 
 
-async def test_hub_stop_closes_subscribers_with_1001(hub: HubClient) -> None:
+async def test_hub_stop_closes_subscribers_with_1001(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     async with open_websocket_url(ws_url(hub, pid)) as ws:
         await ws.get_message()
@@ -173,7 +173,7 @@ async def test_hub_stop_closes_subscribers_with_1001(hub: HubClient) -> None:
 
 
 async def test_idle_subscription_gets_heartbeats_carrying_the_last_seq(
-    hub: HubClient, monkeypatch: pytest.MonkeyPatch
+    hub: LiveHub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import orchestra.api.ws
 
@@ -187,7 +187,7 @@ async def test_idle_subscription_gets_heartbeats_carrying_the_last_seq(
     assert heartbeat == {"type": "heartbeat", "seq": snapshot["seq"]}
 
 
-async def test_snapshot_lists_the_latest_execution_of_existing_nodes_only(hub: HubClient) -> None:
+async def test_snapshot_lists_the_latest_execution_of_existing_nodes_only(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="keep")
     await hub.create_node(pid, id="gone")

@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlite_utils
 from quart import Blueprint, Response, request
 
-from .. import checkpoints, commands, history, store
+from .. import commands, git_checkpoints, history, store
 from ..errors import Conflict, NotFound
 from ..hub import Hub
 from ..models import FollowUpRequest, GateDecision
@@ -84,9 +84,9 @@ def blueprint(hub: Hub) -> Blueprint:
                            "repository, or it has not finished)")
         project = await hub.db.read(lambda db: store.get_project(db, execution["project_id"]))
         try:
-            changes = await checkpoints.diff(Path(project["workspace"]), execution["base_commit"],
+            changes = await git_checkpoints.diff(Path(project["workspace"]), execution["base_commit"],
                                              execution["commit_sha"])
-        except checkpoints.GitError as exc:
+        except git_checkpoints.GitError as exc:
             raise Conflict(f"cannot read the diff: {exc}") from None
         return json_response({"execution_id": execution_id, "branch": execution["branch"], **changes})
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ui_support import CHROMIUM, CHROMIUM_ARGS, REPO, HubProcess, free_port, shoot, skip_reason, sync_playwright
+from ui_support import CHROMIUM, CHROMIUM_ARGS, REPO, BrowserTestHub, free_port, shoot, skip_reason, sync_playwright
 
 from benchmarks.procfs import alive
 
@@ -30,9 +30,9 @@ SUCCEEDED_FILL = "rgb(220,252,231)"  # components/dag-canvas.js FILL.succeeded (
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserTestHub]:
     """The hub as a subprocess; the restart test stops and starts it (it runs last)."""
-    process = HubProcess(tmp_path_factory.mktemp("hub"))
+    process = BrowserTestHub(tmp_path_factory.mktemp("hub"))
     process.start()
     try:
         yield process
@@ -52,7 +52,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, hub: HubProcess, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(browser: Browser, hub: BrowserTestHub, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser profile (empty localStorage); fails the test on an uncaught page error and
     keeps a screenshot of a failed test."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -73,7 +73,7 @@ def page(browser: Browser, hub: HubProcess, request: pytest.FixtureRequest) -> I
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def open_ui(page: Page, hub: HubProcess, project_id: str | None = None) -> None:
+def open_ui(page: Page, hub: BrowserTestHub, project_id: str | None = None) -> None:
     fragment = f"#token={hub.token}" + (f"&project={project_id}" if project_id else "")
     page.goto(f"{hub.url}/ui/{fragment}")
     expect(page.locator(".hub-chip")).to_have_attribute("data-state", "online")
@@ -82,7 +82,7 @@ def open_ui(page: Page, hub: HubProcess, project_id: str | None = None) -> None:
         expect(page.locator("orc-dag-view .live")).to_have_text("● live")
 
 
-def api_project(hub: HubProcess, name: str, nodes: list[dict[str, Any]]) -> str:
+def api_project(hub: BrowserTestHub, name: str, nodes: list[dict[str, Any]]) -> str:
     with hub.api() as api:
         response = api.post("/projects", json={"name": name})
         assert response.status_code == 201, response.text
@@ -144,7 +144,7 @@ def panel_status(page: Page, status: str, timeout: float = 30_000) -> None:
 # -- tests -----------------------------------------------------------------------------------------
 
 
-def test_login_link_keeps_the_token_and_a_wrong_token_is_explained(page: Page, hub: HubProcess) -> None:
+def test_login_link_keeps_the_token_and_a_wrong_token_is_explained(page: Page, hub: BrowserTestHub) -> None:
     page.goto(f"{hub.url}/ui/#token=wrong-token-0000000000000000")
     banner = page.locator("orc-conn-banner")
     expect(banner).to_have_attribute("data-kind", "unauthorized")
@@ -164,7 +164,7 @@ def test_login_link_keeps_the_token_and_a_wrong_token_is_explained(page: Page, h
     assert tokens == {hub.url: hub.token}
 
 
-def test_build_a_dag_run_it_and_read_an_execution(page: Page, hub: HubProcess) -> None:
+def test_build_a_dag_run_it_and_read_an_execution(page: Page, hub: BrowserTestHub) -> None:
     open_ui(page, hub)
     page.click("[data-action=new-project]")
     page.locator("orc-project-form [name=name]").fill("Website")
@@ -255,7 +255,7 @@ def test_build_a_dag_run_it_and_read_an_execution(page: Page, hub: HubProcess) -
     expect(page.locator("orc-project-list li.selected")).to_contain_text("last run succeeded", timeout=15_000)
 
 
-def test_cancel_a_hanging_run(page: Page, hub: HubProcess) -> None:
+def test_cancel_a_hanging_run(page: Page, hub: BrowserTestHub) -> None:
     project_id = api_project(hub, "Hangs", [{"id": "wait", "title": "Wait", "prompt": "@hang"},
                                             {"id": "after", "title": "After", "prompt": "hi", "depends_on": ["wait"]}])
     before = set(hub.agent_pids())
@@ -298,7 +298,7 @@ def test_cancel_a_hanging_run(page: Page, hub: HubProcess) -> None:
     assert not any(alive(pid) for pid in started), "the cancelled agent is still running"
 
 
-def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page, hub: HubProcess) -> None:
+def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page, hub: BrowserTestHub) -> None:
     project_id = api_project(hub, "Chatty", [{"id": "big", "title": "Big", "prompt": "@lines=20000 @delay=0.0003"},
                                              {"id": "small", "title": "Small", "prompt": "hi"}])
     open_ui(page, hub, project_id)
@@ -339,7 +339,7 @@ def test_the_page_stays_responsive_while_an_agent_prints_20000_lines(page: Page,
     assert max(long_tasks, default=0) < 2_000, "the main thread was blocked for over 2 s"
 
 
-def test_failure_is_highlighted_thinking_is_collapsed_and_failed_nodes_rerun(page: Page, hub: HubProcess) -> None:
+def test_failure_is_highlighted_thinking_is_collapsed_and_failed_nodes_rerun(page: Page, hub: BrowserTestHub) -> None:
     with hub.api() as api:
         response = api.post("/agent-templates", json={"id": "thinker", "name": "Thinker",
                                                       "command": [str(hub.thinker), "{prompt}"],
@@ -400,7 +400,7 @@ def test_failure_is_highlighted_thinking_is_collapsed_and_failed_nodes_rerun(pag
     expect(page.locator("orc-dag-view h2")).to_have_text("No project open")
 
 
-def test_hub_presets_and_a_named_remote(page: Page, hub: HubProcess) -> None:
+def test_hub_presets_and_a_named_remote(page: Page, hub: BrowserTestHub) -> None:
     open_ui(page, hub)
     nowhere = f"http://127.0.0.1:{free_port()}"
     page.click(".hub-chip")
@@ -430,7 +430,7 @@ def test_hub_presets_and_a_named_remote(page: Page, hub: HubProcess) -> None:
     assert remotes == [{"name": "Build VM", "url": nowhere}]
 
 
-def test_banner_when_the_hub_stops_and_recovery_when_it_returns(page: Page, hub: HubProcess) -> None:
+def test_banner_when_the_hub_stops_and_recovery_when_it_returns(page: Page, hub: BrowserTestHub) -> None:
     project_id = api_project(hub, "Restart", [{"id": "again", "title": "Again", "prompt": "hi"}])
     open_ui(page, hub, project_id)
     banner = page.locator("orc-conn-banner")

@@ -52,8 +52,9 @@ def skip_reason() -> str | None:
     return None
 
 
-class HubProcess(BlockingHub):
-    """``python orchestra.py`` on a fixed port and database, which a test can stop and start again."""
+class BrowserTestHub(BlockingHub):
+    """The hub the browser tests drive: ``python orchestra.py`` with the fake agent CLIs, on a fixed port
+    and database, which a test can stop and start again."""
 
     def __init__(self, root: Path) -> None:
         self.records = root / "records"

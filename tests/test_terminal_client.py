@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import trio
-from conftest import TOKEN, WAIT_S, HubClient
+from conftest import TOKEN, WAIT_S, LiveHub
 from hubproc import ENTRY
 
 
-async def run_cli(hub: HubClient, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[bytes]:
+async def run_cli(hub: LiveHub, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[bytes]:
     with trio.fail_after(WAIT_S):
         return await trio.run_process(
             [sys.executable, str(ENTRY), *args, "--hub", hub.url, "--token", token],
@@ -18,7 +18,7 @@ async def run_cli(hub: HubClient, *args: str, token: str = TOKEN) -> subprocess.
         )
 
 
-async def test_launch_until_done_shows_progress_and_exits_0(hub: HubClient) -> None:
+async def test_launch_until_done_shows_progress_and_exits_0(hub: LiveHub) -> None:
     project = await hub.create_project(name="cli-demo")
     await hub.create_node(project["id"], id="plan")
     await hub.create_node(project["id"], id="build", depends_on=["plan"])
@@ -32,7 +32,7 @@ async def test_launch_until_done_shows_progress_and_exits_0(hub: HubClient) -> N
     assert "run run_" in out and "succeeded" in out.splitlines()[-1]
 
 
-async def test_launch_until_done_exits_1_when_a_node_fails(hub: HubClient) -> None:
+async def test_launch_until_done_exits_1_when_a_node_fails(hub: LiveHub) -> None:
     project = await hub.create_project()
     await hub.create_node(project["id"], id="bad", prompt="@fail")
     await hub.create_node(project["id"], id="after", depends_on=["bad"])
@@ -44,7 +44,7 @@ async def test_launch_until_done_exits_1_when_a_node_fails(hub: HubClient) -> No
     assert "failed: node(s) did not succeed: bad" in out
 
 
-async def test_watch_reconnects_with_since_and_misses_nothing(hub: HubClient) -> None:
+async def test_watch_reconnects_with_since_and_misses_nothing(hub: LiveHub) -> None:
     project = await hub.create_project()
     pid = project["id"]
     await hub.create_node(pid, id="slow", prompt="@lines=40 @delay=0.02")
@@ -71,7 +71,7 @@ async def test_watch_reconnects_with_since_and_misses_nothing(hub: HubClient) ->
     assert numbered == [f"line {i}" for i in range(1, 41)]
 
 
-async def test_status_and_cancel(hub: HubClient) -> None:
+async def test_status_and_cancel(hub: LiveHub) -> None:
     project = await hub.create_project(name="stat")
     await hub.create_node(project["id"], id="long", prompt="@hang")
     launched = await hub.launch(project["id"])
@@ -88,7 +88,7 @@ async def test_status_and_cancel(hub: HubClient) -> None:
     assert "cancelled" in shown.stdout.decode()
 
 
-async def test_wrong_token_and_unknown_project_are_one_line_errors(hub: HubClient) -> None:
+async def test_wrong_token_and_unknown_project_are_one_line_errors(hub: LiveHub) -> None:
     bad = await run_cli(hub, "status", "whatever", token="wrong-token-wrong-token")
     assert bad.returncode == 1
     assert bad.stderr.decode().strip().startswith("orchestra: GET /projects: 401")

@@ -43,7 +43,9 @@ class ClientError(Exception):
 
 
 @dataclass
-class Hub:
+class RemoteHub:
+    """The terminal client's connection to a hub (``--hub`` and ``--token``): REST and WebSocket URLs."""
+
     url: str
     token: str
 
@@ -57,7 +59,7 @@ class Hub:
         return url if since is None else f"{url}&since={since}"
 
 
-async def request(hub: Hub, method: str, path: str, body: Any = None) -> Any:
+async def request(hub: RemoteHub, method: str, path: str, body: Any = None) -> Any:
     async with hub.http() as http:
         try:
             response = await http.request(method, path, json=body)
@@ -72,7 +74,7 @@ async def request(hub: Hub, method: str, path: str, body: Any = None) -> Any:
     return response.json() if response.content else None
 
 
-async def resolve_project(hub: Hub, name_or_id: str) -> dict[str, Any]:
+async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
     projects: list[dict[str, Any]] = (await request(hub, "GET", "/projects"))["projects"]
     matches = [p for p in projects if name_or_id in (p["id"], p["name"])]
     if len(matches) != 1:
@@ -179,7 +181,7 @@ def _short(text: str, limit: int = 160) -> str:
 # -- following a project --------------------------------------------------------------------------
 
 
-async def follow(hub: Hub, project_id: str, printer: Printer, *, until_run: str | None, until_done: bool,
+async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run: str | None, until_done: bool,
                  launch_nodes: list[str] | None = None, launch: bool = False) -> int:
     """Print the project's events live; reconnect with ``since`` after a drop.
 
@@ -230,7 +232,7 @@ async def follow(hub: Hub, project_id: str, printer: Printer, *, until_run: str 
         delay = min(RECONNECT_MAX_S, delay * 2)
 
 
-async def _running_run(hub: Hub, project_id: str) -> str | None:
+async def _running_run(hub: RemoteHub, project_id: str) -> str | None:
     runs = (await request(hub, "GET", f"/runs?project_id={project_id}&limit=1"))["runs"]
     if runs and runs[0]["status"] not in FINAL_RUN_STATUSES:
         run_id: str = runs[0]["id"]
@@ -241,13 +243,13 @@ async def _running_run(hub: Hub, project_id: str) -> str | None:
 # -- subcommands ----------------------------------------------------------------------------------
 
 
-async def _watch(hub: Hub, args: argparse.Namespace) -> int:
+async def _watch(hub: RemoteHub, args: argparse.Namespace) -> int:
     project = await resolve_project(hub, args.project)
     printer = Printer(verbose=args.verbose)
     return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done)
 
 
-async def _launch(hub: Hub, args: argparse.Namespace) -> int:
+async def _launch(hub: RemoteHub, args: argparse.Namespace) -> int:
     project = await resolve_project(hub, args.project)
     if args.watch or args.until_done:
         printer = Printer(verbose=args.verbose)
@@ -261,7 +263,7 @@ async def _launch(hub: Hub, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _status(hub: Hub, args: argparse.Namespace) -> int:
+async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
     if args.target.startswith("run_"):
         run = await request(hub, "GET", f"/runs/{args.target}")
         print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
@@ -283,14 +285,14 @@ async def _status(hub: Hub, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancel(hub: Hub, args: argparse.Namespace) -> int:
+async def _cancel(hub: RemoteHub, args: argparse.Namespace) -> int:
     kind = "runs" if args.target.startswith("run_") else "executions"
     reply = await request(hub, "POST", f"/{kind}/{args.target}/cancel")
     print(f"{args.target}: {reply['status']}")
     return 0
 
 
-def _hub_from(args: argparse.Namespace, settings: Settings) -> Hub:
+def _hub_from(args: argparse.Namespace, settings: Settings) -> RemoteHub:
     url = args.hub or os.environ.get("ORCHESTRA_URL")
     if not url:
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
@@ -301,10 +303,10 @@ def _hub_from(args: argparse.Namespace, settings: Settings) -> Hub:
     if not token:
         raise ClientError("no token: pass --token, set ORCHESTRA_TOKEN, or run next to the hub's database",
                           EXIT_USAGE)
-    return Hub(url.rstrip("/"), token)
+    return RemoteHub(url.rstrip("/"), token)
 
 
-ClientCommand = Callable[[Hub, argparse.Namespace], Awaitable[int]]
+ClientCommand = Callable[[RemoteHub, argparse.Namespace], Awaitable[int]]
 
 
 def _runner(command: ClientCommand) -> Callable[[argparse.Namespace, Settings], int]:

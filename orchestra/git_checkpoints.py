@@ -20,7 +20,7 @@ import trio
 
 from .availability import Completed, run_command
 
-log = logging.getLogger("orchestra.checkpoints")
+log = logging.getLogger("orchestra.git_checkpoints")
 
 IDENTITY = ["-c", "user.name=Orchestra", "-c", "user.email=orchestra@localhost", "-c", "commit.gpgsign=false"]
 # One git command. A git that does not finish is ended, with the hooks and helpers it started (it runs

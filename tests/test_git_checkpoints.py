@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import FakeAgents, HubClient
+from conftest import FakeAgents, LiveHub
 
 
 def git(repo: Path, *args: str) -> str:
@@ -14,7 +14,7 @@ def git(repo: Path, *args: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-async def git_project(hub: HubClient) -> tuple[dict[str, Any], Path]:
+async def git_project(hub: LiveHub) -> tuple[dict[str, Any], Path]:
     """A project whose workspace is a repository with one commit and some uncommitted user work."""
     project = await hub.create_project(workspace="repo")
     repo = Path(project["workspace"])
@@ -33,7 +33,7 @@ def recorded_by_prompt(agents: FakeAgents) -> dict[str, dict[str, Any]]:
 
 
 async def test_each_node_commits_on_its_own_branch_and_downstream_sees_upstream(
-    hub: HubClient, agents: FakeAgents
+    hub: LiveHub, agents: FakeAgents
 ) -> None:
     project, repo = await git_project(hub)
     head = git(repo, "rev-parse", "HEAD").strip()
@@ -76,7 +76,7 @@ async def test_each_node_commits_on_its_own_branch_and_downstream_sees_upstream(
     assert git(repo, "worktree", "list").count("\n") == 1  # every execution's worktree is gone
 
 
-async def test_a_merge_conflict_fails_the_fan_in_node_and_names_the_file(hub: HubClient) -> None:
+async def test_a_merge_conflict_fails_the_fan_in_node_and_names_the_file(hub: LiveHub) -> None:
     project, repo = await git_project(hub)
     pid = project["id"]
     await hub.create_node(pid, id="left", prompt="@write=same.txt:left")
@@ -95,7 +95,7 @@ async def test_a_merge_conflict_fails_the_fan_in_node_and_names_the_file(hub: Hu
     assert (repo / "README.md").read_text() == "base\nuser's uncommitted edit\n"
 
 
-async def test_no_changes_means_no_branch_and_plain_workspaces_have_no_diff(hub: HubClient) -> None:
+async def test_no_changes_means_no_branch_and_plain_workspaces_have_no_diff(hub: LiveHub) -> None:
     project, _ = await git_project(hub)
     await hub.create_node(project["id"], id="idle", prompt="look only")
     run = await hub.wait_run(await hub.launch(project["id"]))
