@@ -18,7 +18,7 @@ from pathlib import Path
 
 import trio
 
-from .availability import Completed, run_command
+from .process import Completed, run_command
 
 log = logging.getLogger("orchestra.git_checkpoints")
 

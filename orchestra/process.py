@@ -418,3 +418,48 @@ def kill_marked(execution_ids: set[str]) -> int:
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed += 1
     return killed
+
+
+# -- short commands (a CLI's --version, git) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+async def run_command(argv: list[str], *, cwd: str, env: dict[str, str] | None, timeout_s: float,
+                      grace_s: float, drain_s: float, keep_bytes: int | None = None) -> Completed:
+    """Run a short command in a new session and process group, stdin /dev/null, capturing its output.
+
+    Raises :class:`trio.TooSlowError` when it does not finish within ``timeout_s`` and ``OSError`` when
+    it cannot start. Its output is read until end of file, or ``drain_s`` after the command exits.
+    However this ends (returned, timed out, cancelled) the whole group is ended first: SIGTERM,
+    ``grace_s``, SIGKILL, until no member is left (:func:`end_group`, shielded).
+    """
+    process = await trio.lowlevel.open_process(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+        start_new_session=True)
+    stdout, stderr = bytearray(), bytearray()
+
+    async def pump(stream: trio.abc.ReceiveStream | None, into: bytearray) -> None:
+        assert stream is not None
+        while chunk := await stream.receive_some(65536):
+            if keep_bytes is None or len(into) < keep_bytes:
+                into += chunk
+
+    try:
+        with trio.fail_after(timeout_s):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump, process.stdout, stdout)
+                nursery.start_soon(pump, process.stderr, stderr)
+                await process.wait()
+                nursery.cancel_scope.deadline = min(nursery.cancel_scope.deadline,
+                                                    trio.current_time() + drain_s)
+    finally:
+        with trio.CancelScope(shield=True):
+            await end_group(process, grace_s)
+    assert process.returncode is not None
+    return Completed(process.returncode, bytes(stdout), bytes(stderr))
