@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
+from . import known_hubs
 from .settings import Settings
 from .statuses import (
     EXECUTION_CHANGE_EVENT_TYPES,
@@ -70,7 +70,7 @@ async def request(hub: RemoteHub, method: str, path: str, body: Any = None) -> A
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:200]
-        raise ClientError(f"{method} {path}: {response.status_code} {message}")
+        raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {message}")
     return response.json() if response.content else None
 
 
@@ -218,16 +218,17 @@ async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run
                         if until_done and finished and awaited in (None, event["run_id"]):
                             return 0 if event["run"]["status"] == RunStatus.SUCCEEDED else EXIT_FAILED
         except ConnectionRejected as exc:
-            raise ClientError(f"the hub refused the subscription ({exc.status_code}): check the token") from None
+            raise ClientError(f"the hub at {hub.url} refused the subscription ({exc.status_code}): check the token"
+                              ) from None
         except ConnectionClosed as exc:
             code, reason = (exc.reason.code, exc.reason.reason) if exc.reason is not None else (None, None)
             if code == 4404:
                 raise ClientError(reason or f"project '{project_id}' does not exist") from None
             if code in (4400, 1008):
-                raise ClientError(reason or "the hub refused the subscription") from None
+                raise ClientError(f"the hub at {hub.url}: {reason or 'refused the subscription'}") from None
             printer.line(None, None, f"(connection closed: {code} {reason or ''}; reconnecting)")
         except (HandshakeError, OSError) as exc:
-            printer.line(None, None, f"(hub unreachable: {exc}; retrying in {delay:.1f} s)")
+            printer.line(None, None, f"(hub at {hub.url} unreachable: {exc}; retrying in {delay:.1f} s)")
         await trio.sleep(delay)
         delay = min(RECONNECT_MAX_S, delay * 2)
 
@@ -293,17 +294,11 @@ async def _cancel(hub: RemoteHub, args: argparse.Namespace) -> int:
 
 
 def _hub_from(args: argparse.Namespace, settings: Settings) -> RemoteHub:
-    url = args.hub or os.environ.get("ORCHESTRA_URL")
-    if not url:
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-        url = f"http://{host}:{settings.port}"
-    token = args.token or settings.token
-    if not token and settings.token_path.exists():
-        token = settings.token_path.read_text().strip()
-    if not token:
-        raise ClientError("no token: pass --token, set ORCHESTRA_TOKEN, or run next to the hub's database",
-                          EXIT_USAGE)
-    return RemoteHub(url.rstrip("/"), token)
+    try:
+        resolved = known_hubs.resolve(args.hub, args.token, settings)
+    except known_hubs.HubNotFound as exc:
+        raise ClientError(str(exc), EXIT_USAGE) from None
+    return RemoteHub(resolved.url, resolved.token)
 
 
 ClientCommand = Callable[[RemoteHub, argparse.Namespace], Awaitable[int]]
@@ -326,8 +321,11 @@ def _runner(command: ClientCommand) -> Callable[[argparse.Namespace, Settings], 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def client(name: str, help_text: str, command: ClientCommand) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--hub", help="hub URL (default: ORCHESTRA_URL, else this machine's hub)")
-        parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the token file)")
+        parser.add_argument("--hub", metavar="NAME|URL",
+                            help="a saved hub's name (orchestra hubs) or a URL (default: ORCHESTRA_URL, else this "
+                            "machine's hub, else the only saved hub)")
+        parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the saved hub's, else the "
+                            "token file)")
         parser.set_defaults(run=_runner(command))
         return parser
 

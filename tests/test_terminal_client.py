@@ -91,7 +91,7 @@ async def test_status_and_cancel(hub: LiveHub) -> None:
 async def test_wrong_token_and_unknown_project_are_one_line_errors(hub: LiveHub) -> None:
     bad = await run_cli(hub, "status", "whatever", token="wrong-token-wrong-token")
     assert bad.returncode == 1
-    assert bad.stderr.decode().strip().startswith("orchestra: GET /projects: 401")
+    assert bad.stderr.decode().strip().startswith(f"orchestra: GET {hub.url}/projects: 401")
     assert "Traceback" not in bad.stderr.decode()
     missing = await run_cli(hub, "watch", "no-such-project")
     assert missing.returncode == 1

@@ -1,0 +1,109 @@
+"""Known hubs (~/.config/orchestra/hubs.toml) and which hub a client command talks to: the real
+``orchestra.py`` as a subprocess, run from a directory that is not the hub's, against a real hub."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import trio
+from conftest import TOKEN, WAIT_S, LiveHub
+from hubproc import ENTRY
+
+from benchmarks.hub_subprocess import free_port
+
+
+def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A laptop user's environment: no ORCHESTRA_* settings, its own config directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHESTRA_", "XDG_CONFIG_HOME"))}
+    return env | {"XDG_CONFIG_HOME": str(tmp_path / "config")} | extra
+
+
+async def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    await trio.Path(cwd).mkdir(parents=True, exist_ok=True)
+    with trio.fail_after(WAIT_S):
+        done = await trio.run_process([sys.executable, str(ENTRY), *args], env=env, cwd=str(cwd),
+                                      capture_stdout=True, capture_stderr=True, check=False)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def hub_dir_env(tmp_path: Path, hub: LiveHub, **extra: str) -> dict[str, str]:
+    """The environment of an operator on the hub's machine: the hub's database and port."""
+    return user_env(tmp_path, ORCHESTRA_DATABASE_URL=f"sqlite:///{tmp_path / 'hubdir' / 'orchestra.db'}",
+                    ORCHESTRA_PORT=str(hub.running.port), **extra)
+
+
+async def test_token_save_then_status_by_name_from_another_directory(hub: LiveHub, tmp_path: Path) -> None:
+    await hub.create_project(name="saved-demo")
+    saved = await run(["token", "--save", "box"], hub_dir_env(tmp_path, hub, ORCHESTRA_TOKEN=TOKEN),
+                      tmp_path / "hubdir")
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout.strip() == TOKEN
+    path = tmp_path / "config" / "orchestra" / "hubs.toml"
+    assert f"saved {hub.url} as 'box' in {path}" in saved.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert tomllib.loads(path.read_text())["hubs"]["box"] == {"url": hub.url, "token": TOKEN}
+
+    elsewhere = tmp_path / "elsewhere"
+    by_name = await run(["status", "saved-demo", "--hub", "box"], user_env(tmp_path), elsewhere)
+    assert by_name.returncode == 0, by_name.stderr
+    assert "project saved-demo" in by_name.stdout
+    # With no --hub and no local hub here: the only saved hub.
+    only = await run(["status", "saved-demo"], user_env(tmp_path), elsewhere)
+    assert only.returncode == 0, only.stderr
+    # A URL that is a saved hub's takes that hub's token.
+    by_url = await run(["status", "saved-demo", "--hub", hub.url], user_env(tmp_path), elsewhere)
+    assert by_url.returncode == 0, by_url.stderr
+    listed = await run(["hubs"], user_env(tmp_path), elsewhere)
+    assert listed.stdout.split() == ["box", hub.url]
+
+
+async def test_xdg_rules_for_the_file(hub: LiveHub, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = hub_dir_env(tmp_path, hub, ORCHESTRA_TOKEN=TOKEN, HOME=str(home), XDG_CONFIG_HOME="relative/ignored")
+    saved = await run(["token", "--save", "h"], env, tmp_path / "hubdir")
+    assert saved.returncode == 0, saved.stderr
+    assert (home / ".config" / "orchestra" / "hubs.toml").is_file()
+    assert not (tmp_path / "hubdir" / "relative").exists()
+
+
+async def test_errors_name_the_hub_url_they_tried(hub: LiveHub, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    wrong = await run(["status", "x", "--hub", hub.url, "--token", "wrong-token-wrong-token"], user_env(tmp_path),
+                      elsewhere)
+    assert wrong.returncode == 1
+    assert wrong.stderr.startswith(f"orchestra: GET {hub.url}/projects: 401 missing or wrong token")
+    assert wrong.stderr.count("\n") == 1
+
+    nobody = f"http://127.0.0.1:{free_port()}"
+    down = await run(["status", "x", "--hub", nobody, "--token", TOKEN], user_env(tmp_path), elsewhere)
+    assert down.returncode == 3
+    assert down.stderr.startswith(f"orchestra: cannot reach the hub at {nobody}: ") and down.stderr.count("\n") == 1
+
+    no_token = await run(["status", "x", "--hub", nobody], user_env(tmp_path), elsewhere)
+    assert no_token.returncode == 2
+    assert no_token.stderr == f"orchestra: no token for the hub at {nobody}: pass --token or set ORCHESTRA_TOKEN\n"
+
+    nothing = await run(["status", "x"], user_env(tmp_path, ORCHESTRA_PORT="8005"), elsewhere)
+    assert nothing.returncode == 2
+    assert nothing.stderr.startswith("orchestra: no token for the local hub at http://127.0.0.1:8005 ")
+    assert "orchestra connect" in nothing.stderr and nothing.stderr.count("\n") == 1
+
+    unknown = await run(["status", "x", "--hub", "nosuch"], user_env(tmp_path), elsewhere)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("orchestra: no hub named 'nosuch' (known: none saved in ")
+
+
+async def test_several_saved_hubs_need_a_choice(hub: LiveHub, tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        done = await run(["token", "--save", name], hub_dir_env(tmp_path, hub, ORCHESTRA_TOKEN=TOKEN),
+                         tmp_path / "hubdir")
+        assert done.returncode == 0, done.stderr
+    ambiguous = await run(["status", "x"], user_env(tmp_path), tmp_path / "elsewhere")
+    assert ambiguous.returncode == 2
+    assert "2 saved hubs: pick one with --hub NAME (one, two)" in ambiguous.stderr
+    assert "http://127.0.0.1:8000" in ambiguous.stderr
