@@ -1,8 +1,9 @@
 """The entry point of ``python orchestra.py [command]`` and of the installed ``orchestra`` command
 (``orchestra.cli:main``): it dispatches to the operator commands defined here (``serve``, the
-default; ``token``, ``url``, ``backup``), which act on this machine's hub and its settings, and to
-the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``: :mod:`orchestra.terminal_client`),
-which talk to a hub over HTTP.
+default; ``token``, ``url``, ``backup``, ``hubs``, ``connect-info``), which act on this machine's hub
+and its settings; to the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``:
+:mod:`orchestra.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
+(:mod:`orchestra.connect`, :mod:`orchestra.desktop`), which reach a hub from a laptop.
 """
 
 from __future__ import annotations
@@ -27,9 +28,53 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from . import known_hubs
     from .auth import load_or_create_token
 
-    print(load_or_create_token(settings))
+    token = load_or_create_token(settings)
+    print(token)
+    if args.save is not None:
+        if not known_hubs.valid_name(args.save):
+            print(f"orchestra: '{args.save}' cannot name a hub (no '/' or '://')", file=sys.stderr)
+            return 1
+        url = known_hubs.local_url(settings)
+        try:
+            path = known_hubs.save(known_hubs.SavedHub(args.save, url, token))
+        except (OSError, known_hubs.HubNotFound) as exc:
+            print(f"orchestra: cannot save the hub: {exc}", file=sys.stderr)
+            return 1
+        print(f"saved {url} as '{args.save}' in {path}", file=sys.stderr)
+    return 0
+
+
+def _hubs(args: argparse.Namespace, settings: Settings) -> int:
+    from . import known_hubs
+
+    try:
+        hubs = known_hubs.load()
+    except known_hubs.HubNotFound as exc:
+        print(f"orchestra: {exc}", file=sys.stderr)
+        return 1
+    if not hubs:
+        print(f"no saved hubs ({known_hubs.hubs_path()}): orchestra connect [user@]vm, or orchestra token --save NAME")
+    for hub in hubs.values():
+        print(f"{hub.name:<20} {hub.url:<28} {('via ssh ' + hub.ssh) if hub.ssh else ''}".rstrip())
+    return 0
+
+
+def _connect_info(args: argparse.Namespace, settings: Settings) -> int:
+    """What ``orchestra connect`` reads over SSH (systemd/install.sh's orchestra-connect-info runs it):
+    one JSON line with the hub's port and token. Never creates a token: none yet is an error."""
+    import json
+
+    from .known_hubs import local_token
+
+    token = local_token(settings)
+    if not token:
+        print(f"orchestra: no token yet at {settings.token_path} (the hub creates it on its first start: "
+              "sudo systemctl start orchestra)", file=sys.stderr)
+        return 1
+    print(json.dumps({"host": settings.host, "port": settings.port, "token": token}))
     return 0
 
 
@@ -56,18 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"orchestra {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command")
     commands.add_parser("serve", help="start the hub (the default when no command is given)")
-    commands.add_parser("token", help="print the API token (generated on first use)")
+    token = commands.add_parser("token", help="print the API token (generated on first use)")
+    token.add_argument("--save", metavar="NAME",
+                       help="also save this machine's hub under NAME in ~/.config/orchestra/hubs.toml")
+    commands.add_parser("hubs", help="list the saved hubs (~/.config/orchestra/hubs.toml)")
+    commands.add_parser("connect-info", help="print this hub's port and token as JSON (for orchestra connect)")
     commands.add_parser("url", help="print the UI's login link, token included")
     backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
     backup.add_argument("file", help="where to write the copy (a directory: a dated file inside it)")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    from . import connect, desktop
     from .terminal_client import add_client_commands
 
     add_client_commands(commands)
+    connect.add_command(commands)
+    desktop.add_command(commands)
     return parser
 
 
-_LOCAL = {"serve": _serve, "token": _token, "url": _url, "backup": _backup, None: _serve}
+_LOCAL = {"serve": _serve, "token": _token, "url": _url, "backup": _backup, "hubs": _hubs,
+          "connect-info": _connect_info, None: _serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,6 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
+    if args.command == "connect":
+        from .connect import run as run_connect
+
+        return run_connect(args)
+    if args.command == "desktop":
+        from .desktop import run as run_desktop
+
+        return run_desktop(args, settings)
     handler = _LOCAL.get(args.command)
     if handler is not None:
         try:

@@ -7,7 +7,8 @@
 # agent CLIs keep their config), puts the pyz in /opt/orchestra, the unit in /etc/systemd/system,
 # /etc/orchestra/orchestra.env from the example (only if absent), and /usr/local/bin/orchestra, a
 # wrapper that runs operator commands (url, token, backup FILE) as the service user with the
-# service's environment. Then enables and (re)starts the unit, waits for /health and prints the SSH
+# service's environment, and /usr/local/bin/orchestra-connect-info, which `orchestra connect` runs over
+# SSH for the hub's port and token. Then enables and (re)starts the unit, waits for /health and prints the SSH
 # tunnel command and the login URL. Re-running it upgrades in place: the database and the token stay
 # where they are, and a pre-upgrade backup of the database is kept in /var/lib/orchestra/backups.
 #
@@ -107,6 +108,38 @@ trap 'rm -f "$tmp"' EXIT
 } > "$tmp"
 install -m 0755 "$tmp" "$wrapper"
 
+# -- orchestra-connect-info: what `orchestra connect` on a laptop runs over SSH -----------------------
+# It prints the hub's port and token as one JSON line (`orchestra connect-info`). The token is the
+# service user's, so anyone but root asks sudo, never for a password (-n): root, members of the
+# orchestra group (the sudoers drop-in below: `sudo usermod -aG orchestra alice`) and users with
+# passwordless sudo may connect; anyone else gets one line saying so.
+helper=$root/usr/local/bin/orchestra-connect-info
+{
+    echo '#!/bin/sh'
+    echo '# Written by systemd/install.sh: prints the hub'"'"'s port and token for `orchestra connect`.'
+    if [ "$make_user" = 1 ]; then
+        echo 'if [ "$(id -u)" != 0 ]; then'
+        echo "    if ! sudo -n -l $wrapper connect-info >/dev/null 2>&1; then"
+        echo '        echo "orchestra-connect-info: $(id -un) may not read the hub'"'"'s token: on the VM, sudo usermod -aG' \
+            "$service_user"' $(id -un) (then log in again), or connect as root" >&2'
+        echo '        exit 1'
+        echo '    fi'
+        echo "    exec sudo -n $wrapper connect-info"
+        echo 'fi'
+    fi
+    echo "exec $wrapper connect-info"
+} > "$tmp"
+install -m 0755 "$tmp" "$helper"
+if [ "$make_user" = 1 ]; then
+    sudoers=$root/etc/sudoers.d/orchestra
+    install -d -m 0755 "$(dirname "$sudoers")"
+    echo "# Written by systemd/install.sh: members of $service_user may fetch the hub's token (orchestra connect)." > "$tmp"
+    echo "%$service_user ALL=(root) NOPASSWD: /usr/local/bin/orchestra connect-info" >> "$tmp"
+    if ! command -v visudo >/dev/null || visudo -cqf "$tmp"; then
+        install -m 0440 "$tmp" "$sudoers"
+    fi
+fi
+
 # -- an upgrade starts with a copy of the database ----------------------------------------------------
 if [ -f "$state/orchestra.db" ] && [ -f "$opt/orchestra.pyz" ]; then
     copy=$state/backups/pre-upgrade-$(date +%Y%m%d-%H%M%S).db
@@ -164,7 +197,9 @@ Orchestra is installed ($("$wrapper" --version)).
   logs:     journalctl -u orchestra -f
   commands: sudo orchestra url | token | backup FILE
 
-From your machine, open the tunnel:
+From your machine (pip install orchestra-hub, or a clone), one command opens the tunnel and the UI:
+  orchestra connect ${SUDO_USER:-$(id -un)}@$(timeout 2 hostname -f 2>/dev/null || hostname)
+(a user other than root needs: sudo usermod -aG $service_user USER). By hand instead:
   ssh -L 8000:localhost:8000 -L 8001:localhost:8001 ${SUDO_USER:-$(id -un)}@$(timeout 2 hostname -f 2>/dev/null || hostname)
 then open:
   $url
