@@ -30,6 +30,7 @@ import logging
 import math
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -242,28 +243,15 @@ class Database:
     async def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run ``fn`` on the read connection, in one consistent snapshot.
 
-        Cancelling the caller interrupts the query: the read slot is free again as soon as SQLite
-        notices, instead of when a long query would have ended. A storage failure is a 503."""
+        Cancelling the caller interrupts its query, and only its own: the read slot (held until the
+        thread is done with the connection) is free again as soon as SQLite notices, not when a long
+        query would have ended. A storage failure is a 503."""
         assert self._reader is not None
+        read = _Read(self._reader, fn)
         try:
-            return await trio.to_thread.run_sync(self._read_in_thread, self._reader, fn, abandon_on_cancel=True,
-                                                 limiter=self._read_limiter)
+            return await trio.to_thread.run_sync(read.run, abandon_on_cancel=True, limiter=self._read_limiter)
         except trio.Cancelled:
-            self._reader.conn.interrupt()  # the limiter is released once the thread has stopped
-            raise
-
-    @staticmethod
-    def _read_in_thread(db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        try:
-            db.execute("BEGIN")
-            try:
-                return fn(db)
-            finally:
-                if db.conn.in_transaction:
-                    db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if is_storage_error(exc):
-                raise storage_unavailable(exc, READER_BUSY_TIMEOUT_S) from exc
+            read.interrupt()
             raise
 
     # -- writes -------------------------------------------------------------------------------
@@ -387,6 +375,45 @@ class Database:
             if savepoint:
                 db.conn.execute("RELEASE job")
             job.events = tx.events
+
+
+class _Read:
+    """One read on the shared read connection. ``interrupt`` stops its query if it is running, and
+    cannot reach another read's: a read cancelled while it waited for the slot interrupts nothing."""
+
+    def __init__(self, db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], Any]) -> None:
+        self._db, self._fn = db, fn
+        self._lock = threading.Lock()
+        self._running = False
+        self._cancelled = False
+
+    def run(self) -> Any:
+        conn = self._db.conn
+        with self._lock:
+            if self._cancelled:  # the caller has moved on: nobody reads this read's result
+                return None
+            self._running = True
+        try:
+            if conn.in_transaction:  # left open by an interrupted COMMIT
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN")
+            try:
+                return self._fn(self._db)
+            finally:
+                with self._lock:
+                    self._running = False
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")  # a read-only snapshot: nothing to keep
+        except sqlite3.Error as exc:
+            if is_storage_error(exc):
+                raise storage_unavailable(exc, READER_BUSY_TIMEOUT_S) from exc
+            raise
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self._running:
+                self._db.conn.interrupt()
 
 
 @dataclass

@@ -154,3 +154,30 @@ async def test_a_user_template_may_take_long_prompts_on_stdin(hub: LiveHub) -> N
     join = (await hub.get(f"/executions/{run['executions'][2]['id']}")).json()
     assert join["status"] == "succeeded", join
     assert join["result_text"] == str(len(join["prompt"])) and len(join["prompt"]) > 131_072
+
+
+async def test_a_read_cancelled_while_waiting_for_the_slot_interrupts_nothing(tmp_path: Path) -> None:
+    # started() runs once the query is under way: the cancelled read below comes while it runs.
+    count = ("WITH RECURSIVE n(i) AS (SELECT started() UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
+             "SELECT count(*) FROM n")
+    running = trio.Event()
+
+    def started() -> int:
+        trio.from_thread.run_sync(running.set)
+        return 1
+
+    def long_read(db: Any) -> int:
+        db.conn.create_function("started", 0, started)
+        return int(db.execute(count).fetchone()[0])
+
+    async with Database.open(tmp_path / "orchestra.db") as database, trio.open_nursery() as nursery:
+        results: list[int] = []
+
+        async def first() -> None:
+            results.append(await database.read(long_read))
+
+        nursery.start_soon(first)
+        await running.wait()
+        with trio.move_on_after(0):  # cancelled while it waits for the slot the long read holds
+            await database.read(lambda db: db.execute("SELECT 1").fetchone())
+    assert results == [3_000_000]  # before: the cancelled waiter interrupted the running query
