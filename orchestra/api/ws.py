@@ -113,6 +113,10 @@ async def _serve(hub: Hub, project_id: str) -> None:
         nursery.cancel_scope.cancel()  # takes effect once a send left blocked returns
 
 
+class ClientGone(Exception):
+    """The subscriber's connection failed: there is no one left to send to or close."""
+
+
 class _Outbox:
     """Sends on the WebSocket from a task of its own, so that the handler can stop waiting for a
     send (hypercorn's socket write cannot be cancelled) and give up on a client that is not reading."""
@@ -120,18 +124,29 @@ class _Outbox:
     def __init__(self, ws: Websocket) -> None:
         self._ws = ws
         self._jobs, self._queue = trio.open_memory_channel[tuple[Callable[[], Awaitable[None]], trio.Event]](0)
+        self.gone = False  # the connection failed under a send: nothing more can go out
 
     async def run(self) -> None:
         async for job, done in self._queue:
-            await job()
+            try:
+                await job()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+                # The client went away (hypercorn may be writing its own close frame meanwhile).
+                self.gone = True
             done.set()
+            if self.gone:
+                return
 
     async def _do(self, job: Callable[[], Awaitable[None]], limit_s: float) -> None:
         """Run ``job`` on the sending task; TooSlowError when it has not completed within ``limit_s``."""
+        if self.gone:
+            raise ClientGone
         done = trio.Event()
         with trio.fail_after(limit_s):
             await self._jobs.send((job, done))  # blocks while an earlier send is still stuck
             await done.wait()
+        if self.gone:
+            raise ClientGone
 
     async def send(self, text: str) -> None:
         await self._do(partial(self._ws.send, text), SEND_TIMEOUT_S)
@@ -169,6 +184,8 @@ async def _follow(hub: Hub, project_id: str, since: int | None, outbox: _Outbox)
             behind = closed
         except trio.TooSlowError:
             pass
+        except ClientGone:
+            return
     # Given up on this client, and unsubscribed: nothing is buffered for it any more.
     if behind is None:
         log.warning("dropped a subscriber of %s: a send did not complete in %s s (the client is not reading)",
@@ -182,8 +199,8 @@ async def _follow(hub: Hub, project_id: str, since: int | None, outbox: _Outbox)
 async def _close(outbox: _Outbox, closed: SubscriptionClosed) -> None:
     try:
         await outbox.close(closed.code, closed.reason)
-    except trio.TooSlowError:
-        pass  # the client is not reading: not even the close frame goes out
+    except (trio.TooSlowError, ClientGone):
+        pass  # the client is not reading, or gone: not even the close frame goes out
 
 
 def _parse_since(text: str) -> int | None:
