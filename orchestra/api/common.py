@@ -58,8 +58,9 @@ def no_content() -> Response:
 
 
 def raw_json_response(text: str, status: int = 200) -> Response:
-    """A body already encoded (off the event loop, or cached)."""
-    return Response(text, status=status, mimetype="application/json")
+    """A body already encoded (off the event loop, or cached). Every JSON answer ends with a newline,
+    so that curl's output ends its line."""
+    return Response(text if text.endswith("\n") else text + "\n", status=status, mimetype="application/json")
 
 
 def encode(body: Any) -> str:

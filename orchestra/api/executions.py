@@ -53,7 +53,7 @@ def blueprint(hub: Hub) -> Blueprint:
         if len(bodies) == limit and tail is None:
             next_after = str(_seq_of(bodies[-1]))
         text = '{"events":[' + ",".join(bodies) + '],"next_after":' + next_after + "}"
-        return Response(text, mimetype="application/json")
+        return raw_json_response(text)
 
     @routes.post("/executions/<execution_id>/cancel")
     async def cancel_execution(execution_id: str) -> Response:
