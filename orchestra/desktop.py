@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from . import known_hubs
 
@@ -65,13 +67,15 @@ def remember_size(width: int, height: int) -> None:
 
 
 def open_window(url: str, token: str, *, name: str, until: Callable[[], object] | None = None,
-                on_shown: Callable[[Any], None] | None = None) -> bool:
-    """Show ``url``'s UI logged in with ``token`` until the user closes the window (True) or ``until``
-    returns (False: the window is closed for them). Blocks; must run on the main thread."""
+                project: str | None = None) -> bool:
+    """Show ``url``'s UI logged in with ``token`` until the user closes the window (True), ``until``
+    returns (False: the window is closed for them) or SIGINT/SIGTERM arrive (True: the window is
+    closed in order). Blocks; must run on the main thread."""
     import webview
 
     width, height = remembered_size()
-    window = webview.create_window(f"Orchestra — {name}", f"{url}/ui/#token={token}", width=width, height=height,
+    fragment = f"token={token}" + (f"&project={quote(project)}" if project else "")
+    window = webview.create_window(f"Orchestra — {name}", f"{url}/ui/#{fragment}", width=width, height=height,
                                    min_size=(480, 360))
     assert window is not None
     size = [width, height]
@@ -91,13 +95,26 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
     def started() -> None:
         if until is not None:
             threading.Thread(target=watch, name="desktop-until", daemon=True).start()
-        if on_shown is not None:
-            on_shown(window)
 
+    # The GUI's main loop runs in C, where Python's signal handlers wait: SIGINT and SIGTERM are
+    # blocked in every thread and one thread takes them, closing the window in order.
+    stops = {signal.SIGINT, signal.SIGTERM}
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+        def stop_on_signal() -> None:
+            signal.sigwait(stops)
+            window.destroy()
+
+        threading.Thread(target=stop_on_signal, name="desktop-signals", daemon=True).start()
     storage = known_hubs.config_dir() / "desktop"
     storage.mkdir(parents=True, exist_ok=True, mode=0o700)
-    webview.start(started, private_mode=False, storage_path=str(storage),
-                  icon=str(ICON) if ICON.exists() else None)
+    try:
+        webview.start(started, private_mode=False, storage_path=str(storage),
+                      icon=str(ICON) if ICON.exists() else None)
+    finally:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
     remember_size(size[0], size[1])
     return not ended_by_until.is_set()
 
@@ -122,7 +139,7 @@ def run(args: Any, settings: Any) -> int:
         return 1
     name = args.hub if args.hub and "://" not in args.hub else hub.url.split("://", 1)[-1]
     try:
-        open_window(hub.url, hub.token, name=name)
+        open_window(hub.url, hub.token, name=name, project=args.project)
     except KeyboardInterrupt:
         pass
     return 0
@@ -133,3 +150,4 @@ def add_command(commands: Any) -> None:
     parser.add_argument("hub", nargs="?", metavar="NAME|URL",
                         help="a saved hub or a URL (default: this machine's hub, else the only saved one)")
     parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the saved hub's)")
+    parser.add_argument("--project", help="open this project (its id)")
