@@ -185,4 +185,20 @@ export class Actions {
     await this.attempt(`Cancelling execution ${executionId}`, () => this.client.cancelExecution(executionId));
     this.notify('info', `Cancelling execution ${executionId}…`);
   }
+
+  /** Approve (`approve` true) or reject a waiting gate, with an optional comment. */
+  async decide(executionId, approve, comment) {
+    const verb = approve ? 'Approving' : 'Rejecting';
+    const result = await this.attempt(`${verb} gate ${executionId}`,
+      () => (approve ? this.client.approve(executionId, comment) : this.client.reject(executionId, comment)));
+    this.notify('info', approve ? 'Gate approved: the run goes on.' : 'Gate rejected: what depends on it is skipped.');
+    return result;
+  }
+
+  /** Continue an execution's agent session with a new prompt: a new, linked execution. */
+  async followUp(executionId, prompt) {
+    const result = await this.attempt(`Following up on ${executionId}`, () => this.client.followUp(executionId, prompt));
+    this.notify('info', `Follow-up ${result.executions[0]?.id ?? ''} started.`);
+    return result;
+  }
 }

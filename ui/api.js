@@ -90,6 +90,13 @@ export class HubClient extends EventTarget {
   execution(id) { return this.get(`/executions/${enc(id)}`); }
   eventsTail(id, count) { return this.get(`/executions/${enc(id)}/events?tail=${count}`); }
   cancelExecution(id) { return this.post(`/executions/${enc(id)}/cancel`); }
+  /** Decide a waiting gate: downstream runs (approve) or is skipped (reject); the comment is its result. */
+  approve(id, comment) { return this.post(`/executions/${enc(id)}/approve`, comment ? { comment } : {}); }
+  reject(id, comment) { return this.post(`/executions/${enc(id)}/reject`, comment ? { comment } : {}); }
+  /** {execution_id, branch, base_commit, commit, files: [{path, added, removed}], diff} */
+  diff(id) { return this.get(`/executions/${enc(id)}/diff`); }
+  /** Continue the agent's session: 202 {run_id, executions}. */
+  followUp(id, prompt) { return this.post(`/executions/${enc(id)}/follow-up`, { prompt }); }
 
   subscribe(projectId, handlers) {
     return new Subscription(this, projectId, handlers);

@@ -1,13 +1,17 @@
 // <orc-execution-panel>: the selected node's execution: status, duration, tokens, cost, its live
 // agent stream (<orc-event-log>), the prompt actually sent, stderr, and the node's earlier
 // executions. It follows the node's newest execution until the user picks an older one.
+// A waiting gate gets Approve / Reject with a comment; a finished execution in a git workspace its
+// diff; one whose agent can resume its session a follow-up box. What the user types in those boxes
+// stays put while live updates redraw the rest (each box is redrawn only when what it is for changes).
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import {
   ACTIVE, FAILED, cost, duration, executionDuration, mergeExecution, statusLabel, time, tokens,
 } from '../format.js';
-import { EVENT_TYPE, EXECUTION_STATUS } from '../statuses.js';
+import { EVENT_TYPE, EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
+import { diffView } from './diff-view.js';
 import './event-log.js';
 
 const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
@@ -16,10 +20,13 @@ class ExecutionPanel extends AppElement {
   attach() {
     if (!this.log) {
       this.head = h('div', { class: 'exec-head' });
+      this.gateBox = h('section', { class: 'gate-box', hidden: true, 'aria-label': 'Gate decision' });
+      this.followBox = h('section', { class: 'follow-box', hidden: true, 'aria-label': 'Follow-up' });
       this.history = h('details', { class: 'history', open: true });
       this.extra = h('div', { class: 'exec-extra' });
+      this.changes = h('details', { class: 'changes', open: true, hidden: true });
       this.log = document.createElement('orc-event-log');
-      render(this, this.head, this.history, this.extra, this.log);
+      render(this, this.head, this.gateBox, this.history, this.extra, this.changes, this.followBox, this.log);
       this.nodeId = null;
       this.execution = null;
     }
@@ -28,8 +35,9 @@ class ExecutionPanel extends AppElement {
     this.listen('executions', (event) => this.executionsChanged(event.detail || []));
     this.listen('output', (event) => this.output(event.detail));
     this.listen('connection', () => this.renderHead());
+    this.listen('templates', () => this.renderFollowUp());
     this.ticker = setInterval(() => {
-      if (this.execution && this.execution.status === EXECUTION_STATUS.RUNNING) this.renderHead();
+      if (this.execution && ACTIVE.has(this.execution.status) && this.execution.started_at) this.renderHead();
     }, 1000);
     this.select(this.store.selectedNode, true);
   }
@@ -76,7 +84,7 @@ class ExecutionPanel extends AppElement {
         this.lastSeq = live[live.length - 1].seq;
       }
       this.pending = [];
-      if (!this.log.count) this.log.setStatus(ACTIVE.has(this.execution.status) ? 'Waiting for output…' : 'No output.');
+      if (!this.log.count) this.log.setStatus(this.idleStatus());
     } catch (error) {
       if (token !== this.token) return;
       this.loading = false;
@@ -132,6 +140,7 @@ class ExecutionPanel extends AppElement {
     if (current) {
       this.execution = mergeExecution(this.execution, current);
       this.renderHead();
+      if (!this.log.count && !this.loading) this.log.setStatus(this.idleStatus());
       if (!ACTIVE.has(current.status)) {
         this.details(current.id);
         if (!this.log.count && !this.loading) this.log.setStatus('No output.');
@@ -155,13 +164,49 @@ class ExecutionPanel extends AppElement {
     this.log.push(fresh);
   }
 
+  /** What the log says while it has no entry. */
+  idleStatus() {
+    const status = this.execution?.status;
+    if (status === EXECUTION_STATUS.WAITING) return 'Waiting for a decision.';
+    return ACTIVE.has(status) ? 'Waiting for output…' : 'No output.';
+  }
+
+  isGate() {
+    return this.store.nodes.get(this.nodeId)?.kind === NODE_KIND.GATE;
+  }
+
+  /** Show another execution of this node (history, follow-up links), following the latest if it is. */
+  async open(executionId) {
+    let execution = (this.executions || []).find((e) => e.id === executionId);
+    if (!execution) {
+      try {
+        execution = await this.app.client.execution(executionId);
+      } catch (error) {
+        this.actions.notify('error', `Loading execution ${executionId} failed: ${error.message}`);
+        return;
+      }
+    }
+    this.follow = executionId === this.store.latest.get(this.nodeId)?.id;
+    this.show(execution);
+  }
+
+  executionLink(id) {
+    return h('button', { type: 'button', class: 'link mono', dataset: { executionId: id },
+      'aria-label': `Open execution ${id}`, onclick: () => this.open(id) }, id);
+  }
+
   renderHead() {
     const node = this.nodeId ? this.store.nodes.get(this.nodeId) : null;
     const e = this.execution;
+    this.renderGate();
+    this.renderFollowUp();
+    this.renderChanges();
     if (!node) {
       render(this.head);
       return;
     }
+    const gate = node.kind === NODE_KIND.GATE;
+    const followUps = e ? (this.executions || []).filter((x) => x.parent_execution_id === e.id) : [];
     const status = e?.status || 'none';
     this.dataset.status = status;
     const online = this.store.connection.state === 'online';
@@ -171,7 +216,12 @@ class ExecutionPanel extends AppElement {
         h('span', { class: `badge status-${status}`, 'data-role': 'status' },
           status === 'none' ? 'not run yet' : statusLabel(status)),
         status === EXECUTION_STATUS.RUNNING ? h('span', { class: 'spinner', 'aria-label': statusLabel(status) }) : null),
-      e ? h('dl', { class: 'facts' },
+      e && gate ? h('dl', { class: 'facts' },
+        fact('Execution', h('code', {}, e.id)),
+        fact('Kind', 'gate'),
+        fact('Started', time(e.started_at)),
+        fact(status === EXECUTION_STATUS.WAITING ? 'Waiting' : 'Duration', duration(executionDuration(e)))) : null,
+      e && !gate ? h('dl', { class: 'facts' },
         fact('Execution', h('code', {}, e.id)),
         fact('Attempt', String(e.attempt ?? 1)),
         fact('Started', time(e.started_at)),
@@ -179,7 +229,13 @@ class ExecutionPanel extends AppElement {
         fact('Tokens', tokens(e)),
         fact('Cost', cost(e.cost_usd)),
         fact('Exit code', e.exit_code ?? '–'),
-        fact('Model', e.model || '–')) : null,
+        fact('Model', e.model || '–'),
+        e.session_id ? fact('Session', h('code', { 'data-role': 'session' }, e.session_id)) : null) : null,
+      e?.parent_execution_id ? h('p', { class: 'lineage', 'data-role': 'parent' },
+        'Follow-up of ', this.executionLink(e.parent_execution_id)) : null,
+      followUps.length ? h('p', { class: 'lineage', 'data-role': 'follow-ups' },
+        `Follow-up${followUps.length === 1 ? '' : 's'}: `,
+        followUps.map((x, i) => [i ? ', ' : '', this.executionLink(x.id)])) : null,
       e?.error ? h('p', { class: 'exec-error', role: 'alert' }, e.error) : null,
       h('div', { class: 'row' },
         e && ACTIVE.has(e.status) ? actionButton('■ Cancel execution',
@@ -206,7 +262,110 @@ class ExecutionPanel extends AppElement {
           } },
         h('span', { class: `badge status-${e.status}` }, statusLabel(e.status)),
         ` ${time(e.started_at || e.created_at)} · ${duration(executionDuration(e))}`,
-        e.attempt > 1 ? ` · attempt ${e.attempt}` : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
+        e.attempt > 1 ? ` · attempt ${e.attempt}` : '',
+        e.parent_execution_id ? ' · follow-up' : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
+  }
+
+  /** Approve / Reject, with a comment, while the shown execution is a gate waiting for a decision. */
+  renderGate() {
+    const e = this.execution;
+    const key = e && e.status === EXECUTION_STATUS.WAITING ? e.id : null;
+    if (key === this.gateKey) return; // keep what is typed
+    this.gateKey = key;
+    this.gateBox.hidden = !key;
+    if (!key) {
+      render(this.gateBox);
+      return;
+    }
+    const comment = h('textarea', { name: 'comment', rows: 3,
+      placeholder: 'Optional: why. It becomes the gate\'s result, passed to what depends on it.' });
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    comment.addEventListener('input', () => { error.textContent = ''; });
+    const decide = (approve) => async () => {
+      error.textContent = '';
+      try {
+        await this.actions.decide(e.id, approve, comment.value.trim() ? comment.value : null);
+      } catch (failure) {
+        error.textContent = failure.message; // the comment stays as typed
+      }
+    };
+    render(this.gateBox,
+      h('h4', {}, 'Waiting for a decision'),
+      h('p', { class: 'muted' }, 'Approve to let what depends on this gate run; reject to skip it.'),
+      h('label', {}, 'Comment', comment),
+      error,
+      h('div', { class: 'row' },
+        actionButton('✓ Approve', decide(true), { class: 'primary', 'data-action': 'approve' }),
+        actionButton('✕ Reject', decide(false), { class: 'danger', 'data-action': 'reject' })));
+  }
+
+  /** A box to continue the agent's session, on a finished execution whose template can resume. */
+  renderFollowUp() {
+    const e = this.execution;
+    const template = e ? this.store.templates.find((t) => t.id === e.agent) : null;
+    const can = Boolean(e && !ACTIVE.has(e.status) && e.session_id && template?.resume_command && !this.isGate());
+    const key = can ? e.id : null;
+    if (key === this.followKey) return; // keep what is typed
+    this.followKey = key;
+    this.followBox.hidden = !key;
+    if (!key) {
+      render(this.followBox);
+      return;
+    }
+    const prompt = h('textarea', { name: 'follow-up', rows: 3,
+      placeholder: 'Continue this agent\'s session, e.g. "Now add tests for it."' });
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    prompt.addEventListener('input', () => { error.textContent = ''; });
+    const send = async () => {
+      error.textContent = '';
+      try {
+        const result = await this.actions.followUp(e.id, prompt.value);
+        prompt.value = '';
+        this.openFollowUp(result, e);
+      } catch (failure) {
+        error.textContent = failure.message; // the prompt stays as typed
+      }
+    };
+    render(this.followBox,
+      h('label', {}, 'Follow up', prompt),
+      h('p', { class: 'muted' }, 'A new execution of this node that continues the agent\'s session (same session id).'),
+      error,
+      h('div', { class: 'row' }, actionButton('↪ Send follow-up', send, { 'data-action': 'send-follow-up' })));
+  }
+
+  /** The follow-up just launched: show it at once (its live events fill it in). */
+  openFollowUp(result, parent) {
+    const created = result.executions?.[0];
+    if (!created || parent.node_id !== this.nodeId) return;
+    this.follow = true;
+    if (this.execution?.id === created.id) return;
+    const known = this.store.latest.get(this.nodeId);
+    this.show(known?.id === created.id ? known : {
+      ...created, project_id: parent.project_id, run_id: result.run_id, agent: parent.agent,
+      parent_execution_id: parent.id, attempt: 1, created_at: Date.now() / 1000,
+    });
+  }
+
+  /** The git checkpoint's diff of a finished execution, fetched once per execution shown. */
+  renderChanges() {
+    const e = this.execution;
+    const key = e && e.base_commit && e.commit_sha && !ACTIVE.has(e.status) ? `${e.id}:${e.commit_sha}` : null;
+    if (key === this.changesKey) return;
+    this.changesKey = key;
+    this.changes.hidden = !key;
+    const summary = h('summary', {}, 'Changes');
+    if (!key) {
+      render(this.changes);
+      return;
+    }
+    render(this.changes, summary, h('p', { class: 'muted' }, 'Loading the diff…'));
+    this.app.client.diff(e.id).then((diff) => {
+      if (key === this.changesKey) render(this.changes, summary, diffView(diff));
+    }, (error) => {
+      if (key === this.changesKey) {
+        render(this.changes, summary, h('p', { class: 'form-error', role: 'alert' }, `Could not load the diff: ${error.message}`));
+      }
+    });
   }
 
   renderExtra() {
@@ -215,8 +374,10 @@ class ExecutionPanel extends AppElement {
       render(this.extra);
       return;
     }
+    const gate = this.isGate();
     render(this.extra,
-      e.result_text ? h('details', { class: 'result' }, h('summary', {}, 'Final result'), h('pre', {}, e.result_text)) : null,
+      e.result_text ? h('details', { class: 'result', open: gate },
+        h('summary', {}, gate ? 'Decision comment' : 'Final result'), h('pre', {}, e.result_text)) : null,
       e.prompt ? h('details', { class: 'prompt' }, h('summary', {}, 'Prompt sent'), h('pre', {}, e.prompt)) : null,
       e.stderr ? h('details', { class: 'stderr' }, h('summary', {}, 'Standard error'), h('pre', {}, e.stderr)) : null);
   }

@@ -1,8 +1,10 @@
-// <orc-node-editor>: create or edit a node: title, prompt, agent template, model, timeout, retries
-// and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is shown as is.
+// <orc-node-editor>: create or edit a node: its kind (an agent, or a gate that waits for a person's
+// approval), title, prompt, agent template, model, timeout, retries and the nodes it depends on;
+// delete it. The hub's refusal (e.g. a cycle, 409) is shown as is.
 
 import { confirmButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
+import { NODE_KIND } from '../statuses.js';
 
 class NodeEditor extends AppElement {
   attach() {
@@ -42,6 +44,12 @@ class NodeEditor extends AppElement {
       this.dirty = true;
       this.note = '';
     };
+    const kind = h('select', { name: 'kind' },
+      h('option', { value: NODE_KIND.AGENT, selected: (node?.kind ?? NODE_KIND.AGENT) === NODE_KIND.AGENT },
+        'Agent — runs an agent CLI on a prompt'),
+      h('option', { value: NODE_KIND.GATE, selected: node?.kind === NODE_KIND.GATE },
+        'Gate — waits for a person to approve or reject'));
+    const isGate = () => kind.value === NODE_KIND.GATE;
     const title = h('input', { name: 'title', required: true, maxlength: 200, value: node?.title ?? '' });
     const prompt = h('textarea', { name: 'prompt', rows: 7, required: true }, node?.prompt ?? '');
     const templates = store.templates;
@@ -64,15 +72,33 @@ class NodeEditor extends AppElement {
         : h('p', { class: 'muted' }, 'No other node yet.'));
     const error = h('p', { class: 'form-error', role: 'alert' });
 
+    // What only an agent node has; a gate runs no agent and takes no prompt.
+    const agentFields = h('div', { class: 'stack agent-fields' },
+      h('label', {}, 'Prompt', prompt),
+      h('label', {}, 'Agent template', agent),
+      h('div', { class: 'grid3' },
+        h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)));
+    const gateNote = h('p', { class: 'muted gate-note' },
+      'A gate runs no agent: a run that reaches it waits until someone approves it (what depends on it runs) '
+      + 'or rejects it (what depends on it is skipped). The comment given becomes its result.');
+    const showKind = () => {
+      agentFields.hidden = isGate();
+      prompt.required = !isGate();
+      gateNote.hidden = !isGate();
+    };
+    kind.addEventListener('change', showKind);
+    showKind();
+
     const submit = async (event) => {
       event.preventDefault();
       error.textContent = '';
-      const fields = {
-        title: title.value.trim(), prompt: prompt.value, agent: agent.value,
+      const depends = [...deps.querySelectorAll('input:checked')].map((input) => input.value);
+      const fields = isGate() ? { kind: NODE_KIND.GATE, title: title.value.trim(), depends_on: depends } : {
+        kind: NODE_KIND.AGENT, title: title.value.trim(), prompt: prompt.value, agent: agent.value,
         model: model.value.trim() || null,
         timeout_s: timeout.value === '' ? null : Number(timeout.value),
         retries: retries.value === '' ? 0 : Number.parseInt(retries.value, 10),
-        depends_on: [...deps.querySelectorAll('input:checked')].map((input) => input.value),
+        depends_on: depends,
       };
       const save = form.querySelector('[type=submit]');
       save.disabled = true;
@@ -102,11 +128,10 @@ class NodeEditor extends AppElement {
 
     const form = h('form', { class: 'stack node-form', onsubmit: submit, oninput: markDirty, onchange: markDirty },
       h('h3', {}, this.creating ? 'New node' : `Node ${node.id}`),
+      h('label', {}, 'Kind', kind),
       h('label', {}, 'Title', title),
-      h('label', {}, 'Prompt', prompt),
-      h('label', {}, 'Agent template', agent),
-      h('div', { class: 'grid3' },
-        h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)),
+      gateNote,
+      agentFields,
       deps,
       error,
       h('div', { class: 'row' },
