@@ -62,6 +62,12 @@ def test_make_a_gate_then_approve_it_and_reject_it(page: Page, hub: BrowserTestH
     assert nodes["review"]["kind"] == "gate" and nodes["review"]["agent"] is None
     assert nodes["ship"]["kind"] == "agent" and nodes["ship"]["depends_on"] == ["review"]
 
+    # A gate looks like one: a hexagon on the canvas, a tag in the node list.
+    cy = "document.querySelector('orc-dag-canvas').cy"
+    expect(row(page, "review").locator(".kind-gate")).to_have_text("gate")
+    page.wait_for_function(f"() => {cy}.$id('review').style('shape') === 'hexagon'")
+    assert page.evaluate(f"() => {cy}.$id('ship').style('shape')") == "round-rectangle"
+
     # Waiting has its own colour, in the legend, on the canvas and in the panel.
     legend = page.locator("orc-dag-view .legend")
     expect(legend.locator(".swatch.status-waiting")).to_have_count(1)
@@ -76,7 +82,6 @@ def test_make_a_gate_then_approve_it_and_reject_it(page: Page, hub: BrowserTestH
     expect(panel.locator("orc-event-log")).to_contain_text("Waiting for a decision.")
     expect(row(page, "review")).to_have_attribute("data-status", "waiting")
     expect(row(page, "draft")).to_have_attribute("data-status", "succeeded")
-    cy = "document.querySelector('orc-dag-canvas').cy"
     page.wait_for_function(f"() => {cy}.$id('review').data('status') === 'waiting'")
     fill = page.evaluate(f"() => {cy}.$id('review').style('background-color')")
     assert fill.replace(" ", "") == WAITING_FILL

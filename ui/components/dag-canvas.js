@@ -7,7 +7,7 @@ import dagre from '../vendor/cytoscape-dagre.esm.min.js';
 import { h } from '../dom.js';
 import { AppElement } from '../element.js';
 import { statusLabel } from '../format.js';
-import { EXECUTION_STATUS } from '../statuses.js';
+import { EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 
 cytoscape.use(dagre);
 
@@ -35,6 +35,8 @@ const styleSheet = (colors) => [
   ...Object.entries(colors).map(([status, { fill, line }]) => ({ selector: `node[status = "${status}"]`,
     style: { 'background-color': fill, 'border-color': line } })),
   { selector: `node[status = "${EXECUTION_STATUS.SKIPPED}"]`, style: { 'border-style': 'dashed', color: '#6b7280' } },
+  // A gate (waits for a person's decision, runs no agent) is a hexagon.
+  { selector: `node[kind = "${NODE_KIND.GATE}"]`, style: { shape: 'hexagon' } },
   { selector: 'node.pulse', style: { 'border-width': 7 } },
   // A halo behind the selected node, so its fill keeps the status colour.
   { selector: 'node:selected', style: { 'underlay-color': '#2563eb', 'underlay-opacity': 0.22,
@@ -131,8 +133,10 @@ class DagCanvas extends AppElement {
         const element = this.cy.getElementById(node.id);
         if (element.empty()) continue;
         const status = latest.get(node.id)?.status || NONE;
-        const label = `${node.title}\n${status === NONE ? 'not run yet' : statusLabel(status)}`;
+        const gate = node.kind === NODE_KIND.GATE;
+        const label = `${node.title}\n${gate ? 'gate · ' : ''}${status === NONE ? 'not run yet' : statusLabel(status)}`;
         if (element.data('status') !== status) element.data('status', status);
+        if (element.data('kind') !== node.kind) element.data('kind', node.kind);
         if (element.data('label') !== label) element.data('label', label);
         if (status !== RUNNING) element.removeClass('pulse');
       }

@@ -4,6 +4,7 @@
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { duration, executionDuration, statusLabel } from '../format.js';
+import { NODE_KIND } from '../statuses.js';
 
 class NodeList extends AppElement {
   attach() {
@@ -28,7 +29,8 @@ class NodeList extends AppElement {
       h('button', { type: 'button', onclick: () => this.store.selectNode(node.id),
         'aria-current': node.id === selectedNode ? 'true' : null },
       h('span', { class: `swatch status-${status}` }),
-      h('span', { class: 'node-title' }, node.title),
+      h('span', { class: 'node-title' }, node.title,
+        node.kind === NODE_KIND.GATE ? [' ', h('span', { class: 'badge kind-gate' }, 'gate')] : null),
       h('code', { class: 'muted' }, node.id),
       h('span', { class: `status-text status-${status}` }, status === 'none' ? 'not run yet' : statusLabel(status)),
       h('span', { class: 'muted' }, execution ? duration(executionDuration(execution)) : ''),
