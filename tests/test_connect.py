@@ -21,6 +21,8 @@ import pytest
 import trio
 from hubproc import ENTRY
 from test_deploy import install, stand_in_pyz
+from test_known_hubs import run as run_cli
+from test_known_hubs import user_env
 
 from benchmarks.hub_subprocess import BlockingHub, free_port
 
@@ -134,16 +136,11 @@ def ssh_clients(vm: Vm) -> list[str]:
 
 
 def laptop_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
-    return env | {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    return user_env(tmp_path)
 
 
 async def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    await trio.Path(cwd).mkdir(parents=True, exist_ok=True)
-    with trio.fail_after(WAIT_S):
-        done = await trio.run_process([sys.executable, str(ENTRY), *args], env=env, cwd=str(cwd),
-                                      capture_stdout=True, capture_stderr=True, check=False)
-    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+    return await run_cli(args, env, cwd, within_s=WAIT_S)
 
 
 async def test_connect_opens_the_tunnel_saves_the_hub_and_leaves_nothing(vm: Vm, tmp_path: Path) -> None:

@@ -23,9 +23,11 @@ def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env | {"XDG_CONFIG_HOME": str(tmp_path / "config")} | extra
 
 
-async def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+async def run(args: list[str], env: dict[str, str], cwd: Path,
+              within_s: float = WAIT_S) -> subprocess.CompletedProcess[str]:
+    """``python orchestra.py ARGS`` as a user runs it, from ``cwd``; its output as text."""
     await trio.Path(cwd).mkdir(parents=True, exist_ok=True)
-    with trio.fail_after(WAIT_S):
+    with trio.fail_after(within_s):
         done = await trio.run_process([sys.executable, str(ENTRY), *args], env=env, cwd=str(cwd),
                                       capture_stdout=True, capture_stderr=True, check=False)
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
