@@ -335,7 +335,7 @@ class Database:
         db, conn = self._writer_conn, self._writer_conn.conn
         # A job alone in its transaction needs no savepoint (~10 us each): rolling back undoes just it.
         solo = len(batch) == 1
-        for job in batch:
+        for job in batch:  # a held job may run again: nothing of its last try counts
             job.result, job.error, job.events = None, None, []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -348,8 +348,6 @@ class Database:
                     conn.execute("ROLLBACK")
             self._sequencer.rollback(0)
             cause = exc.__cause__ if isinstance(exc, _BatchFailed) else exc
-            for job in batch:
-                job.result, job.error, job.events = None, None, []
             if isinstance(cause, sqlite3.Error):
                 return storage_unavailable(cause, WRITER_BUSY_TIMEOUT_S)
             return StorageUnavailable(f"the database cannot be written: {cause}")

@@ -164,10 +164,8 @@ class AgentRunner:
                 try:
                     checkout = await self._checkout(run, node, handle, attempt)
                 except GitError as exc:
-                    self._queue_started(handle, prompt, [], None, run.workspace)
                     detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
-                    self.queue_output(handle, [{"kind": "error", "message": str(exc), **detail}])
-                    return Ending(ExecutionStatus.FAILED, str(exc))
+                    return self._not_started(handle, prompt, [], run.workspace, str(exc), detail)
             cwd = str(checkout.path) if checkout else run.workspace
             argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
                                               "workspace": cwd, "session_id": session_id})
@@ -177,9 +175,7 @@ class AgentRunner:
                 if oversized:
                     message = (f"an argument of {oversized:,} bytes is over Linux's 131,072-byte limit, and agent "
                                f"template '{template['id']}' cannot take the prompt on stdin (stdin_prompt)")
-                    self._queue_started(handle, prompt, [], None, cwd)
-                    self.queue_output(handle, [{"kind": "error", "message": message}])
-                    return Ending(ExecutionStatus.FAILED, message)
+                    return self._not_started(handle, prompt, [], cwd, message)
                 ending = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
             finally:
                 if checkout is not None:
@@ -241,9 +237,7 @@ class AgentRunner:
             try:
                 process = await stack.enter_async_context(open_agent_process(spec, self.grace_s))
             except SpawnError as exc:
-                self._queue_started(handle, prompt, argv, None, cwd)
-                self.queue_output(handle, [{"kind": "error", "message": str(exc)}])
-                return Ending(ExecutionStatus.FAILED, str(exc))
+                return self._not_started(handle, prompt, argv, cwd, str(exc))
             handle.process = process
             self._queue_started(handle, prompt, argv, process, cwd)
             if notes:
@@ -320,6 +314,13 @@ class AgentRunner:
             self.queue_output(handle, [{"kind": "error", "message": message}])
         for handle in live:
             handle.stop(Ending(ExecutionStatus.FAILED, message))
+
+    def _not_started(self, handle: ExecutionHandle, prompt: str, argv: list[str], cwd: str, message: str,
+                     detail: dict[str, Any] | None = None) -> Ending:
+        """An agent that could not be started: its start (with no process) and the reason are stored."""
+        self._queue_started(handle, prompt, argv, None, cwd)
+        self.queue_output(handle, [{"kind": "error", "message": message, **(detail or {})}])
+        return Ending(ExecutionStatus.FAILED, message)
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
                        process: AgentProcess | None, cwd: str) -> None:
