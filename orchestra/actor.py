@@ -25,6 +25,7 @@ from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
 from .execution import AgentRunner, Ending, ExecutionHandle, FollowUp, RunState
+from .executors import Executor
 from .logging_setup import log_context
 from .models import Budget
 from .prompts import UpstreamResult
@@ -59,6 +60,9 @@ class HubServices(Protocol):
     def limiter(self) -> trio.CapacityLimiter: ...  # the hub-wide limit on running agents
 
     @property
+    def executor(self) -> Executor: ...  # where agents run (local or a Ray cluster)
+
+    @property
     def stopping(self) -> bool: ...
 
     async def template(self, template_id: str) -> Template | None: ...
@@ -77,7 +81,7 @@ class ProjectActor:
         self.limiter = trio.CapacityLimiter(hub.settings.max_parallel)
         worktrees = hub.settings.workspaces_root / ".worktrees" / project_id
         self.runner = AgentRunner(hub.db, project_id, hub.settings.kill_grace_s, worktrees,
-                                  (self.limiter, hub.limiter))
+                                  (self.limiter, hub.limiter), hub.executor)
         self._nursery: trio.Nursery | None = None
 
     async def run(self, inbox: trio.MemoryReceiveChannel[commands.Envelope[Any]]) -> None:
@@ -466,7 +470,7 @@ def _ending_changes(handle: ExecutionHandle, ending: Ending) -> dict[str, Any]:
     if process is not None:
         changes["stderr"] = process.stderr_text
         if ending.exit_code is None:
-            changes["exit_code"] = process.process.returncode
+            changes["exit_code"] = process.returncode
     if parser is not None:
         report = parser.report
         changes |= {"result_text": report.result_text, "session_id": report.session_id,

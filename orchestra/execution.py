@@ -1,7 +1,8 @@
 """One attempt of one agent node: build its argv, check out its git worktree, run the agent,
 store what it prints, enforce its budgets, and say how it ended (a :class:`Ending`).
 
-The process itself is behind :mod:`orchestra.process`; this module is the policy around it.
+The process itself is behind an :class:`~orchestra.executors.Executor` (local or on a Ray cluster);
+this module is the policy around it and does not know which one ran it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import trio
 from . import git_checkpoints, transitions
 from .agents import AgentParser, make_parser
 from .db import Database, WriteJob
+from .executors import Execution, Executor
 from .git_checkpoints import Checkout, GitError, MergeConflict, Repository
 from .lines import Line
 from .models import Budget
-from .process import AgentProcess, AgentSpec, OutputHandler, SpawnError, open_agent_process
+from .process import AgentSpec, OutputHandler, SpawnError
 from .prompts import UpstreamResult, render_prompt
 from .rows import Node, Template
 from .statuses import EventType, ExecutionStatus
@@ -99,7 +101,7 @@ class ExecutionHandle:
     run: RunState
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     stop_ending: Ending | None = None  # why the scope was cancelled, when something chose to stop it
-    process: AgentProcess | None = None
+    process: Execution | None = None
     parser: AgentParser | None = None
     checkpoint: dict[str, Any] = field(default_factory=dict)
     decision: trio.Event | None = None  # gates: set when approved or rejected
@@ -138,8 +140,9 @@ class AgentRunner:
     """Runs agent attempts for one project actor."""
 
     def __init__(self, db: Database, project_id: str, grace_s: float, worktrees_root: Path,
-                 limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter]) -> None:
+                 limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter], executor: Executor) -> None:
         self.db = db
+        self.executor = executor
         self.project_id = project_id
         self.grace_s = grace_s
         self.worktrees_root = worktrees_root
@@ -231,11 +234,12 @@ class AgentRunner:
     async def _run_process(self, run: RunState, node: Node, handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: Template, stdin: bytes | None,
                            notes: list[dict[str, Any]]) -> Ending:
+        placement = (node.get("placement") or template.get("placement") or {})
         spec = AgentSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
-                             stdin)
-        async with AsyncExitStack() as stack:  # the agent's process group is gone when this block ends
+                         stdin, placement)
+        async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
             try:
-                process = await stack.enter_async_context(open_agent_process(spec, self.grace_s))
+                process = await stack.enter_async_context(self.executor.open(spec, self.grace_s))
             except SpawnError as exc:
                 return self._not_started(handle, prompt, argv, cwd, str(exc))
             handle.process = process
@@ -244,7 +248,7 @@ class AgentRunner:
                 self.queue_output(handle, notes)
             log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
                                                  "execution_id": handle.id, "pid": process.pid,
-                                                 "agent": node["agent"]})
+                                                 "agent": node["agent"], "where": process.where})
             timeout = node["timeout_s"]
             budget = node.get("budget")
             node_budget = Budget.model_validate(budget) if budget else None  # parsed once per execution
@@ -260,6 +264,10 @@ class AgentRunner:
             message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
             return Ending(ExecutionStatus.FAILED, message)
+        if process_exit.kind == "lost":
+            message = f"lost: {process_exit.reason}; it is not run again"
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+            return Ending(ExecutionStatus.LOST, message)
         parser = handle.parser
         assert parser is not None
         closing = parser.finish(process_exit.exit_code, process.stderr_text)
@@ -323,12 +331,13 @@ class AgentRunner:
         return Ending(ExecutionStatus.FAILED, message)
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
-                       process: AgentProcess | None, cwd: str) -> None:
+                       process: Execution | None, cwd: str) -> None:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
                    "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
                    "proc_start": process.start_ticks if process else None,
-                   "base_commit": handle.checkpoint.get("base_commit")}
+                   "base_commit": handle.checkpoint.get("base_commit"),
+                   "ran_on": process.where if process else None}
         self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:

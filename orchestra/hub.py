@@ -21,6 +21,7 @@ from .commands import Envelope
 from .db import Database, fetch_rows
 from .errors import Conflict
 from .events import EventBus
+from .executors import Executor, open_executor
 from .process import become_subreaper, kill_marked, kill_orphan_group
 from .rows import LaunchedRun, Template
 from .settings import Settings
@@ -51,8 +52,9 @@ class _Mailbox:
 
 
 class Hub:
-    def __init__(self, settings: Settings, db: Database, token: str) -> None:
+    def __init__(self, settings: Settings, db: Database, token: str, executor: Executor) -> None:
         self.settings = settings
+        self.executor = executor
         self.db = db
         self.bus: EventBus = db.bus
         self.token = token
@@ -67,12 +69,12 @@ class Hub:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, db: Database, token: str) -> AsyncIterator[Hub]:
-        hub = cls(settings, db, token)
         if not become_subreaper():
             log.warning("cannot become a child subreaper: agents' processes that leave their process group "
                         "(setsid) are not ended with their execution")
-        await hub.recover()
-        async with trio.open_nursery() as nursery:
+        async with open_executor(settings) as executor, trio.open_nursery() as nursery:
+            hub = cls(settings, db, token, executor)
+            await hub.recover()
             await nursery.start(hub._serve_actors)
             await hub.resume_gated_runs()
             try:

@@ -101,6 +101,13 @@ class Budget(Strict):
 NodeKind = Literal["agent", "gate"]
 
 
+# Where an agent may run on a Ray cluster: custom resources a worker offers (`ray start --resources`),
+# e.g. {"claude": 1} or {"worker-a": 1}. The local executor ignores it.
+Placement = Annotated[
+    dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")], Annotated[float, Field(gt=0, le=1e6)]],
+    Field(min_length=1, max_length=16)]
+
+
 class NodeCreate(Strict):
     id: Slug | None = None
     kind: NodeKind = "agent"
@@ -113,6 +120,7 @@ class NodeCreate(Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] = 0
     position: Position | None = None
+    placement: Placement | None = None
 
 
 class NodePatch(Strict):
@@ -126,6 +134,7 @@ class NodePatch(Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
     position: Position | None = None
+    placement: Placement | None = None
 
 
 class StdinPrompt(Strict):
@@ -146,6 +155,7 @@ class TemplateCreate(Strict):
                               Field(min_length=1, max_length=200)] | None = None
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
     stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
+    placement: Placement | None = None  # a node's own placement wins over its template's
 
 
 class LaunchRequest(Strict):

@@ -46,7 +46,6 @@ GROUP_POLL_S = 0.02
 EXECUTION_MARK = "ORCHESTRA_EXECUTION_ID"
 _PR_SET_CHILD_SUBREAPER = 36
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_OWN_CHILDREN = f"/proc/{os.getpid()}/task/{os.getpid()}/children"
 ADOPT_AFTER_S = 1.0
 
 
@@ -59,14 +58,18 @@ class AgentSpec:
     cwd: Path
     env: dict[str, str]
     stdin: bytes | None = None  # written to the agent's stdin, then closed; None: /dev/null
+    # Where it may run, as Ray custom resources (e.g. {"claude": 1}); the local executor ignores it.
+    placement: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ProcessExit:
-    """How the agent process exited; an execution's :class:`~orchestra.execution.Ending` takes its exit code."""
+    """How the agent process ended: it exited (an execution's :class:`~orchestra.execution.Ending` takes
+    its exit code), or the machine it ran on was lost (``reason``; never re-run)."""
 
-    kind: Literal["exited"]  # a cancelled run raises Cancelled instead
+    kind: Literal["exited", "lost"]  # a cancelled run raises Cancelled instead
     exit_code: int | None = None
+    reason: str | None = None
 
 
 class SpawnError(Exception):
@@ -86,9 +89,15 @@ class AgentProcess:
     grace_s: float
     stderr_tail: bytearray = field(default_factory=bytearray)
 
+    where = "local"  # what an execution records as where it ran
+
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
 
     @property
     def stderr_text(self) -> str:
@@ -182,17 +191,22 @@ async def _spawn(spec: AgentSpec, grace_s: float) -> AgentProcess:
             start_new_session=True,
         )
         _leaders.pids.add(process.pid)
-    except ValueError as exc:  # a NUL byte in an argument or the environment
-        raise SpawnError(f"{spec.argv[0]}: cannot start: {exc}") from None
-    except FileNotFoundError as exc:
-        if exc.filename and str(exc.filename) == str(spec.cwd):
-            raise SpawnError(f"working directory {spec.cwd} does not exist") from None
-        raise SpawnError(f"{spec.argv[0]}: executable not found on PATH") from None
-    except PermissionError:
-        raise SpawnError(f"{spec.argv[0]}: permission denied (not executable?)") from None
-    except OSError as exc:
-        raise SpawnError(f"{spec.argv[0]}: cannot start: {exc.strerror or exc}") from None
+    except (ValueError, OSError) as exc:
+        raise SpawnError(spawn_error_message(exc, spec.argv[0], spec.cwd)) from None
     return AgentProcess(spec, process, process_start_ticks(process.pid), grace_s)
+
+
+def spawn_error_message(exc: ValueError | OSError, executable: str, cwd: Path) -> str:
+    """Why an agent could not be started, in words (shared with the Ray executor's keeper)."""
+    if isinstance(exc, ValueError):  # a NUL byte in an argument or the environment
+        return f"{executable}: cannot start: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        if exc.filename and str(exc.filename) == str(cwd):
+            return f"working directory {cwd} does not exist"
+        return f"{executable}: executable not found on PATH"
+    if isinstance(exc, PermissionError):
+        return f"{executable}: permission denied (not executable?)"
+    return f"{executable}: cannot start: {exc.strerror or exc}"
 
 
 # -- process groups ---------------------------------------------------------------------------------
@@ -229,6 +243,12 @@ def _read_stat(pid: int) -> tuple[int, str, int, int, int] | None:
         return None
     fields = text[text.rfind(")") + 2 :].split()
     return pid, fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def still_running(pid: int, start_ticks: int | None) -> bool:
+    """Whether the process that had ``start_ticks`` is alive: not gone, not a zombie, not a reused pid."""
+    stat = _read_stat(pid)
+    return stat is not None and stat[1] != "Z" and stat[4] == start_ticks
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -317,6 +337,16 @@ class _Leaders:
 _leaders = _Leaders()
 
 
+def register_leader(pid: int) -> None:
+    """An agent this process spawned and will reap itself: sweeps for escapees leave it alone."""
+    _leaders.pids.add(pid)
+
+
+def forget_leader(pid: int) -> None:
+    """The agent was reaped: from now on its pid may be anyone's."""
+    _leaders.pids.discard(pid)
+
+
 def become_subreaper() -> bool:
     """Make orphaned descendants of this process its children (Linux PR_SET_CHILD_SUBREAPER), so that
     a process that left its agent's group is still found when the execution ends."""
@@ -331,8 +361,9 @@ def become_subreaper() -> bool:
 def _children() -> list[int]:
     """The hub's children. Orphans are adopted by the subreaper's main thread, so its list is enough
     (one small /proc read: cheap enough for the loop, where it spares most executions a thread hop)."""
+    pid = os.getpid()  # not cached at import: the Ray executor's keeper forks after importing this
     try:
-        with open(_OWN_CHILDREN, "rb") as file:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as file:
             return [int(pid) for pid in file.read().split()]
     except OSError:
         return []

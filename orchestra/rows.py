@@ -50,6 +50,7 @@ class Node(TypedDict):
     retries: int
     position: dict[str, float] | None
     budget: dict[str, Any] | None
+    placement: NotRequired[dict[str, float] | None]  # Ray resources it needs (see models.Placement)
     depends_on: list[str]
     created_at: float
     updated_at: float
@@ -70,6 +71,7 @@ class Template(TypedDict):
     stdin_prompt: StdinPrompt | None
     default_model: str | None
     env: dict[str, str]
+    placement: NotRequired[dict[str, float] | None]
     builtin: bool
     created_at: NotRequired[float]  # user templates only
 
@@ -95,6 +97,7 @@ class ExecutionSummary(TypedDict):
     base_commit: str | None
     commit_sha: str | None
     branch: str | None
+    ran_on: str | None  # where its agent ran: "local", or "ray:<host>/<node id>"
     created_at: float
     started_at: float | None
     finished_at: float | None

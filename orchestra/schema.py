@@ -136,7 +136,16 @@ def _v3(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE agent_templates ADD COLUMN stdin_prompt TEXT;")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
+    """Where agents may run (Ray resources on nodes and templates) and where each execution ran."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN placement TEXT;
+        ALTER TABLE agent_templates ADD COLUMN placement TEXT;
+        ALTER TABLE executions ADD COLUMN ran_on TEXT;
+        """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _placement_and_ran_on]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     kill_grace_s: float = Field(default=5.0, gt=0, le=300)
     # Largest accepted request body, in bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Where agents run: on this machine, or on a Ray cluster (docs/SCALE_OUT.md; orchestra-hub[ray]).
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str = "auto"  # the cluster's GCS address (host:port); "auto": the one `ray start` left here
+    ray_namespace: str = Field(default="orchestra", min_length=1, max_length=100)
+    # Comma-separated directories every Ray worker sees at the same path (e.g. an NFS mount): executions
+    # whose workspace lies under one run on the cluster; the others run on the hub's machine.
+    ray_shared_paths: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
     @property
     def workspaces_root(self) -> Path:
         return self.workspaces.expanduser().resolve()
+
+    @property
+    def ray_shared_path_list(self) -> list[Path]:
+        return [Path(path.strip()).expanduser().resolve() for path in self.ray_shared_paths.split(",") if path.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -40,6 +40,7 @@ class ExecutionStatus(StrEnum):
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
     INTERRUPTED = "interrupted"  # the hub stopped or its project actor failed while it ran
+    LOST = "lost"  # the machine it ran on (a Ray worker) went away; never re-run
     SKIPPED = "skipped"
 
 

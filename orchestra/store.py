@@ -125,6 +125,7 @@ def _present_node(row: Row, depends_on: list[str]) -> Node:
     position = row.pop("position")
     row["position"] = json.loads(position) if position else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
+    row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
     row["agent"] = row["agent"] or None  # gates run no agent
     row["depends_on"] = depends_on
     return cast(Node, row)
@@ -238,7 +239,9 @@ def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: 
     now = time.time()
     position = fields.pop("position", None)
     budget = fields.pop("budget", None)
+    placement = fields.pop("placement", None)
     db.table("nodes").insert(fields | {
+        "placement": json.dumps(placement) if placement else None,
         "project_id": project_id, "id": node_id, "created_at": now, "updated_at": now,
         "agent": fields.get("agent") or "",
         "position": json.dumps(position) if position else None,
@@ -266,7 +269,7 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
         agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == NodeKind.AGENT else None)
         _check_agent(db, kind, agent, builtin_ids)
         changes["agent"] = agent or ""
-    for column in ("position", "budget"):
+    for column in ("position", "budget", "placement"):
         if column in changes:
             changes[column] = json.dumps(changes[column]) if changes[column] else None
     depends_on = changes.pop("depends_on", None)
@@ -310,6 +313,7 @@ def _present_template(row: Row) -> Template:
     row["resume_command"] = json.loads(row["resume_command"]) if row.get("resume_command") else None
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
+    row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
     row["builtin"] = False
     return cast(Template, row)
 
@@ -332,6 +336,7 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
         "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
         "resume_command": json.dumps(resume) if resume else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
+        "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)

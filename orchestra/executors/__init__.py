@@ -1,0 +1,67 @@
+"""Where an execution's agent process runs: the narrow boundary between the hub and a process.
+
+An :class:`Executor` opens an execution from an :class:`~orchestra.process.AgentSpec` (argv, absolute
+working directory, full environment, execution id, placement hint). The :class:`Execution` it yields
+delivers its output as batches of lines to :meth:`Execution.run`, which returns how it ended: exited
+with a code, or lost (the machine or engine under it went away; never re-run). Cancelling, the Trio
+way, is leaving the ``open`` block: however it is left, the whole process tree is gone once it has
+been left, within the grace period given to ``open``; leaving it twice is not possible, so a cancel
+can never be half done.
+
+The actor, the writer, the event stream and the API see only this interface; an execution records
+:attr:`Execution.where` it ran. :class:`~orchestra.executors.local.LocalExecutor` is the default;
+:mod:`orchestra.executors.ray` runs executions on a Ray cluster (``orchestra-hub[ray]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+from ..process import AgentSpec, OutputHandler, ProcessExit
+from ..settings import Settings
+
+
+class Execution(Protocol):
+    """A started agent process, wherever it runs."""
+
+    @property
+    def where(self) -> str: ...  # "local", or e.g. "ray:<host>/<Ray node id>"
+
+    @property
+    def pid(self) -> int | None: ...  # only for a process on the hub's machine (recovery kills it by pid)
+
+    @property
+    def start_ticks(self) -> int | None: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def stderr_text(self) -> str: ...
+
+    async def run(self, on_output: OutputHandler) -> ProcessExit: ...
+
+
+class Executor(Protocol):
+    name: str
+
+    def open(self, spec: AgentSpec, grace_s: float) -> AbstractAsyncContextManager[Execution]:
+        """Start the agent (raise :class:`~orchestra.process.SpawnError` when it cannot be); the whole
+        process tree is gone when the block is left, however it is left."""
+        ...
+
+
+@asynccontextmanager
+async def open_executor(settings: Settings) -> AsyncIterator[Executor]:
+    """The executor ``ORCHESTRA_EXECUTOR`` names, connected for the life of the block."""
+    if settings.executor == "ray":
+        from .ray import open_ray_executor  # ray is an optional dependency: imported only when chosen
+
+        async with open_ray_executor(settings) as executor:
+            yield executor
+        return
+    from .local import LocalExecutor
+
+    yield LocalExecutor()

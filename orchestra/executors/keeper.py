@@ -1,0 +1,131 @@
+"""The keeper: owns one agent's process tree on a Ray worker machine (``python -m orchestra.executors.keeper``).
+
+Ray kills an actor's worker process (``ray.cancel``, ``ray.kill``, a dead driver) and that worker's
+direct children, without touching its grandchildren. So the actor does not own the agent: it starts
+this keeper, which forks away from it (no longer its child) into a session of its own and applies the
+local rules on the worker side: it is a child subreaper, starts the agent in a new session and process
+group with the ``ORCHESTRA_EXECUTION_ID`` mark, and ends the group (SIGTERM, grace, SIGKILL) and every
+marked escapee when told to (``end``) or when its lifeline, its stdin, closes because the actor is gone.
+Nothing outlives it.
+
+Protocol. stdin: one JSON line (the spec), then ``end`` lines; EOF is ``end``, and so is the end of a
+process the spec names in ``watch`` (the actor's worker and its raylet). The agent inherits the
+keeper's stdout and stderr (the actor reads them directly). Status lines on ``--status-fd``:
+``started <pid>``, ``error <message>``, ``exited <code>`` and, last, ``gone``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from ..process import (
+    EXECUTION_MARK,
+    GROUP_POLL_S,
+    become_subreaper,
+    end_escapees,
+    forget_leader,
+    group_members,
+    register_leader,
+    signal_group,
+    spawn_error_message,
+    still_running,
+)
+from .ray_host import WATCH_S
+
+
+def end_tree(pgid: int, grace_s: float, execution_id: str) -> None:
+    """SIGTERM the group, wait up to ``grace_s`` for it to empty, SIGKILL what is left until nothing is;
+    then kill the marked processes that left the group (they are this subreaper's children by now)."""
+    if signal_group(pgid, signal.SIGTERM):
+        deadline = time.monotonic() + grace_s
+        while group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(GROUP_POLL_S)
+    while group_members(pgid):
+        signal_group(pgid, signal.SIGKILL)
+        time.sleep(GROUP_POLL_S)
+    end_escapees(execution_id)
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        stream.write(data)
+        stream.close()
+
+
+def _watch(processes: list[tuple[int, int | None]]) -> None:
+    """A raylet killed under its workers leaves them running, and the lifeline open: when the actor's
+    worker or its raylet is gone (or a zombie), end the agent as on EOF."""
+    while all(still_running(pid, ticks) for pid, ticks in processes):
+        time.sleep(WATCH_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--status-fd", type=int, required=True)
+    status_fd = parser.parse_args().status_fd
+    # Ray kills a worker's direct children when the worker exits: the keeper must not be one of them.
+    if os.fork() > 0:
+        os._exit(0)
+    status = os.fdopen(status_fd, "w", buffering=1)
+    lifeline = sys.stdin.buffer
+    spec: dict[str, Any] = json.loads(lifeline.readline())
+    become_subreaper()
+    stdin = base64.b64decode(spec["stdin"]) if spec.get("stdin") is not None else None
+    try:
+        agent = subprocess.Popen(
+            spec["argv"], stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, cwd=spec["cwd"],
+            env=spec["env"] | {EXECUTION_MARK: spec["execution_id"]}, start_new_session=True)
+    except (ValueError, OSError) as exc:
+        status.write("error " + spawn_error_message(exc, spec["argv"][0], Path(spec["cwd"])).replace("\n", " ") + "\n")
+        return 0
+    register_leader(agent.pid)
+    # The agent holds the pipes to the actor now: EOF there must mean the agent's tree closed them.
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    status.write(f"started {agent.pid}\n")
+    if stdin is not None and agent.stdin is not None:
+        threading.Thread(target=_feed, args=(agent.stdin, stdin), daemon=True).start()
+
+    def report_exit() -> None:
+        code = agent.wait()
+        forget_leader(agent.pid)
+        status.write(f"exited {code}\n")
+
+    threading.Thread(target=report_exit, daemon=True).start()
+    threading.Thread(target=_watch, args=([tuple(pair) for pair in spec["watch"]],), daemon=True).start()
+    grace_s = float(spec["grace_s"])
+    signal.signal(signal.SIGTERM, _stop)  # someone ending the keeper ends its agent first
+    with contextlib.suppress(_Stop):
+        for line in lifeline:  # blocks until the actor says "end <grace>" or is gone (EOF)
+            if line.startswith(b"end"):
+                with contextlib.suppress(ValueError, IndexError):
+                    grace_s = float(line.split()[1])
+                break
+    end_tree(agent.pid, grace_s, spec["execution_id"])
+    status.write("gone\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

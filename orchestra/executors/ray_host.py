@@ -1,0 +1,175 @@
+"""The Ray actor that runs one execution on a worker machine (made a Ray actor by :mod:`.ray`).
+
+One actor per execution, never restarted and its methods never retried (a re-run CLI would splice
+its output onto the first one's). It starts a :mod:`keeper <orchestra.executors.keeper>`, which owns
+the agent's process tree, and reads the agent's stdout and stderr itself: lines are split here and
+handed to the hub in batches, as many as have arrived per :meth:`AgentHost.read` call. The hub asks
+for the next batch only once it has stored the last one, and the buffer here is bounded, so an agent
+that prints faster than the hub stores is held up by its own pipe, as it is locally.
+
+Plain Python (no ray import): the class is importable on every worker that has orchestra-hub.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from ..lines import Line, LineSplitter
+from ..process import DRAIN_AFTER_EXIT_S, STDERR_KEEP_BYTES, process_start_ticks, still_running
+
+BUFFER_MAX_BYTES = 4 * 1024 * 1024  # lines read but not yet taken by the hub; then the pipe fills up
+POLL_S = 0.05
+WATCH_S = 0.5
+KEEPER_EXIT_S = 10.0  # how long the keeper may take on top of the grace period to report "gone"
+
+
+class AgentHost:
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.lines: list[Line] = []
+        self.buffered = 0
+        self.stdout_done = False
+        self.exit_code: int | None = None
+        self.exited = threading.Event()
+        self.gone = threading.Event()
+        self.stderr_tail = bytearray()
+        self.keeper: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()  # one start, one end
+
+    def start(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Start the keeper and, through it, the agent; say where it runs, or why it could not start."""
+        import ray  # on the worker, inside a running actor
+
+        status_read, status_write = os.pipe()
+        with self.lock:
+            self.keeper = subprocess.Popen(
+                [sys.executable, "-m", "orchestra.executors.keeper", "--status-fd", str(status_write)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_write,),
+                start_new_session=True)  # a kill of this worker's group must not take the keeper along
+        os.close(status_write)
+        assert self.keeper.stdin is not None
+        self.keeper.stdin.write(json.dumps({
+            "argv": spec["argv"], "cwd": spec["cwd"], "env": spec["env"], "execution_id": spec["execution_id"],
+            "grace_s": spec["grace_s"],
+            "watch": [(pid, process_start_ticks(pid)) for pid in (os.getpid(), os.getppid())],  # worker, raylet
+            "stdin": base64.b64encode(spec["stdin"]).decode() if spec["stdin"] is not None else None,
+        }).encode() + b"\n")
+        self.keeper.stdin.flush()
+        status = os.fdopen(status_read, "rb")
+        first = status.readline().decode(errors="replace").strip()
+        self.keeper.wait()  # it forked the real keeper, which is no child of this worker, and exited
+        if not first.startswith("started"):
+            return {"error": first.removeprefix("error ") or "the keeper process exited before starting the agent"}
+        threading.Thread(target=self._follow_status, args=(status,), daemon=True).start()
+        threading.Thread(target=self._outlive_no_raylet, args=(spec["grace_s"],), daemon=True).start()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        return {"where": f"ray:{socket.gethostname()}/{ray.get_runtime_context().get_node_id()}"}
+
+    def read(self, wait_s: float) -> dict[str, Any]:
+        """The lines that have arrived (waiting up to ``wait_s`` for the first); ``done`` once the agent
+        exited and its output is drained, with its exit code and the tail of its stderr."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.lines or self._done(), timeout=wait_s)
+            lines, self.lines, self.buffered = self.lines, [], 0
+            self.cond.notify_all()
+            done = self._done()
+        reply: dict[str, Any] = {"lines": [(line.data, line.length) for line in lines], "done": done}
+        if done:
+            reply |= {"exit_code": self.exit_code, "stderr": bytes(self.stderr_tail)}
+        return reply
+
+    def end(self, grace_s: float) -> None:
+        """End the agent's whole tree (SIGTERM, grace, SIGKILL, escapees); returns once it is gone.
+        Safe to call more than once."""
+        with self.lock:
+            keeper = self.keeper
+            if keeper is None:
+                return
+            if keeper.stdin is not None and not keeper.stdin.closed:
+                try:
+                    keeper.stdin.write(f"end {grace_s}\n".encode())
+                    keeper.stdin.close()
+                except OSError:
+                    pass
+        self.gone.wait(timeout=grace_s * 2 + KEEPER_EXIT_S)
+
+    def _outlive_no_raylet(self, grace_s: float) -> None:
+        """A worker whose raylet was killed lingers on, holding memory: once its keeper has ended the
+        agent (it watches the raylet too), this worker ends itself."""
+        raylet = os.getppid()
+        ticks = process_start_ticks(raylet)
+        while still_running(raylet, ticks):
+            time.sleep(WATCH_S)
+        self.gone.wait(timeout=grace_s * 2 + KEEPER_EXIT_S)
+        os._exit(1)
+
+    def _done(self) -> bool:
+        return self.stdout_done and self.exited.is_set() and not self.lines
+
+    def _follow_status(self, status: Any) -> None:
+        for raw in status:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("exited "):
+                with self.cond:
+                    self.exit_code = int(line.split()[1])
+                    self.exited.set()
+                    self.cond.notify_all()
+            elif line == "gone":
+                self.gone.set()
+        self.gone.set()
+        with self.cond:
+            self.exited.set()  # a keeper that died without a word: the agent's code is unknown
+            self.cond.notify_all()
+
+    def _pump_stdout(self) -> None:
+        """Read until EOF, or until the pipe has been quiet for DRAIN_AFTER_EXIT_S after the agent
+        exited (a grandchild may hold it open); waiting for the hub to take lines does not count."""
+        assert self.keeper is not None and self.keeper.stdout is not None
+        fd = self.keeper.stdout.fileno()
+        splitter = LineSplitter()
+        quiet_since: float | None = None
+        while True:
+            with self.cond:
+                self.cond.wait_for(lambda: self.buffered < BUFFER_MAX_BYTES)
+            ready, _, _ = select.select([fd], [], [], POLL_S)
+            if not ready:
+                if self.exited.is_set():
+                    quiet_since = quiet_since or time.monotonic()
+                    if time.monotonic() - quiet_since >= DRAIN_AFTER_EXIT_S:
+                        break
+                continue
+            quiet_since = None
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self._add(splitter.feed(chunk))
+        self._add(splitter.finish())
+        with self.cond:
+            self.stdout_done = True
+            self.cond.notify_all()
+
+    def _add(self, lines: list[Line]) -> None:
+        if not lines:
+            return
+        with self.cond:
+            self.lines.extend(lines)
+            self.buffered += sum(len(line.data) for line in lines)
+            self.cond.notify_all()
+
+    def _pump_stderr(self) -> None:
+        assert self.keeper is not None and self.keeper.stderr is not None
+        fd = self.keeper.stderr.fileno()
+        while chunk := os.read(fd, 65536):
+            self.stderr_tail += chunk
+            if len(self.stderr_tail) > STDERR_KEEP_BYTES:
+                del self.stderr_tail[: len(self.stderr_tail) - STDERR_KEEP_BYTES]

@@ -1,0 +1,260 @@
+"""Executions on a real Ray cluster (``ORCHESTRA_EXECUTOR=ray``): a head and two worker nodes with
+distinct custom resources, started once for the module by Ray's own test utility, hubs as real
+subprocesses driving it. What must hold is what holds locally: the same events, a cancel that leaves
+no process, a hub restart that ends its agents; and what is new: a lost worker is ``lost``, not re-run.
+
+Placement validation needs no cluster: those tests run without ray installed too."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
+from hubproc import HubProcess, hub_env, hub_process, wait_for_event
+
+from benchmarks import procfs
+from orchestra.process import EXECUTION_MARK
+
+try:
+    from ray.cluster_utils import Cluster
+except ImportError:  # the extra is not installed: only the cluster tests are skipped
+    HAVE_RAY = False
+else:
+    HAVE_RAY = True
+
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install -e '.[ray]')")
+WORKERS = ("worker-a", "worker-b")
+LOST_WITHIN_S = 60  # the head declares a node dead after ~1.5 s of failed health checks (see below)
+
+
+@dataclass
+class RayCluster:
+    cluster: Any  # ray.cluster_utils.Cluster
+    workers: dict[str, Any]  # resource name -> ray._private.node.Node
+
+    @property
+    def address(self) -> str:
+        return str(self.cluster.address)
+
+    def where(self, worker: str) -> str:
+        return f"ray:{os.uname().nodename}/{self.workers[worker].node_id}"
+
+
+def _processes_of(nodes: list[Any]) -> list[int]:
+    return [info.process.pid for node in nodes for infos in node.all_processes.values() for info in infos]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A head that runs nothing (num_cpus=0, no dashboard) and declares a silent node dead quickly, and
+    two workers whose only resource is their name; every Ray process is gone after the module."""
+    if not HAVE_RAY:
+        pytest.skip("ray is not installed (pip install -e '.[ray]')")
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "include_dashboard": False,
+        "_system_config": {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
+                           "health_check_timeout_ms": 500, "health_check_failure_threshold": 3}})
+    try:
+        workers = {name: cluster.add_node(num_cpus=0, resources={name: 100}) for name in WORKERS}
+        yield RayCluster(cluster, workers)
+    finally:
+        nodes = [cluster.head_node, *cluster.worker_nodes]
+        cluster.shutdown()
+        left = [pid for pid in _processes_of(nodes) if procfs.alive(pid)]
+        assert not left, f"Ray processes left behind: {left}"
+
+
+def ray_env(root: Path, agents: FakeAgents, cluster: RayCluster, **extra: str) -> dict[str, str]:
+    return hub_env(root, TOKEN, ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude"), ORCHESTRA_EXECUTOR="ray",
+                   ORCHESTRA_RAY_ADDRESS=cluster.address, ORCHESTRA_RAY_SHARED_PATHS=str(root), **extra)
+
+
+async def add_node(http: httpx.AsyncClient, project_id: str, **fields: Any) -> None:
+    body = {"title": fields["id"], "agent": "claude-code"} | fields
+    response = await http.post(f"/projects/{project_id}/nodes", json=body)
+    assert response.status_code == 201, response.text
+
+
+async def first_output(hub: HubProcess, project_id: str, execution_id: str) -> None:
+    """The fake agent records its pids before it prints: once it printed, its record is complete."""
+    await wait_for_event(hub, project_id, lambda e: e["type"] == "execution.output"
+                         and e["execution_id"] == execution_id, within=WAIT_S)
+
+
+async def gone(pids: list[int], within: float = WAIT_S) -> None:
+    """Wait until none of ``pids`` is alive: nothing signals another process's end, so /proc is read."""
+    with trio.fail_after(within):
+        while any(procfs.alive(pid) for pid in pids):  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
+def marked(execution_id: str) -> list[int]:
+    return procfs.processes_mentioning(f"{EXECUTION_MARK}={execution_id}", in_environment=True)
+
+
+def shape(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return [(e["type"], e.get("output", {}).get("kind")) for e in events]
+
+
+async def run_dag(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The same three-node DAG, each node placed on a named worker; its run and each node's events."""
+    async with hub_process(env) as hub, hub.http() as http:
+        project = (await http.post("/projects", json={"name": "dag"})).json()
+        pid = project["id"]
+        await add_node(http, pid, id="plan", prompt="@lines=5", placement={"worker-a": 1})
+        await add_node(http, pid, id="build", prompt="@lines=200", depends_on=["plan"], placement={"worker-b": 1})
+        await add_node(http, pid, id="review", prompt="@lines=5 @result=done", depends_on=["build"],
+                       placement={"worker-a": 1})
+        launched = (await http.post("/launch", json={"project_id": pid})).json()
+        await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished", within=WAIT_S * 2)
+        run = (await http.get(f"/runs/{launched['run_id']}")).json()
+        events = {}
+        for execution in run["executions"]:
+            reply = await http.get(f"/executions/{execution['id']}/events", params={"limit": 10_000})
+            events[execution["node_id"]] = reply.json()["events"]
+    return run, events
+
+
+@needs_ray
+async def test_a_dag_placed_on_named_ray_nodes_matches_a_local_run(
+        tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    remote_run, remote_events = await run_dag(ray_env(tmp_path / "ray", agents, ray_cluster))
+    local_run, local_events = await run_dag(hub_env(tmp_path / "local", TOKEN,
+                                                    ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude")))
+    assert remote_run["status"] == local_run["status"] == "succeeded"
+    ran_on = {e["node_id"]: e["ran_on"] for e in remote_run["executions"]}
+    assert ran_on == {"plan": ray_cluster.where("worker-a"), "build": ray_cluster.where("worker-b"),
+                      "review": ray_cluster.where("worker-a")}
+    assert {e["ran_on"] for e in local_run["executions"]} == {"local"}
+    for node_id, events in local_events.items():
+        assert shape(remote_events[node_id]) == shape(events), node_id
+    texts = [e["output"]["text"] for e in remote_events["build"]
+             if e["type"] == "execution.output" and e["output"]["kind"] == "text"]
+    assert [t for t in texts if t.startswith("line ")] == [f"line {i}" for i in range(1, 201)]
+    review = next(e for e in remote_run["executions"] if e["node_id"] == "review")
+    assert review["result_text"] == "done" and review["pid"] is None  # a remote pid is not the hub's to kill
+    records = agents.recorded()
+    assert len(records) == 6 and all(EXECUTION_MARK in record["env"] for record in records)
+
+
+@needs_ray
+async def test_a_remote_cancel_leaves_no_process(tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    async with hub_process(ray_env(tmp_path, agents, ray_cluster)) as hub, hub.http() as http:
+        pid = (await http.post("/projects", json={"name": "cancel"})).json()["id"]
+        await add_node(http, pid, id="stuck", prompt="@child @setsid-child @ignore-term @hang",
+                       placement={"worker-b": 1})
+        execution_id = (await http.post("/launch", json={"project_id": pid})).json()["executions"][0]["id"]
+        await first_output(hub, pid, execution_id)
+        (record,) = agents.recorded()
+        tree = [record["pid"], record["child_pid"], record["setsid_child_pid"]]
+        assert os.getsid(record["setsid_child_pid"]) == record["setsid_child_pid"]  # it left the group
+        keeper = int(procfs.stat_fields(record["pid"])[1])  # the agent's parent owns its tree
+        assert b"orchestra.executors.keeper" in procfs.cmdline(keeper)
+        assert (await http.post(f"/executions/{execution_id}/cancel")).status_code == 202
+        await wait_for_event(hub, pid, lambda e: e["type"] == "execution.finished", within=WAIT_S)
+        execution = (await http.get(f"/executions/{execution_id}")).json()
+        assert execution["status"] == "cancelled" and execution["ran_on"] == ray_cluster.where("worker-b")
+        # Cancelled means gone: nothing of the tree, not even the escapee, outlives the finished event.
+        assert [p for p in tree if procfs.alive(p)] == []
+        assert marked(execution_id) == []
+    await gone([keeper])
+
+
+@needs_ray
+async def test_a_hub_killed_mid_run_takes_its_remote_agents_along(
+        tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    env = ray_env(tmp_path, agents, ray_cluster)
+    async with hub_process(env) as hub, hub.http() as http:
+        pid = (await http.post("/projects", json={"name": "restart"})).json()["id"]
+        await add_node(http, pid, id="long", prompt="@child @setsid-child @hang", placement={"worker-a": 1})
+        execution_id = (await http.post("/launch", json={"project_id": pid})).json()["executions"][0]["id"]
+        await first_output(hub, pid, execution_id)
+        os.kill(hub.pid, signal.SIGKILL)  # the driver dies: Ray ends its actors, each keeper its tree
+        await hub.process.wait()
+    (record,) = agents.recorded()
+    await gone([record["pid"], record["child_pid"], record["setsid_child_pid"]])
+    assert marked(execution_id) == []
+    async with hub_process(env) as hub, hub.http() as http:
+        execution = (await http.get(f"/executions/{execution_id}")).json()
+        assert execution["status"] == "interrupted"
+
+
+@needs_ray
+async def test_a_killed_raylet_makes_the_execution_lost_and_the_run_fail(
+        tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    doomed = ray_cluster.cluster.add_node(num_cpus=0, resources={"doomed": 100})
+    try:
+        async with hub_process(ray_env(tmp_path, agents, ray_cluster)) as hub, hub.http() as http:
+            pid = (await http.post("/projects", json={"name": "lost"})).json()["id"]
+            await add_node(http, pid, id="remote", prompt="@child @hang", placement={"doomed": 1}, retries=2)
+            await add_node(http, pid, id="after", prompt="x", depends_on=["remote"])
+            run = (await http.post("/launch", json={"project_id": pid})).json()
+            execution_id = run["executions"][0]["id"]
+            await first_output(hub, pid, execution_id)
+            (record,) = agents.recorded()
+            raylet = doomed.all_processes["raylet"][0].process
+            os.kill(raylet.pid, signal.SIGKILL)
+            await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished", within=LOST_WITHIN_S)
+            finished = (await http.get(f"/runs/{run['run_id']}")).json()
+            lost = next(e for e in finished["executions"] if e["node_id"] == "remote")
+            assert finished["status"] == "failed"
+            assert lost["status"] == "lost" and lost["attempt"] == 1  # never re-run, whatever its retries
+            assert lost["error"].startswith("lost: the Ray worker running it went away")
+            assert [e["node_id"] for e in finished["executions"]] == ["remote", "after"]
+            assert next(e for e in finished["executions"] if e["node_id"] == "after")["status"] == "skipped"
+            events = (await http.get(f"/executions/{execution_id}/events")).json()["events"]
+            assert events[-1]["type"] == "execution.finished" and events[-2]["output"]["kind"] == "error"
+            await gone([record["pid"], record["child_pid"]])  # its keeper lost its actor: it ended the tree
+            assert len(agents.recorded()) == 1
+    finally:
+        ray_cluster.cluster.remove_node(doomed, allow_graceful=False)
+
+
+# -- placement: validated whatever the executor -------------------------------------------------------
+
+
+@pytest.mark.parametrize("placement, where", [
+    ({}, "placement"),
+    ({"worker a": 1}, "placement"),
+    ({"claude": 0}, "placement"),
+    ({"claude": "one"}, "placement"),
+    ([("claude", 1)], "placement"),
+])
+async def test_a_bad_placement_is_refused_and_changes_nothing(
+        hub: LiveHub, placement: Any, where: str) -> None:
+    project = await hub.create_project()
+    response = await hub.post(f"/projects/{project['id']}/nodes",
+                              {"title": "t", "prompt": "p", "agent": "claude-code", "placement": placement})
+    assert response.status_code == 422, response.text
+    assert where in str(response.json()["error"]["details"])
+    assert (await hub.get(f"/projects/{project['id']}/nodes")).json()["nodes"] == []
+    node = await hub.create_node(project["id"], id="n", placement={"claude": 1})
+    response = await hub.patch(f"/projects/{project['id']}/nodes/n", {"placement": placement})
+    assert response.status_code == 422, response.text
+    assert (await hub.get(f"/projects/{project['id']}/nodes/n")).json() == node
+    template = {"id": "placed", "name": "Placed", "command": ["x", "{prompt}"], "output": "text",
+                "placement": placement}
+    assert (await hub.post("/agent-templates", template)).status_code == 422
+    assert (await hub.get("/agent-templates/placed")).status_code == 404
+
+
+async def test_placement_is_stored_on_nodes_and_templates_and_ignored_locally(hub: LiveHub) -> None:
+    template = {"id": "placed", "name": "Placed", "command": ["/bin/echo", "{prompt}"], "output": "text",
+                "placement": {"claude": 1}}
+    created = await hub.post("/agent-templates", template)
+    assert created.status_code == 201 and created.json()["placement"] == {"claude": 1}
+    project = await hub.create_project()
+    node = await hub.create_node(project["id"], id="n", agent="placed", placement={"worker-a": 1, "gpu": 0.5})
+    assert node["placement"] == {"worker-a": 1, "gpu": 0.5}
+    patched = await hub.patch(f"/projects/{project['id']}/nodes/n", {"placement": None})
+    assert patched.json()["placement"] is None
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    assert run["status"] == "succeeded" and run["executions"][0]["ran_on"] == "local"
