@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +74,9 @@ def ray_cluster() -> Iterator[RayCluster]:
 
 
 def ray_env(root: Path, agents: FakeAgents, cluster: RayCluster, **extra: str) -> dict[str, str]:
-    return hub_env(root, TOKEN, ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude"), ORCHESTRA_EXECUTOR="ray",
-                   ORCHESTRA_RAY_ADDRESS=cluster.address, ORCHESTRA_RAY_SHARED_PATHS=str(root), **extra)
+    settings = {"ORCHESTRA_CLAUDE_BIN": str(agents.bin_dir / "claude"), "ORCHESTRA_EXECUTOR": "ray",
+                "ORCHESTRA_RAY_ADDRESS": cluster.address, "ORCHESTRA_RAY_SHARED_PATHS": str(root)}
+    return hub_env(root, TOKEN, **(settings | extra))
 
 
 async def add_node(http: httpx.AsyncClient, project_id: str, **fields: Any) -> None:
@@ -207,7 +209,7 @@ async def test_a_killed_raylet_makes_the_execution_lost_and_the_run_fail(
             lost = next(e for e in finished["executions"] if e["node_id"] == "remote")
             assert finished["status"] == "failed"
             assert lost["status"] == "lost" and lost["attempt"] == 1  # never re-run, whatever its retries
-            assert lost["error"].startswith("lost: the Ray worker running it went away")
+            assert lost["error"].startswith("lost: the Ray worker") and "it is not run again" in lost["error"]
             assert [e["node_id"] for e in finished["executions"]] == ["remote", "after"]
             assert next(e for e in finished["executions"] if e["node_id"] == "after")["status"] == "skipped"
             events = (await http.get(f"/executions/{execution_id}/events")).json()["events"]
@@ -216,6 +218,61 @@ async def test_a_killed_raylet_makes_the_execution_lost_and_the_run_fail(
             assert len(agents.recorded()) == 1
     finally:
         ray_cluster.cluster.remove_node(doomed, allow_graceful=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout
+
+
+async def run_git_dag(env: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any], Path]:
+    """A DAG on a git workspace (a fan-in included), each node on a named worker; its run, each node's
+    diff, and the repository."""
+    async with hub_process(env) as hub, hub.http() as http:
+        project = (await http.post("/projects", json={"name": "git", "workspace": "repo"})).json()
+        pid, repo = project["id"], Path(project["workspace"])
+        git(repo, "init", "-q", "-b", "main")
+        (repo / "README.md").write_text("base\n")
+        git(repo, "add", "README.md")
+        git(repo, "commit", "-q", "-m", "base")
+        (repo / "README.md").write_text("base\nthe user's uncommitted edit\n")
+        await add_node(http, pid, id="a", prompt="@write=a.txt:from-a,README.md:rewritten", placement={"worker-a": 1})
+        await add_node(http, pid, id="b", prompt="@write=b.txt:from-b", depends_on=["a"], placement={"worker-b": 1})
+        await add_node(http, pid, id="c", prompt="@write=c.txt:from-c", depends_on=["a", "b"],
+                       placement={"worker-a": 1})
+        launched = (await http.post("/launch", json={"project_id": pid})).json()
+        await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished", within=WAIT_S * 2)
+        run = (await http.get(f"/runs/{launched['run_id']}")).json()
+        diffs = {e["node_id"]: (await http.get(f"/executions/{e['id']}/diff")).json() for e in run["executions"]}
+    return run, diffs, repo
+
+
+@needs_ray
+async def test_a_git_dag_on_two_workers_gives_the_branches_and_diffs_of_a_local_run(
+        tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    remote_env = ray_env(tmp_path / "ray", agents, ray_cluster, ORCHESTRA_RAY_SHARED_PATHS="")  # nothing shared
+    remote_run, remote_diffs, remote_repo = await run_git_dag(remote_env)
+    remote_records = agents.recorded()
+    local_run, local_diffs, local_repo = await run_git_dag(
+        hub_env(tmp_path / "local", TOKEN, ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude")))
+    assert remote_run["status"] == local_run["status"] == "succeeded", remote_run
+    for run, repo in ((remote_run, remote_repo), (local_run, local_repo)):
+        branches = set(git(repo, "branch", "--list", "orchestra/*", "--format=%(refname:short)").split())
+        assert branches == {f"orchestra/{run['id']}/{node}" for node in "abc"}
+        assert (repo / "README.md").read_text() == "base\nthe user's uncommitted edit\n"
+        assert git(repo, "worktree", "list").count("\n") == 1
+    for node in "abc":
+        assert remote_diffs[node]["files"] == local_diffs[node]["files"], node
+        assert remote_diffs[node]["diff"] == local_diffs[node]["diff"], node
+    assert remote_diffs["a"]["files"] == [{"path": "README.md", "added": 1, "removed": 1},
+                                          {"path": "a.txt", "added": 1, "removed": 0}]
+    assert {e["node_id"]: e["ran_on"] for e in remote_run["executions"]} == {
+        "a": ray_cluster.where("worker-a"), "b": ray_cluster.where("worker-b"), "c": ray_cluster.where("worker-a")}
+    # Each agent ran in a clone of its own on the worker, which saw its upstream work, and is gone now.
+    c_saw = next(r for r in remote_records if r["prompt"].startswith("@write=c.txt"))
+    assert c_saw["files"]["a.txt"] == "from-a\n" and c_saw["files"]["b.txt"] == "from-b\n"
+    assert all(not r["cwd"].startswith(str(tmp_path)) for r in remote_records)
+    assert [r["cwd"] for r in remote_records if await trio.Path(r["cwd"]).exists()] == []
 
 
 # -- placement: validated whatever the executor -------------------------------------------------------

@@ -11,7 +11,8 @@ Nothing outlives it.
 Protocol. stdin: one JSON line (the spec), then ``end`` lines; EOF is ``end``, and so is the end of a
 process the spec names in ``watch`` (the actor's worker and its raylet). The agent inherits the
 keeper's stdout and stderr (the actor reads them directly). Status lines on ``--status-fd``:
-``started <pid>``, ``error <message>``, ``exited <code>`` and, last, ``gone``.
+``started <pid>``, ``error <message>``, ``lost <reason>`` (a watched process died: the agent's
+ending is not its own), ``exited <code>`` and, last, ``gone``.
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ def _feed(stream: IO[bytes], data: bytes) -> None:
         stream.close()
 
 
-def _watch(processes: list[tuple[int, int | None]]) -> None:
+def _watch(processes: list[tuple[int, int | None]], status: IO[str]) -> None:
     """A raylet killed under its workers leaves them running, and the lifeline open: when the actor's
     worker or its raylet is gone (or a zombie), end the agent as on EOF."""
     while all(still_running(pid, ticks) for pid, ticks in processes):
         time.sleep(WATCH_S)
+    status.write("lost the Ray worker or its raylet died under the agent\n")  # before the agent sees SIGTERM
     os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -113,7 +115,7 @@ def main() -> int:
         status.write(f"exited {code}\n")
 
     threading.Thread(target=report_exit, daemon=True).start()
-    threading.Thread(target=_watch, args=([tuple(pair) for pair in spec["watch"]],), daemon=True).start()
+    threading.Thread(target=_watch, args=([tuple(pair) for pair in spec["watch"]], status), daemon=True).start()
     grace_s = float(spec["grace_s"])
     signal.signal(signal.SIGTERM, _stop)  # someone ending the keeper ends its agent first
     with contextlib.suppress(_Stop):

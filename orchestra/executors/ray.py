@@ -7,17 +7,25 @@ node that dies makes the execution ``lost``, not re-run. Placement is by Ray cus
 node's or template's ``placement``, e.g. ``{"claude": 1}``); the actor itself asks for no CPU, so the
 hub-wide and per-project limits stay the hub's to enforce.
 
+Workspaces: one under ``ORCHESTRA_RAY_SHARED_PATHS`` (the same files on every worker, e.g. NFS) is used
+in place. A git worktree is sent as a bundle of its base commit through Ray's object store; the agent
+runs in a clone on the worker, and what it changed comes back as a binary patch applied to the hub's
+worktree, where it is committed on the same ``orchestra/<run>/<node>`` branch as a local agent's work.
+Any other workspace runs on the hub's machine.
+
 Blocking Ray calls run in worker threads; a read the hub stops waiting for (a cancel) is abandoned,
-since the actor is ended right after. A workspace Ray workers cannot see (not under
-``ORCHESTRA_RAY_SHARED_PATHS``) runs on the hub's machine.
+since the actor is ended right after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +33,7 @@ import ray
 import trio
 from ray.exceptions import RayActorError
 
+from ..git_checkpoints import GIT_TIMEOUT_S, GitError, git
 from ..lines import Line
 from ..process import AgentSpec, OutputHandler, ProcessExit, SpawnError, open_agent_process
 from ..settings import Settings
@@ -45,7 +54,6 @@ class RayExecution:
     returncode: int | None = None
     pid: int | None = None  # on another machine: the hub's recovery must not kill a local pid
     start_ticks: int | None = None
-    lost: list[str] = field(default_factory=list)
 
     @property
     def stderr_text(self) -> str:
@@ -57,12 +65,13 @@ class RayExecution:
             try:
                 reply = await _call(self.actor.read.remote(READ_WAIT_S))
             except RayActorError as exc:
-                self.lost.append(_lost_reason(exc))
-                return ProcessExit("lost", reason=self.lost[0])
+                return ProcessExit("lost", reason=_lost_reason(exc))
             if reply["lines"]:
                 await on_output([Line(data, length) for data, length in reply["lines"]])
             if reply["done"]:
                 self.stderr_tail, self.returncode = reply["stderr"], reply["exit_code"]
+                if reply["lost"]:  # the worker's keeper ended it: its exit code is not the agent's doing
+                    return ProcessExit("lost", reason=reply["lost"])
                 return ProcessExit("exited", reply["exit_code"])
 
 
@@ -74,42 +83,93 @@ class RayExecutor:
         self.host_class = ray.remote(AgentHost)
 
     def open(self, spec: AgentSpec, grace_s: float) -> AbstractAsyncContextManager[Execution]:
-        if not any(spec.cwd.is_relative_to(path) for path in self.shared_paths):
-            return open_agent_process(spec, grace_s)  # Ray workers would not find its files
-        return self._open_remote(spec, grace_s)
+        if any(spec.cwd.is_relative_to(path) for path in self.shared_paths):
+            return self._open_remote(spec, grace_s, git_workspace=False)  # the worker sees the same files
+        return self._open_unshared(spec, grace_s)
 
     @asynccontextmanager
-    async def _open_remote(self, spec: AgentSpec, grace_s: float) -> AsyncIterator[Execution]:
+    async def _open_unshared(self, spec: AgentSpec, grace_s: float) -> AsyncIterator[Execution]:
+        """A git worktree travels (a bundle there, a patch back); other workspaces stay on the hub."""
+        if await trio.Path(spec.cwd, ".git").exists():
+            async with self._open_remote(spec, grace_s, git_workspace=True) as execution:
+                yield execution
+        else:
+            async with open_agent_process(spec, grace_s) as process:
+                yield process
+
+    @asynccontextmanager
+    async def _open_remote(self, spec: AgentSpec, grace_s: float, git_workspace: bool) -> AsyncIterator[Execution]:
+        bundle = await _bundle(spec.cwd) if git_workspace else None
         options = ACTOR_OPTIONS | {"resources": dict(spec.placement), "name": f"execution-{spec.execution_id}"}
         actor: Any = self.host_class.options(**options).remote()
         try:
             try:
                 started = await _call(actor.start.remote({
                     "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,
-                    "grace_s": grace_s, "stdin": spec.stdin}))
+                    "grace_s": grace_s, "stdin": spec.stdin}, None if bundle is None else ray.put(bundle)))
             except RayActorError as exc:
                 raise SpawnError(f"the Ray worker was lost before the agent started: {_lost_reason(exc)}") from None
             if "error" in started:
                 raise SpawnError(started["error"])
             yield RayExecution(actor, started["where"])
-        finally:
+        except BaseException:
             with trio.CancelScope(shield=True):
-                await _end(actor, grace_s)
+                await _finish(actor, grace_s, spec.cwd if git_workspace else None, quiet=True)
+            raise
+        with trio.CancelScope(shield=True):
+            await _finish(actor, grace_s, spec.cwd if git_workspace else None, quiet=False)
 
 
 async def _call(ref: Any) -> Any:
     return await trio.to_thread.run_sync(ray.get, ref, abandon_on_cancel=True)
 
 
-async def _end(actor: Any, grace_s: float) -> None:
-    """Have the keeper end the tree (returns once it is gone), then the actor; a lost actor's keeper
-    ends the tree by itself when its lifeline closes."""
-    with trio.move_on_after(grace_s * 2 + KEEPER_EXIT_S * 2):
-        try:
-            await _call(actor.end.remote(grace_s))
-        except RayActorError:
-            pass
-    await trio.to_thread.run_sync(lambda: ray.kill(actor, no_restart=True))
+async def _finish(actor: Any, grace_s: float, worktree: Path | None, quiet: bool) -> None:
+    """Have the keeper end the tree (returns once it is gone); bring a git workspace's changes back
+    into the hub's ``worktree``, where they are committed as a local agent's are; end the actor.
+    A lost actor's keeper ends the tree by itself. A patch that does not apply is a GitError, logged
+    instead when the execution is already ending with an exception (``quiet``)."""
+    try:
+        with trio.move_on_after(grace_s * 2 + KEEPER_EXIT_S * 2):
+            with contextlib.suppress(RayActorError):
+                await _call(actor.end.remote(grace_s))
+        if worktree is not None:
+            await _bring_back(actor, worktree)
+    except GitError as exc:
+        if not quiet:
+            raise
+        log.error("%s", exc)
+    finally:
+        await trio.to_thread.run_sync(lambda: ray.kill(actor, no_restart=True))
+
+
+async def _bundle(worktree: Path) -> bytes:
+    """The worktree's HEAD (the execution's base commit, upstream merges included) as a git bundle."""
+    async with _scratch() as scratch:
+        await git(worktree, "bundle", "create", "-q", str(scratch / "base.bundle"), "HEAD")
+        return await trio.Path(scratch / "base.bundle").read_bytes()
+
+
+async def _bring_back(actor: Any, worktree: Path) -> None:
+    try:
+        with trio.fail_after(GIT_TIMEOUT_S):
+            patch: bytes = await _call(actor.changes.remote())
+    except (RayActorError, trio.TooSlowError) as exc:
+        raise GitError(f"the work could not be brought back from the Ray worker ({type(exc).__name__})") from None
+    if not patch:
+        return
+    async with _scratch() as scratch:
+        await trio.Path(scratch / "work.patch").write_bytes(patch)
+        await git(worktree, "apply", "--binary", "--whitespace=nowarn", str(scratch / "work.patch"))
+
+
+@asynccontextmanager
+async def _scratch() -> AsyncIterator[Path]:
+    path = Path(await trio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="orchestra-ray-")))
+    try:
+        yield path
+    finally:
+        await trio.to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
 
 
 def _lost_reason(exc: RayActorError) -> str:

@@ -16,13 +16,17 @@ import base64
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+from ..git_checkpoints import GIT_TIMEOUT_S
 from ..lines import Line, LineSplitter
 from ..process import DRAIN_AFTER_EXIT_S, STDERR_KEEP_BYTES, process_start_ticks, still_running
 
@@ -30,6 +34,16 @@ BUFFER_MAX_BYTES = 4 * 1024 * 1024  # lines read but not yet taken by the hub; t
 POLL_S = 0.05
 WATCH_S = 0.5
 KEEPER_EXIT_S = 10.0  # how long the keeper may take on top of the grace period to report "gone"
+
+
+def _git(cwd: Path, *args: str) -> bytes:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=GIT_TIMEOUT_S).stdout
+
+
+def _why(exc: OSError | subprocess.CalledProcessError) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        return (exc.stderr or b"").decode(errors="replace").strip() or f"git exited with code {exc.returncode}"
+    return exc.strerror or str(exc)
 
 
 class AgentHost:
@@ -44,11 +58,19 @@ class AgentHost:
         self.stderr_tail = bytearray()
         self.keeper: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()  # one start, one end
+        self.clone: Path | None = None  # the worker's own checkout of a git workspace
+        self.lost: str | None = None  # the keeper ended the agent because the worker or raylet died
 
-    def start(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Start the keeper and, through it, the agent; say where it runs, or why it could not start."""
+    def start(self, spec: dict[str, Any], bundle: bytes | None) -> dict[str, Any]:
+        """Start the keeper and, through it, the agent; say where it runs, or why it could not start.
+        With a git ``bundle`` of the hub's worktree, the agent runs in a clone of it made here."""
         import ray  # on the worker, inside a running actor
 
+        if bundle is not None:
+            try:
+                spec = self._clone(spec, bundle)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                return {"error": f"could not check out the workspace on the Ray worker: {_why(exc)}"}
         status_read, status_write = os.pipe()
         with self.lock:
             self.keeper = subprocess.Popen(
@@ -85,8 +107,28 @@ class AgentHost:
             done = self._done()
         reply: dict[str, Any] = {"lines": [(line.data, line.length) for line in lines], "done": done}
         if done:
-            reply |= {"exit_code": self.exit_code, "stderr": bytes(self.stderr_tail)}
+            reply |= {"exit_code": self.exit_code, "stderr": bytes(self.stderr_tail), "lost": self.lost}
         return reply
+
+    def changes(self) -> bytes:
+        """What the agent changed in its clone, as a binary git patch against the base (empty: nothing);
+        the clone is removed. Called once the tree is gone, so nothing writes there any more."""
+        if self.clone is None:
+            return b""
+        try:
+            _git(self.clone, "add", "-A")
+            return _git(self.clone, "diff", "--cached", "--binary", "--no-color", "HEAD")
+        finally:
+            shutil.rmtree(self.clone.parent, ignore_errors=True)
+            self.clone = None
+
+    def _clone(self, spec: dict[str, Any], bundle: bytes) -> dict[str, Any]:
+        scratch = Path(tempfile.mkdtemp(prefix="orchestra-"))
+        self.clone = scratch / "workspace"
+        (scratch / "base.bundle").write_bytes(bundle)
+        _git(scratch, "clone", "-q", "-c", "advice.detachedHead=false", "base.bundle", str(self.clone))
+        hub_cwd, here = spec["cwd"], str(self.clone)  # {workspace} in argv names the hub's path
+        return spec | {"cwd": here, "argv": [here if arg == hub_cwd else arg for arg in spec["argv"]]}
 
     def end(self, grace_s: float) -> None:
         """End the agent's whole tree (SIGTERM, grace, SIGKILL, escapees); returns once it is gone.
@@ -124,6 +166,8 @@ class AgentHost:
                     self.exit_code = int(line.split()[1])
                     self.exited.set()
                     self.cond.notify_all()
+            elif line.startswith("lost "):
+                self.lost = line.removeprefix("lost ")
             elif line == "gone":
                 self.gone.set()
         self.gone.set()
