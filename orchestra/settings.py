@@ -6,6 +6,7 @@ A bad value stops the start with one line naming the variable (:class:`ConfigErr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     def _sqlite_only(cls, value: str) -> str:
         if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
             raise ValueError("must look like sqlite:///path/to/orchestra.db (SQLite is the only backend)")
+        return value
+
+    @field_validator("executor")
+    @classmethod
+    def _ray_installed(cls, value: str) -> str:
+        if value == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError("ray is not installed here: pip install 'orchestra-hub[ray]'")
         return value
 
     @property

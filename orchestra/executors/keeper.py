@@ -8,6 +8,7 @@ group with the ``ORCHESTRA_EXECUTION_ID`` mark, and ends the group (SIGTERM, gra
 marked escapee when told to (``end``) or when its lifeline, its stdin, closes because the actor is gone.
 Nothing outlives it.
 
+The actor starts its keeper before it has an execution (it waits in the hub's pool of spares).
 Protocol. stdin: one JSON line (the spec), then ``end`` lines; EOF is ``end``, and so is the end of a
 process the spec names in ``watch`` (the actor's worker and its raylet). The agent inherits the
 keeper's stdout and stderr (the actor reads them directly). Status lines on ``--status-fd``:
@@ -64,21 +65,30 @@ def _feed(stream: IO[bytes], data: bytes) -> None:
         stream.close()
 
 
-def _watch(processes: list[tuple[int, int | None]], status: IO[str]) -> None:
-    """A raylet killed under its workers leaves them running, and the lifeline open: when the actor's
-    worker or its raylet is gone (or a zombie), end the agent as on EOF."""
-    while all(still_running(pid, ticks) for pid, ticks in processes):
-        time.sleep(WATCH_S)
-    status.write("lost the Ray worker or its raylet died under the agent\n")  # before the agent sees SIGTERM
-    os.kill(os.getpid(), signal.SIGTERM)
+class _Ending:
+    """Why and how the tree is to be ended: the first of the actor's ``end``, its lifeline's EOF, a
+    watched process's death, or a SIGTERM to the keeper."""
 
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self.now = threading.Event()
 
-class _Stop(Exception):
-    pass
+    def follow_lifeline(self, lifeline: IO[bytes]) -> None:
+        for line in lifeline:  # until the actor says "end <grace>" or is gone (EOF)
+            if line.startswith(b"end"):
+                with contextlib.suppress(ValueError, IndexError):
+                    self.grace_s = float(line.split()[1])
+                break
+        self.now.set()
 
-
-def _stop(signum: int, frame: object) -> None:
-    raise _Stop
+    def watch(self, processes: list[tuple[int, int | None]], status: IO[str]) -> None:
+        """A raylet killed under its workers leaves them running, and the lifeline open: when the
+        actor's worker or its raylet is gone (or a zombie), end the agent as on EOF."""
+        while all(still_running(pid, ticks) for pid, ticks in processes) and not self.now.is_set():
+            time.sleep(WATCH_S)
+        if not self.now.is_set():
+            status.write("lost the Ray worker or its raylet died under the agent\n")  # before the agent's end
+            self.now.set()
 
 
 def main() -> int:
@@ -90,7 +100,10 @@ def main() -> int:
         os._exit(0)
     status = os.fdopen(status_fd, "w", buffering=1)
     lifeline = sys.stdin.buffer
-    spec: dict[str, Any] = json.loads(lifeline.readline())
+    first = lifeline.readline()
+    if not first.startswith(b"{"):
+        return 0  # a spare whose actor was ended before it got an execution
+    spec: dict[str, Any] = json.loads(first)
     become_subreaper()
     stdin = base64.b64decode(spec["stdin"]) if spec.get("stdin") is not None else None
     try:
@@ -115,16 +128,13 @@ def main() -> int:
         status.write(f"exited {code}\n")
 
     threading.Thread(target=report_exit, daemon=True).start()
-    threading.Thread(target=_watch, args=([tuple(pair) for pair in spec["watch"]], status), daemon=True).start()
-    grace_s = float(spec["grace_s"])
-    signal.signal(signal.SIGTERM, _stop)  # someone ending the keeper ends its agent first
-    with contextlib.suppress(_Stop):
-        for line in lifeline:  # blocks until the actor says "end <grace>" or is gone (EOF)
-            if line.startswith(b"end"):
-                with contextlib.suppress(ValueError, IndexError):
-                    grace_s = float(line.split()[1])
-                break
-    end_tree(agent.pid, grace_s, spec["execution_id"])
+    ending = _Ending(float(spec["grace_s"]))
+    signal.signal(signal.SIGTERM, lambda signum, frame: ending.now.set())  # ending the keeper ends its agent
+    threading.Thread(target=ending.follow_lifeline, args=(lifeline,), daemon=True).start()
+    threading.Thread(target=ending.watch, args=([tuple(pair) for pair in spec["watch"]], status), daemon=True).start()
+    while not ending.now.wait(WATCH_S):  # a timed wait: the SIGTERM handler runs in this thread
+        pass
+    end_tree(agent.pid, ending.grace_s, spec["execution_id"])
     status.write("gone\n")
     return 0
 

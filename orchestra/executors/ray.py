@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,24 @@ class RayExecutor:
     def __init__(self, shared_paths: list[Path]) -> None:
         self.shared_paths = shared_paths
         self.host_class = ray.remote(AgentHost)
+        # One spare actor per placement, already started (a Ray worker process and its keeper take
+        # seconds to start): an execution takes it and a new spare starts warming up at once. Each
+        # actor still serves one execution only.
+        self.spares: dict[frozenset[tuple[str, float]], Any] = {}
+
+    def _actor(self, placement: dict[str, float]) -> Any:
+        key = frozenset(placement.items())
+        actor = self.spares.pop(key, None) or self._new_actor(placement)
+        self.spares[key] = self._new_actor(placement)
+        return actor
+
+    def _new_actor(self, placement: dict[str, float]) -> Any:
+        return self.host_class.options(**ACTOR_OPTIONS, resources=dict(placement)).remote()
+
+    async def close(self) -> None:
+        spares, self.spares = list(self.spares.values()), {}
+        for actor in spares:
+            await trio.to_thread.run_sync(partial(ray.kill, actor, no_restart=True))
 
     def open(self, spec: AgentSpec, grace_s: float) -> AbstractAsyncContextManager[Execution]:
         if any(spec.cwd.is_relative_to(path) for path in self.shared_paths):
@@ -100,8 +119,7 @@ class RayExecutor:
     @asynccontextmanager
     async def _open_remote(self, spec: AgentSpec, grace_s: float, git_workspace: bool) -> AsyncIterator[Execution]:
         bundle = await _bundle(spec.cwd) if git_workspace else None
-        options = ACTOR_OPTIONS | {"resources": dict(spec.placement), "name": f"execution-{spec.execution_id}"}
-        actor: Any = self.host_class.options(**options).remote()
+        actor = self._actor(spec.placement)
         try:
             try:
                 started = await _call(actor.start.remote({
@@ -186,7 +204,10 @@ async def open_ray_executor(settings: Settings) -> AsyncIterator[RayExecutor]:
 
     await trio.to_thread.run_sync(connect)
     log.info("connected to the Ray cluster at %s (namespace %s)", settings.ray_address, settings.ray_namespace)
+    executor = RayExecutor(settings.ray_shared_path_list)
     try:
-        yield RayExecutor(settings.ray_shared_path_list)
+        yield executor
     finally:
-        await trio.to_thread.run_sync(ray.shutdown)
+        with trio.CancelScope(shield=True):
+            await executor.close()
+            await trio.to_thread.run_sync(ray.shutdown)

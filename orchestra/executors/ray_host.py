@@ -56,10 +56,23 @@ class AgentHost:
         self.exited = threading.Event()
         self.gone = threading.Event()
         self.stderr_tail = bytearray()
-        self.keeper: subprocess.Popen[bytes] | None = None
-        self.lock = threading.Lock()  # one start, one end
+        self.lock = threading.Lock()  # one end at a time
+        self.started = False
         self.clone: Path | None = None  # the worker's own checkout of a git workspace
         self.lost: str | None = None  # the keeper ended the agent because the worker or raylet died
+        # The keeper is started now, while the actor waits in the hub's pool of spares: a start then
+        # costs one message to it, not a Python start-up.
+        status_read, status_write = os.pipe()
+        self.keeper = subprocess.Popen(
+            [sys.executable, "-m", "orchestra.executors.keeper", "--status-fd", str(status_write)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_write,),
+            start_new_session=True)  # a kill of this worker's group must not take the keeper along
+        os.close(status_write)
+        self.status = os.fdopen(status_read, "rb")
+        self.keeper.wait()  # it forked the real keeper, which is no child of this worker, and exited
+
+    def ready(self) -> bool:
+        return True
 
     def start(self, spec: dict[str, Any], bundle: bytes | None) -> dict[str, Any]:
         """Start the keeper and, through it, the agent; say where it runs, or why it could not start.
@@ -71,13 +84,6 @@ class AgentHost:
                 spec = self._clone(spec, bundle)
             except (OSError, subprocess.CalledProcessError) as exc:
                 return {"error": f"could not check out the workspace on the Ray worker: {_why(exc)}"}
-        status_read, status_write = os.pipe()
-        with self.lock:
-            self.keeper = subprocess.Popen(
-                [sys.executable, "-m", "orchestra.executors.keeper", "--status-fd", str(status_write)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(status_write,),
-                start_new_session=True)  # a kill of this worker's group must not take the keeper along
-        os.close(status_write)
         assert self.keeper.stdin is not None
         self.keeper.stdin.write(json.dumps({
             "argv": spec["argv"], "cwd": spec["cwd"], "env": spec["env"], "execution_id": spec["execution_id"],
@@ -86,11 +92,11 @@ class AgentHost:
             "stdin": base64.b64encode(spec["stdin"]).decode() if spec["stdin"] is not None else None,
         }).encode() + b"\n")
         self.keeper.stdin.flush()
-        status = os.fdopen(status_read, "rb")
+        status = self.status
         first = status.readline().decode(errors="replace").strip()
-        self.keeper.wait()  # it forked the real keeper, which is no child of this worker, and exited
         if not first.startswith("started"):
             return {"error": first.removeprefix("error ") or "the keeper process exited before starting the agent"}
+        self.started = True
         threading.Thread(target=self._follow_status, args=(status,), daemon=True).start()
         threading.Thread(target=self._outlive_no_raylet, args=(spec["grace_s"],), daemon=True).start()
         threading.Thread(target=self._pump_stdout, daemon=True).start()
@@ -135,15 +141,14 @@ class AgentHost:
         Safe to call more than once."""
         with self.lock:
             keeper = self.keeper
-            if keeper is None:
-                return
             if keeper.stdin is not None and not keeper.stdin.closed:
                 try:
                     keeper.stdin.write(f"end {grace_s}\n".encode())
                     keeper.stdin.close()
                 except OSError:
                     pass
-        self.gone.wait(timeout=grace_s * 2 + KEEPER_EXIT_S)
+        if self.started:  # else the keeper started nothing, and ends on the closed stdin
+            self.gone.wait(timeout=grace_s * 2 + KEEPER_EXIT_S)
 
     def _outlive_no_raylet(self, grace_s: float) -> None:
         """A worker whose raylet was killed lingers on, holding memory: once its keeper has ended the
@@ -152,7 +157,8 @@ class AgentHost:
         ticks = process_start_ticks(raylet)
         while still_running(raylet, ticks):
             time.sleep(WATCH_S)
-        self.gone.wait(timeout=grace_s * 2 + KEEPER_EXIT_S)
+        if self.started:  # else the keeper started nothing, and ends on the closed stdin
+            self.gone.wait(timeout=grace_s * 2 + KEEPER_EXIT_S)
         os._exit(1)
 
     def _done(self) -> bool:
@@ -178,7 +184,7 @@ class AgentHost:
     def _pump_stdout(self) -> None:
         """Read until EOF, or until the pipe has been quiet for DRAIN_AFTER_EXIT_S after the agent
         exited (a grandchild may hold it open); waiting for the hub to take lines does not count."""
-        assert self.keeper is not None and self.keeper.stdout is not None
+        assert self.keeper.stdout is not None
         fd = self.keeper.stdout.fileno()
         splitter = LineSplitter()
         quiet_since: float | None = None
@@ -211,7 +217,7 @@ class AgentHost:
             self.cond.notify_all()
 
     def _pump_stderr(self) -> None:
-        assert self.keeper is not None and self.keeper.stderr is not None
+        assert self.keeper.stderr is not None
         fd = self.keeper.stderr.fileno()
         while chunk := os.read(fd, 65536):
             self.stderr_tail += chunk
