@@ -23,6 +23,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from typing import Any
 
 import ray
 import trio
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from ..git_checkpoints import GIT_TIMEOUT_S, GitError, git
 from ..lines import Line
@@ -86,11 +87,14 @@ class RayExecutor:
         # seconds to start): an execution takes it and a new spare starts warming up at once. Each
         # actor still serves one execution only.
         self.spares: dict[frozenset[tuple[str, float]], Any] = {}
+        self.lock = threading.Lock()
 
     def _actor(self, placement: dict[str, float]) -> Any:
+        """Take the placement's spare (or a new actor) and start its successor. Blocking (Ray RPCs)."""
         key = frozenset(placement.items())
-        actor = self.spares.pop(key, None) or self._new_actor(placement)
-        self.spares[key] = self._new_actor(placement)
+        with self.lock:
+            actor = self.spares.pop(key, None) or self._new_actor(placement)
+            self.spares[key] = self._new_actor(placement)
         return actor
 
     def _new_actor(self, placement: dict[str, float]) -> Any:
@@ -118,13 +122,16 @@ class RayExecutor:
 
     @asynccontextmanager
     async def _open_remote(self, spec: AgentSpec, grace_s: float, git_workspace: bool) -> AsyncIterator[Execution]:
-        bundle = await _bundle(spec.cwd) if git_workspace else None
-        actor = self._actor(spec.placement)
+        try:
+            bundle = await trio.to_thread.run_sync(ray.put, await _bundle(spec.cwd)) if git_workspace else None
+        except GitError as exc:
+            raise SpawnError(f"could not send the workspace to the Ray worker: {exc}") from None
+        actor = await trio.to_thread.run_sync(self._actor, spec.placement)
         try:
             try:
                 started = await _call(actor.start.remote({
                     "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,
-                    "grace_s": grace_s, "stdin": spec.stdin}, None if bundle is None else ray.put(bundle)))
+                    "grace_s": grace_s, "stdin": spec.stdin}, bundle))
             except RayActorError as exc:
                 raise SpawnError(f"the Ray worker was lost before the agent started: {_lost_reason(exc)}") from None
             if "error" in started:
@@ -158,7 +165,7 @@ async def _finish(actor: Any, grace_s: float, worktree: Path | None, quiet: bool
             raise
         log.error("%s", exc)
     finally:
-        await trio.to_thread.run_sync(lambda: ray.kill(actor, no_restart=True))
+        await trio.to_thread.run_sync(partial(ray.kill, actor, no_restart=True))
 
 
 async def _bundle(worktree: Path) -> bytes:
@@ -172,7 +179,7 @@ async def _bring_back(actor: Any, worktree: Path) -> None:
     try:
         with trio.fail_after(GIT_TIMEOUT_S):
             patch: bytes = await _call(actor.changes.remote())
-    except (RayActorError, trio.TooSlowError) as exc:
+    except (RayActorError, RayTaskError, trio.TooSlowError) as exc:  # a lost worker, a git that failed there
         raise GitError(f"the work could not be brought back from the Ray worker ({type(exc).__name__})") from None
     if not patch:
         return

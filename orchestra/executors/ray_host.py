@@ -40,7 +40,9 @@ def _git(cwd: Path, *args: str) -> bytes:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, timeout=GIT_TIMEOUT_S).stdout
 
 
-def _why(exc: OSError | subprocess.CalledProcessError) -> str:
+def _why(exc: OSError | subprocess.CalledProcessError | subprocess.TimeoutExpired) -> str:
+    if isinstance(exc, subprocess.TimeoutExpired):
+        return f"git did not finish within {GIT_TIMEOUT_S:g} s"
     if isinstance(exc, subprocess.CalledProcessError):
         return (exc.stderr or b"").decode(errors="replace").strip() or f"git exited with code {exc.returncode}"
     return exc.strerror or str(exc)
@@ -72,17 +74,19 @@ class AgentHost:
         self.keeper.wait()  # it forked the real keeper, which is no child of this worker, and exited
 
     def ready(self) -> bool:
+        """Answers once the actor (and so its keeper) is up: for a caller that waits for a spare."""
         return True
 
     def start(self, spec: dict[str, Any], bundle: bytes | None) -> dict[str, Any]:
-        """Start the keeper and, through it, the agent; say where it runs, or why it could not start.
-        With a git ``bundle`` of the hub's worktree, the agent runs in a clone of it made here."""
+        """Have the keeper start the agent; say where it runs, or why it could not start. With a git
+        ``bundle`` of the hub's worktree, the agent runs in a clone of it made here."""
         import ray  # on the worker, inside a running actor
 
         if bundle is not None:
             try:
                 spec = self._clone(spec, bundle)
-            except (OSError, subprocess.CalledProcessError) as exc:
+            except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                self._discard_clone()
                 return {"error": f"could not check out the workspace on the Ray worker: {_why(exc)}"}
         assert self.keeper.stdin is not None
         self.keeper.stdin.write(json.dumps({
@@ -125,6 +129,10 @@ class AgentHost:
             _git(self.clone, "add", "-A")
             return _git(self.clone, "diff", "--cached", "--binary", "--no-color", "HEAD")
         finally:
+            self._discard_clone()
+
+    def _discard_clone(self) -> None:
+        if self.clone is not None:
             shutil.rmtree(self.clone.parent, ignore_errors=True)
             self.clone = None
 
