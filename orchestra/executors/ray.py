@@ -84,18 +84,26 @@ class RayExecutor:
         self.shared_paths = shared_paths
         self.host_class = ray.remote(AgentHost)
         # One spare actor per placement, already started (a Ray worker process and its keeper take
-        # seconds to start): an execution takes it and a new spare starts warming up at once. Each
-        # actor still serves one execution only.
+        # seconds to start): an execution takes it, and its successor starts warming up meanwhile.
+        # Each actor still serves one execution only.
         self.spares: dict[frozenset[tuple[str, float]], Any] = {}
         self.lock = threading.Lock()
 
-    def _actor(self, placement: dict[str, float]) -> Any:
-        """Take the placement's spare (or a new actor) and start its successor. Blocking (Ray RPCs)."""
-        key = frozenset(placement.items())
+    def _take(self, placement: dict[str, float]) -> Any:
+        """The placement's spare, or a new actor when there is none. Blocking (Ray RPCs)."""
         with self.lock:
-            actor = self.spares.pop(key, None) or self._new_actor(placement)
-            self.spares[key] = self._new_actor(placement)
-        return actor
+            return self.spares.pop(frozenset(placement.items()), None) or self._new_actor(placement)
+
+    def _replenish(self, placement: dict[str, float]) -> None:
+        """Start the placement's next spare, unless one is there already. Blocking (Ray RPCs); a
+        failure only costs the next execution its warm start."""
+        with self.lock:
+            key = frozenset(placement.items())
+            if key not in self.spares:
+                try:
+                    self.spares[key] = self._new_actor(placement)
+                except Exception:
+                    log.exception("could not start a spare Ray actor for placement %s", placement)
 
     def _new_actor(self, placement: dict[str, float]) -> Any:
         return self.host_class.options(**ACTOR_OPTIONS, resources=dict(placement)).remote()
@@ -126,14 +134,19 @@ class RayExecutor:
             bundle = await trio.to_thread.run_sync(ray.put, await _bundle(spec.cwd)) if git_workspace else None
         except GitError as exc:
             raise SpawnError(f"could not send the workspace to the Ray worker: {exc}") from None
-        actor = await trio.to_thread.run_sync(self._actor, spec.placement)
+        actor = await trio.to_thread.run_sync(self._take, spec.placement)
         try:
-            try:
-                started = await _call(actor.start.remote({
-                    "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,
-                    "grace_s": grace_s, "stdin": spec.stdin}, bundle))
-            except RayActorError as exc:
-                raise SpawnError(f"the Ray worker was lost before the agent started: {_lost_reason(exc)}") from None
+            lost: str | None = None
+            async with trio.open_nursery() as nursery:  # the next spare starts while this agent does
+                nursery.start_soon(partial(trio.to_thread.run_sync, self._replenish, spec.placement))
+                try:
+                    started = await _call(actor.start.remote({
+                        "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,
+                        "grace_s": grace_s, "stdin": spec.stdin}, bundle))
+                except RayActorError as exc:
+                    lost = _lost_reason(exc)
+            if lost is not None:
+                raise SpawnError(f"the Ray worker was lost before the agent started: {lost}")
             if "error" in started:
                 raise SpawnError(started["error"])
             yield RayExecution(actor, started["where"])
