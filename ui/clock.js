@@ -13,9 +13,8 @@ import { ago, elapsed, time } from './format.js';
 const TICK_MS = 1000;
 const WINDOW_MS = 10 * 60 * 1000;
 
-class Clock extends EventTarget {
+class Clock {
   constructor() {
-    super();
     this.skew = 0; // hub time - browser time, in seconds
     this.sampled = -Infinity; // Date.now() when `skew` was last raised from a live event
     this.live = false; // has a live event set `skew` yet?
@@ -39,9 +38,9 @@ class Clock extends EventTarget {
     const browser = Date.now();
     const sample = ts - browser / 1000;
     if (!this.live || sample > this.skew || browser - this.sampled > WINDOW_MS) {
-      this.skew = sample;
       this.sampled = browser;
       this.live = true;
+      this.setSkew(sample);
     }
   }
 
@@ -49,7 +48,14 @@ class Clock extends EventTarget {
   observePast(ts) {
     if (typeof ts !== 'number' || !Number.isFinite(ts)) return;
     const sample = ts - Date.now() / 1000;
-    if (sample > this.skew) this.skew = sample;
+    if (sample > this.skew) this.setSkew(sample);
+  }
+
+  /** A new estimate; a change of a second or more is drawn at once, not at the next tick. */
+  setSkew(skew) {
+    const jump = Math.abs(skew - this.skew) >= 1;
+    this.skew = skew;
+    if (jump) this.read();
   }
 
   start() {
@@ -62,11 +68,15 @@ class Clock extends EventTarget {
     this.timer = null;
   }
 
-  /** Read the clock, redraw every live time on the page, then wait for the next whole second. */
-  tick() {
+  /** Read the clock and redraw every live time on the page. */
+  read() {
     this.reading = this.hubNow();
     for (const el of document.querySelectorAll('[data-clock]')) draw(el, this.reading);
-    this.dispatchEvent(new Event('tick'));
+  }
+
+  /** Read, then wait for the browser's next whole second. */
+  tick() {
+    this.read();
     this.timer = setTimeout(() => this.tick(), TICK_MS - (Date.now() % TICK_MS));
   }
 }

@@ -71,16 +71,10 @@ const marked = new Marked({
 // Text with none of markdown's marks renders as itself: most lines an agent prints cost no parse.
 const PLAIN = /^[\p{L}\p{N} ,.;:'"?()/@$%+=]*$/u;
 
-/** Markdown text as a sanitised DocumentFragment. */
+/** Markdown text as a sanitised DocumentFragment (or a text node, for text with no markdown in it). */
 export function markdown(text) {
   const source = String(text ?? '');
-  if (PLAIN.test(source)) {
-    const p = document.createElement('p');
-    p.textContent = source;
-    const fragment = document.createDocumentFragment();
-    fragment.append(p);
-    return fragment;
-  }
+  if (PLAIN.test(source)) return document.createTextNode(source);
   return purify.sanitize(marked.parse(source), {
     ALLOWED_TAGS, ALLOWED_ATTR, ALLOW_DATA_ATTR: false, RETURN_DOM_FRAGMENT: true,
   });

@@ -38,12 +38,16 @@ function resultText(output) {
   return pretty(output);
 }
 
-/** Hub timestamp -> "14:03:22.125" and the full date for the tooltip. */
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+const days = new Map(); // local date text per day: toLocaleDateString is slow, and a log has few days
+
+/** Hub timestamp -> "14:03:22.125", and with the date for the tooltip. */
 function stamp(ts) {
   const date = new Date(ts * 1000);
-  const pad = (n, w = 2) => String(n).padStart(w, '0');
   const short = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
-  return { short, full: `${date.toLocaleDateString()} ${short}` };
+  const day = date.getFullYear() * 10000 + date.getMonth() * 100 + date.getDate();
+  if (!days.has(day)) days.set(day, date.toLocaleDateString());
+  return { short, full: `${days.get(day)} ${short}` };
 }
 
 function dated(element, event) {
