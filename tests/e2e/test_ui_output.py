@@ -54,7 +54,8 @@ def claude_lines(hostile: bool = True) -> list[dict[str, Any]]:
         say(MARKDOWN),
         *([say(HOSTILE)] if hostile else []),
         {"type": "assistant", "message": {"role": "assistant", "content": [
-            {"type": "tool_use", "id": "tu1", "name": "Bash", "input": {"command": f"seq -f 'row %g' {RESULT_LINES}"}}]}},
+            {"type": "tool_use", "id": "tu1", "name": "Bash",
+             "input": {"command": f"seq -f 'row %g' {RESULT_LINES}"}}]}},
         {"type": "user", "message": {"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "tu1",
              "content": "\n".join(f"{ESC}[32mok{ESC}[0m row {i}" for i in range(1, RESULT_LINES + 1))}]}},
@@ -154,7 +155,8 @@ def test_agent_text_cannot_run_a_script(page: Page, hub: BrowserTestHub, agents:
     log = run_and_open(page, hub, "Hostile", agents["writer"])
     hostile = log.locator(".ev-text.md").nth(1)
     # HTML in agent text is shown as the text it is, never parsed; the link lost its javascript: URL.
-    expect(hostile).to_contain_text('Look: <img src="x" onerror="window.__xss = 1"> and <script>window.__xss = 2</script>')
+    expect(hostile).to_contain_text('Look: <img src="x" onerror="window.__xss = 1"> and ')
+    expect(hostile).to_contain_text("<script>window.__xss = 2</script>")
     expect(hostile).to_contain_text('<b onclick="window.__xss = 4">bold</b>')
     assert log.locator("img, script, b, [onerror], [onclick]").count() == 0
     href = hostile.locator("a").get_attribute("href")
@@ -210,7 +212,8 @@ def test_search_copy_and_download_the_whole_log(page: Page, hub: BrowserTestHub,
     saved = Path(download.value.path()).read_text()
     assert saved == copied
     entries = saved.rstrip("\n").split("\n")
-    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\.\d{3}\] system: Session started · model fake-writer · session show-1", entries[0]), entries[0]
+    first = r"\[\d\d:\d\d:\d\d\.\d{3}\] system: Session started · model fake-writer · session show-1"
+    assert re.fullmatch(first, entries[0]), entries[0]
     assert "## Plan" in saved and "tool call: Bash" in saved and "row 2000" in saved
     assert entries[-1].endswith("system: Agent finished: done")
     assert ESC not in saved
@@ -224,6 +227,7 @@ def test_screenshot_of_an_execution(page: Page, hub: BrowserTestHub, agents: dic
     page.locator("orc-execution-panel .history").evaluate("el => { el.open = false; }")
     log.locator(".ev-tool-use summary").click()
     log.locator(".ev-text.md").first.scroll_into_view_if_needed()
+    expect(page.locator("orc-project-list li.selected")).to_contain_text("last run succeeded", timeout=15_000)
     page.evaluate("() => document.querySelector('orc-toast-list').replaceChildren()")
     page.mouse.move(0, 0)
     docs_copy = REPO / "docs" / "screenshot-agent-output.png" if os.environ.get("ORCHESTRA_UPDATE_SCREENSHOT") else None
