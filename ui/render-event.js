@@ -214,12 +214,20 @@ export function eventText(output) {
 const LABELS = { text: '', thinking: 'thinking: ', tool_use: 'tool call: ', tool_result: 'result: ', usage: 'usage: ',
   error: 'error: ', raw: 'raw: ' };
 
-/** The whole log as text for a person: one "[time] kind: words" entry per event. */
+/** The whole log as text for a person: one "[time] kind: words" entry per event (chunks glued). */
 export function logText(events) {
-  return events.map((event) => {
+  const entries = [];
+  let previous = null;
+  for (const event of events) {
     const output = event.output || {};
+    if (output.kind === 'text' && output.delta && previous?.kind === 'text') {
+      entries[entries.length - 1] += eventText(output);
+      continue;
+    }
+    previous = output;
     const when = typeof event.ts === 'number' ? `[${stamp(event.ts).short}] ` : '';
     const label = LABELS[output.kind] ?? `${output.kind || 'event'}: `;
-    return `${when}${label}${eventText(output)}`;
-  }).join('\n') + '\n';
+    entries.push(`${when}${label}${eventText(output)}`);
+  }
+  return `${entries.join('\n')}\n`;
 }
