@@ -238,6 +238,16 @@ def test_an_unavailable_agent_is_marked_and_a_launch_using_it_asks_first(page: P
     expect(dialog).to_be_hidden()
     assert len(runs(hub, project_id)) == 2
 
+    # A template nodes still use cannot be deleted: the hub says which nodes, and it stays listed.
+    view = open_templates(page)
+    delete = entry(view, "ghost").locator("[data-action=delete-template]")
+    delete.click()
+    delete.click()
+    expect(entry(view, "ghost").locator(".form-error")).to_have_text(
+        f"agent template 'ghost' is used by node(s) {project_id}/build")
+    expect(entry(view, "ghost")).to_have_attribute("data-availability", "missing")
+    assert "ghost" in templates(hub)
+
 
 def test_a_node_budget_and_a_run_budget_set_in_the_ui_stop_the_agent(page: Page, hub: BrowserTestHub) -> None:
     project_id = api_project(hub, "Budgeted", [{"id": "spender", "title": "Spender", "prompt": SPENDER}])
