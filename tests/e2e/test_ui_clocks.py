@@ -79,7 +79,7 @@ def test_a_running_duration_ticks_alike_in_list_inspector_and_history(page: Page
     took = (after["at"] - before["at"]) / 1000
     print(f"duration advanced {advanced} s in {took:.2f} s of page time")
     assert advanced in (2, 3), (before, after)
-    assert 1.5 <= took <= 3.5, f"two ticks took {took:.2f} s"
+    assert 1.0 <= took <= 3.5, f"two ticks took {took:.2f} s"
 
     # "Started" is relative, with the exact time on hover; it moves on by itself.
     started = page.locator("orc-execution-panel .facts time")

@@ -232,3 +232,32 @@ def test_screenshot_of_an_execution(page: Page, hub: BrowserTestHub, agents: dic
     page.mouse.move(0, 0)
     docs_copy = REPO / "docs" / "screenshot-agent-output.png" if os.environ.get("ORCHESTRA_UPDATE_SCREENSHOT") else None
     shoot(page, "agent-output", docs_copy)
+
+
+def test_rendering_cost_per_entry(page: Page, hub: BrowserTestHub) -> None:
+    """Measured, not asserted: what one entry costs to draw (plain text, markdown with a code block,
+    a 2,000-line tool result), which bounds the work per animation frame of a streaming log."""
+    open_ui(page, hub)
+    costs: dict[str, float] = page.evaluate("""async () => {
+        const { renderEvent } = await import('./render-event.js');
+        const code = '## Step\\n\\nSome **bold** text and `code`:\\n\\n'
+            + '```python\\ndef f(x):\\n    return x * 2\\n```\\n';
+        const rows = Array.from({ length: 2000 }, (_, i) => `row ${i}`).join('\\n');
+        const kinds = {
+            plain: (i) => ({ kind: 'text', text: `line ${i}` }),
+            markdown: (i) => ({ kind: 'text', text: code + i }),
+            tool_result_2000_lines: () => ({ kind: 'tool_result', output: rows }),
+        };
+        const out = {};
+        for (const [name, make] of Object.entries(kinds)) {
+            const n = name === 'plain' ? 2000 : 200;
+            const events = Array.from({ length: n }, (_, i) => ({ seq: i, ts: 1.7e9 + i, output: make(i) }));
+            const fragment = document.createDocumentFragment();
+            const start = performance.now();
+            for (const event of events) fragment.append(renderEvent(event));
+            out[name] = (performance.now() - start) * 1000 / n;
+        }
+        return out;
+    }""")
+    print("render cost per entry (µs): " + ", ".join(f"{name} {value:.0f}" for name, value in costs.items()))
+    assert set(costs) == {"plain", "markdown", "tool_result_2000_lines"}

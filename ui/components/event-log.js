@@ -1,9 +1,10 @@
 // <orc-event-log>: an execution's agent events, rendered as they arrive without freezing the page.
 //
-// Events are queued and drawn in requestAnimationFrame batches of at most BATCH entries, each one
-// rendered on its own (render-event.js: markdown per event, never the whole log); only the newest
-// CAP entries stay in the DOM (older ones are counted, not drawn), so 20,000 lines cost a bounded
-// amount of work per frame and of memory. It sticks to the bottom unless the user scrolled up.
+// Events are queued and drawn in requestAnimationFrame batches of at most BATCH entries or
+// FRAME_BUDGET_MS (markdown costs far more than a plain line), each one rendered on its own
+// (render-event.js: markdown per event, never the whole log); only the newest CAP entries stay in
+// the DOM (older ones are counted, not drawn), so 20,000 lines cost a bounded amount of work per
+// frame and of memory. It sticks to the bottom unless the user scrolled up.
 //
 // search(query) shows only the entries whose words contain the query (matches marked), among the
 // newest KEEP events it was given; an empty query brings the whole log back.
@@ -13,6 +14,7 @@ import { eventText, mergeDelta, redraw, renderEvent } from '../render-event.js';
 
 const CAP = 1500;
 const BATCH = 400;
+const FRAME_BUDGET_MS = 12; // a frame draws at most BATCH entries, and stops once this is spent
 const KEEP = 50000;
 
 class EventLog extends HTMLElement {
@@ -113,11 +115,14 @@ class EventLog extends HTMLElement {
 
   flush() {
     this.frame = null;
-    const batch = this.queue.splice(0, BATCH);
+    const deadline = performance.now() + FRAME_BUDGET_MS;
     const fragment = document.createDocumentFragment();
     let last = this.list.lastElementChild;
     const grown = new Set();
-    for (const event of batch) {
+    let drawn = 0;
+    while (drawn < this.queue.length && drawn < BATCH && (drawn === 0 || performance.now() < deadline)) {
+      const event = this.queue[drawn];
+      drawn += 1;
       if (mergeDelta(last, event.output || {})) {
         grown.add(last);
         continue;
@@ -126,6 +131,7 @@ class EventLog extends HTMLElement {
       if (this.query) mark(last, this.query);
       fragment.append(last);
     }
+    this.queue.splice(0, drawn);
     for (const element of grown) {
       redraw(element);
       if (this.query) mark(element, this.query);
