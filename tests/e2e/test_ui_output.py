@@ -261,3 +261,19 @@ def test_rendering_cost_per_entry(page: Page, hub: BrowserTestHub) -> None:
     }""")
     print("render cost per entry (µs): " + ", ".join(f"{name} {value:.0f}" for name, value in costs.items()))
     assert set(costs) == {"plain", "markdown", "tool_result_2000_lines"}
+
+
+def test_a_search_keeps_filtering_what_streams_in(page: Page, hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Streaming search", [
+        {"id": "talk", "title": "Talk", "prompt": "@lines=60 @delay=0.03"}])
+    open_ui(page, hub, project_id)
+    row(page, "talk").locator("button").click()
+    page.click("[data-action=run-all]")
+    panel_status(page, "running")
+    log = page.locator("orc-execution-panel orc-event-log")
+    page.get_by_role("searchbox", name="Search the agent output").fill("LINE 4")
+    panel_status(page, "succeeded")
+    # "line 4" and "line 40".."line 49": matched whether they came before or after the search began.
+    expect(log).to_have_attribute("data-matches", "11")
+    expect(log.locator(".ev mark")).to_have_count(11)
+    expect(log.locator(".log-status")).to_have_text("11 entries match.")

@@ -39,6 +39,7 @@ class EventLog extends HTMLElement {
     this.events = []; // the newest KEEP events, for search
     this.forgotten = 0; // events given but no longer kept
     this.query = '';
+    this.found = 0; // entries matching the query
     this.count = 0;
     this.clear();
     this.setStatus(message);
@@ -76,7 +77,15 @@ class EventLog extends HTMLElement {
       this.forgotten += forget;
     }
     this.count += events.length;
-    this.draw(this.query ? events.filter((e) => this.matches(e)) : events);
+    if (!this.query) {
+      this.draw(events);
+      return;
+    }
+    const found = events.filter((e) => this.matches(e));
+    this.found += found.length;
+    this.dataset.matches = String(this.found);
+    this.showStatus(this.searchStatus());
+    this.draw(found);
   }
 
   draw(events) {
@@ -101,12 +110,14 @@ class EventLog extends HTMLElement {
     this.query = wanted;
     this.clear();
     const shown = wanted ? this.events.filter((e) => this.matches(e)) : this.events;
-    if (wanted) this.dataset.matches = String(shown.length);
+    this.found = shown.length;
+    if (wanted) this.dataset.matches = String(this.found);
     this.draw(shown);
-    this.showStatus(this.searchStatus(shown.length));
+    this.showStatus(this.searchStatus());
   }
 
-  searchStatus(found) {
+  searchStatus() {
+    const found = this.found;
     if (!this.query) return this.count ? '' : this.message;
     const scope = this.forgotten ? ` (searched the newest ${this.events.length.toLocaleString()} entries)` : '';
     return found ? `${found.toLocaleString()} entr${found === 1 ? 'y matches' : 'ies match'}${scope}.`
