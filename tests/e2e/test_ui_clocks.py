@@ -1,7 +1,7 @@
 """Live clocks against a real hub: a running node's duration ticks once a second, in the node list,
-the inspector and the history alike (one page clock, so they always agree); times are relative with
-the exact time on hover; a laptop clock an hour off the hub's shows neither negative nor hour-long
-durations (the page follows the hub's time from the events' ``ts``)."""
+the inspector and the history alike (one page clock, so they always agree), and so does the run's;
+times are relative with the exact time on hover; a laptop clock an hour off the hub's shows neither
+negative nor hour-long durations (the page follows the hub's time from the events' ``ts``)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ READ = """() => {
         list: text("orc-node-list li[data-node-id='wait'] .node-duration"),
         panel: text("orc-execution-panel [data-role=duration]"),
         history: text("orc-execution-panel .history-list .live-duration"),
+        run: text("orc-dag-view .run-summary .live-duration"),
         at: performance.now(),
     };
 }"""
@@ -75,7 +76,9 @@ def test_a_running_duration_ticks_alike_in_list_inspector_and_history(page: Page
 
     for reading in (before, after):  # one clock: the three agree to the second
         assert reading["list"] == reading["panel"] == reading["history"], reading
+        assert seconds(reading["run"]) >= seconds(reading["list"]), reading  # the run started first
     advanced = seconds(after["list"]) - seconds(before["list"])
+    assert seconds(after["run"]) - seconds(before["run"]) in (2, 3), (before, after)
     took = (after["at"] - before["at"]) / 1000
     print(f"duration advanced {advanced} s in {took:.2f} s of page time")
     assert advanced in (2, 3), (before, after)
