@@ -121,8 +121,8 @@ function markdownBlock(text) {
 /** A tool result, open, with its first FOLD_LINES lines; "show more" draws the rest in steps. */
 function toolResult(output, query) {
   const bad = Boolean(output.is_error) || (output.exit_code !== undefined && output.exit_code !== 0);
-  const text = resultText(output.output);
-  const lines = text.split('\n');
+  const text = resultText(output.output ?? '');
+  const lines = text === '' ? [] : text.split('\n');
   if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
   const facts = [bad ? 'error' : 'ok'];
   if (output.exit_code !== undefined) facts.push(`exit ${output.exit_code}`);
@@ -143,8 +143,9 @@ function toolResult(output, query) {
   const hit = query ? lines.findIndex((line) => line.toLowerCase().includes(query)) : -1;
   step(Math.max(FOLD_LINES, hit + 3));
   const element = collapsible('tool-result', [h('span', { class: 'label' }, `Result (${facts.join(', ')})`),
-    ' ', h('span', { class: 'muted' }, `${lines.length.toLocaleString()} line${lines.length === 1 ? '' : 's'}`)],
-  [body, more], true);
+    ' ', h('span', { class: 'muted' }, lines.length
+      ? `${lines.length.toLocaleString()} line${lines.length === 1 ? '' : 's'}` : 'no output')],
+  lines.length ? [body, more] : [], lines.length > 0);
   if (bad) element.classList.add('is-error');
   return element;
 }
