@@ -28,7 +28,7 @@ export function statusLabel(status) {
   return status ? status.replace('_', ' ') : 'never run';
 }
 
-export function duration(seconds) {
+function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
