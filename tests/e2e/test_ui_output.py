@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,23 @@ def test_a_search_keeps_filtering_what_streams_in(page: Page, hub: BrowserTestHu
     expect(log).to_have_attribute("data-matches", "11")
     expect(log.locator(".ev mark")).to_have_count(11)
     expect(log.locator(".log-status")).to_have_text("11 entries match.")
+
+
+def test_search_reads_the_whole_log_of_a_long_execution(page: Page, hub: BrowserTestHub) -> None:
+    """Opened after it ended, a 2,500-line execution shows its newest entries; a search covers all."""
+    project_id = api_project(hub, "Long log", [{"id": "long", "title": "Long", "prompt": "@lines=2500"}])
+    with hub.api() as api:
+        run_id = api.post("/launch", json={"project_id": project_id}).json()["run_id"]
+        deadline = time.monotonic() + 60
+        while api.get(f"/runs/{run_id}").json()["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling the hub's answer: the run is over before the page opens
+    open_ui(page, hub, project_id)
+    row(page, "long").locator("button").click()
+    panel_status(page, "succeeded")
+    log = page.locator("orc-execution-panel orc-event-log")
+    expect(log.locator(".log-notice")).to_contain_text("earlier entries are not shown")
+    # "line 7", "line 70".."line 79", "line 700".."line 799": 111 lines, the first ones not loaded yet.
+    page.get_by_role("searchbox", name="Search the agent output").fill("line 7")
+    expect(log).to_have_attribute("data-matches", "111")
+    expect(log.locator(".ev")).to_have_count(111)
+    expect(log.locator(".ev-text").first).to_have_text("line 7")

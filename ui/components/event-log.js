@@ -7,7 +7,8 @@
 // frame and of memory. It sticks to the bottom unless the user scrolled up.
 //
 // search(query) shows only the entries whose words contain the query (matches marked), among the
-// newest KEEP events it was given; an empty query brings the whole log back.
+// newest KEEP events it holds (adopt() gives it the stored ones it was not given); an empty query
+// brings the whole log back.
 
 import { h, render } from '../dom.js';
 import { eventText, mergeDelta, redraw, renderEvent } from '../render-event.js';
@@ -86,6 +87,19 @@ class EventLog extends HTMLElement {
     this.dataset.matches = String(this.found);
     this.showStatus(this.searchStatus());
     this.draw(found);
+  }
+
+  /**
+   * Every stored event up to now, read later than the newest ones it was given: they replace what it
+   * holds (keeping live events newer than them) for search; the drawing is redone by search().
+   */
+  adopt(stored) {
+    const last = stored.length ? stored[stored.length - 1].seq : 0;
+    const events = stored.concat(this.events.filter((e) => e.seq > last));
+    this.forgotten = Math.max(0, events.length - KEEP);
+    this.events = this.forgotten ? events.slice(this.forgotten) : events;
+    this.count = Math.max(this.count, events.length);
+    this.query = null; // the next search() draws again, even for the same words
   }
 
   draw(events) {

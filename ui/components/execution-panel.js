@@ -78,6 +78,7 @@ class ExecutionPanel extends AppElement {
       if (token !== this.token) return;
       const outputs = page.events.filter((e) => e.type === EVENT_TYPE.EXECUTION_OUTPUT);
       if (outputs.length) this.log.push(outputs);
+      this.logComplete = page.events.length < TAIL; // else search reads the rest first
       if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
       this.loading = false;
       const live = this.pending.filter((e) => e.seq > this.lastSeq);
@@ -174,7 +175,7 @@ class ExecutionPanel extends AppElement {
     let timer = null;
     this.searchBox.addEventListener('input', () => {
       clearTimeout(timer);
-      timer = setTimeout(() => this.log.search(this.searchBox.value), SEARCH_DELAY_MS);
+      timer = setTimeout(() => this.searchLog(this.searchBox.value), SEARCH_DELAY_MS);
     });
     return h('div', { class: 'log-bar', role: 'toolbar', 'aria-label': 'Agent output', hidden: true },
       this.searchBox,
@@ -184,8 +185,8 @@ class ExecutionPanel extends AppElement {
         title: 'Download the whole log as a text file' }));
   }
 
-  /** Every stored output event of the shown execution, as text (the log on screen keeps the newest). */
-  async wholeLog() {
+  /** Every stored output event of the shown execution (the log on screen was given the newest only). */
+  async storedOutput() {
     const id = this.execution.id;
     const events = [];
     let after = 0;
@@ -195,7 +196,32 @@ class ExecutionPanel extends AppElement {
       if (page.next_after === null || page.next_after === undefined) break;
       after = page.next_after;
     }
+    return events;
+  }
+
+  async wholeLog() {
+    const id = this.execution.id;
+    const events = await this.storedOutput();
     return { id, text: logText(events), count: events.length };
+  }
+
+  /** Search the whole log: an execution opened late holds only its newest events until the first search. */
+  async searchLog(query) {
+    if (query.trim() && !this.loading && !this.logComplete && this.execution) {
+      const token = this.token;
+      this.logComplete = true;
+      this.log.showStatus('Reading the whole log to search it…');
+      try {
+        const events = await this.storedOutput();
+        if (token !== this.token) return;
+        this.log.adopt(events);
+      } catch (error) {
+        if (token !== this.token) return;
+        this.logComplete = false;
+        this.actions.notify('error', `Reading the whole log failed: ${error.message}; searching what is shown.`);
+      }
+    }
+    this.log.search(this.searchBox.value);
   }
 
   async copyLog() {
