@@ -42,6 +42,7 @@ TERMINAL_LINES = [
     f"{ESC}[31mred alert{ESC}[0m then plain",
     f"{ESC}[1;32mbold green{ESC}[0m {ESC}[38;5;208morange{ESC}[0m",
     "# not a heading: a plain-text agent's line",
+    f"{ESC}[2K{ESC}[1G{ESC}]0;a window title\x07progress {ESC}[38;2;10;120;200m50%{ESC}[0m",
 ]
 
 
@@ -170,7 +171,7 @@ def test_a_plain_text_agents_ansi_colours(page: Page, hub: BrowserTestHub, agent
     log = run_and_open(page, hub, "Terminal", agents["term"])
     lines = log.locator(".ev-text.ev-line")
     expect(lines).to_have_text(["red alert then plain", "bold green orange",
-                                "# not a heading: a plain-text agent's line"])
+                                "# not a heading: a plain-text agent's line", "progress 50%"])
     red = lines.nth(0).locator(".ansi-fg-red")
     expect(red).to_have_text("red alert")
     assert red.evaluate("el => getComputedStyle(el).color") == "rgb(248, 113, 113)"
@@ -178,6 +179,8 @@ def test_a_plain_text_agents_ansi_colours(page: Page, hub: BrowserTestHub, agent
     orange = lines.nth(1).locator("span", has_text="orange")
     assert orange.evaluate("el => el.style.color") == "rgb(255, 135, 0)"  # xterm colour 208
     expect(log.locator("h1")).to_have_count(0)  # a plain-text agent's lines are not markdown
+    # Cursor moves and a window title are dropped; a 24-bit colour is kept.
+    assert lines.nth(3).locator("span").evaluate("el => el.style.color") == "rgb(10, 120, 200)"
     assert ESC not in log.inner_text()
 
 
