@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import commands, git_checkpoints, history, store, transitions
+from . import commands, flows, git_checkpoints, history, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -116,6 +116,8 @@ class ProjectActor:
                 return self._cancel_execution(command)
             case commands.Decide():
                 return self._decide(command)
+            case commands.ApplyFlow():
+                return await self._apply_flow(command)
             case commands.DeleteProject():
                 return await self._delete_project()
         raise TypeError(f"no handler for {command!r}")
@@ -246,6 +248,10 @@ class ProjectActor:
         handle.comment = comment
         handle.decision.set()
         return {"execution_id": execution_id, "status": handle.decided.status}
+
+    async def _apply_flow(self, command: commands.ApplyFlow) -> dict[str, Any]:
+        return await self.db.write(lambda tx: flows.apply_flow(
+            tx, self.project_id, command.flow, workspace=command.workspace, dry_run=command.dry_run))
 
     async def _delete_project(self) -> None:
         if self.runs:

@@ -9,12 +9,15 @@ of its reply (``Command[Reply]``); ``name`` is how logs and error messages call 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, TypeVar
 
 import trio
 
 from .rows import LaunchedRun
 from .statuses import ExecutionStatus
+
+if TYPE_CHECKING:
+    from .flows import ParsedFlow
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -90,6 +93,16 @@ class Decide(ExecutionCommand[Decided]):
     name: ClassVar[str] = "decide"
     approve: bool
     comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFlow(Command[dict[str, Any]]):
+    """Make the project match a flow file: through the actor, so that no launch interleaves with it."""
+
+    name: ClassVar[str] = "apply_flow"
+    flow: ParsedFlow
+    workspace: str | None  # the flow's workspace, resolved; None: leave it
+    dry_run: bool
 
 
 @dataclass(frozen=True, slots=True)

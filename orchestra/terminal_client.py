@@ -60,18 +60,28 @@ class RemoteHub:
 
 
 async def request(hub: RemoteHub, method: str, path: str, body: Any = None) -> Any:
+    response = await send(hub, method, path, json=body)
+    return response.json() if response.content else None
+
+
+async def send(hub: RemoteHub, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
+    """One request; with ``check``, an error answer becomes a :class:`ClientError` with the hub's message."""
     async with hub.http() as http:
         try:
-            response = await http.request(method, path, json=body)
+            response = await http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ClientError(f"cannot reach the hub at {hub.url}: {exc}", EXIT_UNREACHABLE) from None
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:200]
-        raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {message}")
-    return response.json() if response.content else None
+    if check and response.status_code >= 400:
+        raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {error_message(response)}")
+    return response
+
+
+def error_message(response: httpx.Response) -> str:
+    try:
+        message: str = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200]
+    return message
 
 
 async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
@@ -293,6 +303,39 @@ async def _cancel(hub: RemoteHub, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _export(hub: RemoteHub, args: argparse.Namespace) -> int:
+    project = await resolve_project(hub, args.project)
+    sys.stdout.write((await send(hub, "GET", f"/projects/{project['id']}/flow")).text)
+    return 0
+
+
+async def _apply(hub: RemoteHub, args: argparse.Namespace) -> int:
+    try:
+        content = await trio.Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read {args.file}: {exc.strerror}") from None
+    params = {"dry_run": "true"} if args.dry_run else {}
+    if args.project:
+        params["project_id"] = (await resolve_project(hub, args.project))["id"]
+    response = await send(hub, "POST", "/flows/apply", check=False, content=content, params=params,
+                          headers={"Content-Type": "application/toml"})
+    if response.status_code >= 400:  # the hub's message names the line and the field: say which file
+        message = error_message(response)
+        raise ClientError(f"{args.file} {message.removeprefix('flow file ')}" if message.startswith("flow file ")
+                          else f"{args.file}: {message}")
+    result = response.json()
+    for line in result["diff"]:
+        print(line)
+    project = result["project_id"]
+    if not result["changed"]:
+        print(f"no changes: project {project} already matches {args.file}")
+    elif args.dry_run:
+        print(f"dry run: applying {args.file} would make {len(result['diff'])} change(s) to project {project}")
+    else:
+        print(f"applied {args.file} to project {project}: {len(result['diff'])} change(s)")
+    return 0
+
+
 def _hub_from(args: argparse.Namespace, settings: Settings) -> RemoteHub:
     try:
         resolved = known_hubs.resolve(args.hub, args.token, settings)
@@ -346,3 +389,12 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     cancel = client("cancel", "cancel a run (run_…) or one execution (exe_…)", _cancel)
     cancel.add_argument("target", help="run id or execution id")
+
+    export = client("export", "print a project's flow file (TOML: nodes, edges, templates, gates, budgets)",
+                    _export)
+    export.add_argument("project", help="project id or name")
+
+    apply = client("apply", "make a project match a flow file (the project of its name, created if none)", _apply)
+    apply.add_argument("file", help="the flow file (TOML, as export writes it)")
+    apply.add_argument("--project", help="apply to this project (id or name) instead of the one the file names")
+    apply.add_argument("--dry-run", action="store_true", help="only print what would change")

@@ -17,7 +17,7 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 from ..auth import bearer_matches
 from ..errors import ApiError, Unauthorized, error_body
 from ..hub import Hub
-from . import executions, health, nodes, projects, runs, static, templates, ws
+from . import executions, flows, health, nodes, projects, runs, static, templates, ws
 from .common import json_response
 
 log = logging.getLogger("orchestra.api")
@@ -62,7 +62,7 @@ def create_app(hub: Hub) -> QuartTrio:
     assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False
 
-    for module in (health, projects, nodes, templates, runs, executions, ws, static):
+    for module in (health, projects, nodes, flows, templates, runs, executions, ws, static):
         app.register_blueprint(module.blueprint(hub))
 
     @app.before_request
