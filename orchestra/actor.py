@@ -125,12 +125,12 @@ class ProjectActor:
     # -- commands ---------------------------------------------------------------------------------
 
     async def _launch(self, command: commands.Launch) -> LaunchedRun:
-        node_ids, budget = command.node_ids, command.budget
-        plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids))
+        node_ids, budget, inputs = command.node_ids, command.budget, command.inputs
+        plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids, inputs))
         templates = await self._templates(plan["nodes"].values())
         repo = await self._repository(plan["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
-            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget))
+            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs))
         reused = plan["reused"]
         run = RunState(
             id=launched["run_id"], nodes=plan["nodes"], templates=templates,
@@ -138,7 +138,7 @@ class ProjectActor:
             results={n: UpstreamResult(n, r["title"], r["result"]) for n, r in reused.items()},
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]},
             workspace=plan["project"]["workspace"], repo=repo,
-            budget=Budget.model_validate(budget) if budget else None,
+            budget=Budget.model_validate(budget) if budget else None, inputs=inputs,
         )
         await self._start_run(run, plan["project"])
         return launched
@@ -191,6 +191,7 @@ class ProjectActor:
             | {n: e["commit_sha"] for n, e in succeeded.items() if e["commit_sha"]},
             workspace=plan["project"]["workspace"], repo=await self._repository(plan["project"]["workspace"]),
             budget=Budget.model_validate(plan["run"]["budget"]) if plan["run"]["budget"] else None, ended=ended,
+            inputs=plan["run"]["inputs"],
             gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
                                  if e["status"] == ExecutionStatus.WAITING},
         )

@@ -8,7 +8,7 @@ of its reply (``Command[Reply]``); ``name`` is how logs and error messages call 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, TypeVar
 
 import trio
@@ -57,6 +57,7 @@ class Launch(Command[LaunchedRun]):
     name: ClassVar[str] = "launch"
     node_ids: list[str] | None  # None: every node of the project
     budget: dict[str, Any] | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # values of the prompts' {{inputs.NAME}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ def present_execution(row: Row) -> Execution:
 def _present_run(row: Row) -> Run:
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
+    row["inputs"] = json.loads(row["inputs"]) if row.get("inputs") else {}
     return cast(Run, row)
 
 

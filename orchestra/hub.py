@@ -173,8 +173,8 @@ class Hub:
         return mailbox.actor if mailbox else None
 
     async def launch(self, project_id: str, node_ids: list[str] | None,
-                     budget: dict[str, Any] | None = None) -> LaunchedRun:
-        return await self.send(project_id, commands.Launch(node_ids, budget))
+                     budget: dict[str, Any] | None = None, inputs: dict[str, str] | None = None) -> LaunchedRun:
+        return await self.send(project_id, commands.Launch(node_ids, budget, inputs or {}))
 
     async def cancel_run(self, run_id: str) -> commands.RunCancelling:
         run = await self.db.read(lambda db: history.get_run(db, run_id))

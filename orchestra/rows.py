@@ -118,6 +118,7 @@ class Run(TypedDict):
     status: str  # a RunStatus
     node_ids: list[str] | None  # what was launched; None: every node
     budget: dict[str, Any] | None
+    inputs: dict[str, str]  # the launch inputs ({{inputs.NAME}})
     error: str | None
     created_at: float
     started_at: float | None

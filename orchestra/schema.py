@@ -136,7 +136,12 @@ def _v3(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE agent_templates ADD COLUMN stdin_prompt TEXT;")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _run_inputs(db: sqlite_utils.Database) -> None:
+    """The launch inputs ({{inputs.NAME}}) a run was given."""
+    _run_script(db, "ALTER TABLE runs ADD COLUMN inputs TEXT;")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _run_inputs]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -192,7 +192,8 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run: str | None, until_done: bool,
-                 launch_nodes: list[str] | None = None, launch: bool = False) -> int:
+                 launch_nodes: list[str] | None = None, launch: bool = False,
+                 launch_inputs: dict[str, str] | None = None) -> int:
     """Print the project's events live; reconnect with ``since`` after a drop.
 
     With ``until_done``, return when the awaited run finishes (the launched one, the one running
@@ -214,6 +215,8 @@ async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run
                             body: dict[str, Any] = {"project_id": project_id}
                             if launch_nodes:
                                 body["node_ids"] = launch_nodes
+                            if launch_inputs:
+                                body["inputs"] = launch_inputs
                             awaited = (await request(hub, "POST", "/launch", body))["run_id"]
                             launch = False
                         elif until_done and awaited is None:
@@ -260,15 +263,29 @@ async def _watch(hub: RemoteHub, args: argparse.Namespace) -> int:
     return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done)
 
 
+def _inputs(assignments: list[str] | None) -> dict[str, str]:
+    """``--set NAME=value`` options as the launch's inputs (the value may hold '=' and be empty)."""
+    inputs = {}
+    for assignment in assignments or []:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ClientError(f"--set takes NAME=value, not '{assignment}'", EXIT_USAGE)
+        inputs[name] = value
+    return inputs
+
+
 async def _launch(hub: RemoteHub, args: argparse.Namespace) -> int:
+    inputs = _inputs(args.set)
     project = await resolve_project(hub, args.project)
     if args.watch or args.until_done:
         printer = Printer(verbose=args.verbose)
         return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done,
-                            launch_nodes=args.node, launch=True)
+                            launch_nodes=args.node, launch=True, launch_inputs=inputs)
     body: dict[str, Any] = {"project_id": project["id"]}
     if args.node:
         body["node_ids"] = args.node
+    if inputs:
+        body["inputs"] = inputs
     launched = await request(hub, "POST", "/launch", body)
     print(f"run {launched['run_id']} launched: {len(launched['executions'])} execution(s)")
     return 0
@@ -380,6 +397,8 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     launch = client("launch", "launch a project's DAG (or some nodes and their downstream)", _launch)
     launch.add_argument("project", help="project id or name")
     launch.add_argument("--node", action="append", help="launch this node and its downstream (repeatable)")
+    launch.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="the value of {{inputs.NAME}} in the prompts (repeatable)")
     launch.add_argument("--watch", action="store_true", help="follow the run's events")
     launch.add_argument("--until-done", action="store_true", help="follow the run and exit with its result")
     launch.add_argument("-v", "--verbose", action="store_true", help="also show thinking, system and raw events")
