@@ -125,12 +125,13 @@ class ProjectActor:
     # -- commands ---------------------------------------------------------------------------------
 
     async def _launch(self, command: commands.Launch) -> LaunchedRun:
-        node_ids, budget, inputs = command.node_ids, command.budget, command.inputs
+        node_ids, budget, inputs, trigger = command.node_ids, command.budget, command.inputs, command.trigger
         plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids, inputs))
         templates = await self._templates(plan["nodes"].values())
         repo = await self._repository(plan["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
-            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs))
+            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs,
+            trigger=trigger, claim=command.claim))
         reused = plan["reused"]
         run = RunState(
             id=launched["run_id"], nodes=plan["nodes"], templates=templates,

@@ -8,6 +8,7 @@ of its reply (``Command[Reply]``); ``name`` is how logs and error messages call 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, TypeVar
 
@@ -17,6 +18,7 @@ from .rows import LaunchedRun
 from .statuses import ExecutionStatus
 
 if TYPE_CHECKING:
+    from .db import WriteJobContext
     from .flows import ParsedFlow
 
 R = TypeVar("R")
@@ -58,6 +60,9 @@ class Launch(Command[LaunchedRun]):
     node_ids: list[str] | None  # None: every node of the project
     budget: dict[str, Any] | None = None
     inputs: dict[str, str] = field(default_factory=dict)  # values of the prompts' {{inputs.NAME}}
+    trigger: dict[str, Any] | None = None  # what launched it, stored on the run (None: a request)
+    # Runs in the run's own transaction (a schedule claiming its tick): raising refuses the launch.
+    claim: Callable[[WriteJobContext, str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)

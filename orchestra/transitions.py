@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, TypedDict, cast
 
 import sqlite_utils
@@ -137,16 +138,22 @@ def _execution_row(project_id: str, run_id: str, node: Node, attempt: int,
 
 def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_ids: list[str] | None,
                budget: dict[str, Any] | None, parent_execution_id: str | None = None,
-               inputs: dict[str, str] | None = None) -> LaunchedRun:
+               inputs: dict[str, str] | None = None, trigger: dict[str, Any] | None = None,
+               claim: Callable[[WriteJobContext, str], None] | None = None) -> LaunchedRun:
+    """Store a new run and its queued executions; ``claim`` (a schedule's tick) runs in the same
+    transaction and may refuse the run."""
     now = time.time()
     run: dict[str, Any] = {"id": store.new_id("run"), "project_id": project_id, "status": RunStatus.RUNNING,
            "node_ids": json.dumps(node_ids) if node_ids else None, "created_at": now, "started_at": now,
-           "budget": json.dumps(budget) if budget else None, "inputs": json.dumps(inputs) if inputs else None}
+           "budget": json.dumps(budget) if budget else None, "inputs": json.dumps(inputs) if inputs else None,
+           "trigger": json.dumps(trigger) if trigger else None}
+    if claim is not None:
+        claim(tx, run["id"])
     tx.db.table("runs").insert(run)
     rows = [_execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
     tx.db.table("executions").insert_all(rows)
     tx.emit(project_id, EventType.RUN_STARTED, run_id=run["id"],
-            run={**run, "node_ids": node_ids, "budget": budget, "inputs": inputs or {}})
+            run={**run, "node_ids": node_ids, "budget": budget, "inputs": inputs or {}, "trigger": trigger})
     for row in rows:
         tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run["id"], node_id=row["node_id"],
                 execution_id=row["id"], execution=summary(row))
