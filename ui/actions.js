@@ -1,6 +1,7 @@
 // What the user can do, as calls to the hub. Each action reports its failure in words (a toast via
 // the store's 'notify' topic) and rethrows, so a form can also show the message next to its fields.
 
+import { inputNames } from './components/launch-inputs.js';
 import { FAILED } from './format.js';
 import { setFragmentProject } from './settings.js';
 import { EVENT_TYPE } from './statuses.js';
@@ -160,9 +161,26 @@ export class Actions {
 
   async launch(nodeIds = null) {
     const what = nodeIds ? `Launching ${nodeIds.join(', ')} and downstream` : 'Launching the DAG';
-    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds));
+    const inputs = await this.launchInputs(nodeIds, what);
+    if (inputs === null) return null; // the user cancelled the inputs form
+    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds, inputs));
     this.notify('info', `Run ${result.run_id} started: ${result.executions.length} execution(s).`);
     return result;
+  }
+
+  /**
+   * The values of the launched prompts' {{inputs.NAME}}: {} when they use none, else asked with
+   * `this.askInputs` (app.js: the launch-inputs form), prefilled from the latest run's; null: cancelled.
+   */
+  async launchInputs(nodeIds, what) {
+    const store = this.store;
+    const ids = nodeIds ? new Set(nodeIds.flatMap((id) => [id, ...store.downstreamOf(id)]))
+      : new Set(store.nodes.keys());
+    const names = inputNames([...ids].map((id) => store.nodes.get(id)?.prompt ?? ''));
+    if (!names.length || !this.askInputs) return {};
+    const runs = [...store.runs.values()].filter((run) => Object.keys(run.inputs ?? {}).length)
+      .sort((a, b) => b.created_at - a.created_at);
+    return this.askInputs(names, runs[0]?.inputs ?? {}, what);
   }
 
   /** Re-run every node whose latest execution did not succeed, and what is downstream of them. */

@@ -80,8 +80,12 @@ export class HubClient extends EventTarget {
   updateNode(projectId, nodeId, fields) { return this.patch(`/projects/${enc(projectId)}/nodes/${enc(nodeId)}`, fields); }
   deleteNode(projectId, nodeId) { return this.delete(`/projects/${enc(projectId)}/nodes/${enc(nodeId)}`); }
 
-  launch(projectId, nodeIds) {
-    return this.post('/launch', nodeIds ? { project_id: projectId, node_ids: nodeIds } : { project_id: projectId });
+  /** Launch the DAG, or `nodeIds` and downstream; `inputs`: the values of the prompts' {{inputs.NAME}}. */
+  launch(projectId, nodeIds, inputs = {}) {
+    const body = { project_id: projectId };
+    if (nodeIds) body.node_ids = nodeIds;
+    if (Object.keys(inputs).length) body.inputs = inputs;
+    return this.post('/launch', body);
   }
   async runs(projectId, limit = 20) { return (await this.get(`/runs?project_id=${enc(projectId)}&limit=${limit}`)).runs; }
   cancelRun(runId) { return this.post(`/runs/${enc(runId)}/cancel`); }

@@ -11,6 +11,7 @@ import './components/toast-list.js';
 import './components/project-list.js';
 import './components/dag-view.js';
 import './components/inspector.js';
+import { askLaunchInputs } from './components/launch-inputs.js';
 
 const store = new Store();
 const app = { store, client: null, actions: null, monitor: null, connect };
@@ -24,6 +25,7 @@ function connect() {
   const url = hubUrl();
   const client = new HubClient(url, tokenFor(url));
   const actions = new Actions(store, client);
+  actions.askInputs = askLaunchInputs; // launches whose prompts use {{inputs.NAME}} ask for the values first
   app.client = client;
   app.actions = actions;
   store.hubUrl = url;
