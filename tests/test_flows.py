@@ -288,3 +288,13 @@ async def test_cli_export_and_apply_from_another_directory(hub: LiveHub, tmp_pat
     (elsewhere / "new.toml").write_bytes(exported.stdout.replace(b'name = "shop"', b'name = "shop two"'))
     created = await run_cli(hub, elsewhere, "apply", "new.toml")
     assert created.returncode == 0 and "+ project shop two" in created.stdout.decode()
+
+
+async def test_the_documented_example_applies_and_exports_as_written(hub: LiveHub) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "FLOWS.md").read_text()
+    example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    applied = await apply(hub, example)
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["diff"] == ["+ project shop", "+ template aider", "+ node plan", "+ node review",
+                                      "+ node build", "+ node docs"]
+    assert (await hub.get(f"/projects/{applied.json()['project_id']}/flow")).text == example

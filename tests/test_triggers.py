@@ -50,7 +50,8 @@ async def test_a_signed_delivery_launches_and_a_wrong_signature_is_401(hub: Live
         assert error["code"] == "unauthorized" and "X-Hub-Signature-256: sha256=" in error["message"]
     assert (await hub.get("/runs", params={"project_id": pid})).json()["runs"] == []
 
-    accepted = await deliver(hub, pid, body, signature(SECRET, body), **{"X-GitHub-Event": "push"})
+    accepted = await deliver(hub, pid, body, signature(SECRET, body), **{  # as curl -d sends it
+        "X-GitHub-Event": "push", "Content-Type": "application/x-www-form-urlencoded"})
     assert accepted.status_code == 202, accepted.text
     run = await hub.wait_run(accepted.json())
     assert run["status"] == "succeeded"
