@@ -164,20 +164,30 @@ class Scheduler:
         while True:
             self._changed = False
             try:
-                wake_at = await self._fire_due()
-            except Exception:  # storage, or a bad clock file: log it and look again soon
+                wake_at: float | None = await self._fire_due()
+            except Exception:  # storage, or an unreadable clock file: never the hub's end; look again soon
                 log.exception("a pass over the schedules failed")
-                wake_at = await self.clock.now() + RETRY_AFTER_ERROR_S
+                wake_at = None
             if not ready:
                 task_status.started()
                 ready = True
-            if self._changed:
-                continue
+            if not self._changed:
+                await self._wait(wake_at)
+
+    async def _wait(self, wake_at: float | None) -> None:
+        """Until ``wake_at`` (None: a little while, after an error), or until a schedule changes."""
+        try:
             with trio.CancelScope() as self._sleep:
-                if wake_at < math.inf:
+                if wake_at is None:
+                    await trio.sleep(RETRY_AFTER_ERROR_S)
+                elif wake_at < math.inf:
                     await self.clock.sleep_until(wake_at)
                 else:  # no schedule at all
                     await trio.sleep_forever()
+        except Exception:
+            log.exception("the schedules' clock failed")
+            await trio.sleep(RETRY_AFTER_ERROR_S)
+        finally:
             self._sleep = None
 
     async def _fire_due(self) -> float:

@@ -21,6 +21,7 @@ from orchestra.server import Running, serve
 
 TOML = {"Content-Type": "application/toml"}
 VOLATILE = {"project_id", "created_at", "updated_at"}
+FLOWS_DOC = Path(__file__).resolve().parents[1] / "docs" / "FLOWS.md"
 
 
 @asynccontextmanager
@@ -291,7 +292,7 @@ async def test_cli_export_and_apply_from_another_directory(hub: LiveHub, tmp_pat
 
 
 async def test_the_documented_example_applies_and_exports_as_written(hub: LiveHub) -> None:
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "FLOWS.md").read_text()
+    docs = await trio.Path(FLOWS_DOC).read_text()
     example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
     applied = await apply(hub, example)
     assert applied.status_code == 201, applied.text

@@ -114,6 +114,13 @@ async def test_bad_schedules_are_refused_and_nothing_is_stored(hub: LiveHub) -> 
     assert (await hub.delete(f"/schedules/{created.json()['id']}")).status_code == 204
     assert (await hub.get(f"/projects/{pid}/schedules")).json()["schedules"] == []
 
+    # A deleted project takes its schedules and its webhook with it.
+    again = (await hub.post(f"/projects/{pid}/schedules", {"cron": "0 0 1 1 *"})).json()
+    assert (await hub.http.put(f"/projects/{pid}/webhook", json={"secret": SECRET})).status_code == 200
+    assert (await hub.delete(f"/projects/{pid}")).status_code == 204
+    assert (await hub.delete(f"/schedules/{again['id']}")).status_code == 404
+    assert (await deliver(hub, pid, b"{}", signature(SECRET, b"{}"))).status_code == 401
+
 
 # -- schedules on a real hub, driven by a clock file ---------------------------------------------------
 
