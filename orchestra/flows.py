@@ -373,16 +373,21 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
         tx.emit(project_id, EventType.NODE_DELETED, node_id=node_id)
     nodes = {node.id: node for node in flow.nodes}
     created = [c.id for c in changes if c.what == "node" and c.op == "create"]
+    present = {node.id for node in flow.nodes} - set(created)  # kept from before
+    later: list[str] = []  # new nodes that depend on a node created after them: their edges come last
     for node_id in created:  # in the file's order, which becomes the project's
         fields = nodes[node_id].model_dump(exclude_none=True)
-        fields.pop("depends_on")
+        if not set(fields["depends_on"]) <= present:
+            fields.pop("depends_on")
+            later.append(node_id)
         store.create_node(tx, project_id, fields, BUILTIN_IDS)
-    updates: dict[str, dict[str, Any]] = {node_id: {} for node_id in created if nodes[node_id].depends_on}
+        present.add(node_id)
+    updates: dict[str, dict[str, Any]] = {node_id: {} for node_id in later}
     for change in changes:
         if change.what == "node" and change.op == "update":
             updates[change.id] = {name: new for name, (_, new) in change.fields.items()}
     for node_id, fields in updates.items():
-        depends_on = fields.pop("depends_on", nodes[node_id].depends_on if node_id in created else None)
+        depends_on = fields.pop("depends_on", nodes[node_id].depends_on if node_id in later else None)
         if depends_on is not None:  # every node it names exists by now: the flow's graph was checked whole
             tx.execute("DELETE FROM edges WHERE project_id = ? AND node_id = ?", [project_id, node_id])
             tx.db.conn.executemany("INSERT INTO edges (project_id, node_id, depends_on) VALUES (?, ?, ?)",

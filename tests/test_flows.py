@@ -299,3 +299,15 @@ async def test_the_documented_example_applies_and_exports_as_written(hub: LiveHu
     assert applied.json()["diff"] == ["+ project shop", "+ template aider", "+ node plan", "+ node review",
                                       "+ node build", "+ node docs"]
     assert (await hub.get(f"/projects/{applied.json()['project_id']}/flow")).text == example
+
+
+async def test_a_node_may_depend_on_one_the_file_defines_after_it(hub: LiveHub) -> None:
+    text = ('[project]\nname = "order"\n\n[[nodes]]\nid = "b"\ntitle = "B"\nagent = "codex"\ndepends_on = ["a"]\n\n'
+            '[[nodes]]\nid = "a"\ntitle = "A"\nagent = "codex"\n')
+    created = await apply(hub, text)
+    assert created.status_code == 201, created.text
+    pid = created.json()["project_id"]
+    nodes = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
+    assert [(n["id"], n["depends_on"]) for n in nodes] == [("b", ["a"]), ("a", [])]  # the file's order
+    assert (await apply(hub, text)).json()["changed"] is False
+    assert (await hub.get(f"/projects/{pid}/flow")).text.endswith('id = "a"\ntitle = "A"\nagent = "codex"\n')
