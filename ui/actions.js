@@ -1,7 +1,6 @@
 // What the user can do, as calls to the hub. Each action reports its failure in words (a toast via
 // the store's 'notify' topic) and rethrows, so a form can also show the message next to its fields.
 
-import { inputNames } from './components/launch-inputs.js';
 import { FAILED } from './format.js';
 import { setFragmentProject } from './settings.js';
 import { EVENT_TYPE } from './statuses.js';
@@ -113,6 +112,39 @@ export class Actions {
     this.notify('info', 'Project deleted.');
   }
 
+  // -- agent templates ---------------------------------------------------------------------------
+
+  /** Add a user template, then look for its CLI at once so the list shows whether it is there. */
+  async createTemplate(fields) {
+    const template = await this.attempt('Adding the template', () => this.client.createTemplate(fields));
+    this.putTemplate(template);
+    this.notify('info', `Template "${template.name}" added.`);
+    await this.checkTemplate(template.id).catch(() => {});
+    return template;
+  }
+
+  async deleteTemplate(id) {
+    await this.attempt(`Deleting template "${id}"`, () => this.client.deleteTemplate(id));
+    this.store.setTemplates(this.store.templates.filter((t) => t.id !== id));
+    this.notify('info', `Template "${id}" deleted.`);
+  }
+
+  async checkTemplate(id) {
+    this.putTemplate(await this.attempt(`Checking template "${id}"`, () => this.client.checkTemplate(id)));
+  }
+
+  /** Look for every template's CLI again (e.g. after installing one), then show the new reports. */
+  async recheckTemplates() {
+    await this.attempt('Checking the agent CLIs', () => this.client.checkTemplates());
+    await this.attempt('Loading the templates', () => this.loadTemplates());
+  }
+
+  putTemplate(template) {
+    const templates = this.store.templates;
+    this.store.setTemplates(templates.some((t) => t.id === template.id)
+      ? templates.map((t) => (t.id === template.id ? { ...t, ...template } : t)) : [...templates, template]);
+  }
+
   // -- nodes -----------------------------------------------------------------------------------
 
   async createNode(fields) {
@@ -159,39 +191,18 @@ export class Actions {
 
   // -- runs ------------------------------------------------------------------------------------
 
-  async launch(nodeIds = null) {
+  /** Launch the DAG (`nodeIds` null) or those nodes and downstream; `options` go into the body (a run budget). */
+  async launch(nodeIds = null, options = {}) {
     const what = nodeIds ? `Launching ${nodeIds.join(', ')} and downstream` : 'Launching the DAG';
-    const inputs = await this.launchInputs(nodeIds, what);
-    if (inputs === null) return null; // the user cancelled the inputs form
-    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds, inputs));
+    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds, options));
     this.notify('info', `Run ${result.run_id} started: ${result.executions.length} execution(s).`);
     return result;
   }
 
-  /**
-   * The values of the launched prompts' {{inputs.NAME}}: {} when they use none, else asked with
-   * `this.askInputs` (app.js: the launch-inputs form), prefilled from the latest run's; null: cancelled.
-   */
-  async launchInputs(nodeIds, what) {
-    const store = this.store;
-    const ids = nodeIds ? new Set(nodeIds.flatMap((id) => [id, ...store.downstreamOf(id)]))
-      : new Set(store.nodes.keys());
-    const names = inputNames([...ids].map((id) => store.nodes.get(id)?.prompt ?? ''));
-    if (!names.length || !this.askInputs) return {};
-    const runs = [...store.runs.values()].filter((run) => Object.keys(run.inputs ?? {}).length)
-      .sort((a, b) => b.created_at - a.created_at);
-    return this.askInputs(names, runs[0]?.inputs ?? {}, what);
-  }
-
-  /** Re-run every node whose latest execution did not succeed, and what is downstream of them. */
-  async rerunFailed() {
+  /** The failed nodes no other failed node is upstream of: re-running them re-runs every failed one. */
+  failedRoots() {
     const failed = [...this.store.latest.values()].filter((e) => FAILED.has(e.status)).map((e) => e.node_id);
-    const roots = failed.filter((id) => !failed.some((other) => other !== id && this.store.downstreamOf(other).has(id)));
-    if (!roots.length) {
-      this.notify('error', 'No failed node to re-run.');
-      return null;
-    }
-    return this.launch(roots);
+    return failed.filter((id) => !failed.some((other) => other !== id && this.store.downstreamOf(other).has(id)));
   }
 
   async cancelRun(runId) {

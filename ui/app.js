@@ -11,7 +11,8 @@ import './components/toast-list.js';
 import './components/project-list.js';
 import './components/dag-view.js';
 import './components/inspector.js';
-import { askLaunchInputs } from './components/launch-inputs.js';
+import './components/templates-view.js';
+import './components/launch-inputs.js'; // its fields join the launch dialog
 
 const store = new Store();
 const app = { store, client: null, actions: null, monitor: null, connect };
@@ -25,7 +26,6 @@ function connect() {
   const url = hubUrl();
   const client = new HubClient(url, tokenFor(url));
   const actions = new Actions(store, client);
-  actions.askInputs = askLaunchInputs; // launches whose prompts use {{inputs.NAME}} ask for the values first
   app.client = client;
   app.actions = actions;
   store.hubUrl = url;

@@ -1,6 +1,6 @@
-"""The browser UI asks for a launch's inputs: a DAG whose prompts use {{inputs.NAME}} opens a small form
-before launching (cancel launches nothing; the values go in the launch and are offered again next
-time); a DAG without inputs launches at once."""
+"""The browser UI asks for a launch's inputs: a launch whose nodes' prompts use {{inputs.NAME}} opens
+the launch dialog with a field for each (cancel launches nothing; the values go in the launch and are
+offered again next time); a DAG without inputs launches at once."""
 
 from __future__ import annotations
 
@@ -33,23 +33,23 @@ def test_a_launch_asks_for_the_inputs_its_prompts_use(page: Page, hub: BrowserTe
         {"id": "notes", "title": "Notes", "prompt": "Notes for {{inputs.version}}", "depends_on": ["build"]}])
     open_ui(page, hub, project_id)
     page.click("[data-action=run-all]")
-    dialog = page.get_by_role("dialog", name="Launch inputs")
-    expect(dialog).to_be_visible()
-    expect(dialog).to_contain_text("Launching the DAG: its prompts use these inputs.")
-    assert dialog.locator("input").evaluate_all("els => els.map(e => e.name)") == ["env", "version"]
+    dialog = page.get_by_role("dialog", name="Launch the whole DAG")
+    inputs = dialog.locator("fieldset.launch-inputs")
+    expect(inputs).to_contain_text("Launch inputs")
+    assert inputs.locator("input").evaluate_all("els => els.map(e => e.dataset.input)") == ["env", "version"]
     page.set_viewport_size({"width": 800, "height": 600})
     shoot(page, "launch-inputs-800x600")
     page.set_viewport_size({"width": 1400, "height": 900})
     shoot(page, "launch-inputs-1400x900")
-    dialog.get_by_role("button", name="Cancel").click()
-    expect(dialog).to_have_count(0)
+    dialog.locator("[data-action=cancel-launch]").click()
+    expect(dialog).to_be_hidden()
     assert runs(hub, project_id) == []  # cancelled: nothing was launched
 
     page.click("[data-action=run-all]")
-    dialog = page.get_by_role("dialog", name="Launch inputs")
-    dialog.get_by_label("version").fill("1.2")
-    dialog.get_by_label("env").fill("prod")
-    dialog.get_by_role("button", name="▶ Launch").click()
+    inputs.get_by_label("version").fill("1.2")
+    inputs.get_by_label("env").fill("prod")
+    dialog.locator("[data-action=launch]").click()
+    expect(dialog).to_be_hidden()
     expect(row(page, "notes")).to_have_attribute("data-status", "succeeded", timeout=30_000)
     [run] = runs(hub, project_id)
     assert run["inputs"] == {"version": "1.2", "env": "prod"}
@@ -59,10 +59,12 @@ def test_a_launch_asks_for_the_inputs_its_prompts_use(page: Page, hub: BrowserTe
     # Again from 'notes': only its input is asked, offered with the last run's value; Escape cancels.
     row(page, "notes").locator("button").click()
     page.click("[data-action=run-from]")
-    dialog = page.get_by_role("dialog", name="Launch inputs")
-    assert dialog.locator("input").evaluate_all("els => els.map(e => [e.name, e.value])") == [["version", "1.2"]]
+    dialog = page.get_by_role("dialog", name='Launch "Notes" and what depends on it')
+    fields = dialog.locator("fieldset.launch-inputs input")
+    expect(fields).to_have_count(1)
+    assert fields.evaluate_all("els => els.map(e => [e.dataset.input, e.value])") == [["version", "1.2"]]
     page.keyboard.press("Escape")
-    expect(dialog).to_have_count(0)
+    expect(dialog).to_be_hidden()
     assert len(runs(hub, project_id)) == 1
 
 

@@ -1,10 +1,11 @@
-// <orc-launch-inputs>: a small modal form for the values of a launch's {{inputs.NAME}} placeholders,
-// shown before a launch whose prompts use some. askLaunchInputs() opens it and resolves to
-// {NAME: value}, or null when the user cancels (Escape, Cancel).
+// Launch inputs in the launch dialog (launch-dialog.js): when the prompts of the nodes a launch would
+// run use {{inputs.NAME}}, every launch asks for them — one field per name, filled in with the latest
+// run's values — and sends them as the launch's `inputs` (the hub refuses a launch that lacks one).
 
-import { h, render } from '../dom.js';
+import { h } from '../dom.js';
+import { registerLaunchSection } from './launch-dialog.js';
 
-// The same names the hub looks for (orchestra/prompts.py, INPUT_NAME).
+// The names the hub looks for (orchestra/prompts.py, INPUT_NAME).
 const INPUT = /\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}/g;
 
 /** The input names these prompts use, sorted. */
@@ -14,42 +15,26 @@ export function inputNames(prompts) {
   return [...names].sort();
 }
 
-class LaunchInputs extends HTMLElement {
-  /** Ask for `names`, prefilled from `values`; `what` says what is launched. */
-  ask(names, values, what) {
-    return new Promise((resolve) => {
-      const fields = names.map((name) => h('input', { name, value: values[name] ?? '', autocomplete: 'off',
-        'aria-label': name }));
-      const dialog = h('dialog', { class: 'launch-inputs', 'aria-labelledby': 'launch-inputs-title' });
-      const finish = (result) => {
-        dialog.close();
-        this.remove();
-        resolve(result);
-      };
-      const submit = (event) => {
-        event.preventDefault();
-        finish(Object.fromEntries(fields.map((field) => [field.name, field.value])));
-      };
-      render(dialog, h('form', { class: 'stack', method: 'dialog', onsubmit: submit },
-        h('h2', { id: 'launch-inputs-title' }, 'Launch inputs'),
-        h('p', { class: 'muted' }, `${what}: its prompts use these inputs.`),
-        names.map((name, i) => h('label', {}, h('code', {}, `{{inputs.${name}}}`), fields[i])),
-        h('div', { class: 'row' },
-          h('button', { type: 'submit', class: 'primary', 'data-action': 'launch-with-inputs' }, '▶ Launch'),
-          h('button', { type: 'button', onclick: () => finish(null) }, 'Cancel'))));
-      dialog.addEventListener('cancel', (event) => { event.preventDefault(); finish(null); });
-      render(this, dialog);
-      dialog.showModal();
-      fields[0]?.focus();
-    });
-  }
+/** The inputs of the project's latest run that had any. */
+function latestInputs(store) {
+  const runs = [...store.runs.values()].filter((run) => Object.keys(run.inputs ?? {}).length)
+    .sort((a, b) => b.created_at - a.created_at);
+  return runs[0]?.inputs ?? {};
 }
 
-customElements.define('orc-launch-inputs', LaunchInputs);
-
-/** Open the form in the page; resolves to the values, or null when cancelled. */
-export function askLaunchInputs(names, values, what) {
-  const form = document.createElement('orc-launch-inputs');
-  document.body.append(form);
-  return form.ask(names, values, what);
-}
+registerLaunchSection(({ app, nodes }) => {
+  const names = inputNames(nodes.map((node) => node.prompt ?? ''));
+  if (!names.length) return null;
+  const last = latestInputs(app.store);
+  const fields = names.map((name) => h('input', { value: last[name] ?? '', autocomplete: 'off',
+    'aria-label': name, dataset: { input: name } }));
+  const element = h('fieldset', { class: 'launch-inputs' },
+    h('legend', {}, 'Launch inputs'),
+    h('p', { class: 'muted' }, 'The prompts of these nodes use them.'),
+    names.map((name, i) => h('label', {}, h('code', {}, `{{inputs.${name}}}`), fields[i])));
+  return {
+    element,
+    required: true,
+    options: () => ({ inputs: Object.fromEntries(fields.map((field) => [field.dataset.input, field.value])) }),
+  };
+});
