@@ -165,8 +165,9 @@ def _check_graph(parsed: ParsedFlow) -> None:
         seen.add(node.id)
         if node.kind == "gate" and node.agent:
             raise parsed.error(("nodes", index, "agent"), "a gate runs no agent: leave 'agent' out")
-        if node.kind == "agent" and not node.agent:
-            raise parsed.error(("nodes", index, "agent"), "an agent node needs 'agent', the id of an agent template")
+        if node.kind != "gate" and not node.agent:
+            raise parsed.error(("nodes", index, "agent"), f"an {node.kind} node needs 'agent', the id of an agent "
+                               "template")
     for index, node in enumerate(flow.nodes):
         if len(set(node.depends_on)) != len(node.depends_on):
             raise parsed.error(("nodes", index, "depends_on"), "depends_on lists a node twice")

@@ -208,6 +208,7 @@ tokens = 1000
     (('[project]\nname = "lines"', '[project]\nname = "lines"\nwat = 1'), 5, "project.wat: Extra inputs"),
     (('title = "A"', 'title = "A'), 8, "column 11: not valid TOML: Illegal character"),
     (("version = 1", "version = 2"), 1, "version: Input should be 1"),
+    (('agent = "codex"\n', ""), 15, "nodes[1] (id 'b').agent: an agent node needs 'agent'"),
 ])
 async def test_a_bad_flow_file_is_refused_naming_its_line_and_field(
         hub: LiveHub, edit: tuple[str, str], line: int, expected: str) -> None:
