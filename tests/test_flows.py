@@ -43,7 +43,8 @@ async def build_project(hub: LiveHub) -> str:
     template = {"id": "echo-agent", "name": "Echo", "command": ["echo", "{prompt}"], "output": "text",
                 "env": {"MODE": "quiet"}, "stdin_prompt": {"argument": "-"}}
     assert (await hub.post("/agent-templates", template)).status_code == 201
-    project = await hub.create_project(name="shop", description="The shop.\nTwo lines.", max_parallel=2)
+    project = await hub.create_project(name="shop", description="The shop.\nTwo lines.", max_parallel=2,
+                                       workspace="shop-repo")
     pid = project["id"]
     await hub.create_node(pid, id="plan", title="Plan", prompt='Write PLAN.md:\n- "quoted"\n- a \\ backslash\n',
                           model="opus", timeout_s=600, budget={"cost_usd": 0.5, "tokens": 20000},
@@ -73,6 +74,7 @@ async def test_export_then_apply_on_a_fresh_hub_reproduces_the_project(
     text = exported.text
     assert 'prompt = """\nWrite PLAN.md:' in text  # multi-line prompts stay readable
     assert "[[templates]]" in text and 'id = "echo-agent"' in text
+    assert 'workspace = "shop-repo"' in text  # relative to the workspaces root, as the API takes it
     assert "claude-code" not in text.split("[[nodes]]")[0]  # built-in templates are not exported
 
     async with fresh_hub(tmp_path / "other", agents) as other:
@@ -87,7 +89,7 @@ async def test_export_then_apply_on_a_fresh_hub_reproduces_the_project(
         project = (await other.get(f"/projects/{new_pid}")).json()
         assert (project["name"], project["description"]) == ("shop", "The shop.\nTwo lines.")
         assert project["max_parallel"] == 2
-        assert project["workspace"] == str(other.settings.workspaces_root / new_pid)
+        assert project["workspace"] == str(other.settings.workspaces_root / "shop-repo")
         mine = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
         theirs = (await other.get(f"/projects/{new_pid}/nodes")).json()["nodes"]
         assert comparable(theirs) == comparable(mine)
@@ -240,6 +242,8 @@ async def test_apply_refuses_bad_requests_and_changes_nothing(hub: LiveHub) -> N
          "a gate runs no agent"),
         (await apply(hub, GOOD.replace('[project]', '[[templates]]\nid = "codex"\nname = "X"\ncommand = ["x"]\n'
                                        'output = "text"\n\n[project]')), 422, "'codex' is a built-in template"),
+        (await apply(hub, GOOD.replace('name = "lines"', 'name = "lines"\nworkspace = "../../etc"')), 422,
+         "flow file line 5, project.workspace: workspace '../../etc' resolves outside the workspaces root"),
     ]
     for response, status, text in cases:
         assert response.status_code == status, response.text

@@ -57,10 +57,15 @@ def blueprint(hub: Hub) -> Blueprint:
                 raise Conflict(f"{len(named)} projects are named '{project.name}' ({', '.join(named)}); "
                                "say which with ?project_id=", {"projects": named})
             project_id = named[0] if named else None
+        async def resolved_workspace(project_id: str) -> str:
+            try:
+                return str(await trio.to_thread.run_sync(resolve_workspace, root, project.workspace, project_id))
+            except Unprocessable as exc:  # outside the workspaces root, or not a directory: say where
+                raise parsed.error(("project", "workspace"), exc.message) from None
+
         if project_id is None:
             new_id = store.new_id("prj")
-            workspace = None if dry_run else str(
-                await trio.to_thread.run_sync(resolve_workspace, root, project.workspace, new_id))
+            workspace = None if dry_run else await resolved_workspace(new_id)
             result = await hub.db.write(lambda tx: flows.apply_flow(
                 tx, None, parsed, workspace=workspace, new_project_id=new_id, dry_run=dry_run))
             return json_response(result, 200 if dry_run else 201)
@@ -68,7 +73,7 @@ def blueprint(hub: Hub) -> Blueprint:
         workspace = None
         if project.workspace is not None:
             await hub.db.read(lambda db: store.require_project(db, existing))
-            workspace = str(await trio.to_thread.run_sync(resolve_workspace, root, project.workspace, existing))
+            workspace = await resolved_workspace(existing)
         return json_response(await hub.send(existing, commands.ApplyFlow(parsed, workspace, dry_run)))
 
     return routes
