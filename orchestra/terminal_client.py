@@ -295,6 +295,11 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
     if args.target.startswith("run_"):
         run = await request(hub, "GET", f"/runs/{args.target}")
         print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
+        if run.get("trigger"):  # a webhook or a schedule launched it
+            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items() if key != "kind")
+            print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
+        for name, value in (run.get("inputs") or {}).items():
+            print(f"  input {name} = {_short(value)}")
         for e in run["executions"]:
             print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
         return 0

@@ -292,6 +292,8 @@ async def test_cli_export_and_apply_from_another_directory(hub: LiveHub, tmp_pat
     missing = await run_cli(hub, elsewhere, "apply", "nope.toml")
     assert missing.returncode == 1 and "cannot read nope.toml: No such file or directory" in missing.stderr.decode()
     (elsewhere / "new.toml").write_bytes(exported.stdout.replace(b'name = "shop"', b'name = "shop two"'))
+    renamed = await run_cli(hub, elsewhere, "apply", "new.toml", "--project", "shop", "--dry-run")
+    assert renamed.stdout.decode().splitlines()[0] == '~ project shop: name "shop" -> "shop two"'
     created = await run_cli(hub, elsewhere, "apply", "new.toml")
     assert created.returncode == 0 and "+ project shop two" in created.stdout.decode()
 

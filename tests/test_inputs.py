@@ -90,6 +90,8 @@ async def test_cli_launch_with_set(hub: LiveHub, agents: FakeAgents) -> None:
     assert {r["prompt"].split("\n")[0] for r in agents.recorded()} == {"Build 1.0=rc", "Deploy 1.0=rc to "}
     plain = await run_cli(hub, "launch", "deploy", "--set", "version=2", "--set", "env=x")
     assert plain.returncode == 0 and plain.stdout.decode().startswith("run run_")
+    status = await run_cli(hub, "status", plain.stdout.decode().split()[1])
+    assert "  input version = 2\n  input env = x\n" in status.stdout.decode()
     missing = await run_cli(hub, "launch", "deploy", "--set", "version=1")
     assert missing.returncode == 1
     assert "422 missing launch input(s) env: used by node(s) deploy" in missing.stderr.decode()

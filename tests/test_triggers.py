@@ -4,6 +4,7 @@ schedules fire once per tick, across restarts of a real hub whose clock the test
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import TOKEN, FakeAgents, LiveHub
-from hubproc import HubProcess, hub_env, hub_process, wait_for_event
+import trio
+from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
+from hubproc import ENTRY, HubProcess, hub_env, hub_process, wait_for_event
 
 from orchestra.webhooks import signature
 
@@ -57,6 +59,10 @@ async def test_a_signed_delivery_launches_and_a_wrong_signature_is_401(hub: Live
     assert run["status"] == "succeeded"
     assert run["trigger"] == {"kind": "webhook", "event": "push"} and run["inputs"] == {"ref": "main"}
     assert [r["prompt"] for r in agents.recorded()] == ["Build main"]
+    with trio.fail_after(WAIT_S):
+        status = await trio.run_process([sys.executable, str(ENTRY), "status", run["id"], "--hub", hub.url,
+                                         "--token", TOKEN], capture_stdout=True, check=True)
+    assert "  triggered by webhook: event push\n  input ref = main\n" in status.stdout.decode()
 
     ping = await deliver(hub, pid, b"{}", signature(SECRET, b"{}"), **{"X-GitHub-Event": "ping"})
     assert ping.status_code == 200 and ping.json() == {"ping": "ok"}
