@@ -54,6 +54,10 @@ def hub_timezone(name: str | None) -> tzinfo:
         return ZoneInfo(os.environ["TZ"].lstrip(":"))
     except (KeyError, ZoneInfoNotFoundError, ValueError):
         pass
+    try:  # a link into the zone database names its zone (Europe/Paris): that is what the API shows
+        return ZoneInfo(os.path.realpath("/etc/localtime").split("/zoneinfo/", 1)[1])
+    except (IndexError, ZoneInfoNotFoundError, ValueError):
+        pass
     try:
         with open("/etc/localtime", "rb") as local:
             return ZoneInfo.from_file(local, key="localtime")

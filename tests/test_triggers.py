@@ -10,12 +10,16 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import trio
 from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
 from hubproc import ENTRY, HubProcess, hub_env, hub_process, wait_for_event
 
+from orchestra.cron import iso, latest_tick, next_tick
+from orchestra.schedules import hub_timezone
 from orchestra.webhooks import signature
 
 SECRET = "s3cret-0123456789-abcdef"
@@ -222,3 +226,18 @@ async def test_schedules_use_the_hub_time_zone_and_a_failed_launch_uses_up_its_t
             assert broken["schedules"][0]["last_tick"] == "2026-06-01T09:00:00+05:30"
             assert broken["schedules"][0]["last_run_id"] is None
             assert broken["schedules"][0]["last_error"].startswith("missing launch input(s) team")
+
+
+def test_cron_ticks_in_a_time_zone_and_the_hub_zone_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    paris = ZoneInfo("Europe/Paris")
+    noon = datetime(2026, 6, 1, 12, 0, 30, tzinfo=paris).timestamp()
+    assert iso(latest_tick("* * * * *", noon, paris), paris) == "2026-06-01T12:00:00+02:00"
+    assert iso(next_tick("0 6 * * 1-5", noon, paris), paris) == "2026-06-02T06:00:00+02:00"
+    assert iso(latest_tick("0 12 * * *", datetime(2026, 6, 1, 12, tzinfo=paris).timestamp(), paris),
+               paris) == "2026-06-01T12:00:00+02:00"  # a tick at exactly now is due now
+    # 02:30 does not exist on the night clocks go forward: Debian cron's rule runs it at 03:00.
+    night = datetime(2026, 3, 29, 0, 0, tzinfo=paris).timestamp()
+    assert iso(next_tick("30 2 * * *", night, paris), paris) == "2026-03-29T03:00:00+02:00"
+    assert str(hub_timezone("Asia/Kolkata")) == "Asia/Kolkata"
+    monkeypatch.setenv("TZ", ":Europe/Paris")
+    assert str(hub_timezone(None)) == "Europe/Paris"
