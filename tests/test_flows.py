@@ -3,6 +3,7 @@ refused during a run, bad files refused naming the line and field), over REST an
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -119,8 +120,16 @@ async def test_apply_creates_updates_and_deletes_nodes_to_match(hub: LiveHub) ->
     assert dry.json()["dry_run"] and dry.json()["changed"]
     assert len((await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]) == 4  # a dry run changes nothing
 
-    response = await apply(hub, edited)
-    assert response.status_code == 200, response.text
+    with hub.running.hub.bus.subscribe(pid) as subscription:  # what a UI open on the project sees
+        response = await apply(hub, edited)
+        assert response.status_code == 200, response.text
+        seen: list[tuple[str, str]] = []
+        with trio.fail_after(WAIT_S):
+            while len(seen) < 4:
+                seen += [(e["type"], e["node_id"]) for e in map(json.loads, (
+                    stored.body for stored in await subscription.next_batch(100)))]
+    assert sorted(seen) == [("node.created", "ship"), ("node.deleted", "notes"), ("node.updated", "build"),
+                            ("node.updated", "plan")]
     body = response.json()
     assert body["project_id"] == pid and not body["project_created"]
     assert body["diff"] == [
