@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -29,7 +30,7 @@ from .db import WriteJobContext
 from .errors import Conflict, Unprocessable
 from .flow_lines import key_lines, line_of
 from .models import MAX_NODES_PER_PROJECT, NodeCreate, ProjectCreate, Slug, Strict, TemplateCreate
-from .rows import Node, Template
+from .rows import Node
 from .statuses import UNFINISHED_RUN_STATUSES, EventType, sql_list
 from .templates import BUILTIN_IDS
 
@@ -244,9 +245,9 @@ def _project_fields(project: Any, workspaces_root: Path) -> dict[str, Any]:
     return fields
 
 
-def _template_fields(template: Template) -> dict[str, Any]:
-    row: dict[str, Any] = dict(template)
-    return {name: row[name] for name in TemplateCreate.model_fields if row.get(name) not in (None, {})}
+def _template_fields(template: Mapping[str, object]) -> dict[str, Any]:
+    """A template as a flow file has it: the fields of ``POST /agent-templates`` that are set."""
+    return {name: template[name] for name in TemplateCreate.model_fields if template.get(name) not in (None, {})}
 
 
 def _node_values(node: Node | dict[str, Any]) -> dict[str, Any]:
@@ -323,7 +324,7 @@ def _template_changes(db: sqlite_utils.Database, parsed: ParsedFlow) -> list[Cha
         if existing is None:
             changes.append(Change("create", "template", template.id))
             continue
-        wanted = _template_fields(template.model_dump())  # type: ignore[arg-type]
+        wanted = _template_fields(template.model_dump())
         have = _template_fields(existing)
         differ = sorted(name for name in set(wanted) | set(have) if wanted.get(name) != have.get(name))
         if differ:
