@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from functools import partial
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ from .events import EventBus
 from .executors import Executor, open_executor
 from .process import become_subreaper, kill_marked, kill_orphan_group
 from .rows import LaunchedRun, Template
+from .schedules import FileClock, Scheduler, SystemClock, hub_timezone
 from .settings import Settings
 from .statuses import UNFINISHED_EXECUTION_STATUSES, UNFINISHED_RUN_STATUSES, sql_list
 from .templates import builtin_templates
@@ -52,7 +54,7 @@ class _Mailbox:
 
 
 class Hub:
-    def __init__(self, settings: Settings, db: Database, token: str, executor: Executor) -> None:
+    def __init__(self, settings: Settings, db: Database, token: str, zone: tzinfo, executor: Executor) -> None:
         self.settings = settings
         self.executor = executor
         self.db = db
@@ -65,18 +67,23 @@ class Hub:
         self.availability: dict[str, dict[str, Any]] = {}
         self._nursery: trio.Nursery | None = None
         self._actors_scope = trio.CancelScope()
+        clock = FileClock(settings.clock_file) if settings.clock_file else SystemClock()
+        self.scheduler = Scheduler(db, self.send, zone, clock)
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, db: Database, token: str) -> AsyncIterator[Hub]:
+        zone = await trio.to_thread.run_sync(hub_timezone, settings.timezone)
         if not become_subreaper():
             log.warning("cannot become a child subreaper: agents' processes that leave their process group "
                         "(setsid) are not ended with their execution")
         async with open_executor(settings) as executor, trio.open_nursery() as nursery:
-            hub = cls(settings, db, token, executor)
+            hub = cls(settings, db, token, zone, executor)
             await hub.recover()
             await nursery.start(hub._serve_actors)
             await hub.resume_gated_runs()
+            assert hub._nursery is not None
+            await hub._nursery.start(hub.scheduler.run)  # ticks missed while the hub was down fire first
             try:
                 yield hub
             finally:
@@ -175,8 +182,8 @@ class Hub:
         return mailbox.actor if mailbox else None
 
     async def launch(self, project_id: str, node_ids: list[str] | None,
-                     budget: dict[str, Any] | None = None) -> LaunchedRun:
-        return await self.send(project_id, commands.Launch(node_ids, budget))
+                     budget: dict[str, Any] | None = None, inputs: dict[str, str] | None = None) -> LaunchedRun:
+        return await self.send(project_id, commands.Launch(node_ids, budget, inputs or {}))
 
     async def cancel_run(self, run_id: str) -> commands.RunCancelling:
         run = await self.db.read(lambda db: history.get_run(db, run_id))

@@ -10,6 +10,7 @@ import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,20 @@ class Settings(BaseSettings):
     # Comma-separated directories every Ray worker sees at the same path (e.g. an NFS mount): executions
     # whose workspace lies under one run on the cluster; the others run on the hub's machine.
     ray_shared_paths: str = ""
+    # The time zone of cron schedules (an IANA name, e.g. Europe/Paris); None: the system's.
+    timezone: str | None = None
+    # For tests: schedules read the time (epoch seconds) from this file instead of the system clock.
+    clock_file: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("is not a known time zone (an IANA name such as Europe/Paris or UTC)") from None
+        return value
 
     @field_validator("database_url")
     @classmethod
