@@ -13,6 +13,7 @@ Plain Python (no ray import): the class is importable on every worker that has o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import select
@@ -137,7 +138,12 @@ class AgentHost:
             self.clone = None
 
     def _clone(self, spec: dict[str, Any], bundle: bytes) -> dict[str, Any]:
-        scratch = Path(tempfile.mkdtemp(prefix="orchestra-"))
+        """The clone's path follows from the hub's worktree path: a follow-up turn, which re-creates its
+        parent's worktree, gets the same path here too, and CLIs find their sessions by working directory."""
+        name = hashlib.sha256(spec["cwd"].encode()).hexdigest()[:16]
+        scratch = Path(tempfile.gettempdir()) / f"orchestra-{name}"
+        shutil.rmtree(scratch, ignore_errors=True)  # a clone a lost worker left behind
+        scratch.mkdir(mode=0o700)
         self.clone = scratch / "workspace"
         (scratch / "base.bundle").write_bytes(bundle)
         _git(scratch, "clone", "-q", "-c", "advice.detachedHead=false", "base.bundle", str(self.clone))
