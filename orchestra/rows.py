@@ -116,14 +116,15 @@ class Run(TypedDict):
     id: str
     project_id: str
     status: str  # a RunStatus
+    trigger: str  # a RunTrigger
     node_ids: list[str] | None  # what was launched; None: every node
     budget: dict[str, Any] | None
     error: str | None
     created_at: float
     started_at: float | None
     finished_at: float | None
-    totals: NotRequired[Totals]
-    executions: NotRequired[list[Execution]]
+    totals: Totals
+    executions: NotRequired[list[Execution]]  # GET /runs/{id} only
 
 
 class QueuedExecution(TypedDict):

@@ -136,7 +136,23 @@ def _v3(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE agent_templates ADD COLUMN stdin_prompt TEXT;")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _hub_events(db: sqlite_utils.Database) -> None:
+    """The hub feed's stored events (``/ws/hub``): one hub-wide ``seq``, kept when their project is
+    deleted (a replay from any ``since`` stays gap-free)."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE hub_events (
+            seq INTEGER PRIMARY KEY,
+            project_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _hub_events]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
