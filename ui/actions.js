@@ -107,9 +107,15 @@ export class Actions {
       this.store.viewRun(null);
       return;
     }
-    const projectId = this.store.projectId;
-    const executions = await this.attempt(`Loading run ${runId}`, () => this.client.runExecutions(runId));
-    if (this.store.projectId === projectId) this.store.viewRun(runId, executions);
+    this.store.viewRun(runId); // live events of the run count from now on
+    let executions;
+    try {
+      executions = await this.attempt(`Loading run ${runId}`, () => this.client.runExecutions(runId));
+    } catch (error) {
+      if (this.store.viewedRun === runId) this.store.viewRun(null);
+      throw error;
+    }
+    if (this.store.viewedRun === runId) this.store.addViewed(executions);
   }
 
   close() {

@@ -122,13 +122,17 @@ export class Store extends EventTarget {
     this.emit('runs');
   }
 
-  /** Show one run's executions on the canvas (null: the latest of each node again). */
-  viewRun(runId, executions = []) {
+  /** Show one run's executions on the canvas (null: the latest of each node again); addViewed fills it. */
+  viewRun(runId) {
     this.viewedRun = runId;
     this.viewedExecutions = new Map();
+    this.emit('run-view');
+  }
+
+  /** Executions of the viewed run read from the hub, merged with what live events said meanwhile. */
+  addViewed(executions) {
     for (const execution of executions) this.putViewed(execution);
     this.emit('run-view');
-    this.emit('executions', executions);
   }
 
   putViewed(execution) {
