@@ -7,6 +7,7 @@ import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { cost, duration, statusLabel, time } from '../format.js';
 import { RUN_TRIGGER, UNFINISHED_RUN_STATUSES } from '../statuses.js';
+import { requestLaunch } from './launch-dialog.js';
 import './run-timeline.js';
 
 const ACTIVE_RUN = new Set(UNFINISHED_RUN_STATUSES);
@@ -142,7 +143,8 @@ class RunsView extends AppElement {
         h('span', { class: 'row run-actions' },
           ACTIVE_RUN.has(run.status) ? actionButton('■ Cancel run', () => this.actions.cancelRun(run.id).catch(ignore),
             { class: 'danger small', 'data-action': 'cancel-viewed-run', disabled: !online }) : null,
-          actionButton('↻ Re-run', () => this.actions.rerun(run).catch(ignore),
+          // What the run launched again (the whole DAG, or the same nodes), asking first as every launch does.
+          actionButton('↻ Re-run', () => requestLaunch(this.app, run.node_ids).catch(ignore),
             { class: 'small', 'data-action': 'rerun-viewed-run', disabled: !online || followUp,
               title: followUp ? 'A follow-up continues one session: send a new follow-up from the execution instead'
                 : 'Launch what this run launched again' }),
