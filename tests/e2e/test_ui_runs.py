@@ -1,7 +1,7 @@
 """The runs view and the live project list, in a real browser against a real hub with fake agents: pick
 an older run and see the canvas and the timeline show that run (a retry is a bar of its own); cancel and
-re-run from the runs view; a run started with plain HTTP shows in every open UI within a second, with
-no polling and no reload."""
+re-run from the runs view; a gate's wait on the timeline, and the viewed run going on live; a run started
+with plain HTTP shows in every open UI within a second, with no polling and no reload."""
 
 from __future__ import annotations
 
@@ -197,6 +197,29 @@ def test_cancel_and_rerun_from_the_runs_view(page: Page, hub: BrowserTestHub) ->
             assert api.post(f"/runs/{run_id}/cancel").status_code == 202
             wait_run(api, run_id)
         expect(run_row(page, fourth).locator("td").first).to_have_text("cancelled")
+
+
+def test_a_gate_waits_on_the_timeline_and_the_run_goes_on_live(page: Page, hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Gated", [{"id": "draft", "title": "Draft", "prompt": "draft it"}])
+    with hub.api() as api:
+        gate = api.post(f"/projects/{project_id}/nodes", json={
+            "id": "review", "kind": "gate", "title": "Review", "depends_on": ["draft"]})
+        assert gate.status_code == 201, gate.text
+        run_id = api.post("/launch", json={"project_id": project_id}).json()["run_id"]
+        wait_execution(api, run_id, "review", "waiting")
+        open_ui(page, hub, project_id)
+        open_runs(page)
+        run_row(page, run_id).click()
+        review = page.locator("orc-run-timeline .tl-row[data-node-id=review] .tl-exec")
+        expect(review).to_have_attribute("data-status", "waiting")
+        expect(review.locator(".tl-seg[data-span=waiting]")).to_have_count(1)
+        expect(review.locator(".tl-seg[data-span=running]")).to_have_count(0)
+        (execution,) = api.get("/executions", params={"run_id": run_id, "node_id": "review"}).json()["executions"]
+        assert api.post(f"/executions/{execution['id']}/approve", json={}).status_code == 200
+        expect(review).to_have_attribute("data-status", "succeeded")  # live, from the project's stream
+        expect(run_row(page, run_id).locator("td").first).to_have_text("succeeded")
+        page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('review').data('status') === "
+                               "'succeeded'")
 
 
 @pytest.fixture

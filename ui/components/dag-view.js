@@ -1,6 +1,6 @@
 // <orc-dag-view>: the open project's DAG with its toolbar: add a node, connect two, remove a
-// dependency, launch everything / from a node / the failed ones again, cancel the run; "Runs" puts
-// the runs view (<orc-runs-view>) under the canvas in place of the node list.
+// dependency, launch everything / from a node / the failed ones again, cancel the run; "Runs" (beside
+// the title) puts the runs view (<orc-runs-view>) under the canvas in place of the node list.
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
@@ -56,7 +56,8 @@ class DagView extends AppElement {
       h('h2', {}, project ? project.name : store.projectId),
       h('span', { class: `live live-${live}`, title: store.live.message || '' },
         live === 'live' ? '● live' : live === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'),
-      this.runSummary());
+      this.runSummary(),
+      this.runsToggle());
     this.dataset.state = store.loaded ? 'loaded' : 'loading';
     this.empty.hidden = store.nodes.size > 0 || !store.loaded;
     render(this.empty, h('p', {}, 'No nodes yet. Add the first one with "+ Node".'));
@@ -107,10 +108,14 @@ class DagView extends AppElement {
       run ? actionButton('■ Cancel run', () => actions.cancelRun(run.id).catch(ignore),
         { class: 'danger', 'data-action': 'cancel-run', disabled: !online }) : null,
       h('span', { class: 'sep' }),
-      h('button', { type: 'button', 'data-action': 'fit', onclick: () => this.canvas.fit() }, 'Fit'),
-      h('button', { type: 'button', 'data-action': 'runs', 'aria-pressed': String(!this.runs.hidden),
-        title: 'Every run of this project: pick one to see it on the canvas, with its timeline',
-        onclick: () => this.showRuns(this.runs.hidden) }, 'Runs'));
+      h('button', { type: 'button', 'data-action': 'fit', onclick: () => this.canvas.fit() }, 'Fit'));
+  }
+
+  runsToggle() {
+    return h('button', { type: 'button', class: 'small runs-toggle', 'data-action': 'runs',
+      'aria-pressed': String(!this.runs.hidden),
+      title: 'Every run of this project: pick one to see it on the canvas, with its timeline',
+      onclick: () => this.showRuns(this.runs.hidden) }, this.runs.hidden ? 'Runs' : 'Runs ✕');
   }
 
   /** The runs view replaces the node list; closing it shows the latest executions again. */
@@ -118,7 +123,7 @@ class DagView extends AppElement {
     this.runs.hidden = !on;
     this.list.hidden = on;
     if (!on && this.store.viewedRun) this.actions.viewRun(null);
-    this.renderToolbar();
+    this.update();
     requestAnimationFrame(() => { // the stage changed height: draw the graph to fit it
       this.canvas.cy.resize();
       this.canvas.fit();

@@ -81,7 +81,8 @@ class RunTimeline extends AppElement {
     const step = STEPS.find((s) => total / s <= MAX_TICKS) ?? total / MAX_TICKS;
     const out = [];
     for (let t = 0; t <= total + 1e-9; t += step) {
-      out.push(h('span', { class: 'tl-tick', style: `left:${(t / total) * 100}%` }, t ? `+${duration(t)}` : '0'));
+      out.push(h('span', { class: `tl-tick${t / total > 0.9 ? ' end' : ''}`, style: `left:${(t / total) * 100}%` },
+        t ? `+${duration(t)}` : '0'));
     }
     return out;
   }
