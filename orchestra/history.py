@@ -10,7 +10,7 @@ import sqlite_utils
 from .db import fetch_rows
 from .errors import NotFound, Unprocessable
 from .rows import Execution, Run, Totals
-from .statuses import ExecutionStatus, RunTrigger
+from .statuses import ExecutionStatus, RunScope
 
 Row = dict[str, Any]
 
@@ -35,8 +35,9 @@ def present_execution(row: Row) -> Execution:
 def _present_run(row: Row) -> Run:
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
-    row["trigger"] = (RunTrigger.FOLLOW_UP if row.pop("follow_up") else RunTrigger.NODES if row["node_ids"]
-                      else RunTrigger.ALL)
+    row["inputs"] = json.loads(row["inputs"]) if row.get("inputs") else {}
+    row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
+    row["scope"] = RunScope.FOLLOW_UP if row.pop("follow_up") else RunScope.NODES if row["node_ids"] else RunScope.ALL
     row["totals"] = {"input_tokens": row.pop("input_tokens"), "output_tokens": row.pop("output_tokens"),
                      "cost_usd": round(row.pop("cost_usd"), 6), "executions": row.pop("executions")}
     return cast(Run, row)
@@ -63,7 +64,7 @@ _RUN_SUMMARIES = """
 
 def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int,
               before: str | None = None) -> tuple[list[Run], str | None]:
-    """Newest first, with totals and trigger; ``before`` is the id of the last run of the previous page."""
+    """Newest first, with totals and scope; ``before`` is the id of the last run of the previous page."""
     clauses, params = [], []
     if project_id is not None:
         clauses.append("project_id = ?")
@@ -83,7 +84,7 @@ def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int,
 
 
 def run_summary(db: sqlite_utils.Database, run_id: str) -> Run:
-    """One run as ``GET /runs`` lists it (and as run events carry it): totals and trigger, no executions."""
+    """One run as ``GET /runs`` lists it (and as run events carry it): totals and scope, no executions."""
     rows = fetch_rows(db, "WITH page AS (SELECT * FROM runs WHERE id = ?)" + _RUN_SUMMARIES, [run_id])
     if not rows:
         raise NotFound(f"run '{run_id}' does not exist")

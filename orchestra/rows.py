@@ -116,9 +116,11 @@ class Run(TypedDict):
     id: str
     project_id: str
     status: str  # a RunStatus
-    trigger: str  # a RunTrigger
+    scope: str  # a RunScope: the whole DAG, chosen nodes and below, or a follow-up
     node_ids: list[str] | None  # what was launched; None: every node
     budget: dict[str, Any] | None
+    inputs: dict[str, str]  # the launch inputs ({{inputs.NAME}})
+    trigger: dict[str, Any] | None  # what launched it, when not a request: a webhook, a schedule's tick
     error: str | None
     created_at: float
     started_at: float | None

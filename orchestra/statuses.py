@@ -81,9 +81,9 @@ class HubEventType(StrEnum):
     RUN_FINISHED = EventType.RUN_FINISHED.value
 
 
-class RunTrigger(StrEnum):
-    """What started a run (``trigger`` of a run): the whole DAG, chosen nodes and what is below them,
-    or a follow-up turn of one execution."""
+class RunScope(StrEnum):
+    """What a run launched (``scope`` of a run): the whole DAG, chosen nodes and what is below them,
+    or a follow-up turn of one execution. (Who launched it is its ``trigger``: a webhook, a schedule.)"""
 
     ALL = "all"
     NODES = "nodes"
@@ -153,7 +153,7 @@ def ui_constants() -> dict[str, object]:
         "PROJECT_STATE": _members(ProjectState),
         "EVENT_TYPE": _members(EventType),
         "HUB_EVENT_TYPE": _members(HubEventType),
-        "RUN_TRIGGER": _members(RunTrigger),
+        "RUN_SCOPE": _members(RunScope),
         "MESSAGE_TYPE": _members(MessageType),
         "UNFINISHED_RUN_STATUSES": _ordered(UNFINISHED_RUN_STATUSES),
         "FINAL_RUN_STATUSES": _ordered(FINAL_RUN_STATUSES),

@@ -1,4 +1,4 @@
-"""What ran, as the runs view reads it: GET /runs (trigger, totals, pages) and a run's executions with
+"""What ran, as the runs view reads it: GET /runs (scope, totals, pages) and a run's executions with
 their timings and retries (GET /executions?run_id=)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ def summed(executions: list[dict[str, Any]]) -> dict[str, Any]:
             "cost_usd": round(sum(e["cost_usd"] or 0 for e in executions), 6), "executions": len(executions)}
 
 
-async def test_runs_are_listed_newest_first_with_their_trigger_and_totals(hub: LiveHub) -> None:
+async def test_runs_are_listed_newest_first_with_their_scope_and_totals(hub: LiveHub) -> None:
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="a")
     await hub.create_node(pid, id="b", depends_on=["a"])
@@ -32,12 +32,13 @@ async def test_runs_are_listed_newest_first_with_their_trigger_and_totals(hub: L
     assert body["next_before"] is None
     runs = body["runs"]
     assert [r["id"] for r in runs] == [follow_up["id"], from_b["id"], everything["id"]]
-    assert [r["trigger"] for r in runs] == ["follow_up", "nodes", "all"]
+    assert [r["scope"] for r in runs] == ["follow_up", "nodes", "all"]
+    assert [r["trigger"] for r in runs] == [None, None, None]  # launched by requests
     assert [r["node_ids"] for r in runs] == [["a"], ["b"], None]
     for listed, run in zip(runs, [follow_up, from_b, everything], strict=True):
         assert listed["totals"] == summed(run["executions"]) == run["totals"]
         assert listed["status"] == run["status"] == "succeeded"
-        assert listed["trigger"] == run["trigger"]
+        assert listed["scope"] == run["scope"]
         assert listed["started_at"] <= listed["finished_at"]
         assert "executions" not in listed
     assert everything["totals"]["cost_usd"] > 0 and everything["totals"]["executions"] == 2

@@ -84,7 +84,7 @@ async def test_snapshot_then_every_projects_events_gap_free_as_stored(hub: LiveH
     assert started["run_id"] == finished["run_id"] == run["id"]
     assert started["project"]["state"] == "running"
     assert started["project"]["last_run"]["id"] == run["id"]
-    assert started["run"]["status"] == "running" and started["run"]["trigger"] == "all"
+    assert started["run"]["status"] == "running" and started["run"]["scope"] == "all"
     assert finished["run"]["status"] == "succeeded"
     assert finished["run"]["totals"] == run["totals"]
     assert finished["project"]["last_run"]["status"] == "succeeded"

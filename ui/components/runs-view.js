@@ -6,17 +6,18 @@
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { cost, duration, statusLabel, time } from '../format.js';
-import { RUN_TRIGGER, UNFINISHED_RUN_STATUSES } from '../statuses.js';
+import { RUN_SCOPE, UNFINISHED_RUN_STATUSES } from '../statuses.js';
 import { requestLaunch } from './launch-dialog.js';
 import './run-timeline.js';
 
 const ACTIVE_RUN = new Set(UNFINISHED_RUN_STATUSES);
 
-/** What started a run, in words. */
+/** What a run launched (its scope), and who launched it when not a request (a webhook, a schedule). */
 export function triggerLabel(run) {
-  if (run.trigger === RUN_TRIGGER.FOLLOW_UP) return `follow-up of ${(run.node_ids || []).join(', ')}`;
-  if (run.trigger === RUN_TRIGGER.NODES) return `from ${(run.node_ids || []).join(', ')}`;
-  return 'all nodes';
+  const nodes = (run.node_ids || []).join(', ');
+  const scope = run.scope === RUN_SCOPE.FOLLOW_UP ? `follow-up of ${nodes}`
+    : run.scope === RUN_SCOPE.NODES ? `from ${nodes}` : 'all nodes';
+  return run.trigger?.kind ? `${scope} · ${run.trigger.kind}` : scope;
 }
 
 function tokenCount(totals) {
@@ -136,7 +137,7 @@ class RunsView extends AppElement {
     }
     const online = store.connection.state === 'online';
     const ignore = () => {};
-    const followUp = run.trigger === RUN_TRIGGER.FOLLOW_UP;
+    const followUp = run.scope === RUN_SCOPE.FOLLOW_UP;
     render(this.detailHead,
         h('h4', {}, 'Run ', h('code', {}, run.id), ' ', h('span', { class: `badge status-${run.status}` }, statusLabel(run.status))),
         h('span', { class: 'muted' }, `${triggerLabel(run)} · the canvas shows this run`),
