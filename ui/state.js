@@ -3,6 +3,7 @@
 // runs, run-view (which run the canvas shows), selection, output (detail: the execution.output events
 // of one message), notify.
 
+import { clock } from './clock.js';
 import { mergeExecution } from './format.js';
 import { EVENT_TYPE, HUB_EVENT_TYPE, UNFINISHED_RUN_STATUSES } from './statuses.js';
 
@@ -105,6 +106,7 @@ export class Store extends EventTarget {
     this.latest = new Map();
     // The snapshot also lists the latest executions of nodes deleted since: leave those out.
     for (const execution of snapshot.executions) {
+      clock.observePast(execution.finished_at ?? execution.started_at ?? execution.created_at);
       if (this.nodes.has(execution.node_id)) this.latest.set(execution.node_id, execution);
     }
     if (this.selectedNode && !this.nodes.has(this.selectedNode)) this.selectedNode = null;
@@ -157,6 +159,7 @@ export class Store extends EventTarget {
     const outputs = [];
     const now = performance.now();
     for (const event of events) {
+      clock.observeLive(event.ts); // the hub's clock, for every duration on the page
       switch (event.type) {
         case EVENT_TYPE.NODE_CREATED:
         case EVENT_TYPE.NODE_UPDATED:

@@ -3,6 +3,7 @@
 // the title) puts the runs view (<orc-runs-view>) under the canvas in place of the node list.
 
 import { actionButton, h, render } from '../dom.js';
+import { durationOf } from '../clock.js';
 import { AppElement } from '../element.js';
 import { ACTIVE, FAILED, statusLabel } from '../format.js';
 import { EXECUTION_STATUS } from '../statuses.js';
@@ -70,7 +71,8 @@ class DagView extends AppElement {
     const executions = [...this.store.latest.values()].filter((e) => e.run_id === run.id);
     const done = executions.filter((e) => !ACTIVE.has(e.status)).length;
     return h('span', { class: 'run-summary', dataset: { runId: run.id } },
-      `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`);
+      `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`,
+      run.started_at ? [' · ', durationOf(run)] : null);
   }
 
   renderToolbar() {

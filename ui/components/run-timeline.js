@@ -5,7 +5,8 @@
 
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { duration, statusLabel } from '../format.js';
+import { clock } from '../clock.js';
+import { elapsed, statusLabel } from '../format.js';
 import { EXECUTION_STATUS, NODE_KIND, UNFINISHED_EXECUTION_STATUSES } from '../statuses.js';
 
 const ACTIVE = new Set(UNFINISHED_EXECUTION_STATUSES);
@@ -54,7 +55,7 @@ class RunTimeline extends AppElement {
       render(this, h('p', { class: 'muted empty' }, run ? 'Loading the run…' : ''));
       return;
     }
-    const now = Date.now() / 1000;
+    const now = clock.now(); // the hub's time: the run's timestamps are the hub's
     const start = Math.min(run.created_at, ...executions.map((e) => e.created_at));
     const end = Math.max(start + 0.001, ...executions.map((e) => e.finished_at ?? now));
     const scale = (t) => ((t - start) / (end - start)) * 100;
@@ -82,7 +83,7 @@ class RunTimeline extends AppElement {
     const out = [];
     for (let t = 0; t <= total + 1e-9; t += step) {
       out.push(h('span', { class: `tl-tick${t / total > 0.9 ? ' end' : ''}`, style: `left:${(t / total) * 100}%` },
-        t ? `+${duration(t)}` : '0'));
+        t ? `+${elapsed(t, true)}` : '0'));
     }
     return out;
   }
@@ -101,7 +102,7 @@ class RunTimeline extends AppElement {
     const from = scale(execution.created_at);
     const to = scale(parts[parts.length - 1][2]);
     const width = Math.max(to - from, 0.0001);
-    const words = parts.map(([kind, a, b]) => `${statusLabel(kind)} ${duration(b - a)}`).join(', ');
+    const words = parts.map(([kind, a, b]) => `${statusLabel(kind)} ${elapsed(b - a, true)}`).join(', ');
     return h('span', {
       class: `tl-exec status-${execution.status}`, style: `left:${from}%;width:${width}%`,
       title: `attempt ${execution.attempt} · ${statusLabel(execution.status)} · ${words}`,

@@ -5,7 +5,8 @@
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { cost, duration, statusLabel, time } from '../format.js';
+import { durationOf } from '../clock.js';
+import { cost, statusLabel, time } from '../format.js';
 import { RUN_SCOPE, UNFINISHED_RUN_STATUSES } from '../statuses.js';
 import { requestLaunch } from './launch-dialog.js';
 import './run-timeline.js';
@@ -56,15 +57,11 @@ class RunsView extends AppElement {
     this.listen('run-view', () => this.schedule());
     this.listen('executions', () => { if (this.store.viewedRun) this.schedule(); });
     this.listen('connection', () => this.schedule());
-    this.ticker = setInterval(() => {
-      if ([...this.store.runs.values()].some((run) => ACTIVE_RUN.has(run.status))) this.schedule();
-    }, 1000);
     this.loadTotals();
     this.update();
   }
 
   detach() {
-    clearInterval(this.ticker);
     clearTimeout(this.totalsTimer);
   }
 
@@ -112,7 +109,6 @@ class RunsView extends AppElement {
   row(run) {
     const viewed = run.id === this.store.viewedRun;
     const totals = viewed ? sumTotals(this.store.viewedExecutions.values()) : run.totals;
-    const now = Date.now() / 1000;
     const pick = () => this.actions.viewRun(viewed ? null : run.id).catch(() => {});
     return h('tr', { class: `run-row${viewed ? ' selected' : ''}`, tabindex: '0', 'aria-selected': String(viewed),
       dataset: { runId: run.id, status: run.status }, onclick: pick,
@@ -121,7 +117,7 @@ class RunsView extends AppElement {
     h('td', { class: 'col-run' }, h('code', { title: run.id }, run.id)),
     h('td', { class: 'trigger' }, triggerLabel(run)),
     h('td', { class: 'col-started' }, time(run.started_at || run.created_at)),
-    h('td', {}, duration((run.finished_at || now) - (run.started_at || run.created_at))),
+    h('td', {}, durationOf(run) ?? '–'), // ticks (clock.js) while the run runs
     h('td', { class: 'num' }, tokenCount(totals)),
     h('td', { class: 'num' }, totals ? cost(totals.cost_usd) : '–'));
   }
