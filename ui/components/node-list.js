@@ -4,6 +4,7 @@
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { duration, executionDuration, statusLabel } from '../format.js';
+import { statusIcon } from '../status-icons.js';
 import { NODE_KIND } from '../statuses.js';
 
 class NodeList extends AppElement {
@@ -32,7 +33,9 @@ class NodeList extends AppElement {
       h('span', { class: 'node-title' }, node.title,
         node.kind === NODE_KIND.GATE ? [' ', h('span', { class: 'badge kind-gate' }, 'gate')] : null),
       h('code', { class: 'muted' }, node.id),
-      h('span', { class: `status-text status-${status}` }, status === 'none' ? 'not run yet' : statusLabel(status)),
+      h('span', { class: `status-text status-${status}` },
+        h('span', { class: 'status-icon', 'aria-hidden': 'true' }, statusIcon(status)),
+        status === 'none' ? 'not run yet' : statusLabel(status)),
       h('span', { class: 'muted' }, execution ? duration(executionDuration(execution)) : ''),
       node.depends_on.length ? h('span', { class: 'muted deps' }, `after ${node.depends_on.join(', ')}`) : null));
     });
