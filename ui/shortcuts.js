@@ -32,8 +32,8 @@ export function installShortcuts(app) {
     if (event.key !== 'Escape' && typing(event.target)) return;
     const shortcut = byKey.get(event.key);
     if (!shortcut) return;
-    if (document.querySelector('dialog[open]') && event.key !== 'Escape') return; // a modal has the keys
-    event.preventDefault();
+    if (document.querySelector('dialog[open]')) return; // a modal dialog has the keys (Escape closes it)
+    if (event.key !== 'Escape') event.preventDefault();
     shortcut.run(app);
   });
 }

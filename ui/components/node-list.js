@@ -40,6 +40,18 @@ class NodeList extends AppElement {
       node.depends_on.length ? h('span', { class: 'muted deps' }, `after ${node.depends_on.join(', ')}`) : null));
     });
     render(this, h('h3', { class: 'sr-only' }, 'Nodes'), h('ul', { class: 'node-rows' }, rows));
+    if (selectedNode !== this.shown) this.reveal(this.querySelector('.node-row.selected'));
+    this.shown = selectedNode;
+  }
+
+  /** Scroll the list (only the list: scrollIntoView would also move the panes) to show `row`. */
+  reveal(row) {
+    if (!row) return;
+    const top = row.offsetTop; // the list is positioned: its rows' offsetParent
+    if (top < this.scrollTop) this.scrollTop = top;
+    else if (top + row.offsetHeight > this.scrollTop + this.clientHeight) {
+      this.scrollTop = top + row.offsetHeight - this.clientHeight;
+    }
   }
 }
 
