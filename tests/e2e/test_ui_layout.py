@@ -14,6 +14,8 @@ import test_ui
 from test_ui import api_project, canvas, panel_status, row
 from ui_support import REPO, BrowserTestHub, shoot, skip_reason, sync_playwright
 
+from benchmarks import ui_open
+
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
 if sync_playwright is not None:
@@ -304,3 +306,14 @@ def test_keyboard_shortcuts_and_the_help_overlay(sized_page: Callable[[int, int]
     body.press("Escape")
     expect(page.locator("orc-dag-view .hint")).to_be_hidden()
     expect(page.locator("[data-action=connect]")).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_project_with_ten_thousand_executions_opens(browser: Browser) -> None:
+    """benchmarks/ui_open.py once: what is drawn is checked; the times are printed, not asserted
+    (docs/PERFORMANCE.md reports them)."""
+    result = ui_open.measure(browser, repeats=1)
+    assert result["drawn_nodes"] == 100
+    assert result["history_rows"] == 50  # the first page of the node's 100 executions
+    print(f"open a 100-node project with 10,000 executions: cold {result['cold_ms']['median']} ms, "
+          f"from another project {result['switch_ms']['median']} ms, "
+          f"select a node {result['select_ms']['median']} ms")

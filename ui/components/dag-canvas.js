@@ -168,8 +168,9 @@ class DagCanvas extends AppElement {
     this.select();
   }
 
-  restyleLabels() {
-    const labels = labelMode(this.cy.zoom());
+  /** Draw the labels as `zoom` needs them (set before a viewport change, it saves a second restyle). */
+  restyleLabels(zoom = this.cy.zoom()) {
+    const labels = labelMode(zoom);
     if (labels.mode === this.labels.mode && labels.size === this.labels.size) return;
     this.labels = labels;
     this.cy.style().fromJson(styleSheet(this.colors, labels)).update();
@@ -244,10 +245,14 @@ class DagCanvas extends AppElement {
   fit() {
     this.autoFit = true;
     const cy = this.cy;
-    if (!cy.nodes().length || !this.container.clientWidth) return;
-    cy.fit(undefined, PADDING);
-    if (cy.zoom() > 1.1) cy.zoom(1.1);
-    cy.center();
+    const width = this.container.clientWidth;
+    const height = this.container.clientHeight;
+    if (!cy.nodes().length || !width || !height) return;
+    // Labels sit inside their nodes: the boxes alone give the extent, without measuring any text.
+    const box = cy.nodes().boundingBox({ includeLabels: false, includeOverlays: false });
+    const zoom = Math.max(cy.minZoom(), Math.min(1.1, (width - 2 * PADDING) / box.w, (height - 2 * PADDING) / box.h));
+    this.restyleLabels(zoom);
+    cy.viewport({ zoom, pan: { x: width / 2 - zoom * (box.x1 + box.w / 2), y: height / 2 - zoom * (box.y1 + box.h / 2) } });
   }
 
   /** Zoom in (`factor` > 1) or out around the centre of the view. */
