@@ -15,6 +15,7 @@ from test_ui import api_project, canvas, panel_status, row
 from ui_support import REPO, BrowserTestHub, shoot, skip_reason, sync_playwright
 
 from benchmarks import ui_open
+from orchestra.statuses import ExecutionStatus
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 
@@ -27,7 +28,9 @@ else:  # pragma: no cover - the whole module is skipped
 browser, hub = test_ui.browser, test_ui.hub
 
 SIZES = [(800, 600), (1400, 900), (2560, 1440)]
-DOCS_SHOTS = {(800, 600): "screenshot-800x600.png", (2560, 1440): "screenshot-2560x1440.png"}
+DOCS_SHOTS = {(800, 600): "screenshot-800x600.png", (1400, 900): "screenshot-dag.png",
+              (2560, 1440): "screenshot-2560x1440.png"}
+NAMES = {800: "Landing page", 1400: "Website", 2560: "Mobile app"}
 MIN_LABEL_PX = 10
 
 # What the tests look for on screen, by CSS selector.
@@ -123,7 +126,7 @@ def label_sizes(page: Page) -> list[float]:
 @pytest.mark.parametrize(("width", "height"), SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_the_main_view_fits_the_window(sized_page: Callable[[int, int], Page], hub: BrowserTestHub,
                                        width: int, height: int) -> None:
-    project_id = api_project(hub, f"Layout {width}", [
+    project_id = api_project(hub, NAMES[width], [
         {"id": "plan", "title": "Plan the website", "prompt": "hi"},
         {"id": "api", "title": "Build the API", "prompt": "hi", "depends_on": ["plan"]},
         {"id": "ui", "title": "Build the user interface", "prompt": "@fail", "depends_on": ["plan"]},
@@ -136,6 +139,7 @@ def test_the_main_view_fits_the_window(sized_page: Callable[[int, int], Page], h
     page.click("[data-action=run-all]")
     expect(row(page, "ui")).to_have_attribute("data-status", "failed", timeout=30_000)
     expect(row(page, "docs")).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    expect(row(page, "ship")).to_have_attribute("data-status", "skipped", timeout=30_000)  # the run is over
     row(page, "api").locator("button").click()
     panel_status(page, "succeeded")
     expect(page.locator(LOG).locator(".ev-text").first).to_be_visible()
@@ -154,8 +158,7 @@ def test_the_main_view_fits_the_window(sized_page: Callable[[int, int], Page], h
 
     sizes = label_sizes(page)
     assert sizes and min(sizes) >= MIN_LABEL_PX, sizes
-    shoot(page, f"layout-{width}x{height}", docs_screenshot(DOCS_SHOTS[(width, height)])
-          if (width, height) in DOCS_SHOTS else None)
+    shoot(page, f"layout-{width}x{height}", docs_screenshot(DOCS_SHOTS[(width, height)]))
 
     # The toolbar is one row; what does not fit is in "More", still usable.
     toolbar = box(page, "orc-dag-view .toolbar")
@@ -179,6 +182,8 @@ def test_the_main_view_fits_the_window(sized_page: Callable[[int, int], Page], h
     assert canvas(page, "cy.$id('api').data('label')").endswith("✓ succeeded")
     assert canvas(page, "cy.$id('ui').style('border-style')") == "double"
     assert canvas(page, "cy.$id('review').style('border-style')") == "dashed"  # skipped
+    glyphs = page.locator("orc-dag-view .legend-icon").all_text_contents()
+    assert len(glyphs) == len(ExecutionStatus) + 1 and len(set(glyphs)) == len(glyphs), glyphs  # and "not run yet"
 
     # Where the projects pane does not fit, it is a drawer: the toggle opens it, Escape closes it.
     toggle = page.locator("[data-action=toggle-projects]")

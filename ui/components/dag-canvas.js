@@ -4,8 +4,9 @@
 // then the downstream one.
 //
 // Labels never shrink below a readable size: at a normal zoom a node shows its title and status; zoomed
-// out, only its glyph and title, drawn at READABLE_PX on screen whatever the zoom (abbreviated with an
-// ellipsis); further out, no label at all (the minimap and the find box take over).
+// out, only its glyph and title, drawn at READABLE_PX on screen whatever the zoom (on two lines while
+// they fit the node, then on one, abbreviated with an ellipsis); further out, no label at all (the
+// minimap and the find box take over).
 
 import cytoscape from '../vendor/cytoscape.esm.min.js';
 import dagre from '../vendor/cytoscape-dagre.esm.min.js';
@@ -22,6 +23,8 @@ const NONE = 'none'; // a node that never ran
 const FONT = 13; // a full label's size, in graph units
 const READABLE_PX = 11; // no label is drawn smaller than this on screen
 const FULL_ZOOM = READABLE_PX / FONT; // from this zoom on, full labels are readable
+const WRAPPED_ZOOM = 0.55; // from this zoom on, two lines of READABLE_PX text fit a node's height
+const WRAPPED_CHARS = 30; // what two such lines hold at WRAPPED_ZOOM
 const COMPACT_ZOOM = 0.22; // below it even a glyph and a few letters do not fit a node: no labels
 const ZOOM_STEP = 1.25;
 
@@ -41,11 +44,13 @@ function statusColors() {
 function labelMode(zoom) {
   if (zoom >= FULL_ZOOM) return { mode: 'full', size: FONT };
   if (zoom < COMPACT_ZOOM) return { mode: 'none', size: FONT };
-  return { mode: 'compact', size: Math.ceil((READABLE_PX / zoom) * 2) / 2 }; // half-unit steps: fewer restyles
+  const size = Math.ceil((READABLE_PX / zoom) * 2) / 2; // half-unit steps: fewer restyles
+  return { mode: zoom >= WRAPPED_ZOOM ? 'wrapped' : 'compact', size };
 }
 
 const LABEL_STYLE = {
   full: (size) => ({ label: 'data(label)', 'font-size': size, 'text-wrap': 'wrap' }),
+  wrapped: (size) => ({ label: 'data(wrapped)', 'font-size': size, 'text-wrap': 'wrap' }),
   compact: (size) => ({ label: 'data(short)', 'font-size': size, 'text-wrap': 'ellipsis' }),
   none: () => ({ label: '' }),
 };
@@ -187,11 +192,13 @@ class DagCanvas extends AppElement {
         const icon = statusIcon(status);
         const label = `${node.title}\n${icon} ${gate ? 'gate · ' : ''}${status === NONE ? 'not run yet' : statusLabel(status)}`;
         const short = status === NONE ? node.title : `${icon} ${node.title}`; // every letter counts
+        const title = node.title.length > WRAPPED_CHARS ? `${node.title.slice(0, WRAPPED_CHARS - 1)}…` : node.title;
+        const wrapped = status === NONE ? title : `${icon} ${title}`;
         if (element.data('status') !== status) element.data('status', status);
         if (element.data('kind') !== node.kind) element.data('kind', node.kind);
         if (element.data('label') !== label) element.data('label', label);
         if (element.data('short') !== short) element.data('short', short);
-        if (element.data('title') !== node.title) element.data('title', node.title);
+        if (element.data('wrapped') !== wrapped) element.data('wrapped', wrapped);
         if (status !== RUNNING) element.removeClass('pulse');
       }
     });
