@@ -14,6 +14,7 @@ import './components/project-list.js';
 import './components/dag-view.js';
 import './components/inspector.js';
 import './components/help-overlay.js';
+import './components/templates-view.js';
 
 const store = new Store();
 const app = { store, client: null, actions: null, monitor: null, shell: new Shell(store), connect };

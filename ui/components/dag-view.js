@@ -10,6 +10,7 @@ import { statusIcon } from '../status-icons.js';
 import { EXECUTION_STATUS } from '../statuses.js';
 import './dag-canvas.js';
 import './dag-minimap.js';
+import { requestLaunch } from './launch-dialog.js';
 import './node-list.js';
 import { OverflowToolbar } from './overflow-toolbar.js';
 
@@ -149,14 +150,18 @@ class DagView extends AppElement {
         () => actions.disconnect(store.selectedEdge.source, store.selectedEdge.target).catch(ignore),
         { 'data-action': 'disconnect', class: 'danger', disabled: !online, dataset: { priority: 3 } }) : null,
       sep(),
-      actionButton('▶ Run all', () => actions.launch().catch(ignore),
+      actionButton('▶ Run all', () => requestLaunch(this.app).catch(ignore),
         { class: 'primary', 'data-action': 'run-all', disabled: !online || nothing, dataset: { priority: 6 },
           title: 'Run every node (Shift+R)' }),
+      actionButton('▾', () => requestLaunch(this.app, selected ? [selected] : null, { ask: true }).catch(ignore),
+        { class: 'primary run-options', 'data-action': 'run-options', disabled: !online || nothing,
+          dataset: { priority: 6 }, 'aria-label': 'Run with options…',
+          title: 'Run with options (a run budget): the selected node and downstream, or the whole DAG' }),
       actionButton(latest && FAILED.has(latest.status) ? '↻ Re-run from here' : '▶ Run from here',
-        () => actions.launch([selected]).catch(ignore),
+        () => requestLaunch(this.app, [selected]).catch(ignore),
         { 'data-action': 'run-from', disabled: !online || !selected, dataset: { priority: 4 },
           title: 'Run the selected node and everything downstream of it (Shift+F)' }),
-      actionButton('↻ Re-run failed', () => actions.rerunFailed().catch(ignore),
+      actionButton('↻ Re-run failed', () => requestLaunch(this.app, actions.failedRoots()).catch(ignore),
         { 'data-action': 'rerun-failed', disabled: !online || !failedAny, dataset: { priority: 1 } }),
       run ? actionButton('■ Cancel run', () => actions.cancelRun(run.id).catch(ignore),
         { class: 'danger', 'data-action': 'cancel-run', disabled: !online, dataset: { priority: 5 },
