@@ -156,6 +156,9 @@ def test_the_main_view_fits_the_window(sized_page: Callable[[int, int], Page], h
         for b, second in list(panes.items())[i + 1:]:
             assert overlap(first, second) < 1, f"{a} and {b} overlap: {first} {second}"
 
+    # Left to right, except in a narrow canvas, where top to bottom draws this DAG larger.
+    plan, api = (canvas(page, f"cy.$id('{node}').position()") for node in ("plan", "api"))
+    assert (plan["y"] < api["y"]) if width < 1000 else (plan["x"] < api["x"]), (plan, api)
     sizes = label_sizes(page)
     assert sizes and min(sizes) >= MIN_LABEL_PX, sizes
     shoot(page, f"layout-{width}x{height}", docs_screenshot(DOCS_SHOTS[(width, height)]))

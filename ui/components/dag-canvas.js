@@ -1,7 +1,7 @@
-// <orc-dag-canvas>: the project's DAG drawn by Cytoscape, laid out by dagre (left to right), with
-// pan and zoom. A node's colour is the status of its latest execution, with a glyph and a border
-// style so that it reads without colour; running nodes pulse. Connect mode: tap the upstream node,
-// then the downstream one.
+// <orc-dag-canvas>: the project's DAG drawn by Cytoscape, laid out by dagre (left to right; top to bottom in
+// a narrow canvas where that draws it larger), with pan and zoom. A node's colour is the status of its
+// latest execution, with a glyph and a border style so that it reads without colour; running nodes
+// pulse. Connect mode: tap the upstream node, then the downstream one.
 //
 // Labels never shrink below a readable size: at a normal zoom a node shows its title and status; zoomed
 // out, only its glyph and title, drawn at READABLE_PX on screen whatever the zoom (on two lines while
@@ -86,6 +86,34 @@ const styleSheet = (colors, labels) => [
 
 const LAYOUT = { name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, padding: 30, animate: false, fit: false };
 const PADDING = 30;
+const NARROW = 600; // px: a canvas narrower than this may draw the DAG top to bottom instead
+
+/**
+ * Left to right, unless the canvas is narrow and top to bottom would draw the graph clearly larger:
+ * estimated from the number of layers (longest path) and the widest layer, before dagre runs.
+ */
+function direction(nodes, width, height) {
+  if (width >= NARROW || !nodes.size) return 'LR';
+  const rank = new Map();
+  const visit = (id) => {
+    if (rank.has(id)) return rank.get(id);
+    rank.set(id, 0); // a guard: the hub refuses cycles
+    const ups = nodes.get(id).depends_on.filter((up) => nodes.has(up));
+    const r = ups.length ? Math.max(...ups.map(visit)) + 1 : 0;
+    rank.set(id, r);
+    return r;
+  };
+  for (const id of nodes.keys()) visit(id);
+  const perRank = new Map();
+  for (const r of rank.values()) perRank.set(r, (perRank.get(r) || 0) + 1);
+  const layers = perRank.size;
+  const widest = Math.max(...perRank.values());
+  const span = (count, size, gap) => count * size + (count - 1) * gap;
+  const zoom = (w, h) => Math.min(1.1, (width - 2 * PADDING) / w, (height - 2 * PADDING) / h);
+  const across = zoom(span(layers, 180, LAYOUT.rankSep), span(widest, 56, LAYOUT.nodeSep));
+  const down = zoom(span(widest, 180, LAYOUT.nodeSep), span(layers, 56, LAYOUT.rankSep));
+  return down > across * 1.2 ? 'TB' : 'LR';
+}
 
 class DagCanvas extends AppElement {
   attach() {
@@ -167,7 +195,8 @@ class DagCanvas extends AppElement {
     this.paint();
     if (shape !== this.shape) {
       this.shape = shape;
-      cy.layout(LAYOUT).run();
+      const rankDir = direction(nodes, this.container.clientWidth, this.container.clientHeight);
+      cy.layout({ ...LAYOUT, rankDir }).run();
       this.fit();
     }
     this.select();
