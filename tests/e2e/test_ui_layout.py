@@ -199,6 +199,10 @@ def test_the_main_view_fits_the_window(sized_page: Callable[[int, int], Page], h
         page.keyboard.press("Escape")
         expect(projects).to_be_hidden()
         expect(toggle).to_have_attribute("aria-expanded", "false")
+        page.locator("body").press("p")
+        expect(projects).to_be_visible()
+        page.locator("body").press("p")
+        expect(projects).to_be_hidden()
     else:
         expect(toggle).to_be_hidden()
         assert overlap(box(page, "orc-project-list"), stage) < 1
@@ -308,7 +312,11 @@ def test_keyboard_shortcuts_and_the_help_overlay(sized_page: Callable[[int, int]
     body.press("n")
     expect(page.locator("orc-node-editor form h3")).to_have_text("New node")
 
-    # Connect mode ends with Escape.
+    # Escape closes the hub panel, and ends connect mode.
+    page.click(".hub-chip")
+    expect(page.locator(".hub-panel")).to_be_visible()
+    body.press("Escape")
+    expect(page.locator(".hub-panel")).to_be_hidden()
     page.click("[data-action=connect]")
     expect(page.locator("orc-dag-view .hint")).to_be_visible()
     body.press("Escape")
