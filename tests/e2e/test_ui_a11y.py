@@ -1,7 +1,8 @@
 """Accessibility of the browser UI's main views, checked by axe-core (vendored in tests/e2e/vendor/,
 see VERSIONS there) against a real hub with fake agents: no serious or critical violation with no
 project open, with a project's DAG and an execution's log, the node settings, a gate waiting for a
-decision, the keyboard-shortcuts dialog, and at 800x600 with the projects drawer and the "More" menu open."""
+decision, the keyboard-shortcuts dialog, the agent templates, and at 800x600 with the projects drawer
+and the "More" menu open."""
 
 from __future__ import annotations
 
@@ -74,8 +75,16 @@ def test_the_main_views_have_no_serious_accessibility_violation(sized_page: Call
     found += serious_violations(page, "node settings")
 
     page.click("[data-action=help]")
-    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    help_dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(help_dialog).to_be_visible()
     found += serious_violations(page, "keyboard shortcuts")
+    page.keyboard.press("Escape")
+    expect(help_dialog).to_be_hidden()
+
+    page.click("[data-action=templates]")
+    templates = page.get_by_role("dialog", name="Agent templates")
+    expect(templates.locator(".template").first).to_be_visible()
+    found += serious_violations(page, "agent templates")
 
     narrow = sized_page(800, 600)
     open_project(narrow, hub, project_id)
