@@ -294,6 +294,15 @@ def test_keyboard_shortcuts_and_the_help_overlay(sized_page: Callable[[int, int]
     help_dialog.get_by_role("button", name="Close").click()
     expect(help_dialog).to_be_hidden()
 
+    # In the node list the arrows move the selection, and the focus stays on the selected row.
+    row(page, "one").locator("button").focus()
+    page.keyboard.press("ArrowDown")
+    expect(row(page, "two")).to_have_class("node-row selected")
+    expect(row(page, "two").locator("button")).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(row(page, "one")).to_have_class("node-row selected")
+    expect(row(page, "one").locator("button")).to_be_focused()
+
     # A key typed into a field stays in the field.
     find = page.locator("orc-dag-view .find input")
     zoom = canvas(page, "cy.zoom()")

@@ -14,7 +14,8 @@ class HelpOverlay extends HTMLElement {
         h('tbody', {}, SHORTCUTS.map((s) => h('tr', {},
           h('td', {}, (s.shown ? [s.shown] : s.keys).flatMap((k, i) => [i ? ' or ' : null, h('kbd', {}, k === 'Escape' ? 'Esc' : k)])),
           h('td', {}, s.label))))),
-      h('p', { class: 'muted' }, 'Shortcuts do nothing while you type in a field, except Esc.'));
+      h('p', { class: 'muted' }, 'In the node list, ', h('kbd', {}, '↑'), ' and ', h('kbd', {}, '↓'),
+        ' select the previous and next node. Shortcuts do nothing while you type in a field, except Esc.'));
     this.dialog.addEventListener('click', (event) => {
       if (event.target === this.dialog) this.dialog.close(); // a click on the backdrop
     });

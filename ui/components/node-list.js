@@ -1,5 +1,6 @@
 // <orc-node-list>: the DAG's nodes as a list under the canvas: a keyboard and screen-reader way to
-// see each node's status and select it (the canvas itself is a picture).
+// see each node's status and select it (the canvas itself is a picture). Up and down arrows move the
+// selection; a redraw keeps the keyboard focus on the same node's row.
 
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
@@ -13,7 +14,23 @@ class NodeList extends AppElement {
     this.listen('executions', () => this.schedule());
     this.listen('selection', () => this.schedule());
     this.listen('project', () => this.schedule());
+    if (!this.keys) {
+      this.keys = (event) => this.arrow(event);
+      this.addEventListener('keydown', this.keys);
+    }
     this.update();
+  }
+
+  /** ArrowDown / ArrowUp on a row: select and focus the next / previous node. */
+  arrow(event) {
+    const step = { ArrowDown: 1, ArrowUp: -1 }[event.key];
+    const row = event.target.closest?.('.node-row');
+    if (!step || !row) return;
+    event.preventDefault();
+    const next = step > 0 ? row.nextElementSibling : row.previousElementSibling;
+    if (!next) return;
+    next.querySelector('button').focus({ preventScroll: true }); // the list scrolls itself: reveal()
+    this.store.selectNode(next.dataset.nodeId);
   }
 
   update() {
@@ -39,7 +56,12 @@ class NodeList extends AppElement {
       h('span', { class: 'muted' }, execution ? duration(executionDuration(execution)) : ''),
       node.depends_on.length ? h('span', { class: 'muted deps' }, `after ${node.depends_on.join(', ')}`) : null));
     });
+    const focused = this.contains(document.activeElement) ? document.activeElement.closest('.node-row') : null;
     render(this, h('h3', { class: 'sr-only' }, 'Nodes'), h('ul', { class: 'node-rows' }, rows));
+    if (focused) {
+      this.querySelector(`.node-row[data-node-id="${CSS.escape(focused.dataset.nodeId)}"] button`)
+        ?.focus({ preventScroll: true });
+    }
     if (selectedNode !== this.shown) this.reveal(this.querySelector('.node-row.selected'));
     this.shown = selectedNode;
   }
