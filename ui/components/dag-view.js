@@ -4,6 +4,7 @@
 // graph larger than the view, a legend and, in the header, a box that finds a node and centres it.
 
 import { actionButton, h, render } from '../dom.js';
+import { durationOf } from '../clock.js';
 import { AppElement } from '../element.js';
 import { ACTIVE, FAILED, statusLabel } from '../format.js';
 import { statusIcon } from '../status-icons.js';
@@ -126,7 +127,8 @@ class DagView extends AppElement {
     const executions = [...this.store.latest.values()].filter((e) => e.run_id === run.id);
     const done = executions.filter((e) => !ACTIVE.has(e.status)).length;
     return h('span', { class: 'run-summary', dataset: { runId: run.id } },
-      `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`);
+      `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`,
+      run.started_at ? [' · ', durationOf(run)] : null);
   }
 
   renderToolbar() {

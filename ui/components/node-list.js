@@ -4,7 +4,8 @@
 
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { duration, executionDuration, statusLabel } from '../format.js';
+import { durationOf } from '../clock.js';
+import { statusLabel } from '../format.js';
 import { statusIcon } from '../status-icons.js';
 import { NODE_KIND } from '../statuses.js';
 
@@ -53,7 +54,7 @@ class NodeList extends AppElement {
       h('span', { class: `status-text status-${status}` },
         h('span', { class: 'status-icon', 'aria-hidden': 'true' }, statusIcon(status)),
         status === 'none' ? 'not run yet' : statusLabel(status)),
-      h('span', { class: 'muted' }, execution ? duration(executionDuration(execution)) : ''),
+      h('span', { class: 'muted node-duration' }, durationOf(execution)),
       node.depends_on.length ? h('span', { class: 'muted deps' }, `after ${node.depends_on.join(', ')}`) : null));
     });
     const focused = this.contains(document.activeElement) ? document.activeElement.closest('.node-row') : null;
