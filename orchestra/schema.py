@@ -173,6 +173,22 @@ def _triggers(db: sqlite_utils.Database) -> None:
     )
 
 
+def _hub_events(db: sqlite_utils.Database) -> None:
+    """The hub feed's stored events (``/ws/hub``): one hub-wide ``seq``, kept when their project is
+    deleted (a replay from any ``since`` stays gap-free)."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE hub_events (
+            seq INTEGER PRIMARY KEY,
+            project_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
     """Where agents may run (Ray resources on nodes and templates) and where each execution ran."""
     _run_script(db, """
@@ -183,7 +199,7 @@ def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _run_inputs, _triggers, _placement_and_ran_on]
+    _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _placement_and_ran_on]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
