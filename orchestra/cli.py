@@ -23,7 +23,14 @@ from .settings import ConfigError, Settings, load_settings
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from .server import serve
 
-    trio.run(serve, settings)
+    refused: list[ConfigError] = []
+    try:
+        trio.run(serve, settings)
+    except* ConfigError as group:  # found only once the hub starts (an unreachable Ray cluster)
+        refused.extend(exc for exc in group.exceptions if isinstance(exc, ConfigError))
+    if refused:
+        print(f"orchestra: configuration error: {refused[0]}", file=sys.stderr)
+        return 2
     return 0
 
 

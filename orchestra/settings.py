@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     executor: Literal["local", "ray"] = "local"
     ray_address: str = "auto"  # the cluster's GCS address (host:port); "auto": the one `ray start` left here
     ray_namespace: str = Field(default="orchestra", min_length=1, max_length=100)
+    ray_connect_timeout_s: float = Field(default=30.0, gt=0, le=3600)  # then the hub refuses to start
     # Comma-separated directories every Ray worker sees at the same path (e.g. an NFS mount): executions
     # whose workspace lies under one run on the cluster; the others run on the hub's machine.
     ray_shared_paths: str = ""

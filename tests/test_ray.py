@@ -23,6 +23,7 @@ from hubproc import HubProcess, hub_env, hub_process, wait_for_event
 from test_runtime import overlapping
 
 from benchmarks import procfs
+from benchmarks.hub_subprocess import HubDidNotStart
 from orchestra.process import EXECUTION_MARK
 from orchestra.settings import ConfigError, load_settings
 
@@ -290,6 +291,16 @@ async def test_a_git_dag_on_two_workers_gives_the_branches_and_diffs_of_a_local_
     assert c_saw["files"]["a.txt"] == "from-a\n" and c_saw["files"]["b.txt"] == "from-b\n"
     assert all(not r["cwd"].startswith(str(tmp_path)) for r in remote_records)
     assert [r["cwd"] for r in remote_records if await trio.Path(r["cwd"]).exists()] == []
+
+
+@needs_ray
+async def test_a_hub_that_cannot_reach_its_ray_cluster_refuses_to_start(tmp_path: Path) -> None:
+    env = hub_env(tmp_path, TOKEN, ORCHESTRA_EXECUTOR="ray", ORCHESTRA_RAY_ADDRESS="127.0.0.1:1",
+                  ORCHESTRA_RAY_CONNECT_TIMEOUT_S="1")
+    with pytest.raises(HubDidNotStart, match=r"configuration error: ORCHESTRA_RAY_ADDRESS: no Ray cluster "
+                                             r"answered at 127\.0\.0\.1:1 within 1 s"):
+        async with hub_process(env):
+            pass
 
 
 # -- placement: validated whatever the executor -------------------------------------------------------

@@ -38,7 +38,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from ..git_checkpoints import GIT_TIMEOUT_S, GitError, git
 from ..lines import Line
 from ..process import AgentSpec, OutputHandler, ProcessExit, SpawnError, open_agent_process
-from ..settings import Settings
+from ..settings import ConfigError, Settings
 from . import Execution
 from .ray_host import KEEPER_EXIT_S, AgentHost
 
@@ -222,7 +222,11 @@ async def open_ray_executor(settings: Settings) -> AsyncIterator[RayExecutor]:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace, log_to_driver=False,
                  configure_logging=False)
 
-    await trio.to_thread.run_sync(connect)
+    with trio.move_on_after(settings.ray_connect_timeout_s) as waiting:
+        await trio.to_thread.run_sync(connect, abandon_on_cancel=True)  # ray.init retries for ever
+    if waiting.cancelled_caught:
+        raise ConfigError(f"ORCHESTRA_RAY_ADDRESS: no Ray cluster answered at {settings.ray_address} within "
+                          f"{settings.ray_connect_timeout_s:g} s (is `ray start --head` running there?)")
     log.info("connected to the Ray cluster at %s (namespace %s)", settings.ray_address, settings.ray_namespace)
     executor = RayExecutor(settings.ray_shared_path_list)
     try:
