@@ -173,7 +173,8 @@ class ProjectActor:
             first_execution={node["id"]: launched["executions"][0]["id"]}, results={}, commits={},
             workspace=project["workspace"], repo=repo,
             follow_up=FollowUp(execution_id, parent["session_id"], parent["commit_sha"],
-                               worktree if worktree and worktree != Path(project["workspace"]) else None),
+                               worktree if worktree and worktree != Path(project["workspace"]) else None,
+                               parent["ran_on"]),
         )
         await self._start_run(run, project)
         return launched

@@ -60,6 +60,7 @@ class FollowUp:
     session_id: str
     parent_commit: str | None
     worktree: Path | None  # the parent's working directory, re-created: CLIs find sessions by cwd
+    ran_on: str | None = None  # where the parent ran: the CLI's session files are there
 
 
 @dataclass
@@ -237,7 +238,7 @@ class AgentRunner:
                            notes: list[dict[str, Any]]) -> Ending:
         placement = (node.get("placement") or template.get("placement") or {})
         spec = AgentSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
-                         stdin, placement)
+                         stdin, placement, run.follow_up.ran_on if run.follow_up else None)
         async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
             try:
                 process = await stack.enter_async_context(self.executor.open(spec, self.grace_s))

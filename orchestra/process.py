@@ -60,6 +60,8 @@ class AgentSpec:
     stdin: bytes | None = None  # written to the agent's stdin, then closed; None: /dev/null
     # Where it may run, as Ray custom resources (e.g. {"claude": 1}); the local executor ignores it.
     placement: dict[str, float] = field(default_factory=dict)
+    # Where the execution it follows up ran (its ``ran_on``): a follow-up goes where the session is.
+    same_place_as: str | None = None
 
 
 @dataclass(frozen=True)

@@ -294,6 +294,36 @@ async def test_a_git_dag_on_two_workers_gives_the_branches_and_diffs_of_a_local_
 
 
 @needs_ray
+async def test_a_follow_up_runs_where_its_session_is(
+        tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    """A git workspace, nothing shared, no placement: the first turn lands on either worker; the
+    follow-up goes to the same node and to the same directory there, where the CLI finds its session."""
+    async with hub_process(ray_env(tmp_path, agents, ray_cluster, ORCHESTRA_RAY_SHARED_PATHS="")) as hub, \
+            hub.http() as http:
+        project = (await http.post("/projects", json={"name": "turns", "workspace": "repo"})).json()
+        pid, repo = project["id"], Path(project["workspace"])
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+        await add_node(http, pid, id="a", prompt="@write=hello.txt:hi")
+        launched = (await http.post("/launch", json={"project_id": pid})).json()
+        await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished", within=WAIT_S * 2)
+        first = (await http.get(f"/executions/{launched['executions'][0]['id']}")).json()
+        reply = await http.post(f"/executions/{first['id']}/follow-up", json={"prompt": "@write=bye.txt:bye"})
+        assert reply.status_code == 202, reply.text
+        second_id = reply.json()["executions"][0]["id"]
+        await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished" and e["run_id"] == reply.json()["run_id"],
+                             within=WAIT_S * 2)
+        second = (await http.get(f"/executions/{second_id}")).json()
+    assert first["status"] == second["status"] == "succeeded", second
+    assert second["ran_on"] == first["ran_on"] and first["ran_on"].startswith("ray:")
+    before, after = sorted(agents.recorded(), key=lambda record: record["prompt"].startswith("@write=bye"))
+    assert after["argv"][after["argv"].index("--resume") + 1] == first["session_id"]
+    assert after["cwd"] == before["cwd"]  # the same directory on the worker: the CLI finds its session
+    assert after["files"]["hello.txt"] == "hi\n"  # the follow-up starts from the first turn's work
+    assert git(repo, "show", f"{second['commit_sha']}:bye.txt") == "bye\n"
+
+
+@needs_ray
 async def test_a_hub_that_cannot_reach_its_ray_cluster_refuses_to_start(tmp_path: Path) -> None:
     env = hub_env(tmp_path, TOKEN, ORCHESTRA_EXECUTOR="ray", ORCHESTRA_RAY_ADDRESS="127.0.0.1:1",
                   ORCHESTRA_RAY_CONNECT_TIMEOUT_S="1")

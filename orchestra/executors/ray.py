@@ -13,6 +13,9 @@ runs in a clone on the worker, and what it changed comes back as a binary patch 
 worktree, where it is committed on the same ``orchestra/<run>/<node>`` branch as a local agent's work.
 Any other workspace runs on the hub's machine.
 
+A follow-up turn goes to the Ray node its parent ran on (node affinity, not soft): the CLI's session
+files are there.
+
 Blocking Ray calls run in worker threads; a read the hub stops waiting for (a cancel) is abandoned,
 since the actor is ended right after.
 """
@@ -33,7 +36,8 @@ from typing import Any
 
 import ray
 import trio
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..git_checkpoints import GIT_TIMEOUT_S, GitError, git
 from ..lines import Line
@@ -89,8 +93,12 @@ class RayExecutor:
         self.spares: dict[frozenset[tuple[str, float]], Any] = {}
         self.lock = threading.Lock()
 
-    def _take(self, placement: dict[str, float]) -> Any:
-        """The placement's spare, or a new actor when there is none. Blocking (Ray RPCs)."""
+    def _take(self, placement: dict[str, float], node_id: str | None) -> Any:
+        """The placement's spare, or a new actor when there is none; one on Ray node ``node_id`` (a
+        follow-up's, where its session is; no spare there), failing if that node is gone. Blocking."""
+        if node_id is not None:
+            return self.host_class.options(**ACTOR_OPTIONS, resources=dict(placement), scheduling_strategy=(
+                NodeAffinitySchedulingStrategy(node_id, soft=False, _fail_on_unavailable=True))).remote()
         with self.lock:
             return self.spares.pop(frozenset(placement.items()), None) or self._new_actor(placement)
 
@@ -134,9 +142,9 @@ class RayExecutor:
             bundle = await trio.to_thread.run_sync(ray.put, await _bundle(spec.cwd)) if git_workspace else None
         except GitError as exc:
             raise SpawnError(f"could not send the workspace to the Ray worker: {exc}") from None
-        actor = await trio.to_thread.run_sync(self._take, spec.placement)
+        actor = await trio.to_thread.run_sync(self._take, spec.placement, _ray_node(spec.same_place_as))
         try:
-            lost: str | None = None
+            refused: str | None = None
             async with trio.open_nursery() as nursery:  # the next spare starts while this agent does
                 nursery.start_soon(partial(trio.to_thread.run_sync, self._replenish, spec.placement))
                 try:
@@ -144,9 +152,11 @@ class RayExecutor:
                         "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,
                         "grace_s": grace_s, "stdin": spec.stdin}, bundle))
                 except RayActorError as exc:
-                    lost = _lost_reason(exc)
-            if lost is not None:
-                raise SpawnError(f"the Ray worker was lost before the agent started: {lost}")
+                    refused = f"the Ray worker was lost before the agent started: {_lost_reason(exc)}"
+                except RayError as exc:  # e.g. a follow-up whose worker is gone: nowhere to start it
+                    refused = f"no Ray worker could take it ({type(exc).__name__}: {str(exc).strip()[:300]})"
+            if refused is not None:
+                raise SpawnError(refused)
             if "error" in started:
                 raise SpawnError(started["error"])
             yield RayExecution(actor, started["where"])
@@ -208,6 +218,13 @@ async def _scratch() -> AsyncIterator[Path]:
         yield path
     finally:
         await trio.to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
+
+
+def _ray_node(ran_on: str | None) -> str | None:
+    """The Ray node id in an execution's ``ran_on`` (``ray:<host>/<node id>``); None for a local one."""
+    if ran_on is None or not ran_on.startswith("ray:"):
+        return None
+    return ran_on.rsplit("/", 1)[-1]
 
 
 def _lost_reason(exc: RayActorError) -> str:
