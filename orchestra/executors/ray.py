@@ -98,7 +98,7 @@ class RayExecutor:
         follow-up's, where its session is; no spare there), failing if that node is gone. Blocking."""
         if node_id is not None:
             return self.host_class.options(**ACTOR_OPTIONS, resources=dict(placement), scheduling_strategy=(
-                NodeAffinitySchedulingStrategy(node_id, soft=False, _fail_on_unavailable=True))).remote()
+                NodeAffinitySchedulingStrategy(node_id, soft=False))).remote()
         with self.lock:
             return self.spares.pop(frozenset(placement.items()), None) or self._new_actor(placement)
 
