@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import commands, git_checkpoints, history, store, transitions
+from . import commands, git_checkpoints, history, repairs, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -126,6 +126,7 @@ class ProjectActor:
         node_ids, budget = command.node_ids, command.budget
         plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids))
         templates = await self._templates(plan["nodes"].values())
+        repairs.require_resumable(plan["nodes"].values(), templates)
         repo = await self._repository(plan["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget))
@@ -354,8 +355,18 @@ class ProjectActor:
         node = run.nodes[node_id]
         execution_id = run.first_execution[node_id]
         attempt = 1
+        repair: repairs.Repair | None = None
         while True:
-            status, changes, handle = await self._execute(run, node, execution_id, attempt)
+            turn = node | {"prompt": repair.prompt} if repair else node
+            status, changes, handle = await self._execute(run, turn, execution_id, attempt,
+                                                          repair.follow_up if repair else None)
+            repair = repairs.next_repair(run, node, handle, changes, repair)
+            if repair is not None:  # its check failed: the agent's session gets another turn
+                await self._settle(handle)
+                execution_id = await self.db.write(partial(
+                    transitions.insert_retry, project_id=self.project_id, run_id=run.id, node=node, attempt=attempt,
+                    parent_execution_id=handle.id), wait_for_storage=True)
+                continue
             if status in RETRIED_EXECUTION_STATUSES and attempt <= node["retries"] and not run.budget_exceeded:
                 await self._settle(handle)
                 await trio.sleep(min(RETRY_BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1)))
@@ -386,8 +397,8 @@ class ProjectActor:
 
     # -- executions -------------------------------------------------------------------------------
 
-    async def _execute(self, run: RunState, node: Node, execution_id: str,
-                       attempt: int) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+    async def _execute(self, run: RunState, node: Node, execution_id: str, attempt: int,
+                       follow_up: FollowUp | None = None) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
         handle = ExecutionHandle(execution_id, node["id"], run)
         self.executions[execution_id] = run.handles[execution_id] = handle
@@ -399,7 +410,7 @@ class ProjectActor:
                 elif node["kind"] == NodeKind.GATE:
                     ending = await self._wait_at_gate(node, handle)
                 else:
-                    ending = await self.runner.attempt(run, node, handle, attempt)
+                    ending = await self.runner.attempt(run, node, handle, attempt, follow_up)
             if ending is None:
                 ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED, "cancelled by request")
         except Exception as exc:

@@ -25,6 +25,7 @@ MAX_WORKSPACE_DEPTH = 64
 MAX_COORDINATE = 1e9  # a node's position on the canvas
 MAX_COST_USD = 1e6
 MAX_TOKENS = 10**12
+MAX_REPAIRS = 10
 
 
 def _has_nul(value: Any) -> bool:
@@ -99,6 +100,11 @@ class Budget(Strict):
 
 
 NodeKind = Literal["agent", "gate"]
+# A node's check: an argv run without a shell in the execution's working directory (orchestra/checks.py).
+CheckArgv = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=10_000)]],
+                      Field(min_length=1, max_length=200)]
+CheckTimeout = Annotated[float, Field(gt=0, le=24 * 3600)]
+Repairs = Annotated[int, Field(ge=0, le=MAX_REPAIRS)]
 
 
 class NodeCreate(Strict):
@@ -113,6 +119,9 @@ class NodeCreate(Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] = 0
     position: Position | None = None
+    check: CheckArgv | None = None
+    check_timeout_s: CheckTimeout | None = None
+    max_repairs: Repairs = 0
 
 
 class NodePatch(Strict):
@@ -126,6 +135,9 @@ class NodePatch(Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
     position: Position | None = None
+    check: CheckArgv | None = None
+    check_timeout_s: CheckTimeout | None = None
+    max_repairs: Repairs | None = None
 
 
 class StdinPrompt(Strict):

@@ -51,6 +51,9 @@ class Node(TypedDict):
     position: dict[str, float] | None
     budget: dict[str, Any] | None
     depends_on: list[str]
+    check: list[str] | None  # run after the agent; the node succeeds only when it passes
+    check_timeout_s: float | None
+    max_repairs: int
     created_at: float
     updated_at: float
 

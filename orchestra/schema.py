@@ -136,7 +136,16 @@ def _v3(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE agent_templates ADD COLUMN stdin_prompt TEXT;")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _node_checks_and_repairs(db: sqlite_utils.Database) -> None:
+    """A node's check (its argv as JSON: ``check`` is an SQL keyword), its timeout and its repair turns."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN check_command TEXT;
+        ALTER TABLE nodes ADD COLUMN check_timeout_s REAL;
+        ALTER TABLE nodes ADD COLUMN max_repairs INTEGER NOT NULL DEFAULT 0;
+        """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _node_checks_and_repairs]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

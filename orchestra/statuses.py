@@ -68,6 +68,8 @@ class EventType(StrEnum):
     EXECUTION_STARTED = "execution.started"
     EXECUTION_OUTPUT = "execution.output"
     EXECUTION_FINISHED = "execution.finished"
+    CHECK_STARTED = "check.started"  # a node's check (orchestra/checks.py) started after its agent
+    CHECK_FINISHED = "check.finished"  # ... and how it ended: exit code, output tail
 
 
 class MessageType(StrEnum):

@@ -126,6 +126,8 @@ def _present_node(row: Row, depends_on: list[str]) -> Node:
     row["position"] = json.loads(position) if position else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     row["agent"] = row["agent"] or None  # gates run no agent
+    command = row.pop("check_command", None)
+    row["check"] = json.loads(command) if command else None
     row["depends_on"] = depends_on
     return cast(Node, row)
 
@@ -222,6 +224,22 @@ def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builti
         raise Unprocessable(f"agent template '{agent}' does not exist", {"field": "agent"})
 
 
+def _check_check(kind: str, check: list[str] | None, max_repairs: int) -> None:
+    """A check belongs to a node that runs an agent; repair turns need a check to repair against."""
+    if check and kind == NodeKind.GATE:
+        raise Unprocessable("a gate runs no agent, so no check: leave 'check' out", {"field": "check"})
+    if max_repairs and not check:
+        raise Unprocessable("'max_repairs' needs a 'check' whose failures the agent repairs",
+                            {"field": "max_repairs"})
+
+
+def _check_columns(changes: Row) -> None:
+    """The API's ``check`` is stored as JSON in ``check_command`` (``check`` is an SQL keyword)."""
+    if "check" in changes:
+        check = changes.pop("check")
+        changes["check_command"] = json.dumps(check) if check else None
+
+
 def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     require_project(db, project_id)
@@ -234,6 +252,8 @@ def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: 
     if db.execute("SELECT 1 FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id]).fetchone():
         raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
     _check_agent(db, fields.get("kind", NodeKind.AGENT), fields.get("agent"), builtin_ids)
+    _check_check(fields.get("kind", NodeKind.AGENT), fields.get("check"), fields.get("max_repairs", 0))
+    _check_columns(fields)
     _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
     now = time.time()
     position = fields.pop("position", None)
@@ -266,6 +286,10 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
         agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == NodeKind.AGENT else None)
         _check_agent(db, kind, agent, builtin_ids)
         changes["agent"] = agent or ""
+    if {"kind", "check", "max_repairs"} & changes.keys():
+        _check_check(changes.get("kind", current["kind"]), changes.get("check", current["check"]),
+                     changes.get("max_repairs", current["max_repairs"]))
+    _check_columns(changes)
     for column in ("position", "budget"):
         if column in changes:
             changes[column] = json.dumps(changes[column]) if changes[column] else None

@@ -143,8 +143,10 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
             "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
 
 
-def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int) -> str:
-    row = _execution_row(project_id, run_id, node, attempt)
+def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int,
+                 parent_execution_id: str | None = None) -> str:
+    """Queue another execution of a node in its run: a retry, or a repair turn of ``parent_execution_id``."""
+    row = _execution_row(project_id, run_id, node, attempt, parent_execution_id)
     tx.db.table("executions").insert(row)
     tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
             execution=summary(row))
