@@ -4,6 +4,7 @@
 
 import { h } from './dom.js';
 import { clip, cost } from './format.js';
+import { EVENT_TYPE } from './statuses.js';
 
 const PREVIEW = 120;
 
@@ -64,6 +65,18 @@ export function renderOutput(output, seq) {
     default:
       return block('raw', seq, h('code', {}, clip(JSON.stringify(output), 2000)));
   }
+}
+
+/** A check.started / check.finished event: a step of the execution, the check's output folded. */
+export function renderCheck(event) {
+  const { check, seq } = event;
+  const command = h('code', {}, check.argv.join(' '));
+  if (event.type === EVENT_TYPE.CHECK_STARTED) return block('check', seq, h('span', { class: 'label' }, 'Check '), command);
+  const verdict = check.passed ? 'passed' : check.error || `failed (exit ${check.exit_code})`;
+  const element = collapsible('check', seq, [h('span', { class: 'label' }, `Check ${verdict}: `), command],
+    check.output || '(no output)', !check.passed);
+  element.classList.add(check.passed ? 'is-ok' : 'is-error');
+  return element;
 }
 
 function renderSystem(output, seq) {

@@ -5,7 +5,7 @@
 // bounded amount of work per frame and of memory. It sticks to the bottom unless the user scrolled up.
 
 import { h, render } from '../dom.js';
-import { mergeDelta, renderOutput } from '../render-event.js';
+import { mergeDelta, renderCheck, renderOutput } from '../render-event.js';
 
 const CAP = 1500;
 const BATCH = 400;
@@ -62,7 +62,7 @@ class EventLog extends HTMLElement {
     for (const event of batch) {
       const output = event.output || {};
       if (mergeDelta(last, output)) continue;
-      last = renderOutput(output, event.seq);
+      last = event.check ? renderCheck(event) : renderOutput(output, event.seq);
       fragment.append(last);
     }
     this.list.append(fragment);

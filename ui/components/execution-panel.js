@@ -14,6 +14,7 @@ import { EVENT_TYPE, EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 import { diffView } from './diff-view.js';
 import './event-log.js';
 
+const LOGGED = new Set([EVENT_TYPE.EXECUTION_OUTPUT, EVENT_TYPE.CHECK_STARTED, EVENT_TYPE.CHECK_FINISHED]);
 const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
 
 class ExecutionPanel extends AppElement {
@@ -74,7 +75,7 @@ class ExecutionPanel extends AppElement {
       // Only the newest events: the log keeps the last CAP entries anyway.
       const page = await this.app.client.eventsTail(execution.id, TAIL);
       if (token !== this.token) return;
-      const outputs = page.events.filter((e) => e.type === EVENT_TYPE.EXECUTION_OUTPUT);
+      const outputs = page.events.filter((e) => LOGGED.has(e.type));
       if (outputs.length) this.log.push(outputs);
       if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
       this.loading = false;
@@ -231,10 +232,13 @@ class ExecutionPanel extends AppElement {
         fact('Exit code', e.exit_code ?? '–'),
         fact('Model', e.model || '–'),
         e.session_id ? fact('Session', h('code', { 'data-role': 'session' }, e.session_id)) : null) : null,
+      node.check ? h('p', { class: 'check-line', 'data-role': 'check' }, 'Check ',
+        h('code', { title: node.check.join(' ') }, node.check.join(' ')),
+        node.max_repairs ? ` · up to ${node.max_repairs} repair${node.max_repairs === 1 ? '' : 's'}` : '') : null,
       e?.parent_execution_id ? h('p', { class: 'lineage', 'data-role': 'parent' },
-        'Follow-up of ', this.executionLink(e.parent_execution_id)) : null,
+        this.isRepair(e) ? 'Repair of ' : 'Follow-up of ', this.executionLink(e.parent_execution_id)) : null,
       followUps.length ? h('p', { class: 'lineage', 'data-role': 'follow-ups' },
-        `Follow-up${followUps.length === 1 ? '' : 's'}: `,
+        followUps.every((x) => this.isRepair(x)) ? 'Repaired by: ' : `Follow-up${followUps.length === 1 ? '' : 's'}: `,
         followUps.map((x, i) => [i ? ', ' : '', this.executionLink(x.id)])) : null,
       e?.error ? h('p', { class: 'exec-error', role: 'alert' }, e.error) : null,
       h('div', { class: 'row' },
@@ -263,7 +267,13 @@ class ExecutionPanel extends AppElement {
         h('span', { class: `badge status-${e.status}` }, statusLabel(e.status)),
         ` ${time(e.started_at || e.created_at)} · ${duration(executionDuration(e))}`,
         e.attempt > 1 ? ` · attempt ${e.attempt}` : '',
-        e.parent_execution_id ? ' · follow-up' : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
+        e.parent_execution_id ? (this.isRepair(e) ? ' · repair' : ' · follow-up') : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
+  }
+
+  /** A repair turn (its node's check failed) continues its parent in the same run; a follow-up starts a run. */
+  isRepair(e) {
+    const parent = (this.executions || []).find((x) => x.id === e.parent_execution_id);
+    return Boolean(parent && parent.run_id === e.run_id);
   }
 
   /** Approve / Reject, with a comment, while the shown execution is a gate waiting for a decision. */
