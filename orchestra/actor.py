@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import commands, git_checkpoints, history, repairs, store, transitions
+from . import commands, git_checkpoints, history, plans, repairs, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -198,7 +198,7 @@ class ProjectActor:
 
     async def _templates(self, nodes: Iterable[Node]) -> dict[str, Template]:
         templates = {}
-        for agent in {node["agent"] for node in nodes if node["kind"] == NodeKind.AGENT}:
+        for agent in {node["agent"] for node in nodes if node["kind"] != NodeKind.GATE}:
             template = await self.hub.template(agent) if agent is not None else None
             if agent is None or template is None:
                 raise Unprocessable(f"agent template '{agent}' does not exist")
@@ -281,6 +281,7 @@ class ProjectActor:
                         node_id, status = await receive.receive()
                         statuses[node_id] = status
                         if status == ExecutionStatus.SUCCEEDED:
+                            plans.schedule(run, node_id, waiting_on, dependents)
                             for child in dependents[node_id]:
                                 waiting_on[child].discard(node_id)
                                 if not waiting_on[child] and child not in run.ended:
@@ -356,8 +357,9 @@ class ProjectActor:
         execution_id = run.first_execution[node_id]
         attempt = 1
         repair: repairs.Repair | None = None
+        first_turn = plans.instruction(node) if node["kind"] == NodeKind.PLAN else node
         while True:
-            turn = node | {"prompt": repair.prompt} if repair else node
+            turn = node | {"prompt": repair.prompt} if repair else first_turn
             status, changes, handle = await self._execute(run, turn, execution_id, attempt,
                                                           repair.follow_up if repair else None)
             repair = repairs.next_repair(run, node, handle, changes, repair)
@@ -411,6 +413,8 @@ class ProjectActor:
                     ending = await self._wait_at_gate(node, handle)
                 else:
                     ending = await self.runner.attempt(run, node, handle, attempt, follow_up)
+                    if node["kind"] == NodeKind.PLAN and ending.status == ExecutionStatus.SUCCEEDED:
+                        ending = await self._grow(run, node, handle, ending)
             if ending is None:
                 ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED, "cancelled by request")
         except Exception as exc:
@@ -449,6 +453,16 @@ class ProjectActor:
             "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": ending.status,
             "exit_code": changes.get("exit_code"), "error": ending.error})
         return changes
+
+    async def _grow(self, run: RunState, node: Node, handle: ExecutionHandle, ending: Ending) -> Ending:
+        """A plan node's answer becomes nodes of its run (:mod:`orchestra.plans`), or fails it."""
+        assert handle.parser is not None
+        error = await plans.grow(self.db, self.project_id, run, node, handle.parser.report.result_text,
+                                 self.hub.template)
+        if error is None:
+            return ending
+        self.runner.queue_output(handle, [{"kind": "error", "message": error}])
+        return Ending(ExecutionStatus.FAILED, error, ending.exit_code)
 
     async def _wait_at_gate(self, node: Node, handle: ExecutionHandle) -> Ending:
         """A gate runs no agent: it waits for a person's approve or reject."""

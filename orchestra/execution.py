@@ -13,7 +13,7 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -35,6 +35,9 @@ from .templates import (
     prompt_on_stdin,
     too_long_argument,
 )
+
+if TYPE_CHECKING:
+    from .plans import Grown
 
 log = logging.getLogger("orchestra.execution")
 
@@ -80,6 +83,7 @@ class RunState:
     ended: dict[str, ExecutionStatus] = field(default_factory=dict)
     gates_waiting_since: dict[str, float] = field(default_factory=dict)
     parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
+    grown: dict[str, Grown] = field(default_factory=dict)  # plan node id -> the nodes it added, until scheduled
     spent_cost: float = 0.0
     spent_tokens: int = 0
     handles: dict[str, ExecutionHandle] = field(default_factory=dict)

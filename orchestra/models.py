@@ -99,7 +99,9 @@ class Budget(Strict):
         return None
 
 
-NodeKind = Literal["agent", "gate"]
+NodeKind = Literal["agent", "gate", "plan"]
+MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
+MaxDepth = Annotated[int, Field(ge=1, le=20)]
 # A node's check: an argv run without a shell in the execution's working directory (orchestra/checks.py).
 CheckArgv = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=10_000)]],
                       Field(min_length=1, max_length=200)]
@@ -122,6 +124,8 @@ class NodeCreate(Strict):
     check: CheckArgv | None = None
     check_timeout_s: CheckTimeout | None = None
     max_repairs: Repairs = 0
+    max_tasks: MaxTasks | None = None
+    max_depth: MaxDepth | None = None
 
 
 class NodePatch(Strict):
@@ -138,6 +142,8 @@ class NodePatch(Strict):
     check: CheckArgv | None = None
     check_timeout_s: CheckTimeout | None = None
     max_repairs: Repairs | None = None
+    max_tasks: MaxTasks | None = None
+    max_depth: MaxDepth | None = None
 
 
 class StdinPrompt(Strict):

@@ -36,7 +36,7 @@ class Repair:
 def require_resumable(nodes: Iterable[Node], templates: dict[str, Template]) -> None:
     """A launch is refused when a node that may need repairs runs a CLI that cannot continue a session."""
     for node in nodes:
-        if node["kind"] == NodeKind.AGENT and node["max_repairs"] and node["agent"] is not None \
+        if node["kind"] != NodeKind.GATE and node["max_repairs"] and node["agent"] is not None \
                 and not templates[node["agent"]]["resume_command"]:
             raise Conflict(f"node '{node['id']}' allows repairs, but agent template '{node['agent']}' cannot "
                            "continue a session (it has no resume_command)", {"node_id": node["id"]})

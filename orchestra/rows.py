@@ -54,6 +54,9 @@ class Node(TypedDict):
     check: list[str] | None  # run after the agent; the node succeeds only when it passes
     check_timeout_s: float | None
     max_repairs: int
+    max_tasks: int | None  # a plan node's limits (None: orchestra.plans' defaults)
+    max_depth: int | None
+    planned_by: str | None  # the plan node whose task list made this node
     created_at: float
     updated_at: float
 

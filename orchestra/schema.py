@@ -145,7 +145,16 @@ def _node_checks_and_repairs(db: sqlite_utils.Database) -> None:
         """)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _node_checks_and_repairs]
+def _plan_nodes(db: sqlite_utils.Database) -> None:
+    """Plan nodes' limits, and which plan node grew a node (its tasks are replaced when it runs again)."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN max_tasks INTEGER;
+        ALTER TABLE nodes ADD COLUMN max_depth INTEGER;
+        ALTER TABLE nodes ADD COLUMN planned_by TEXT;
+        """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _node_checks_and_repairs, _plan_nodes]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -46,6 +46,7 @@ class ExecutionStatus(StrEnum):
 class NodeKind(StrEnum):
     AGENT = "agent"
     GATE = "gate"  # runs no agent: waits for approve or reject
+    PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/plans.py)
 
 
 class ProjectState(StrEnum):

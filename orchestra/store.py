@@ -233,6 +233,13 @@ def _check_check(kind: str, check: list[str] | None, max_repairs: int) -> None:
                             {"field": "max_repairs"})
 
 
+def _check_plan_limits(kind: str, fields: Row) -> None:
+    for field in ("max_tasks", "max_depth"):
+        if fields.get(field) is not None and kind != NodeKind.PLAN:
+            raise Unprocessable(f"'{field}' limits a plan node's task list: set 'kind' to 'plan' or leave it out",
+                                {"field": field})
+
+
 def _check_columns(changes: Row) -> None:
     """The API's ``check`` is stored as JSON in ``check_command`` (``check`` is an SQL keyword)."""
     if "check" in changes:
@@ -253,6 +260,7 @@ def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: 
         raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
     _check_agent(db, fields.get("kind", NodeKind.AGENT), fields.get("agent"), builtin_ids)
     _check_check(fields.get("kind", NodeKind.AGENT), fields.get("check"), fields.get("max_repairs", 0))
+    _check_plan_limits(fields.get("kind", NodeKind.AGENT), fields)
     _check_columns(fields)
     _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
     now = time.time()
@@ -283,12 +291,15 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
     changes = dict(changes)
     if "agent" in changes or "kind" in changes:
         kind = changes.get("kind", current["kind"])
-        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == NodeKind.AGENT else None)
+        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind != NodeKind.GATE else None)
         _check_agent(db, kind, agent, builtin_ids)
         changes["agent"] = agent or ""
     if {"kind", "check", "max_repairs"} & changes.keys():
         _check_check(changes.get("kind", current["kind"]), changes.get("check", current["check"]),
                      changes.get("max_repairs", current["max_repairs"]))
+    if {"kind", "max_tasks", "max_depth"} & changes.keys():
+        _check_plan_limits(changes.get("kind", current["kind"]), {
+            field: changes.get(field, current[field]) for field in ("max_tasks", "max_depth")})
     _check_columns(changes)
     for column in ("position", "budget"):
         if column in changes:

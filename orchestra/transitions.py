@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Container
 from typing import Any, TypedDict, cast
 
 import sqlite_utils
@@ -77,18 +78,22 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
             raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
                                 {"field": "node_ids", "missing": missing})
         selected = downstream_of(graph, node_ids)
-    reused = _reused_results(db, project_id, nodes, selected)
+    # A plan node that runs again grows its tasks anew (orchestra/plans.py): those it grew before are left out.
+    regrown = {node_id for node_id in selected if nodes[node_id]["planned_by"] in selected}
+    selected -= regrown
+    reused = _reused_results(db, project_id, nodes, selected, regrown)
     ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
     return {"project": project, "nodes": ordered, "reused": reused}
 
 
 def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, Node],
-                    selected: set[str]) -> dict[str, Reused]:
-    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on."""
+                    selected: set[str], regrown: Container[str] = ()) -> dict[str, Reused]:
+    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on
+    (but ``regrown``: tasks their plan node replaces in this run)."""
     reused: dict[str, Reused] = {}
     for node_id in selected:
         for up in nodes[node_id]["depends_on"]:
-            if up in selected or up in reused:
+            if up in selected or up in reused or up in regrown:
                 continue
             row = db.execute(_LATEST_SUCCESS, [project_id, up]).fetchone()
             if row is None:
@@ -116,7 +121,7 @@ def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> Resu
     return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
 
 
-def _execution_row(project_id: str, run_id: str, node: Node, attempt: int,
+def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
                    parent: str | None = None) -> dict[str, Any]:
     return {
         "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
@@ -133,7 +138,7 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
            "node_ids": json.dumps(node_ids) if node_ids else None, "created_at": now, "started_at": now,
            "budget": json.dumps(budget) if budget else None}
     tx.db.table("runs").insert(run)
-    rows = [_execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
+    rows = [execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
     tx.db.table("executions").insert_all(rows)
     tx.emit(project_id, EventType.RUN_STARTED, run_id=run["id"], run={**run, "node_ids": node_ids, "budget": budget})
     for row in rows:
@@ -146,7 +151,7 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
 def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int,
                  parent_execution_id: str | None = None) -> str:
     """Queue another execution of a node in its run: a retry, or a repair turn of ``parent_execution_id``."""
-    row = _execution_row(project_id, run_id, node, attempt, parent_execution_id)
+    row = execution_row(project_id, run_id, node, attempt, parent_execution_id)
     tx.db.table("executions").insert(row)
     tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
             execution=summary(row))

@@ -28,8 +28,8 @@ FIX_ON_REPAIR = ("import pathlib, sys; t = pathlib.Path('status.txt').read_text(
 
 def test_a_check_and_its_repair_turn_are_steps_of_the_node(page: Page, hub: BrowserTestHub) -> None:
     check = [sys.executable, "-c", FIX_ON_REPAIR]
-    project_id = api_project(hub, "Checked", [{"id": "fix", "title": "Fix the status", "prompt": "@write=status.txt:broken",
-                                               "check": check, "max_repairs": 2}])
+    project_id = api_project(hub, "Checked", [{"id": "fix", "title": "Fix the status",
+                                               "prompt": "@write=status.txt:broken", "check": check, "max_repairs": 2}])
     open_ui(page, hub, project_id)
     row(page, "fix").locator("button").click()
     page.locator("[data-tab=execution]").click()

@@ -1,0 +1,163 @@
+"""Plans that grow the DAG, on real git repositories with the fake agent: a plan node's answer (a task
+list) becomes nodes of its run below it, which run in order before the plan node's downstream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import FakeAgents, LiveHub
+from test_git_checkpoints import git_project
+
+from orchestra.plans import PlanError, parse
+
+
+def answer(*tasks: dict[str, Any]) -> str:
+    """A plan node's prompt that makes the fake agent answer with this task list (one word: no spaces)."""
+    text = json.dumps({"tasks": list(tasks)}, separators=(",", ":"))
+    assert " " not in text
+    return f"@result={text}"
+
+
+def task(task_id: str, *depends_on: str, **fields: Any) -> dict[str, Any]:
+    return {"id": task_id, "title": task_id.upper(), "prompt": f"@write={task_id}.txt:{task_id}",
+            "depends_on": list(depends_on)} | fields
+
+
+def by_prompt_file(agents: FakeAgents) -> dict[str, dict[str, Any]]:
+    """Each recorded agent under the file its prompt writes (tasks and downstream nodes write one)."""
+    return {r["prompt"].split()[0].split("=")[1].split(".")[0]: r for r in agents.recorded()
+            if r["prompt"].startswith("@write=")}
+
+
+async def test_a_plan_grows_three_tasks_that_run_in_order_before_its_downstream(
+    hub: LiveHub, agents: FakeAgents
+) -> None:
+    project, _ = await git_project(hub)
+    pid = project["id"]
+    plan = await hub.create_node(pid, id="plan", kind="plan", prompt="Split the work. " + answer(
+        task("a"), task("b"), task("c", "a", "b")))
+    assert (plan["kind"], plan["max_tasks"], plan["max_depth"], plan["planned_by"]) == ("plan", None, None, None)
+    await hub.create_node(pid, id="ship", prompt="@write=ship.txt:ship", depends_on=["plan"])
+    launched = await hub.launch(pid)
+    assert {e["node_id"] for e in launched["executions"]} == {"plan", "ship"}
+    run = await hub.wait_run(launched)
+    assert run["status"] == "succeeded", run
+    by_node = {e["node_id"]: e for e in run["executions"]}
+    assert set(by_node) == {"plan", "plan.a", "plan.b", "plan.c", "ship"}
+    assert all(e["status"] == "succeeded" for e in by_node.values())
+    assert "Answer with your plan as a task list" in by_node["plan"]["prompt"]
+
+    nodes = {n["id"]: n for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]}
+    assert {n: nodes[n]["depends_on"] for n in ("plan.a", "plan.b", "plan.c", "ship")} == {
+        "plan.a": ["plan"], "plan.b": ["plan"], "plan.c": ["plan.a", "plan.b"], "ship": ["plan", "plan.c"]}
+    assert {nodes[n]["planned_by"] for n in ("plan.a", "plan.b", "plan.c")} == {"plan"}
+    assert (nodes["plan.c"]["title"], nodes["plan.c"]["agent"]) == ("C", "claude-code")
+
+    # in order, by what each one found: c builds on a and b, the plan's downstream on all three
+    records = by_prompt_file(agents)
+    assert {"a.txt", "b.txt"} <= records["c"]["files"].keys()
+    assert {"a.txt", "b.txt", "c.txt"} <= records["ship"]["files"].keys()
+    assert by_node["plan.c"]["base_commit"] != by_node["plan.a"]["commit_sha"]  # the merge of a and b
+    assert "The plan's tasks:\n- plan.a: A\n- plan.b: B\n- plan.c: C" in by_node["plan.a"]["prompt"]
+    assert "### C (plan.c)" in by_node["ship"]["prompt"]  # downstream gets the last tasks' results
+
+
+async def test_running_a_plan_again_replaces_the_tasks_it_grew(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    pid = project["id"]
+    await hub.create_node(pid, id="plan", kind="plan", prompt=answer(task("a"), task("b", "a")))
+    await hub.create_node(pid, id="ship", depends_on=["plan"])
+    assert (await hub.wait_run(await hub.launch(pid)))["status"] == "succeeded"
+    patched = await hub.patch(f"/projects/{pid}/nodes/plan", {"prompt": answer(task("x"))})
+    assert patched.status_code == 200
+    run = await hub.wait_run(await hub.launch(pid))
+    assert run["status"] == "succeeded", run
+    assert [e["node_id"] for e in run["executions"]] == ["plan", "ship", "plan.x"]
+    nodes = {n["id"]: n for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]}
+    assert set(nodes) == {"plan", "ship", "plan.x"}
+    assert nodes["ship"]["depends_on"] == ["plan", "plan.x"]
+
+
+BAD_PLANS = {
+    "cyclic": (answer(task("a", "b"), task("b", "a")), "cyclic plan: a -> b -> a"),
+    "notjson": ("@result=not-json", "malformed plan: the answer holds no JSON object (it begins 'not-json')"),
+    "noprompt": (answer({"id": "a", "title": "A"}), "malformed plan: tasks.0.prompt: Field required"),
+    "unknown": (answer(task("a", "zzz")), "malformed plan: task 'a' depends on unknown task(s): zzz"),
+    "twice": (answer(task("a"), task("a")), "malformed plan: task id(s) used twice: a"),
+    "agent": (answer(task("a", agent="nope")), "task 'a' names agent template 'nope', which does not exist"),
+}
+
+
+async def test_a_malformed_or_cyclic_plan_fails_the_plan_node_with_the_reason(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    pid = project["id"]
+    for name, (prompt, _) in BAD_PLANS.items():
+        await hub.create_node(pid, id=name, kind="plan", prompt=prompt)
+        await hub.create_node(pid, id=f"{name}-below", depends_on=[name])
+    run = await hub.wait_run(await hub.launch(pid))
+    assert run["status"] == "failed"
+    by_node = {e["node_id"]: e for e in run["executions"]}
+    for name, (_, reason) in BAD_PLANS.items():
+        assert (by_node[name]["status"], by_node[name]["error"]) == ("failed", reason)
+        assert by_node[f"{name}-below"]["status"] == "skipped"
+        errors = [e["output"]["message"] for e in await hub.events(by_node[name]["id"])
+                  if e["type"] == "execution.output" and e["output"]["kind"] == "error"]
+        assert errors == [reason]
+    nodes = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
+    assert len(nodes) == 2 * len(BAD_PLANS)  # nothing grew
+
+
+async def test_a_plan_over_its_limits_fails_and_grows_nothing(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    pid = project["id"]
+    await hub.create_node(pid, id="many", kind="plan", max_tasks=2, prompt=answer(task("a"), task("b"), task("c")))
+    await hub.create_node(pid, id="deep", kind="plan", max_depth=2, prompt=answer(task("a"), task("b", "a"),
+                                                                                 task("c", "b")))
+    await hub.create_node(pid, id="fits", kind="plan", max_tasks=3, max_depth=3,
+                          prompt=answer(task("a"), task("b", "a"), task("c", "b")))
+    run = await hub.wait_run(await hub.launch(pid))
+    by_node = {e["node_id"]: e for e in run["executions"]}
+    assert by_node["many"]["error"] == "the plan has 3 tasks, over the node's max_tasks of 2"
+    assert by_node["deep"]["error"] == "the plan chains 3 tasks, over the node's max_depth of 2"
+    assert by_node["fits"]["status"] == "succeeded"
+    assert {n for n in by_node if "." in n} == {"fits.a", "fits.b", "fits.c"}
+    assert "At most 2 tasks; no chain of dependent tasks longer than 4" in by_node["many"]["prompt"]
+
+
+def test_the_answer_may_hold_the_json_in_a_fenced_block() -> None:
+    text = 'Here is the plan.\n```json\n{"tasks": [{"id": "a", "title": "A", "prompt": "do a"}]}\n```\nDone.'
+    (only,) = parse(text, 10, 4)
+    assert (only.id, only.depends_on, only.agent) == ("a", [], None)
+    with pytest.raises(PlanError, match="malformed plan: tasks: List should have at least 1 item"):
+        parse('{"tasks": []}', 10, 4)
+
+
+BAD_NODES: list[tuple[dict[str, Any], str]] = [
+    ({"max_tasks": 3}, "max_tasks"),  # limits of an agent node
+    ({"kind": "gate", "agent": None, "max_depth": 2}, "max_depth"),
+    ({"kind": "plan", "max_tasks": 0}, "max_tasks"),
+    ({"kind": "plan", "max_tasks": 51}, "max_tasks"),
+    ({"kind": "plan", "max_depth": 0}, "max_depth"),
+    ({"kind": "plan", "max_depth": 2.5}, "max_depth"),
+    ({"kind": "plan", "agent": None}, "agent"),
+    ({"kind": "plans"}, "kind"),
+]
+
+
+async def test_bad_plan_fields_are_refused_naming_the_field(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    pid = project["id"]
+    for fields, field in BAD_NODES:
+        body = {"title": "t", "prompt": "p", "agent": "claude-code"} | fields
+        body = {k: v for k, v in body.items() if v is not None}
+        response = await hub.post(f"/projects/{pid}/nodes", body)
+        assert response.status_code == 422, (fields, response.text)
+        error = response.json()["error"]
+        assert f"'{field}'" in error["message"] or (error["details"] or {}).get("field") == field, (fields, error)
+    await hub.create_node(pid, id="p", kind="plan", max_tasks=5)
+    refused = await hub.patch(f"/projects/{pid}/nodes/p", {"kind": "agent"})
+    assert refused.status_code == 422 and refused.json()["error"]["details"]["field"] == "max_tasks"
+    assert (await hub.get(f"/projects/{pid}/nodes/p")).json()["kind"] == "plan"
+    assert len((await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]) == 1
