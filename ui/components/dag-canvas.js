@@ -37,6 +37,8 @@ const styleSheet = (colors) => [
   { selector: `node[status = "${EXECUTION_STATUS.SKIPPED}"]`, style: { 'border-style': 'dashed', color: '#6b7280' } },
   // A gate (waits for a person's decision, runs no agent) is a hexagon.
   { selector: `node[kind = "${NODE_KIND.GATE}"]`, style: { shape: 'hexagon' } },
+  // A plan node (its agent's task list grows the DAG below it) has cut corners.
+  { selector: `node[kind = "${NODE_KIND.PLAN}"]`, style: { shape: 'cut-rectangle' } },
   { selector: 'node.pulse', style: { 'border-width': 7 } },
   // A halo behind the selected node, so its fill keeps the status colour.
   { selector: 'node:selected', style: { 'underlay-color': '#2563eb', 'underlay-opacity': 0.22,
@@ -133,8 +135,8 @@ class DagCanvas extends AppElement {
         const element = this.cy.getElementById(node.id);
         if (element.empty()) continue;
         const status = latest.get(node.id)?.status || NONE;
-        const gate = node.kind === NODE_KIND.GATE;
-        const label = `${node.title}\n${gate ? 'gate · ' : ''}${status === NONE ? 'not run yet' : statusLabel(status)}`;
+        const kind = node.kind === NODE_KIND.AGENT ? '' : `${node.kind} · `;
+        const label = `${node.title}\n${kind}${status === NONE ? 'not run yet' : statusLabel(status)}`;
         if (element.data('status') !== status) element.data('status', status);
         if (element.data('kind') !== node.kind) element.data('kind', node.kind);
         if (element.data('label') !== label) element.data('label', label);

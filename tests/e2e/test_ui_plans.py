@@ -1,0 +1,47 @@
+"""A plan node's tasks appear live in the DAG below it, marked as its tasks, and run before its downstream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import test_ui
+from test_ui import api_project, canvas, open_ui, row
+from ui_support import BrowserTestHub, shoot, skip_reason, sync_playwright
+
+pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
+
+if sync_playwright is not None:
+    from playwright.sync_api import Page, expect
+else:  # pragma: no cover - the whole module is skipped
+    from typing import Any as Page
+
+# test_ui.py's fixtures (a hub subprocess per module, the browser, a fresh page per test).
+browser, hub, page = test_ui.browser, test_ui.hub, test_ui.page
+
+TASKS = [{"id": "api", "title": "Write-the-API", "prompt": "api"},
+         {"id": "ui", "title": "Build-the-UI", "prompt": "ui"},
+         {"id": "docs", "title": "Document-both", "prompt": "docs", "depends_on": ["api", "ui"]}]
+
+
+def test_a_plan_grows_the_dag_live(page: Page, hub: BrowserTestHub) -> None:
+    answer = "@result=" + json.dumps({"tasks": TASKS}, separators=(",", ":"))
+    project_id = api_project(hub, "Planned", [
+        {"id": "plan", "title": "Plan the feature", "kind": "plan", "prompt": answer},
+        {"id": "ship", "title": "Ship", "prompt": "ship", "depends_on": ["plan"]}])
+    open_ui(page, hub, project_id)
+    expect(row(page, "plan").locator(".kind-plan")).to_have_text("plan")
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('plan').style('shape') "
+                           "=== 'cut-rectangle'")
+    page.click("[data-action=run-all]")
+    expect(row(page, "ship")).to_have_attribute("data-status", "succeeded", timeout=30_000)
+    for task in ("api", "ui", "docs"):
+        expect(row(page, f"plan.{task}").locator(".kind-planned")).to_have_text("from plan")
+        expect(row(page, f"plan.{task}")).to_have_attribute("data-status", "succeeded")
+    edges = canvas(page, "cy.edges().map((e) => `${e.source().id()}->${e.target().id()}`).sort()")
+    assert edges == sorted(["plan->ship", "plan->plan.api", "plan->plan.ui", "plan.api->plan.docs",
+                            "plan.ui->plan.docs", "plan.docs->ship"])
+    page.click("[data-action=fit]")
+    shoot(page, "plan-grown-1400")
+    page.set_viewport_size({"width": 800, "height": 600})
+    shoot(page, "plan-grown-800")
