@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import commands, git_checkpoints, history, plans, repairs, store, transitions
+from . import candidates, commands, git_checkpoints, history, plans, repairs, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -157,7 +157,7 @@ class ProjectActor:
             raise Conflict(f"execution '{execution_id}' reported no session id to resume")
         project = await self.db.read(lambda db: store.get_project(db, self.project_id))
         node = await self.db.read(lambda db: store.get_node(db, self.project_id, parent["node_id"]))
-        node = node | {"prompt": command.prompt, "agent": parent["agent"], "depends_on": []}
+        node = node | {"prompt": command.prompt, "agent": parent["agent"], "depends_on": [], "candidates": None}
         repo = await self._repository(project["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, [node], node_ids=[node["id"]], budget=None, parent_execution_id=execution_id))
@@ -198,7 +198,8 @@ class ProjectActor:
 
     async def _templates(self, nodes: Iterable[Node]) -> dict[str, Template]:
         templates = {}
-        for agent in {node["agent"] for node in nodes if node["kind"] != NodeKind.GATE}:
+        for agent in {agent for node in nodes if node["kind"] != NodeKind.GATE
+                      for agent in (candidates.agents(node) if node["candidates"] else [node["agent"]])}:
             template = await self.hub.template(agent) if agent is not None else None
             if agent is None or template is None:
                 raise Unprocessable(f"agent template '{agent}' does not exist")
@@ -240,6 +241,11 @@ class ProjectActor:
         handle = self.executions.get(execution_id)
         if handle is None or handle.decision is None or handle.decision.is_set():
             raise Conflict(f"execution '{execution_id}' is not a gate waiting for a decision")
+        if command.approve and (handle.pickable is not None or command.candidate is not None):
+            comment = candidates.pick(handle, command.candidate, comment)  # best of N: the chosen candidate
+        elif command.candidate is not None:
+            raise Unprocessable("'candidate' is for approving a pick; rejecting one rejects every candidate",
+                                {"field": "candidate"})
         if command.approve:
             handle.decided = Ending(ExecutionStatus.SUCCEEDED)
         else:
@@ -354,7 +360,22 @@ class ProjectActor:
     async def _run_node_attempts(self, run: RunState, node_id: str,
                                  done: trio.MemorySendChannel[tuple[str, ExecutionStatus]]) -> None:
         node = run.nodes[node_id]
-        execution_id = run.first_execution[node_id]
+        if node["candidates"]:  # best of N: no repairs, no retries
+            status, changes, handle = await candidates.run(run, node, self._execute, self.db, self.project_id)
+        else:
+            status, changes, handle = await self._attempts(run, node)
+        if status == ExecutionStatus.SUCCEEDED:
+            run.results[node_id] = UpstreamResult(node_id, node["title"], changes.get("result_text") or "")
+            if changes.get("commit_sha"):
+                run.commits[node_id] = changes["commit_sha"]
+        # Downstream nodes may start while this one's finished event is still being written: theirs
+        # are queued after it, so they commit after it too.
+        done.send_nowait((node_id, status))
+        await self._settle(handle)
+
+    async def _attempts(self, run: RunState, node: Node) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+        """Run a node until it succeeds or has no repair turn nor retry left; the last execution's outcome."""
+        execution_id = run.first_execution[node["id"]]
         attempt = 1
         repair: repairs.Repair | None = None
         first_turn = plans.instruction(node) if node["kind"] == NodeKind.PLAN else node
@@ -377,15 +398,7 @@ class ProjectActor:
                     transitions.insert_retry, project_id=self.project_id, run_id=run.id, node=node, attempt=attempt),
                     wait_for_storage=True)
                 continue
-            break
-        if status == ExecutionStatus.SUCCEEDED:
-            run.results[node_id] = UpstreamResult(node_id, node["title"], changes.get("result_text") or "")
-            if changes.get("commit_sha"):
-                run.commits[node_id] = changes["commit_sha"]
-        # Downstream nodes may start while this one's finished event is still being written: theirs
-        # are queued after it, so they commit after it too.
-        done.send_nowait((node_id, status))
-        await self._settle(handle)
+            return status, changes, handle
 
     @staticmethod
     async def _settle(handle: ExecutionHandle) -> None:
@@ -400,9 +413,11 @@ class ProjectActor:
     # -- executions -------------------------------------------------------------------------------
 
     async def _execute(self, run: RunState, node: Node, execution_id: str, attempt: int,
-                       follow_up: FollowUp | None = None) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+                       follow_up: FollowUp | None = None, *, candidate: int | None = None,
+                       pickable: dict[str, dict[str, Any]] | None = None,
+                       ) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
-        handle = ExecutionHandle(execution_id, node["id"], run)
+        handle = ExecutionHandle(execution_id, node["id"], run, candidate=candidate, pickable=pickable)
         self.executions[execution_id] = run.handles[execution_id] = handle
         ending: Ending | None = None
         try:

@@ -90,6 +90,7 @@ class Decide(ExecutionCommand[Decided]):
     name: ClassVar[str] = "decide"
     approve: bool
     comment: str | None
+    candidate: str | None = None  # best of N: the candidate execution approved
 
 
 @dataclass(frozen=True, slots=True)

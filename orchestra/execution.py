@@ -110,6 +110,8 @@ class ExecutionHandle:
     decided: Ending | None = None
     comment: str | None = None  # the gate's decision comment, passed downstream as its result
     check: checks.CheckResult | None = None  # how the node's check ended, when it ran
+    candidate: int | None = None  # best of N: which candidate of its node (its own branch)
+    pickable: dict[str, dict[str, Any]] | None = None  # a best-of-N pick: candidate execution id -> its work
     unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
 
     async def settle(self, keep: int = 0) -> None:
@@ -221,7 +223,8 @@ class AgentRunner:
     async def _checkout(self, run: RunState, node: Node, handle: ExecutionHandle,
                         attempt: int, follow_up: FollowUp | None) -> Checkout:
         assert run.repo is not None
-        branch = f"orchestra/{run.id}/{node['id']}" + (f"-{attempt}" if attempt > 1 else "")
+        branch = (f"orchestra/{run.id}/{node['id']}" + (f"-c{handle.candidate}" if handle.candidate else "")
+                  + (f"-{attempt}" if attempt > 1 else ""))
         if follow_up is not None:
             upstream = [follow_up.parent_commit] if follow_up.parent_commit else []
             path = follow_up.worktree

@@ -7,10 +7,11 @@ environment, nor in a path). Numbers have bounds, so none is too large for SQLit
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, field_validator
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -102,6 +103,23 @@ class Budget(Strict):
 NodeKind = Literal["agent", "gate", "plan"]
 MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
 MaxDepth = Annotated[int, Field(ge=1, le=20)]
+MAX_CANDIDATES = 5
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _candidates(value: Any) -> int | list[str]:
+    """One message for both forms (a union would report each form's own complaint)."""
+    count = value if isinstance(value, int) and not isinstance(value, bool) else None
+    agents = value if isinstance(value, list) and all(isinstance(a, str) and _SLUG.match(a) for a in value) else None
+    size = count if count is not None else len(agents) if agents is not None else 0
+    if not 2 <= size <= MAX_CANDIDATES:
+        raise ValueError(f"must be a count from 2 to {MAX_CANDIDATES}, or a list of 2 to {MAX_CANDIDATES} "
+                         "agent template ids")
+    return value  # type: ignore[no-any-return]
+
+
+# Best of N (orchestra/candidates.py): how many executions of the node's agent, or one per agent listed.
+Candidates = Annotated[int | list[str], PlainValidator(_candidates)]
 # A node's check: an argv run without a shell in the execution's working directory (orchestra/checks.py).
 CheckArgv = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=10_000)]],
                       Field(min_length=1, max_length=200)]
@@ -126,6 +144,7 @@ class NodeCreate(Strict):
     max_repairs: Repairs = 0
     max_tasks: MaxTasks | None = None
     max_depth: MaxDepth | None = None
+    candidates: Candidates | None = None
 
 
 class NodePatch(Strict):
@@ -144,6 +163,7 @@ class NodePatch(Strict):
     max_repairs: Repairs | None = None
     max_tasks: MaxTasks | None = None
     max_depth: MaxDepth | None = None
+    candidates: Candidates | None = None
 
 
 class StdinPrompt(Strict):
@@ -178,3 +198,4 @@ class FollowUpRequest(Strict):
 
 class GateDecision(Strict):
     comment: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    candidate: Slug | None = None  # approving a best-of-N pick: the candidate execution chosen

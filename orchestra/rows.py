@@ -57,6 +57,7 @@ class Node(TypedDict):
     max_tasks: int | None  # a plan node's limits (None: orchestra.plans' defaults)
     max_depth: int | None
     planned_by: str | None  # the plan node whose task list made this node
+    candidates: int | list[str] | None  # best of N: a count, or one candidate per agent id
     created_at: float
     updated_at: float
 
@@ -98,6 +99,7 @@ class ExecutionSummary(TypedDict):
     output_tokens: int | None
     cost_usd: float | None
     parent_execution_id: str | None
+    candidate: int | None  # best of N: which candidate of its node this execution is
     base_commit: str | None
     commit_sha: str | None
     branch: str | None

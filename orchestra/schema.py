@@ -154,7 +154,16 @@ def _plan_nodes(db: sqlite_utils.Database) -> None:
         """)
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _node_checks_and_repairs, _plan_nodes]
+def _candidates(db: sqlite_utils.Database) -> None:
+    """Best of N: a node's candidates (a count or a list of agent ids, as JSON); each candidate execution's number."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN candidates TEXT;
+        ALTER TABLE executions ADD COLUMN candidate INTEGER;
+        """)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _v1, _v2, _v3, _node_checks_and_repairs, _plan_nodes, _candidates]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -128,6 +128,7 @@ def _present_node(row: Row, depends_on: list[str]) -> Node:
     row["agent"] = row["agent"] or None  # gates run no agent
     command = row.pop("check_command", None)
     row["check"] = json.loads(command) if command else None
+    row["candidates"] = json.loads(row["candidates"]) if row.get("candidates") else None
     row["depends_on"] = depends_on
     return cast(Node, row)
 
@@ -240,11 +241,31 @@ def _check_plan_limits(kind: str, fields: Row) -> None:
                                 {"field": field})
 
 
+def _check_candidates(db: sqlite_utils.Database, node: Row, builtin_ids: tuple[str, ...]) -> None:
+    """Best of N runs agents side by side: not a gate's nor a plan's, and without repairs or retries."""
+    candidates = node.get("candidates")
+    if not candidates:
+        return
+    if node.get("kind", NodeKind.AGENT) != NodeKind.AGENT:
+        raise Unprocessable("'candidates' needs a node of kind 'agent'", {"field": "candidates"})
+    for field in ("max_repairs", "retries"):
+        if node.get(field):
+            raise Unprocessable(f"'{field}' cannot be combined with 'candidates'", {"field": field})
+    for agent in candidates if isinstance(candidates, list) else ():
+        known = agent in builtin_ids or db.execute("SELECT 1 FROM agent_templates WHERE id = ?", [agent]).fetchone()
+        if not known:
+            raise Unprocessable(f"'candidates' names agent template '{agent}', which does not exist",
+                                {"field": "candidates"})
+
+
 def _check_columns(changes: Row) -> None:
-    """The API's ``check`` is stored as JSON in ``check_command`` (``check`` is an SQL keyword)."""
+    """The API's ``check`` is stored as JSON in ``check_command`` (``check`` is an SQL keyword);
+    ``candidates`` (a count or a list) as JSON."""
     if "check" in changes:
         check = changes.pop("check")
         changes["check_command"] = json.dumps(check) if check else None
+    if "candidates" in changes:
+        changes["candidates"] = json.dumps(changes["candidates"]) if changes["candidates"] else None
 
 
 def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
@@ -261,6 +282,7 @@ def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: 
     _check_agent(db, fields.get("kind", NodeKind.AGENT), fields.get("agent"), builtin_ids)
     _check_check(fields.get("kind", NodeKind.AGENT), fields.get("check"), fields.get("max_repairs", 0))
     _check_plan_limits(fields.get("kind", NodeKind.AGENT), fields)
+    _check_candidates(db, fields, builtin_ids)
     _check_columns(fields)
     _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
     now = time.time()
@@ -300,6 +322,8 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
     if {"kind", "max_tasks", "max_depth"} & changes.keys():
         _check_plan_limits(changes.get("kind", current["kind"]), {
             field: changes.get(field, current[field]) for field in ("max_tasks", "max_depth")})
+    if {"kind", "candidates", "max_repairs", "retries"} & changes.keys():
+        _check_candidates(db, {**current, **changes}, builtin_ids)
     _check_columns(changes)
     for column in ("position", "budget"):
         if column in changes:

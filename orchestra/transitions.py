@@ -121,6 +121,14 @@ def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> Resu
     return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
 
 
+def candidate_fields(node: Node, number: int) -> dict[str, Any]:
+    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/candidates.py)."""
+    candidates = node.get("candidates")
+    if not candidates:
+        return {}
+    return {"candidate": number} | ({"agent": candidates[number - 1]} if isinstance(candidates, list) else {})
+
+
 def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
                    parent: str | None = None) -> dict[str, Any]:
     return {
@@ -128,6 +136,7 @@ def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
         "attempt": attempt, "status": ExecutionStatus.QUEUED,
         "agent": node.get("agent") or NodeKind.GATE, "model": node.get("model"),  # a gate's execution: agent "gate"
         "parent_execution_id": parent, "created_at": time.time(),
+        **candidate_fields(node, 1),
     }
 
 
