@@ -1,7 +1,7 @@
 // <orc-execution-panel>: the selected node's execution: status, duration, tokens, cost, its live
 // agent stream (<orc-event-log>), the prompt actually sent, stderr, and the node's earlier
 // executions. It follows the node's newest execution until the user picks an older one.
-// A waiting gate gets Approve / Reject with a comment; a finished execution in a git workspace its
+// A waiting gate gets Approve / Reject with a comment (a best-of-N pick, its candidates to pick from); a finished execution in a git workspace its
 // diff; one whose agent can resume its session a follow-up box. What the user types in those boxes
 // stays put while live updates redraw the rest (each box is redrawn only when what it is for changes).
 
@@ -11,6 +11,7 @@ import {
   ACTIVE, FAILED, cost, duration, executionDuration, mergeExecution, statusLabel, time, tokens,
 } from '../format.js';
 import { EVENT_TYPE, EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
+import { candidatePick } from './candidate-pick.js';
 import { diffView } from './diff-view.js';
 import './event-log.js';
 
@@ -267,6 +268,7 @@ class ExecutionPanel extends AppElement {
         h('span', { class: `badge status-${e.status}` }, statusLabel(e.status)),
         ` ${time(e.started_at || e.created_at)} · ${duration(executionDuration(e))}`,
         e.attempt > 1 ? ` · attempt ${e.attempt}` : '',
+        e.candidate ? ` · candidate ${e.candidate}` : '',
         e.parent_execution_id ? (this.isRepair(e) ? ' · repair' : ' · follow-up') : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
   }
 
@@ -299,14 +301,19 @@ class ExecutionPanel extends AppElement {
         error.textContent = failure.message; // the comment stays as typed
       }
     };
+    const pick = this.store.nodes.get(this.nodeId)?.candidates
+      ? candidatePick(this.app.client, e, (id) => this.actions.decide(e.id, true, comment.value.trim() ? comment.value : null, id))
+      : null;
     render(this.gateBox,
-      h('h4', {}, 'Waiting for a decision'),
-      h('p', { class: 'muted' }, 'Approve to let what depends on this gate run; reject to skip it.'),
+      h('h4', {}, pick ? 'Waiting for a pick' : 'Waiting for a decision'),
+      h('p', { class: 'muted' }, pick ? 'Pick the candidate that what depends on this node builds on; reject to skip it.'
+        : 'Approve to let what depends on this gate run; reject to skip it.'),
+      pick,
       h('label', {}, 'Comment', comment),
       error,
       h('div', { class: 'row' },
-        actionButton('✓ Approve', decide(true), { class: 'primary', 'data-action': 'approve' }),
-        actionButton('✕ Reject', decide(false), { class: 'danger', 'data-action': 'reject' })));
+        pick ? null : actionButton('✓ Approve', decide(true), { class: 'primary', 'data-action': 'approve' }),
+        actionButton(pick ? '✕ Reject all' : '✕ Reject', decide(false), { class: 'danger', 'data-action': 'reject' })));
   }
 
   /** A box to continue the agent's session, on a finished execution whose template can resume. */
