@@ -110,7 +110,23 @@ def parse(text: str | None, max_tasks: int, max_depth: int) -> list[PlanTask]:
     depth = _depth(graph)
     if depth > max_depth:
         raise PlanError(f"the plan chains {depth} tasks, over the node's max_depth of {max_depth}")
-    return tasks
+    return _in_dependency_order(tasks)
+
+
+def _in_dependency_order(tasks: list[PlanTask]) -> list[PlanTask]:
+    """Each task after those it depends on (the list has no cycle), otherwise in the answer's order."""
+    by_id = {task.id: task for task in tasks}
+    ordered: dict[str, PlanTask] = {}
+
+    def visit(task: PlanTask) -> None:
+        if task.id not in ordered:
+            for up in task.depends_on:
+                visit(by_id[up])
+            ordered[task.id] = task
+
+    for task in tasks:
+        visit(task)
+    return list(ordered.values())
 
 
 def _json_of(text: str) -> Any:

@@ -67,9 +67,11 @@ async def test_a_plan_grows_three_tasks_that_run_in_order_before_its_downstream(
 async def test_running_a_plan_again_replaces_the_tasks_it_grew(hub: LiveHub) -> None:
     project = await hub.create_project()
     pid = project["id"]
-    await hub.create_node(pid, id="plan", kind="plan", prompt=answer(task("a"), task("b", "a")))
+    await hub.create_node(pid, id="plan", kind="plan", prompt=answer(task("b", "a"), task("a")))  # b named first
     await hub.create_node(pid, id="ship", depends_on=["plan"])
-    assert (await hub.wait_run(await hub.launch(pid)))["status"] == "succeeded"
+    first = await hub.wait_run(await hub.launch(pid))
+    assert first["status"] == "succeeded"
+    assert [e["node_id"] for e in first["executions"]] == ["plan", "ship", "plan.a", "plan.b"]
     patched = await hub.patch(f"/projects/{pid}/nodes/plan", {"prompt": answer(task("x"))})
     assert patched.status_code == 200
     run = await hub.wait_run(await hub.launch(pid))
