@@ -12,6 +12,7 @@ import pytest
 import trio
 from conftest import WAIT_S, LiveHub
 from signalling import Fifo, leftovers
+from test_api_errors import assert_error, unchanged
 
 from orchestra import availability
 
@@ -128,3 +129,30 @@ async def test_cancelling_a_running_check_leaves_nothing(tmp_path: Path) -> None
             nursery.cancel_scope.cancel()
         assert await leftovers(str(tmp_path / "bin")) == []
     await started.aclose()
+
+
+async def test_one_template_is_checked_on_demand(hub: LiveHub, tmp_path: Path) -> None:
+    template = executable(tmp_path, "solo", 'echo "solo 4.2"\n')
+    assert (await hub.post("/agent-templates", template)).status_code == 201
+    response = await hub.post("/agent-templates/solo/check")
+    assert response.status_code == 200, response.text
+    checked = response.json()
+    assert checked["id"] == "solo" and checked["command"] == template["command"]
+    assert checked["availability"]["available"] is True
+    assert checked["availability"]["version"] == "solo 4.2"
+    assert checked["availability"]["path"] == template["command"][0]
+    listed = {t["id"]: t for t in (await hub.get("/agent-templates")).json()["agent_templates"]}
+    kept = listed["solo"]["availability"]  # the hub keeps it (or the creation's own check, the same)
+    assert (kept["available"], kept["version"], kept["path"]) == (True, "solo 4.2", template["command"][0])
+
+    ghost = {"id": "ghost", "name": "Ghost", "command": ["no-such-cli-anywhere", "{prompt}"], "output": "text"}
+    assert (await hub.post("/agent-templates", ghost)).status_code == 201
+    report = (await hub.post("/agent-templates/ghost/check")).json()["availability"]
+    assert report["available"] is False
+    assert report["error"].startswith("no-such-cli-anywhere: executable not found on PATH")
+    assert (await hub.post("/agent-templates/claude-code/check")).json()["availability"]["available"] is True
+
+
+async def test_checking_an_unknown_template_is_404(hub: LiveHub) -> None:
+    async with unchanged(hub):
+        assert_error(await hub.post("/agent-templates/nope/check"), 404, "not_found", "'nope'")

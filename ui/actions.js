@@ -112,6 +112,39 @@ export class Actions {
     this.notify('info', 'Project deleted.');
   }
 
+  // -- agent templates ---------------------------------------------------------------------------
+
+  /** Add a user template, then look for its CLI at once so the list shows whether it is there. */
+  async createTemplate(fields) {
+    const template = await this.attempt('Adding the template', () => this.client.createTemplate(fields));
+    this.putTemplate(template);
+    this.notify('info', `Template "${template.name}" added.`);
+    await this.checkTemplate(template.id).catch(() => {});
+    return template;
+  }
+
+  async deleteTemplate(id) {
+    await this.attempt(`Deleting template "${id}"`, () => this.client.deleteTemplate(id));
+    this.store.setTemplates(this.store.templates.filter((t) => t.id !== id));
+    this.notify('info', `Template "${id}" deleted.`);
+  }
+
+  async checkTemplate(id) {
+    this.putTemplate(await this.attempt(`Checking template "${id}"`, () => this.client.checkTemplate(id)));
+  }
+
+  /** Look for every template's CLI again (e.g. after installing one), then show the new reports. */
+  async recheckTemplates() {
+    await this.attempt('Checking the agent CLIs', () => this.client.checkTemplates());
+    await this.attempt('Loading the templates', () => this.loadTemplates());
+  }
+
+  putTemplate(template) {
+    const templates = this.store.templates;
+    this.store.setTemplates(templates.some((t) => t.id === template.id)
+      ? templates.map((t) => (t.id === template.id ? { ...t, ...template } : t)) : [...templates, template]);
+  }
+
   // -- nodes -----------------------------------------------------------------------------------
 
   async createNode(fields) {
@@ -158,22 +191,18 @@ export class Actions {
 
   // -- runs ------------------------------------------------------------------------------------
 
-  async launch(nodeIds = null) {
+  /** Launch the DAG (`nodeIds` null) or those nodes and downstream; `options` go into the body (a run budget). */
+  async launch(nodeIds = null, options = {}) {
     const what = nodeIds ? `Launching ${nodeIds.join(', ')} and downstream` : 'Launching the DAG';
-    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds));
+    const result = await this.attempt(what, () => this.client.launch(this.store.projectId, nodeIds, options));
     this.notify('info', `Run ${result.run_id} started: ${result.executions.length} execution(s).`);
     return result;
   }
 
-  /** Re-run every node whose latest execution did not succeed, and what is downstream of them. */
-  async rerunFailed() {
+  /** The failed nodes no other failed node is upstream of: re-running them re-runs every failed one. */
+  failedRoots() {
     const failed = [...this.store.latest.values()].filter((e) => FAILED.has(e.status)).map((e) => e.node_id);
-    const roots = failed.filter((id) => !failed.some((other) => other !== id && this.store.downstreamOf(other).has(id)));
-    if (!roots.length) {
-      this.notify('error', 'No failed node to re-run.');
-      return null;
-    }
-    return this.launch(roots);
+    return failed.filter((id) => !failed.some((other) => other !== id && this.store.downstreamOf(other).has(id)));
   }
 
   async cancelRun(runId) {

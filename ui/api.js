@@ -75,13 +75,21 @@ export class HubClient extends EventTarget {
   deleteProject(id) { return this.delete(`/projects/${enc(id)}`); }
 
   async templates() { return (await this.get('/agent-templates')).agent_templates; }
+  /** Add a user template: {id, name, command: [argv…], output, default_model?, resume_command?, stdin_prompt?, env?}. */
+  createTemplate(fields) { return this.post('/agent-templates', fields); }
+  deleteTemplate(id) { return this.delete(`/agent-templates/${enc(id)}`); }
+  /** Look for every template's CLI again: {availability: {id: report}}. */
+  checkTemplates() { return this.post('/agent-templates/check'); }
+  /** Look for one template's CLI now: the template with its `availability`. */
+  checkTemplate(id) { return this.post(`/agent-templates/${enc(id)}/check`); }
 
   createNode(projectId, fields) { return this.post(`/projects/${enc(projectId)}/nodes`, fields); }
   updateNode(projectId, nodeId, fields) { return this.patch(`/projects/${enc(projectId)}/nodes/${enc(nodeId)}`, fields); }
   deleteNode(projectId, nodeId) { return this.delete(`/projects/${enc(projectId)}/nodes/${enc(nodeId)}`); }
 
-  launch(projectId, nodeIds) {
-    return this.post('/launch', nodeIds ? { project_id: projectId, node_ids: nodeIds } : { project_id: projectId });
+  /** `options`: more of the launch body, e.g. {budget: {cost_usd, tokens, wall_s}} for the whole run. */
+  launch(projectId, nodeIds, options = {}) {
+    return this.post('/launch', { project_id: projectId, ...(nodeIds ? { node_ids: nodeIds } : {}), ...options });
   }
   async runs(projectId, limit = 20) { return (await this.get(`/runs?project_id=${enc(projectId)}&limit=${limit}`)).runs; }
   cancelRun(runId) { return this.post(`/runs/${enc(runId)}/cancel`); }

@@ -11,6 +11,7 @@ import './components/toast-list.js';
 import './components/project-list.js';
 import './components/dag-view.js';
 import './components/inspector.js';
+import './components/templates-view.js';
 
 const store = new Store();
 const app = { store, client: null, actions: null, monitor: null, connect };

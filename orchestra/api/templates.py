@@ -27,6 +27,14 @@ def blueprint(hub: Hub) -> Blueprint:
         """Look for every template's executable again (e.g. after installing a CLI)."""
         return json_response({"availability": await hub.check_agents()})
 
+    @routes.post("/agent-templates/<template_id>/check")
+    async def check_template(template_id: str) -> Response:
+        """Look for one template's executable now: the UI shows a new template's availability at once."""
+        template = await hub.template(template_id)
+        if template is None:
+            raise NotFound(f"agent template '{template_id}' does not exist")
+        return json_response(template | {"availability": await hub.check_agent(template)})
+
     @routes.post("/agent-templates")
     async def create_template() -> Response:
         body = await parse_body(TemplateCreate)

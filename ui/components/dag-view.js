@@ -6,6 +6,7 @@ import { AppElement } from '../element.js';
 import { ACTIVE, FAILED, statusLabel } from '../format.js';
 import { EXECUTION_STATUS } from '../statuses.js';
 import './dag-canvas.js';
+import { requestLaunch } from './launch-dialog.js';
 import './node-list.js';
 
 class DagView extends AppElement {
@@ -86,13 +87,17 @@ class DagView extends AppElement {
         () => actions.disconnect(store.selectedEdge.source, store.selectedEdge.target).catch(ignore),
         { 'data-action': 'disconnect', class: 'danger', disabled: !online }) : null,
       h('span', { class: 'sep' }),
-      actionButton('▶ Run all', () => actions.launch().catch(ignore),
+      actionButton('▶ Run all', () => requestLaunch(this.app).catch(ignore),
         { class: 'primary', 'data-action': 'run-all', disabled: !online || nothing }),
+      actionButton('▾', () => requestLaunch(this.app, selected ? [selected] : null, { ask: true }).catch(ignore),
+        { class: 'primary run-options', 'data-action': 'run-options', disabled: !online || nothing,
+          'aria-label': 'Run with options…',
+          title: 'Run with options (a run budget): the selected node and downstream, or the whole DAG' }),
       actionButton(latest && FAILED.has(latest.status) ? '↻ Re-run from here' : '▶ Run from here',
-        () => actions.launch([selected]).catch(ignore),
+        () => requestLaunch(this.app, [selected]).catch(ignore),
         { 'data-action': 'run-from', disabled: !online || !selected,
           title: 'Run the selected node and everything downstream of it' }),
-      actionButton('↻ Re-run failed', () => actions.rerunFailed().catch(ignore),
+      actionButton('↻ Re-run failed', () => requestLaunch(this.app, actions.failedRoots()).catch(ignore),
         { 'data-action': 'rerun-failed', disabled: !online || !failedAny }),
       run ? actionButton('■ Cancel run', () => actions.cancelRun(run.id).catch(ignore),
         { class: 'danger', 'data-action': 'cancel-run', disabled: !online }) : null,

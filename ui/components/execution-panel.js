@@ -138,7 +138,8 @@ class ExecutionPanel extends AppElement {
       this.show(latest);
       return;
     }
-    const current = this.execution && mine.find((e) => e.id === this.execution.id);
+    // The newest of them: one message can carry both the start and the end (an agent that could not start).
+    const current = this.execution && mine.findLast((e) => e.id === this.execution.id);
     if (current) {
       this.execution = mergeExecution(this.execution, current);
       this.renderHead();

@@ -1,10 +1,17 @@
 // <orc-node-editor>: create or edit a node: its kind (an agent, or a gate that waits for a person's
-// approval), title, prompt, agent template, model, timeout, retries and the nodes it depends on;
-// delete it. The hub's refusal (e.g. a cycle, 409) is shown as is.
+// approval), title, prompt, agent template (marked when the hub cannot find its CLI), model, timeout,
+// retries, budget and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is
+// shown as is.
 
 import { confirmButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { NODE_KIND } from '../statuses.js';
+import { budgetFields } from './budget-fields.js';
+
+/** Why the hub cannot run `template`'s CLI, or null when it can (or has not looked yet). */
+function unavailable(template) {
+  return template?.availability?.available === false ? template.availability.error || 'not available' : null;
+}
 
 class NodeEditor extends AppElement {
   attach() {
@@ -54,12 +61,22 @@ class NodeEditor extends AppElement {
     const prompt = h('textarea', { name: 'prompt', rows: 7, required: true }, node?.prompt ?? '');
     const templates = store.templates;
     const agent = h('select', { name: 'agent' }, templates.map((t) => h('option',
-      { value: t.id, selected: (node?.agent ?? 'claude-code') === t.id }, `${t.name} (${t.id})`)));
+      { value: t.id, selected: (node?.agent ?? 'claude-code') === t.id, dataset: unavailable(t) ? { unavailable: 'true' } : undefined },
+      `${t.name} (${t.id})${unavailable(t) ? ' — not available' : ''}`)));
     const template = () => templates.find((t) => t.id === agent.value);
+    const agentWarning = h('p', { class: 'agent-warning', role: 'status' });
     const model = h('input', { name: 'model', value: node?.model ?? '' });
-    const setModelHint = () => { model.placeholder = template()?.default_model || 'the CLI\'s default'; };
-    agent.addEventListener('change', setModelHint);
-    setModelHint();
+    const showAgent = () => {
+      model.placeholder = template()?.default_model || 'the CLI\'s default';
+      const why = unavailable(template());
+      agentWarning.hidden = !why;
+      agentWarning.textContent = why ? `⚠ The hub cannot run this agent: ${why}. A launch that reaches this node `
+        + 'asks first; re-check under Templates once the CLI is installed.' : '';
+    };
+    agent.addEventListener('change', showAgent);
+    showAgent();
+    const budget = budgetFields('Budget', node?.budget,
+      'Optional. An execution that crosses it is stopped and fails.');
     const timeout = h('input', { name: 'timeout_s', type: 'number', min: 1, step: 'any',
       value: node?.timeout_s ?? '', placeholder: 'none' });
     const retries = h('input', { name: 'retries', type: 'number', min: 0, max: 10, value: node?.retries ?? 0 });
@@ -76,8 +93,10 @@ class NodeEditor extends AppElement {
     const agentFields = h('div', { class: 'stack agent-fields' },
       h('label', {}, 'Prompt', prompt),
       h('label', {}, 'Agent template', agent),
+      agentWarning,
       h('div', { class: 'grid3' },
-        h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)));
+        h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)),
+      budget.element);
     const gateNote = h('p', { class: 'muted gate-note' },
       'A gate runs no agent: a run that reaches it waits until someone approves it (what depends on it runs) '
       + 'or rejects it (what depends on it is skipped). The comment given becomes its result.');
@@ -92,19 +111,20 @@ class NodeEditor extends AppElement {
     const submit = async (event) => {
       event.preventDefault();
       error.textContent = '';
-      const depends = [...deps.querySelectorAll('input:checked')].map((input) => input.value);
-      const fields = isGate() ? { kind: NODE_KIND.GATE, title: title.value.trim(), depends_on: depends } : {
-        kind: NODE_KIND.AGENT, title: title.value.trim(), prompt: prompt.value, agent: agent.value,
-        model: model.value.trim() || null,
-        timeout_s: timeout.value === '' ? null : Number(timeout.value),
-        retries: retries.value === '' ? 0 : Number.parseInt(retries.value, 10),
-        depends_on: depends,
-      };
       const save = form.querySelector('[type=submit]');
       save.disabled = true;
       try {
+        const depends = [...deps.querySelectorAll('input:checked')].map((input) => input.value);
+        const fields = isGate() ? { kind: NODE_KIND.GATE, title: title.value.trim(), depends_on: depends } : {
+          kind: NODE_KIND.AGENT, title: title.value.trim(), prompt: prompt.value, agent: agent.value,
+          model: model.value.trim() || null,
+          timeout_s: timeout.value === '' ? null : Number(timeout.value),
+          retries: retries.value === '' ? 0 : Number.parseInt(retries.value, 10),
+          budget: budget.value(),
+          depends_on: depends,
+        };
         if (this.creating) {
-          for (const key of ['model', 'timeout_s']) if (fields[key] === null) delete fields[key];
+          for (const key of ['model', 'timeout_s', 'budget']) if (fields[key] === null) delete fields[key];
           this.creating = false;
           try {
             const created = await this.actions.createNode(fields);
