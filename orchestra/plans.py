@@ -214,7 +214,8 @@ async def grow(db: Database, project_id: str, run: RunState, plan: Node, answer:
     except ApiError as exc:
         return f"the plan's tasks could not be added: {exc.message}"
     run.templates |= templates
-    run.nodes |= {node["id"]: node for node in [*created, *updated]}
+    run.nodes |= {node["id"]: node for node in created}
+    run.nodes |= {node["id"]: node for node in updated if node["id"] in run.nodes}  # a follow-up run has none
     run.first_execution |= executions
     sinks = _sinks(tasks, {t.id: f"{plan['id']}.{t.id}" for t in tasks})
     summary = "The plan's tasks:\n" + "\n".join(f"- {node['id']}: {node['title']}" for node in created)

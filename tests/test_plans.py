@@ -163,3 +163,19 @@ async def test_bad_plan_fields_are_refused_naming_the_field(hub: LiveHub) -> Non
     assert refused.status_code == 422 and refused.json()["error"]["details"]["field"] == "max_tasks"
     assert (await hub.get(f"/projects/{pid}/nodes/p")).json()["kind"] == "plan"
     assert len((await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]) == 1
+
+
+async def test_a_follow_up_of_a_plan_node_grows_its_answer_in_the_follow_up_run(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    pid = project["id"]
+    await hub.create_node(pid, id="plan", kind="plan", prompt=answer(task("a")))
+    await hub.create_node(pid, id="ship", depends_on=["plan"])
+    first = await hub.wait_run(await hub.launch(pid))
+    plan_execution = next(e for e in first["executions"] if e["node_id"] == "plan")
+    response = await hub.post(f"/executions/{plan_execution['id']}/follow-up", {"prompt": answer(task("z"))})
+    assert response.status_code == 202, response.text
+    run = await hub.wait_run(response.json())
+    assert run["status"] == "succeeded", run
+    assert [e["node_id"] for e in run["executions"]] == ["plan", "plan.z"]  # the downstream is not run again
+    nodes = {n["id"]: n for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]}
+    assert set(nodes) == {"plan", "ship", "plan.z"} and nodes["ship"]["depends_on"] == ["plan", "plan.z"]
