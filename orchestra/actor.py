@@ -241,6 +241,12 @@ class ProjectActor:
         handle = self.executions.get(execution_id)
         if handle is None or handle.decision is None or handle.decision.is_set():
             raise Conflict(f"execution '{execution_id}' is not a gate waiting for a decision")
+        if command.plan is not None:
+            if handle.proposal is None:
+                raise Conflict(f"execution '{execution_id}' is not a plan's review: send no 'plan'")
+            if not command.approve:
+                raise Unprocessable("'plan' is for approving a review with an edited task list", {"field": "plan"})
+            handle.proposal = plans.edited(handle.run.nodes[handle.node_id], command.plan)
         if command.approve and (handle.pickable is not None or command.candidate is not None):
             comment = candidates.pick(handle, command.candidate, comment)  # best of N: the chosen candidate
         elif command.candidate is not None:
@@ -362,8 +368,13 @@ class ProjectActor:
         node = run.nodes[node_id]
         if node["candidates"]:  # best of N: no repairs, no retries
             status, changes, handle = await candidates.run(run, node, self._execute, self.db, self.project_id)
+        elif plans.waiting_for_review(run, node):  # since before a restart
+            status, changes, handle = await self._review_plan(run, node, None)
         else:
             status, changes, handle = await self._attempts(run, node)
+            if status == ExecutionStatus.SUCCEEDED and node["kind"] == NodeKind.PLAN and node["review_plan"]:
+                # the plan agent's commit stays what its tasks start from
+                status, _, handle = await self._review_plan(run, node, changes.get("result_text") or "")
         if status == ExecutionStatus.SUCCEEDED:
             run.results[node_id] = UpstreamResult(node_id, node["title"], changes.get("result_text") or "")
             if changes.get("commit_sha"):
@@ -400,6 +411,18 @@ class ProjectActor:
                 continue
             return status, changes, handle
 
+    async def _review_plan(self, run: RunState, plan: Node,
+                           answer: str | None) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+        """A person approves (or edits) a plan node's task list; approved, it grows (:mod:`orchestra.plans`)."""
+        if answer is None:  # waiting since before a restart: the answer is stored
+            review_id = run.first_execution[plan["id"]]
+            answer = await self.db.read(lambda db: plans.stored_answer(db, run.id, plan["id"]))
+        else:
+            review_id = await self.db.write(lambda tx: transitions.insert_decision(
+                tx, self.project_id, run.id, plan), wait_for_storage=True)
+        gate = plan | {"kind": NodeKind.GATE, "agent": None, "timeout_s": None}
+        return await self._execute(run, gate, review_id, 1, proposal=answer or "")
+
     @staticmethod
     async def _settle(handle: ExecutionHandle) -> None:
         """Wait until an execution's writes, its final status last, have landed (even when cancelled)."""
@@ -414,10 +437,11 @@ class ProjectActor:
 
     async def _execute(self, run: RunState, node: Node, execution_id: str, attempt: int,
                        follow_up: FollowUp | None = None, *, candidate: int | None = None,
-                       pickable: dict[str, dict[str, Any]] | None = None,
+                       pickable: dict[str, dict[str, Any]] | None = None, proposal: str | None = None,
                        ) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
-        handle = ExecutionHandle(execution_id, node["id"], run, candidate=candidate, pickable=pickable)
+        handle = ExecutionHandle(execution_id, node["id"], run, candidate=candidate, pickable=pickable,
+                                 proposal=proposal)
         self.executions[execution_id] = run.handles[execution_id] = handle
         ending: Ending | None = None
         try:
@@ -426,10 +450,14 @@ class ProjectActor:
                     ending = Ending(ExecutionStatus.FAILED, run.budget_exceeded)
                 elif node["kind"] == NodeKind.GATE:
                     ending = await self._wait_at_gate(node, handle)
+                    if handle.proposal is not None and ending.status == ExecutionStatus.SUCCEEDED:  # a plan's review
+                        ending = await self._grow(run, run.nodes[node["id"]], handle, ending, handle.proposal)
                 else:
                     ending = await self.runner.attempt(run, node, handle, attempt, follow_up)
                     if node["kind"] == NodeKind.PLAN and ending.status == ExecutionStatus.SUCCEEDED:
-                        ending = await self._grow(run, node, handle, ending)
+                        assert handle.parser is not None
+                        ending = await self._grow(run, node, handle, ending, handle.parser.report.result_text,
+                                                  review=node["review_plan"])
             if ending is None:
                 ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED, "cancelled by request")
         except Exception as exc:
@@ -469,11 +497,14 @@ class ProjectActor:
             "exit_code": changes.get("exit_code"), "error": ending.error})
         return changes
 
-    async def _grow(self, run: RunState, node: Node, handle: ExecutionHandle, ending: Ending) -> Ending:
-        """A plan node's answer becomes nodes of its run (:mod:`orchestra.plans`), or fails it."""
-        assert handle.parser is not None
-        error = await plans.grow(self.db, self.project_id, run, node, handle.parser.report.result_text,
-                                 self.hub.template)
+    async def _grow(self, run: RunState, plan: Node, handle: ExecutionHandle, ending: Ending, answer: str | None,
+                    *, review: bool = False) -> Ending:
+        """A plan node's answer becomes nodes of its run (:mod:`orchestra.plans`), or fails it; one to be
+        reviewed is only checked."""
+        if review:
+            error = await plans.check(answer, plan, self.hub.template)
+        else:
+            error = await plans.grow(self.db, self.project_id, run, plan, answer, self.hub.template)
         if error is None:
             return ending
         self.runner.queue_output(handle, [{"kind": "error", "message": error}])

@@ -50,15 +50,6 @@ def _insert(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> li
     return ids
 
 
-def _insert_pick(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> str:
-    row = transitions.execution_row(project_id, run_id, node | {"agent": None, "candidates": None}, 1)
-    tx.db.table("executions").insert(row)
-    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
-            execution=transitions.summary(row))
-    execution_id: str = row["id"]
-    return execution_id
-
-
 async def run(run: RunState, node: Node, execute: Execute, db: Database, project_id: str) -> Outcome:
     """Run a best-of-N node: its candidates, then the check's or a person's choice."""
     first = run.first_execution[node["id"]]
@@ -96,7 +87,8 @@ async def _pick(run: RunState, node: Node, execute: Execute, db: Database, proje
                 succeeded: dict[str, dict[str, Any]]) -> Outcome:
     """Wait for a person to approve one of the candidates that succeeded (or reject them all)."""
     if pick_id is None:
-        pick_id = await db.write(lambda tx: _insert_pick(tx, project_id, run.id, node), wait_for_storage=True)
+        pick_id = await db.write(lambda tx: transitions.insert_decision(tx, project_id, run.id, node),
+                                 wait_for_storage=True)
     pickable = {i: {key: changes.get(key) for key in _WORK} | {"execution_id": i} for i, changes in succeeded.items()}
     gate = node | {"kind": NodeKind.GATE, "agent": None, "timeout_s": None}
     status, changes, handle = await execute(run, gate, pick_id, 1, pickable=pickable)

@@ -112,6 +112,7 @@ class ExecutionHandle:
     check: checks.CheckResult | None = None  # how the node's check ended, when it ran
     candidate: int | None = None  # best of N: which candidate of its node (its own branch)
     pickable: dict[str, dict[str, Any]] | None = None  # a best-of-N pick: candidate execution id -> its work
+    proposal: str | None = None  # a plan's review: the task list (JSON text) that grows once approved
     unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
 
     async def settle(self, keep: int = 0) -> None:

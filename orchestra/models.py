@@ -144,6 +144,7 @@ class NodeCreate(Strict):
     max_repairs: Repairs = 0
     max_tasks: MaxTasks | None = None
     max_depth: MaxDepth | None = None
+    review_plan: bool = False  # a plan node: a person approves (or edits) its task list before it grows
     candidates: Candidates | None = None
 
 
@@ -163,6 +164,7 @@ class NodePatch(Strict):
     max_repairs: Repairs | None = None
     max_tasks: MaxTasks | None = None
     max_depth: MaxDepth | None = None
+    review_plan: bool | None = None
     candidates: Candidates | None = None
 
 
@@ -199,3 +201,4 @@ class FollowUpRequest(Strict):
 class GateDecision(Strict):
     comment: Annotated[str, StringConstraints(max_length=20_000)] | None = None
     candidate: Slug | None = None  # approving a best-of-N pick: the candidate execution chosen
+    plan: dict[str, Any] | None = None  # approving a plan's review: the task list, edited

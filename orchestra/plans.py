@@ -13,7 +13,9 @@ on the plan node, and the plan node's downstream nodes also depend on the tasks 
 list depends on, so they wait for all of them and receive their results. Running the plan node again
 replaces the tasks it grew before. A malformed answer, an unknown agent, a cycle, or more tasks
 (``max_tasks``) or a longer chain (``max_depth``) than the node allows fails the plan node with the
-reason, and nothing is added.
+reason, and nothing is added. With ``review_plan`` a person approves the task list first, as at a gate,
+and may send an edited one (``{"plan": {"tasks": [...]}}``): a waiting execution (agent ``gate``) of the
+plan node, which grows the tasks once approved.
 """
 
 from __future__ import annotations
@@ -24,17 +26,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import sqlite_utils
 from pydantic import Field, StringConstraints, ValidationError
 
 from . import store, transitions
 from .dag import find_cycle
 from .db import Database, WriteJobContext
-from .errors import ApiError
+from .errors import ApiError, Unprocessable
 from .execution import RunState
 from .models import Name, Slug, Strict
 from .prompts import UpstreamResult
 from .rows import Node, Template
-from .statuses import EventType, NodeKind
+from .statuses import EventType, ExecutionStatus, NodeKind
 from .templates import BUILTIN_IDS
 
 DEFAULT_MAX_TASKS = 10
@@ -189,9 +192,12 @@ def _sinks(tasks: list[PlanTask], node_id: dict[str, str]) -> list[str]:
     return [node_id[task.id] for task in tasks if task.id not in needed]
 
 
-async def grow(db: Database, project_id: str, run: RunState, plan: Node, answer: str | None,
-               template_of: Callable[[str], Awaitable[Template | None]]) -> str | None:
-    """Turn a succeeded plan node's answer into nodes of its run; return why it could not, if so."""
+TemplateOf = Callable[[str], Awaitable[Template | None]]
+
+
+async def _tasks(answer: str | None, plan: Node,
+                 template_of: TemplateOf) -> tuple[list[PlanTask], dict[str, Template]] | str:
+    """The answer's tasks and the templates they run, or why they cannot become nodes."""
     try:
         tasks = parse(answer, *limits(plan))
     except PlanError as exc:
@@ -208,6 +214,45 @@ async def grow(db: Database, project_id: str, run: RunState, plan: Node, answer:
             if template is None:
                 return f"task '{task.id}' names agent template '{agent}', which does not exist"
             templates[agent] = template
+    return tasks, templates
+
+
+async def check(answer: str | None, plan: Node, template_of: TemplateOf) -> str | None:
+    """Why the answer cannot become nodes, if so (a plan to be reviewed is checked before the review)."""
+    found = await _tasks(answer, plan, template_of)
+    return found if isinstance(found, str) else None
+
+
+def edited(plan: Node, edit: dict[str, Any]) -> str:
+    """A reviewer's edited task list as the answer text it replaces; Unprocessable when it is no plan."""
+    text = json.dumps(edit)
+    try:
+        parse(text, *limits(plan))
+    except PlanError as exc:
+        raise Unprocessable(str(exc), {"field": "plan"}) from None
+    return text
+
+
+def waiting_for_review(run: RunState, plan: Node) -> bool:
+    """A plan node of a run resumed after a restart whose review was waiting."""
+    return plan["kind"] == NodeKind.PLAN and run.first_execution[plan["id"]] in run.gates_waiting_since
+
+
+def stored_answer(db: sqlite_utils.Database, run_id: str, node_id: str) -> str | None:
+    """The answer a plan node's agent gave in the run (what a review resumed after a restart shows)."""
+    row = db.execute(f"SELECT result_text FROM executions WHERE run_id = ? AND node_id = ? AND agent != "
+                     f"'{NodeKind.GATE}' AND status = '{ExecutionStatus.SUCCEEDED}' ORDER BY num DESC LIMIT 1",
+                     [run_id, node_id]).fetchone()
+    return row[0] if row else None
+
+
+async def grow(db: Database, project_id: str, run: RunState, plan: Node, answer: str | None,
+               template_of: TemplateOf) -> str | None:
+    """Turn a succeeded plan node's answer into nodes of its run; return why it could not, if so."""
+    found = await _tasks(answer, plan, template_of)
+    if isinstance(found, str):
+        return found
+    tasks, templates = found
     try:
         created, updated, executions = await db.write(
             lambda tx: _grow(tx, project_id, run.id, plan, tasks), wait_for_storage=True)

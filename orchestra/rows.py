@@ -57,6 +57,7 @@ class Node(TypedDict):
     max_tasks: int | None  # a plan node's limits (None: orchestra.plans' defaults)
     max_depth: int | None
     planned_by: str | None  # the plan node whose task list made this node
+    review_plan: bool  # a plan node: its task list waits for a person's approval before it grows
     candidates: int | list[str] | None  # best of N: a count, or one candidate per agent id
     created_at: float
     updated_at: float

@@ -151,6 +151,7 @@ def _plan_nodes(db: sqlite_utils.Database) -> None:
         ALTER TABLE nodes ADD COLUMN max_tasks INTEGER;
         ALTER TABLE nodes ADD COLUMN max_depth INTEGER;
         ALTER TABLE nodes ADD COLUMN planned_by TEXT;
+        ALTER TABLE nodes ADD COLUMN review_plan INTEGER NOT NULL DEFAULT 0;
         """)
 
 

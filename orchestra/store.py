@@ -129,6 +129,7 @@ def _present_node(row: Row, depends_on: list[str]) -> Node:
     command = row.pop("check_command", None)
     row["check"] = json.loads(command) if command else None
     row["candidates"] = json.loads(row["candidates"]) if row.get("candidates") else None
+    row["review_plan"] = bool(row.get("review_plan"))
     row["depends_on"] = depends_on
     return cast(Node, row)
 
@@ -235,8 +236,8 @@ def _check_check(kind: str, check: list[str] | None, max_repairs: int) -> None:
 
 
 def _check_plan_limits(kind: str, fields: Row) -> None:
-    for field in ("max_tasks", "max_depth"):
-        if fields.get(field) is not None and kind != NodeKind.PLAN:
+    for field in ("max_tasks", "max_depth", "review_plan"):
+        if fields.get(field) and kind != NodeKind.PLAN:
             raise Unprocessable(f"'{field}' limits a plan node's task list: set 'kind' to 'plan' or leave it out",
                                 {"field": field})
 
@@ -319,9 +320,9 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
     if {"kind", "check", "max_repairs"} & changes.keys():
         _check_check(changes.get("kind", current["kind"]), changes.get("check", current["check"]),
                      changes.get("max_repairs", current["max_repairs"]))
-    if {"kind", "max_tasks", "max_depth"} & changes.keys():
+    if {"kind", "max_tasks", "max_depth", "review_plan"} & changes.keys():
         _check_plan_limits(changes.get("kind", current["kind"]), {
-            field: changes.get(field, current[field]) for field in ("max_tasks", "max_depth")})
+            field: changes.get(field, current[field]) for field in ("max_tasks", "max_depth", "review_plan")})
     if {"kind", "candidates", "max_repairs", "retries"} & changes.keys():
         _check_candidates(db, {**current, **changes}, builtin_ids)
     _check_columns(changes)

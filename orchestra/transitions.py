@@ -157,6 +157,17 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
             "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
 
 
+def insert_decision(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> str:
+    """Queue a person's decision about a node of the run (a best-of-N pick, a plan's review): an execution
+    of agent "gate"."""
+    row = execution_row(project_id, run_id, node | {"agent": None, "candidates": None}, 1)
+    tx.db.table("executions").insert(row)
+    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
+            execution=summary(row))
+    execution_id: str = row["id"]
+    return execution_id
+
+
 def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int,
                  parent_execution_id: str | None = None) -> str:
     """Queue another execution of a node in its run: a retry, or a repair turn of ``parent_execution_id``."""

@@ -4,10 +4,13 @@ list) becomes nodes of its run below it, which run in order before the plan node
 from __future__ import annotations
 
 import json
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeAgents, LiveHub
+from conftest import TOKEN, FakeAgents, LiveHub
+from hubproc import hub_env, hub_process, wait_for_event
 from test_git_checkpoints import git_project
 
 from orchestra.plans import PlanError, parse
@@ -145,6 +148,8 @@ BAD_NODES: list[tuple[dict[str, Any], str]] = [
     ({"kind": "plan", "max_depth": 2.5}, "max_depth"),
     ({"kind": "plan", "agent": None}, "agent"),
     ({"kind": "plans"}, "kind"),
+    ({"review_plan": True}, "review_plan"),
+    ({"kind": "plan", "review_plan": "yes"}, "review_plan"),
 ]
 
 
@@ -179,3 +184,81 @@ async def test_a_follow_up_of_a_plan_node_grows_its_answer_in_the_follow_up_run(
     assert [e["node_id"] for e in run["executions"]] == ["plan", "plan.z"]  # the downstream is not run again
     nodes = {n["id"]: n for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]}
     assert set(nodes) == {"plan", "ship", "plan.z"} and nodes["ship"]["depends_on"] == ["plan", "plan.z"]
+
+
+async def waiting_review(hub: LiveHub, run_id: str) -> dict[str, Any]:
+    async def read() -> list[dict[str, Any]]:
+        return (await hub.get("/executions", params={"run_id": run_id, "node_id": "plan"})).json()["executions"]
+
+    first = (await hub.get(f"/runs/{run_id}")).json()
+    executions = await hub.wait_for(first["project_id"], lambda es: any(e["status"] == "waiting" for e in es), read)
+    review: dict[str, Any] = next(e for e in executions if e["status"] == "waiting")
+    assert review["agent"] == "gate"
+    return review
+
+
+async def test_a_reviewed_plan_waits_and_grows_the_task_list_as_approved_or_edited(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    pid = project["id"]
+    await hub.create_node(pid, id="plan", kind="plan", review_plan=True, prompt=answer(task("a"), task("b", "a")))
+    await hub.create_node(pid, id="ship", depends_on=["plan"])
+    await hub.create_node(pid, id="other", kind="gate", agent=None, title="other")
+    launched = await hub.launch(pid)
+    review = await waiting_review(hub, launched["run_id"])
+    nodes = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
+    assert {n["id"] for n in nodes} == {"plan", "ship", "other"}  # nothing grows before the approval
+    other = next(e for e in (await hub.get(f"/runs/{launched['run_id']}")).json()["executions"]
+                 if e["node_id"] == "other")
+    refusals = [
+        (review["id"], "approve", {"plan": {"tasks": []}}, 422, "malformed plan: tasks: List should have at least 1"),
+        (review["id"], "approve", {"plan": {"tasks": [task("x", "x")]}}, 422, "cyclic plan: x -> x"),
+        (review["id"], "approve", {"plan": "tasks"}, 422, "'plan'"),
+        (review["id"], "reject", {"plan": {"tasks": [task("x")]}}, 422, "'plan' is for approving"),
+        (other["id"], "approve", {"plan": {"tasks": [task("x")]}}, 409, "is not a plan's review"),
+    ]
+    for execution_id, verb, body, status, message in refusals:
+        response = await hub.post(f"/executions/{execution_id}/{verb}", body)
+        assert response.status_code == status, (body, response.text)
+        assert message in response.json()["error"]["message"]
+    assert (await hub.get(f"/executions/{review['id']}")).json()["status"] == "waiting"  # nothing changed
+
+    edited = {"tasks": [task("x"), task("y", "x", title="Why")]}
+    response = await hub.post(f"/executions/{review['id']}/approve", {"plan": edited, "comment": "smaller"})
+    assert response.status_code == 200, response.text
+    await hub.post(f"/executions/{other['id']}/approve")
+    run = await hub.wait_run(launched)
+    assert run["status"] == "succeeded", run
+    by_node = {e["node_id"]: e for e in run["executions"] if e["agent"] != "gate"}
+    assert {"plan.x", "plan.y", "ship"} <= by_node.keys() and "plan.a" not in by_node
+    nodes = {n["id"]: n for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]}
+    assert nodes["plan.y"]["title"] == "Why" and nodes["ship"]["depends_on"] == ["plan", "plan.y"]
+
+    rejected = await hub.launch(pid, ["plan"])
+    review = await waiting_review(hub, rejected["run_id"])
+    assert (await hub.post(f"/executions/{review['id']}/reject", {"comment": "no"})).status_code == 200
+    run = await hub.wait_run(rejected)
+    assert run["status"] == "failed"
+    assert [e["status"] for e in run["executions"] if e["node_id"] == "ship"] == ["skipped"]
+
+
+async def test_a_waiting_plan_review_survives_a_restart(tmp_path: Path, agents: FakeAgents) -> None:
+    env = hub_env(tmp_path, TOKEN, ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude"))
+    async with hub_process(env) as hub, hub.http() as http:
+        pid = (await http.post("/projects", json={"name": "reviewed"})).json()["id"]
+        node = {"id": "plan", "title": "Plan", "kind": "plan", "review_plan": True, "agent": "claude-code",
+                "prompt": answer(task("a"))}
+        assert (await http.post(f"/projects/{pid}/nodes", json=node)).status_code == 201
+        launched = (await http.post("/launch", json={"project_id": pid})).json()
+        waiting = await wait_for_event(hub, pid, lambda e: e["type"] == "execution.started"
+                                       and e["execution"]["status"] == "waiting")
+        hub.process.send_signal(signal.SIGTERM)
+        await hub.process.wait()
+
+    async with hub_process(env) as hub, hub.http() as http:
+        response = await http.post(f"/executions/{waiting['execution_id']}/approve")
+        assert response.status_code == 200, response.text
+        await wait_for_event(hub, pid, lambda e: e["type"] == "run.finished")
+        run = (await http.get(f"/runs/{launched['run_id']}")).json()
+    assert run["status"] == "succeeded", run
+    assert [(e["node_id"], e["status"]) for e in run["executions"]] == [
+        ("plan", "succeeded"), ("plan", "succeeded"), ("plan.a", "succeeded")]
