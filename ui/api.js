@@ -99,8 +99,9 @@ export class HubClient extends EventTarget {
   eventsTail(id, count) { return this.get(`/executions/${enc(id)}/events?tail=${count}`); }
   cancelExecution(id) { return this.post(`/executions/${enc(id)}/cancel`); }
   /** Decide a waiting gate: downstream runs (approve) or is skipped (reject); the comment is its result. */
-  approve(id, comment, candidate) {
-    return this.post(`/executions/${enc(id)}/approve`, { ...(comment ? { comment } : {}), ...(candidate ? { candidate } : {}) });
+  /** `choice`: a best-of-N pick's {candidate}, a plan review's edited {plan}. */
+  approve(id, comment, choice = {}) {
+    return this.post(`/executions/${enc(id)}/approve`, { ...(comment ? { comment } : {}), ...choice });
   }
   reject(id, comment) { return this.post(`/executions/${enc(id)}/reject`, comment ? { comment } : {}); }
   /** {execution_id, branch, base_commit, commit, files: [{path, added, removed}], diff} */

@@ -12,6 +12,7 @@ import {
 } from '../format.js';
 import { EVENT_TYPE, EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 import { candidatePick } from './candidate-pick.js';
+import { planReview } from './plan-review.js';
 import { diffView } from './diff-view.js';
 import './event-log.js';
 
@@ -294,22 +295,27 @@ class ExecutionPanel extends AppElement {
       placeholder: 'Optional: why. It becomes the gate\'s result, passed to what depends on it.' });
     const error = h('p', { class: 'form-error', role: 'alert' });
     comment.addEventListener('input', () => { error.textContent = ''; });
+    const node = this.store.nodes.get(this.nodeId);
+    const review = node?.kind === NODE_KIND.PLAN ? planReview(this.app.client, e) : null;
     const decide = (approve) => async () => {
       error.textContent = '';
       try {
-        await this.actions.decide(e.id, approve, comment.value.trim() ? comment.value : null);
+        const plan = approve ? review?.edited() : null;
+        await this.actions.decide(e.id, approve, comment.value.trim() ? comment.value : null, plan ? { plan } : {});
       } catch (failure) {
-        error.textContent = failure.message; // the comment stays as typed
+        error.textContent = failure.message; // the comment (and the task list) stay as typed
       }
     };
-    const pick = this.store.nodes.get(this.nodeId)?.candidates
-      ? candidatePick(this.app.client, e, (id) => this.actions.decide(e.id, true, comment.value.trim() ? comment.value : null, id))
+    const pick = node?.candidates
+      ? candidatePick(this.app.client, e,
+        (id) => this.actions.decide(e.id, true, comment.value.trim() ? comment.value : null, { candidate: id }))
       : null;
     render(this.gateBox,
-      h('h4', {}, pick ? 'Waiting for a pick' : 'Waiting for a decision'),
+      h('h4', {}, pick ? 'Waiting for a pick' : review ? 'Waiting for the plan\'s review' : 'Waiting for a decision'),
       h('p', { class: 'muted' }, pick ? 'Pick the candidate that what depends on this node builds on; reject to skip it.'
-        : 'Approve to let what depends on this gate run; reject to skip it.'),
-      pick,
+        : review ? 'Approve to add these tasks below the plan and run them; reject to fail the plan.'
+          : 'Approve to let what depends on this gate run; reject to skip it.'),
+      pick, review?.element,
       h('label', {}, 'Comment', comment),
       error,
       h('div', { class: 'row' },
