@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import candidates, commands, git_checkpoints, history, plans, repairs, store, transitions
+from . import candidates, commands, flows, git_checkpoints, history, plans, repairs, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -116,6 +116,8 @@ class ProjectActor:
                 return self._cancel_execution(command)
             case commands.Decide():
                 return self._decide(command)
+            case commands.ApplyFlow():
+                return await self._apply_flow(command)
             case commands.DeleteProject():
                 return await self._delete_project()
         raise TypeError(f"no handler for {command!r}")
@@ -123,13 +125,14 @@ class ProjectActor:
     # -- commands ---------------------------------------------------------------------------------
 
     async def _launch(self, command: commands.Launch) -> LaunchedRun:
-        node_ids, budget = command.node_ids, command.budget
-        plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids))
+        node_ids, budget, inputs, trigger = command.node_ids, command.budget, command.inputs, command.trigger
+        plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids, inputs))
         templates = await self._templates(plan["nodes"].values())
         repairs.require_resumable(plan["nodes"].values(), templates)
         repo = await self._repository(plan["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
-            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget))
+            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs,
+            trigger=trigger, claim=command.claim))
         reused = plan["reused"]
         run = RunState(
             id=launched["run_id"], nodes=plan["nodes"], templates=templates,
@@ -137,7 +140,7 @@ class ProjectActor:
             results={n: UpstreamResult(n, r["title"], r["result"]) for n, r in reused.items()},
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]},
             workspace=plan["project"]["workspace"], repo=repo,
-            budget=Budget.model_validate(budget) if budget else None,
+            budget=Budget.model_validate(budget) if budget else None, inputs=inputs,
         )
         await self._start_run(run, plan["project"])
         return launched
@@ -190,6 +193,7 @@ class ProjectActor:
             | {n: e["commit_sha"] for n, e in succeeded.items() if e["commit_sha"]},
             workspace=plan["project"]["workspace"], repo=await self._repository(plan["project"]["workspace"]),
             budget=Budget.model_validate(plan["run"]["budget"]) if plan["run"]["budget"] else None, ended=ended,
+            inputs=plan["run"]["inputs"],
             gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
                                  if e["status"] == ExecutionStatus.WAITING},
         )
@@ -259,6 +263,10 @@ class ProjectActor:
         handle.comment = comment
         handle.decision.set()
         return {"execution_id": execution_id, "status": handle.decided.status}
+
+    async def _apply_flow(self, command: commands.ApplyFlow) -> dict[str, Any]:
+        return await self.db.write(lambda tx: flows.apply_flow(
+            tx, self.project_id, command.flow, workspace=command.workspace, dry_run=command.dry_run))
 
     async def _delete_project(self) -> None:
         if self.runs:

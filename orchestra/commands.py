@@ -8,13 +8,18 @@ of its reply (``Command[Reply]``); ``name`` is how logs and error messages call 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, TypeVar
 
 import trio
 
 from .rows import LaunchedRun
 from .statuses import ExecutionStatus
+
+if TYPE_CHECKING:
+    from .db import WriteJobContext
+    from .flows import ParsedFlow
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -54,6 +59,10 @@ class Launch(Command[LaunchedRun]):
     name: ClassVar[str] = "launch"
     node_ids: list[str] | None  # None: every node of the project
     budget: dict[str, Any] | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # values of the prompts' {{inputs.NAME}}
+    trigger: dict[str, Any] | None = None  # what launched it, stored on the run (None: a request)
+    # Runs in the run's own transaction (a schedule claiming its tick): raising refuses the launch.
+    claim: Callable[[WriteJobContext, str], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,16 @@ class Decide(ExecutionCommand[Decided]):
     comment: str | None
     candidate: str | None = None  # best of N: the candidate execution approved
     plan: dict[str, Any] | None = None  # a plan's review: the task list as edited
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyFlow(Command[dict[str, Any]]):
+    """Make the project match a flow file: through the actor, so that no launch interleaves with it."""
+
+    name: ClassVar[str] = "apply_flow"
+    flow: ParsedFlow
+    workspace: str | None  # the flow's workspace, resolved; None: leave it
+    dry_run: bool
 
 
 @dataclass(frozen=True, slots=True)

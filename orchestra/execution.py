@@ -74,6 +74,7 @@ class RunState:
     workspace: str
     repo: Repository | None = None
     budget: Budget | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # the launch's values of {{inputs.NAME}}
     follow_up: FollowUp | None = None
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     cancel_requested: bool = False
@@ -219,7 +220,7 @@ class AgentRunner:
             assert template["resume_command"] is not None  # checked before the follow-up was stored
             return node["prompt"], template["resume_command"], follow_up.session_id
         upstream = [run.results[up] for up in node["depends_on"] if up in run.results]
-        return render_prompt(node["prompt"], upstream), template["command"], None
+        return render_prompt(node["prompt"], upstream, run.inputs), template["command"], None
 
     async def _checkout(self, run: RunState, node: Node, handle: ExecutionHandle,
                         attempt: int, follow_up: FollowUp | None) -> Checkout:

@@ -35,6 +35,8 @@ def present_execution(row: Row) -> Execution:
 def _present_run(row: Row) -> Run:
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
+    row["inputs"] = json.loads(row["inputs"]) if row.get("inputs") else {}
+    row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
     return cast(Run, row)
 
 

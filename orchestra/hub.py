@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from functools import partial
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from .errors import Conflict
 from .events import EventBus
 from .process import become_subreaper, kill_marked, kill_orphan_group
 from .rows import LaunchedRun, Template
+from .schedules import FileClock, Scheduler, SystemClock, hub_timezone
 from .settings import Settings
 from .statuses import UNFINISHED_EXECUTION_STATUSES, UNFINISHED_RUN_STATUSES, sql_list
 from .templates import builtin_templates
@@ -51,7 +53,7 @@ class _Mailbox:
 
 
 class Hub:
-    def __init__(self, settings: Settings, db: Database, token: str) -> None:
+    def __init__(self, settings: Settings, db: Database, token: str, zone: tzinfo) -> None:
         self.settings = settings
         self.db = db
         self.bus: EventBus = db.bus
@@ -63,11 +65,13 @@ class Hub:
         self.availability: dict[str, dict[str, Any]] = {}
         self._nursery: trio.Nursery | None = None
         self._actors_scope = trio.CancelScope()
+        clock = FileClock(settings.clock_file) if settings.clock_file else SystemClock()
+        self.scheduler = Scheduler(db, self.send, zone, clock)
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, db: Database, token: str) -> AsyncIterator[Hub]:
-        hub = cls(settings, db, token)
+        hub = cls(settings, db, token, await trio.to_thread.run_sync(hub_timezone, settings.timezone))
         if not become_subreaper():
             log.warning("cannot become a child subreaper: agents' processes that leave their process group "
                         "(setsid) are not ended with their execution")
@@ -75,6 +79,8 @@ class Hub:
         async with trio.open_nursery() as nursery:
             await nursery.start(hub._serve_actors)
             await hub.resume_gated_runs()
+            assert hub._nursery is not None
+            await hub._nursery.start(hub.scheduler.run)  # ticks missed while the hub was down fire first
             try:
                 yield hub
             finally:
@@ -173,8 +179,8 @@ class Hub:
         return mailbox.actor if mailbox else None
 
     async def launch(self, project_id: str, node_ids: list[str] | None,
-                     budget: dict[str, Any] | None = None) -> LaunchedRun:
-        return await self.send(project_id, commands.Launch(node_ids, budget))
+                     budget: dict[str, Any] | None = None, inputs: dict[str, str] | None = None) -> LaunchedRun:
+        return await self.send(project_id, commands.Launch(node_ids, budget, inputs or {}))
 
     async def cancel_run(self, run_id: str) -> commands.RunCancelling:
         run = await self.db.read(lambda db: history.get_run(db, run_id))

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, field_validator
 
+from .cron import check_cron
+from .prompts import INPUT_NAME
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Prompt = Annotated[str, StringConstraints(max_length=200_000)]
@@ -188,10 +191,16 @@ class TemplateCreate(Strict):
     stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
 
 
+InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]
+# Values for a launch's {{inputs.NAME}} placeholders (orchestra.prompts).
+Inputs = Annotated[dict[InputName, Annotated[str, StringConstraints(max_length=100_000)]], Field(max_length=100)]
+
+
 class LaunchRequest(Strict):
     project_id: Slug
     node_ids: Annotated[list[Slug], Field(min_length=1, max_length=MAX_NODES_PER_PROJECT)] | None = None
     budget: Budget | None = None
+    inputs: Inputs = {}
 
 
 class FollowUpRequest(Strict):
@@ -202,3 +211,17 @@ class GateDecision(Strict):
     comment: Annotated[str, StringConstraints(max_length=20_000)] | None = None
     candidate: Slug | None = None  # approving a best-of-N pick: the candidate execution chosen
     plan: dict[str, Any] | None = None  # approving a plan's review: the task list, edited
+
+
+class WebhookSet(Strict):
+    """A project's webhook: deliveries signed with ``secret`` launch it (with these inputs and nodes)."""
+
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
+    inputs: Inputs = {}
+    node_ids: Annotated[list[Slug], Field(min_length=1, max_length=MAX_NODES_PER_PROJECT)] | None = None
+
+
+class ScheduleCreate(Strict):
+    cron: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(check_cron)]
+    inputs: Inputs = {}
+    node_ids: Annotated[list[Slug], Field(min_length=1, max_length=MAX_NODES_PER_PROJECT)] | None = None

@@ -127,6 +127,8 @@ class Run(TypedDict):
     status: str  # a RunStatus
     node_ids: list[str] | None  # what was launched; None: every node
     budget: dict[str, Any] | None
+    inputs: dict[str, str]  # the launch inputs ({{inputs.NAME}})
+    trigger: dict[str, Any] | None  # what launched it, when not a request: a webhook, a schedule's tick
     error: str | None
     created_at: float
     started_at: float | None

@@ -136,6 +136,43 @@ def _v3(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE agent_templates ADD COLUMN stdin_prompt TEXT;")
 
 
+def _run_inputs(db: sqlite_utils.Database) -> None:
+    """The launch inputs ({{inputs.NAME}}) a run was given."""
+    _run_script(db, "ALTER TABLE runs ADD COLUMN inputs TEXT;")
+
+
+def _triggers(db: sqlite_utils.Database) -> None:
+    """Launches from a signed webhook (one secret per project) and on cron schedules; what started a run.
+    ``last_tick``: the schedule's latest tick that was handled (a run started, or the launch's error
+    kept in ``last_error``); a tick is never handled twice."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE webhooks (
+            project_id TEXT PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            secret TEXT NOT NULL,
+            inputs TEXT,
+            node_ids TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,
+            project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            cron TEXT NOT NULL,
+            inputs TEXT,
+            node_ids TEXT,
+            created_at REAL NOT NULL,
+            last_tick REAL,
+            last_run_id TEXT,
+            last_error TEXT
+        );
+        CREATE INDEX schedules_project ON schedules(project_id, created_at);
+        ALTER TABLE runs ADD COLUMN trigger TEXT;
+        """,
+    )
+
+
 def _node_checks_and_repairs(db: sqlite_utils.Database) -> None:
     """A node's check (its argv as JSON: ``check`` is an SQL keyword), its timeout and its repair turns."""
     _run_script(db, """
@@ -164,7 +201,7 @@ def _candidates(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _node_checks_and_repairs, _plan_nodes, _candidates]
+    _v1, _v2, _v3, _run_inputs, _triggers, _node_checks_and_repairs, _plan_nodes, _candidates]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

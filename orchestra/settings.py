@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,20 @@ class Settings(BaseSettings):
     kill_grace_s: float = Field(default=5.0, gt=0, le=300)
     # Largest accepted request body, in bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # The time zone of cron schedules (an IANA name, e.g. Europe/Paris); None: the system's.
+    timezone: str | None = None
+    # For tests: schedules read the time (epoch seconds) from this file instead of the system clock.
+    clock_file: Path | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("is not a known time zone (an IANA name such as Europe/Paris or UTC)") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -60,18 +60,28 @@ class RemoteHub:
 
 
 async def request(hub: RemoteHub, method: str, path: str, body: Any = None) -> Any:
+    response = await send(hub, method, path, json=body)
+    return response.json() if response.content else None
+
+
+async def send(hub: RemoteHub, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
+    """One request; with ``check``, an error answer becomes a :class:`ClientError` with the hub's message."""
     async with hub.http() as http:
         try:
-            response = await http.request(method, path, json=body)
+            response = await http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ClientError(f"cannot reach the hub at {hub.url}: {exc}", EXIT_UNREACHABLE) from None
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:200]
-        raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {message}")
-    return response.json() if response.content else None
+    if check and response.status_code >= 400:
+        raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {error_message(response)}")
+    return response
+
+
+def error_message(response: httpx.Response) -> str:
+    try:
+        message: str = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200]
+    return message
 
 
 async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
@@ -182,7 +192,8 @@ def _short(text: str, limit: int = 160) -> str:
 
 
 async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run: str | None, until_done: bool,
-                 launch_nodes: list[str] | None = None, launch: bool = False) -> int:
+                 launch_nodes: list[str] | None = None, launch: bool = False,
+                 launch_inputs: dict[str, str] | None = None) -> int:
     """Print the project's events live; reconnect with ``since`` after a drop.
 
     With ``until_done``, return when the awaited run finishes (the launched one, the one running
@@ -204,6 +215,8 @@ async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run
                             body: dict[str, Any] = {"project_id": project_id}
                             if launch_nodes:
                                 body["node_ids"] = launch_nodes
+                            if launch_inputs:
+                                body["inputs"] = launch_inputs
                             awaited = (await request(hub, "POST", "/launch", body))["run_id"]
                             launch = False
                         elif until_done and awaited is None:
@@ -250,15 +263,29 @@ async def _watch(hub: RemoteHub, args: argparse.Namespace) -> int:
     return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done)
 
 
+def _inputs(assignments: list[str] | None) -> dict[str, str]:
+    """``--set NAME=value`` options as the launch's inputs (the value may hold '=' and be empty)."""
+    inputs = {}
+    for assignment in assignments or []:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ClientError(f"--set takes NAME=value, not '{assignment}'", EXIT_USAGE)
+        inputs[name] = value
+    return inputs
+
+
 async def _launch(hub: RemoteHub, args: argparse.Namespace) -> int:
+    inputs = _inputs(args.set)
     project = await resolve_project(hub, args.project)
     if args.watch or args.until_done:
         printer = Printer(verbose=args.verbose)
         return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done,
-                            launch_nodes=args.node, launch=True)
+                            launch_nodes=args.node, launch=True, launch_inputs=inputs)
     body: dict[str, Any] = {"project_id": project["id"]}
     if args.node:
         body["node_ids"] = args.node
+    if inputs:
+        body["inputs"] = inputs
     launched = await request(hub, "POST", "/launch", body)
     print(f"run {launched['run_id']} launched: {len(launched['executions'])} execution(s)")
     return 0
@@ -268,6 +295,11 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
     if args.target.startswith("run_"):
         run = await request(hub, "GET", f"/runs/{args.target}")
         print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
+        if run.get("trigger"):  # a webhook or a schedule launched it
+            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items() if key != "kind")
+            print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
+        for name, value in (run.get("inputs") or {}).items():
+            print(f"  input {name} = {_short(value)}")
         for e in run["executions"]:
             print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
         return 0
@@ -290,6 +322,39 @@ async def _cancel(hub: RemoteHub, args: argparse.Namespace) -> int:
     kind = "runs" if args.target.startswith("run_") else "executions"
     reply = await request(hub, "POST", f"/{kind}/{args.target}/cancel")
     print(f"{args.target}: {reply['status']}")
+    return 0
+
+
+async def _export(hub: RemoteHub, args: argparse.Namespace) -> int:
+    project = await resolve_project(hub, args.project)
+    sys.stdout.write((await send(hub, "GET", f"/projects/{project['id']}/flow")).text)
+    return 0
+
+
+async def _apply(hub: RemoteHub, args: argparse.Namespace) -> int:
+    try:
+        content = await trio.Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read {args.file}: {exc.strerror}") from None
+    params = {"dry_run": "true"} if args.dry_run else {}
+    if args.project:
+        params["project_id"] = (await resolve_project(hub, args.project))["id"]
+    response = await send(hub, "POST", "/flows/apply", check=False, content=content, params=params,
+                          headers={"Content-Type": "application/toml"})
+    if response.status_code >= 400:  # the hub's message names the line and the field: say which file
+        message = error_message(response)
+        raise ClientError(f"{args.file} {message.removeprefix('flow file ')}" if message.startswith("flow file ")
+                          else f"{args.file}: {message}")
+    result = response.json()
+    for line in result["diff"]:
+        print(line)
+    project = result["project_id"]
+    if not result["changed"]:
+        print(f"no changes: project {project} already matches {args.file}")
+    elif args.dry_run:
+        print(f"dry run: applying {args.file} would make {len(result['diff'])} change(s) to project {project}")
+    else:
+        print(f"applied {args.file} to project {project}: {len(result['diff'])} change(s)")
     return 0
 
 
@@ -337,6 +402,8 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     launch = client("launch", "launch a project's DAG (or some nodes and their downstream)", _launch)
     launch.add_argument("project", help="project id or name")
     launch.add_argument("--node", action="append", help="launch this node and its downstream (repeatable)")
+    launch.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="the value of {{inputs.NAME}} in the prompts (repeatable)")
     launch.add_argument("--watch", action="store_true", help="follow the run's events")
     launch.add_argument("--until-done", action="store_true", help="follow the run and exit with its result")
     launch.add_argument("-v", "--verbose", action="store_true", help="also show thinking, system and raw events")
@@ -346,3 +413,12 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     cancel = client("cancel", "cancel a run (run_…) or one execution (exe_…)", _cancel)
     cancel.add_argument("target", help="run id or execution id")
+
+    export = client("export", "print a project's flow file (TOML: nodes, edges, templates, gates, budgets)",
+                    _export)
+    export.add_argument("project", help="project id or name")
+
+    apply = client("apply", "make a project match a flow file (the project of its name, created if none)", _apply)
+    apply.add_argument("file", help="the flow file (TOML, as export writes it)")
+    apply.add_argument("--project", help="apply to this project (id or name) instead of the one the file names")
+    apply.add_argument("--dry-run", action="store_true", help="only print what would change")

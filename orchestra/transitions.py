@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from typing import Any, TypedDict, cast
 
 import sqlite_utils
@@ -17,6 +17,7 @@ from . import history, store
 from .dag import downstream_of
 from .db import WriteJobContext, fetch_rows
 from .errors import Conflict, NotFound, Unprocessable
+from .prompts import input_names
 from .rows import Execution, ExecutionSummary, LaunchedRun, Node, Project, Run
 from .statuses import (
     UNFINISHED_EXECUTION_STATUSES,
@@ -63,8 +64,10 @@ def summary(row: dict[str, Any]) -> ExecutionSummary:
     return cast(ExecutionSummary, {key: row.get(key) for key in SUMMARY_KEYS})
 
 
-def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None) -> LaunchPlan:
-    """The nodes a launch runs, and the latest successful results of the upstream nodes it reuses."""
+def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None,
+                inputs: dict[str, str] | None = None) -> LaunchPlan:
+    """The nodes a launch runs, and the latest successful results of the upstream nodes it reuses;
+    422 when their prompts use an input the launch does not give."""
     project = store.get_project(db, project_id)
     nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
     if not nodes:
@@ -81,8 +84,14 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
     # A plan node that runs again grows its tasks anew (orchestra/plans.py): those it grew before are left out.
     regrown = {node_id for node_id in selected if nodes[node_id]["planned_by"] in selected}
     selected -= regrown
-    reused = _reused_results(db, project_id, nodes, selected, regrown)
     ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
+    missing = sorted(input_names(node["prompt"] for node in ordered.values()) - set(inputs or {}))
+    if missing:
+        users = sorted(n for n, node in ordered.items() if input_names([node["prompt"]]) & set(missing))
+        raise Unprocessable(f"missing launch input(s) {', '.join(missing)}: used by node(s) {', '.join(users)}; "
+                            "give them in the launch's 'inputs' (CLI: --set NAME=value)",
+                            {"field": "inputs", "missing": missing})
+    reused = _reused_results(db, project_id, nodes, selected, regrown)
     return {"project": project, "nodes": ordered, "reused": reused}
 
 
@@ -141,15 +150,23 @@ def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
 
 
 def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_ids: list[str] | None,
-               budget: dict[str, Any] | None, parent_execution_id: str | None = None) -> LaunchedRun:
+               budget: dict[str, Any] | None, parent_execution_id: str | None = None,
+               inputs: dict[str, str] | None = None, trigger: dict[str, Any] | None = None,
+               claim: Callable[[WriteJobContext, str], None] | None = None) -> LaunchedRun:
+    """Store a new run and its queued executions; ``claim`` (a schedule's tick) runs in the same
+    transaction and may refuse the run."""
     now = time.time()
     run: dict[str, Any] = {"id": store.new_id("run"), "project_id": project_id, "status": RunStatus.RUNNING,
            "node_ids": json.dumps(node_ids) if node_ids else None, "created_at": now, "started_at": now,
-           "budget": json.dumps(budget) if budget else None}
+           "budget": json.dumps(budget) if budget else None, "inputs": json.dumps(inputs) if inputs else None,
+           "trigger": json.dumps(trigger) if trigger else None}
+    if claim is not None:
+        claim(tx, run["id"])
     tx.db.table("runs").insert(run)
     rows = [execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
     tx.db.table("executions").insert_all(rows)
-    tx.emit(project_id, EventType.RUN_STARTED, run_id=run["id"], run={**run, "node_ids": node_ids, "budget": budget})
+    tx.emit(project_id, EventType.RUN_STARTED, run_id=run["id"],
+            run={**run, "node_ids": node_ids, "budget": budget, "inputs": inputs or {}, "trigger": trigger})
     for row in rows:
         tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run["id"], node_id=row["node_id"],
                 execution_id=row["id"], execution=summary(row))

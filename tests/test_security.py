@@ -95,7 +95,7 @@ json_values = st.recursive(
 )
 field_names = st.sampled_from(["name", "title", "prompt", "agent", "depends_on", "id", "command", "output",
                                "env", "retries", "timeout_s", "position", "workspace", "max_parallel",
-                               "project_id", "node_ids", "model", "description"])
+                               "project_id", "node_ids", "model", "description", "secret", "cron", "inputs"])
 bodies = st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=8))
 
 
@@ -119,9 +119,12 @@ async def test_random_bodies_never_cause_a_500_nor_harm_the_database(hub: LiveHu
 
     @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(body=bodies, route=st.sampled_from(["/projects", "/projects/{pid}/nodes", "/agent-templates",
-                                               "/launch", "/projects/{pid}", "/projects/{pid}/nodes/a"]))
+                                               "/launch", "/projects/{pid}", "/projects/{pid}/nodes/a",
+                                               "/flows/apply", "/projects/{pid}/webhook", "/hooks/{pid}",
+                                               "/projects/{pid}/schedules"]))
     def examples(body: Any, route: str) -> None:
-        method = "PATCH" if route in ("/projects/{pid}", "/projects/{pid}/nodes/a") else "POST"
+        method = ("PATCH" if route in ("/projects/{pid}", "/projects/{pid}/nodes/a")
+                  else "PUT" if route == "/projects/{pid}/webhook" else "POST")
         trio.from_thread.run(send, method, route, body)
 
     await trio.to_thread.run_sync(examples)

@@ -12,6 +12,7 @@ import './components/project-list.js';
 import './components/dag-view.js';
 import './components/inspector.js';
 import './components/templates-view.js';
+import './components/launch-inputs.js'; // its fields join the launch dialog
 
 const store = new Store();
 const app = { store, client: null, actions: null, monitor: null, connect };

@@ -17,7 +17,7 @@ from werkzeug.routing.exceptions import WebsocketMismatch
 from ..auth import bearer_matches
 from ..errors import ApiError, Unauthorized, error_body
 from ..hub import Hub
-from . import executions, health, nodes, projects, runs, static, templates, ws
+from . import executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
 from .common import json_response
 
 log = logging.getLogger("orchestra.api")
@@ -26,8 +26,9 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "
                409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
                422: "validation_error"}
 
-# Paths anyone may load: the health check and the static UI (the UI asks for the token itself).
-_OPEN_PREFIXES = ("/health", "/ui/", "/favicon")
+# Paths anyone may load: the health check and the static UI (the UI asks for the token itself); a
+# webhook delivery's signature is its credential (api/triggers.py).
+_OPEN_PREFIXES = ("/health", "/ui/", "/favicon", "/hooks/")
 
 # How long an answer given without reading the request body (401, 404, 405, a route that takes no
 # body) waits for that body to arrive, so the connection can serve the next request; a body still
@@ -62,7 +63,7 @@ def create_app(hub: Hub) -> QuartTrio:
     assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False
 
-    for module in (health, projects, nodes, templates, runs, executions, ws, static):
+    for module in (health, projects, nodes, flows, triggers, templates, runs, executions, ws, static):
         app.register_blueprint(module.blueprint(hub))
 
     @app.before_request
@@ -90,7 +91,7 @@ def create_app(hub: Hub) -> QuartTrio:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
             response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
         return response
 
     @app.errorhandler(ApiError)

@@ -19,7 +19,7 @@ def blueprint(hub: Hub) -> Blueprint:
     async def launch() -> Response:
         body = await parse_body(LaunchRequest)
         budget = body.budget.model_dump(exclude_none=True) if body.budget else None
-        return json_response(await hub.launch(body.project_id, body.node_ids, budget), 202)
+        return json_response(await hub.launch(body.project_id, body.node_ids, budget, body.inputs), 202)
 
     @routes.get("/runs")
     async def list_runs() -> Response:

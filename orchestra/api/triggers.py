@@ -1,0 +1,75 @@
+"""Triggers: a project's webhook (``/projects/{id}/webhook``; deliveries to ``/hooks/{id}``) and its
+cron schedules (``/projects/{id}/schedules``, ``/schedules/{id}``).
+
+``POST /hooks/{id}`` takes no token: the delivery's HMAC signature is its credential. Every way of
+not being allowed (no signature, a wrong one, a project without a webhook or that does not exist)
+is the same 401, so the route says nothing about which projects exist.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from .. import commands, schedules, webhooks
+from ..errors import Unauthorized
+from ..hub import Hub
+from ..models import ScheduleCreate, WebhookSet
+from .common import json_response, no_content, parse_body
+
+
+def blueprint(hub: Hub) -> Blueprint:
+    routes = Blueprint("triggers", __name__)
+    scheduler = hub.scheduler
+
+    @routes.get("/projects/<project_id>/webhook")
+    async def get_webhook(project_id: str) -> Response:
+        return json_response(await hub.db.read(lambda db: webhooks.get_webhook(db, project_id)))
+
+    @routes.put("/projects/<project_id>/webhook")
+    async def set_webhook(project_id: str) -> Response:
+        body = await parse_body(WebhookSet)
+        return json_response(await hub.db.write(lambda tx: webhooks.set_webhook(
+            tx, project_id, body.secret, body.inputs, body.node_ids)))
+
+    @routes.delete("/projects/<project_id>/webhook")
+    async def delete_webhook(project_id: str) -> Response:
+        await hub.db.write(lambda tx: webhooks.delete_webhook(tx, project_id))
+        return no_content()
+
+    @routes.post("/hooks/<project_id>")
+    async def delivery(project_id: str) -> Response:
+        body = await request.get_data(cache=True, as_text=False)
+        assert isinstance(body, bytes)
+        hook = await hub.db.read(lambda db: webhooks.secret_of(db, project_id))
+        header = request.headers.get(webhooks.SIGNATURE_HEADER)
+        if hook is None or not webhooks.signature_matches(hook[0], body, header):
+            raise Unauthorized(f"missing or wrong signature: send {webhooks.SIGNATURE_HEADER}: sha256=<hex "
+                               "HMAC-SHA256 of the body, keyed with the project's webhook secret>")
+        event = request.headers.get("X-GitHub-Event")
+        if event == "ping":  # a git host checking the hook when it is added: nothing to launch
+            return json_response({"ping": "ok"})
+        _, inputs, node_ids = hook
+        trigger = {"kind": "webhook"} | ({"event": event} if event else {})
+        return json_response(await hub.send(project_id, commands.Launch(node_ids, None, inputs, trigger)), 202)
+
+    @routes.get("/projects/<project_id>/schedules")
+    async def list_schedules(project_id: str) -> Response:
+        now = await scheduler.clock.now()
+        found = await hub.db.read(lambda db: schedules.list_schedules(db, project_id, now, scheduler.zone))
+        return json_response({"schedules": found, "timezone": str(scheduler.zone)})
+
+    @routes.post("/projects/<project_id>/schedules")
+    async def create_schedule(project_id: str) -> Response:
+        fields = (await parse_body(ScheduleCreate)).model_dump()
+        now = await scheduler.clock.now()
+        created = await hub.db.write(lambda tx: schedules.insert_schedule(tx, project_id, fields, now, scheduler.zone))
+        scheduler.changed()
+        return json_response(created, 201)
+
+    @routes.delete("/schedules/<schedule_id>")
+    async def delete_schedule(schedule_id: str) -> Response:
+        await hub.db.write(lambda tx: schedules.delete_schedule(tx, schedule_id))
+        scheduler.changed()
+        return no_content()
+
+    return routes
