@@ -9,9 +9,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import TOKEN, FakeAgents, LiveHub
+import pytest
+from conftest import TOKEN, FakeAgents, LiveHub, make_settings
 from hubproc import hub_env, hub_process, wait_for_event
 from test_git_checkpoints import git, git_project
+
+from orchestra.settings import Settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path, agents: FakeAgents) -> Settings:
+    """Room for three candidates at once, whatever the machine's CPU count (the hub-wide default)."""
+    return make_settings(tmp_path, agents, max_parallel=4)
+
 
 PASSES_ON_PASS = ["-c", "import pathlib, sys; sys.exit(pathlib.Path('verdict.txt').read_text().strip() != 'pass')"]
 
