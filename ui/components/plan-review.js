@@ -2,6 +2,7 @@
 // may edit before approving it. Approving sends the edited list only when it was changed.
 
 import { h } from '../dom.js';
+import { EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 
 /** The answer's JSON object: the whole text, else its last ```json block, else its outermost braces
  * (the hub reads an answer the same way, orchestra/plans.py). */
@@ -26,7 +27,7 @@ export function planReview(client, review) {
     spellcheck: false, placeholder: 'Loading the task list…' });
   let original = '';
   client.executions({ run_id: review.run_id, node_id: review.node_id, limit: 50 }).then(({ executions }) => {
-    const answer = executions.find((e) => e.agent !== 'gate' && e.status === 'succeeded')?.result_text;
+    const answer = executions.find((e) => e.agent !== NODE_KIND.GATE && e.status === EXECUTION_STATUS.SUCCEEDED)?.result_text;
     const plan = taskList(answer);
     original = plan ? JSON.stringify(plan, null, 2) : String(answer ?? '');
     if (!area.value) area.value = original;
