@@ -28,7 +28,7 @@ export function statusLabel(status) {
   return status ? status.replace('_', ' ') : 'never run';
 }
 
-export function duration(seconds) {
+function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
@@ -37,10 +37,19 @@ export function duration(seconds) {
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
-/** Duration of an execution: finished - started, or the time so far while it runs. */
-export function executionDuration(execution, now = Date.now() / 1000) {
-  if (!execution || !execution.started_at) return null;
-  return (execution.finished_at || now) - execution.started_at;
+/**
+ * Time gone by, never negative (a laptop clock behind the hub's must not show "-3 s"). Whole
+ * seconds while it ticks; `precise` for a finished duration ("1.3 s", "450 ms").
+ */
+export function elapsed(seconds, precise = false) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
+  const s = Math.max(0, seconds);
+  if (precise) return duration(s);
+  const whole = Math.floor(s);
+  if (whole < 60) return `${whole} s`;
+  const minutes = Math.floor(whole / 60);
+  if (minutes < 60) return `${minutes} min ${String(whole % 60).padStart(2, '0')} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
 }
 
 export function tokens(execution) {
@@ -55,18 +64,20 @@ export function cost(usd) {
   return usd < 0.01 ? `$${usd.toFixed(5)}` : `$${usd.toFixed(2)}`;
 }
 
-export function time(ts) {
+/** A hub timestamp as a local time (today) or date and time; `full`: always the date, with seconds. */
+export function time(ts, full = false) {
   if (!ts) return '–';
   const date = new Date(ts * 1000);
-  const today = new Date();
-  return date.toDateString() === today.toDateString()
-    ? date.toLocaleTimeString() : date.toLocaleString();
+  if (full) return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  return date.toDateString() === new Date().toDateString() ? date.toLocaleTimeString() : date.toLocaleString();
 }
 
+/** "just now", "42 s ago", "3 min ago", "5 h ago", "2 d ago" (`now`: the hub's time, clock.js). */
 export function ago(ts, now = Date.now() / 1000) {
   if (!ts) return 'never';
   const s = Math.max(0, now - ts);
-  if (s < 60) return 'just now';
+  if (s < 5) return 'just now';
+  if (s < 60) return `${Math.floor(s)} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return `${Math.floor(s / 86400)} d ago`;

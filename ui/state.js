@@ -2,6 +2,7 @@
 // only what concerns it. Topics: connection, live, projects, templates, project, nodes, executions,
 // runs, selection, output (detail: the execution.output events of one message), notify.
 
+import { clock } from './clock.js';
 import { EVENT_TYPE, UNFINISHED_RUN_STATUSES } from './statuses.js';
 
 const ACTIVE_RUN = new Set(UNFINISHED_RUN_STATUSES);
@@ -82,6 +83,7 @@ export class Store extends EventTarget {
     this.latest = new Map();
     // The snapshot also lists the latest executions of nodes deleted since: leave those out.
     for (const execution of snapshot.executions) {
+      clock.observePast(execution.finished_at ?? execution.started_at ?? execution.created_at);
       if (this.nodes.has(execution.node_id)) this.latest.set(execution.node_id, execution);
     }
     if (this.selectedNode && !this.nodes.has(this.selectedNode)) this.selectedNode = null;
@@ -103,6 +105,7 @@ export class Store extends EventTarget {
     const outputs = [];
     const now = performance.now();
     for (const event of events) {
+      clock.observeLive(event.ts); // the hub's clock, for every duration on the page
       switch (event.type) {
         case EVENT_TYPE.NODE_CREATED:
         case EVENT_TYPE.NODE_UPDATED:

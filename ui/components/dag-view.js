@@ -2,6 +2,7 @@
 // dependency, launch everything / from a node / the failed ones again, cancel the run.
 
 import { actionButton, h, render } from '../dom.js';
+import { durationOf } from '../clock.js';
 import { AppElement } from '../element.js';
 import { ACTIVE, FAILED, statusLabel } from '../format.js';
 import { EXECUTION_STATUS } from '../statuses.js';
@@ -64,7 +65,8 @@ class DagView extends AppElement {
     const executions = [...this.store.latest.values()].filter((e) => e.run_id === run.id);
     const done = executions.filter((e) => !ACTIVE.has(e.status)).length;
     return h('span', { class: 'run-summary', dataset: { runId: run.id } },
-      `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`);
+      `Run ${run.id} ${statusLabel(run.status)} · ${done}/${executions.length} done`,
+      run.started_at ? [' · ', durationOf(run)] : null);
   }
 
   renderToolbar() {

@@ -4,13 +4,16 @@
 // A waiting gate gets Approve / Reject with a comment (a best-of-N pick, its candidates to pick from); a finished execution in a git workspace its
 // diff; one whose agent can resume its session a follow-up box. What the user types in those boxes
 // stays put while live updates redraw the rest (each box is redrawn only when what it is for changes).
+// Above the log, a toolbar searches it and copies or downloads the whole of it (read from the hub).
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import {
-  ACTIVE, FAILED, cost, duration, executionDuration, mergeExecution, statusLabel, time, tokens,
+  ACTIVE, FAILED, cost, mergeExecution, statusLabel, tokens,
 } from '../format.js';
+import { durationOf, relativeTime } from '../clock.js';
 import { EVENT_TYPE, EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
+import { asLogEntry, logText } from '../render-event.js';
 import { candidatePick } from './candidate-pick.js';
 import { planReview } from './plan-review.js';
 import { diffView } from './diff-view.js';
@@ -18,6 +21,7 @@ import './event-log.js';
 
 const LOGGED = new Set([EVENT_TYPE.EXECUTION_OUTPUT, EVENT_TYPE.CHECK_STARTED, EVENT_TYPE.CHECK_FINISHED]);
 const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
+const SEARCH_DELAY_MS = 150;
 
 class ExecutionPanel extends AppElement {
   attach() {
@@ -29,7 +33,9 @@ class ExecutionPanel extends AppElement {
       this.extra = h('div', { class: 'exec-extra' });
       this.changes = h('details', { class: 'changes', open: true, hidden: true });
       this.log = document.createElement('orc-event-log');
-      render(this, this.head, this.gateBox, this.history, this.extra, this.changes, this.followBox, this.log);
+      this.logBar = this.logToolbar();
+      render(this, this.head, this.gateBox, this.history, this.extra, this.changes, this.followBox, this.logBar,
+        this.log);
       this.nodeId = null;
       this.execution = null;
     }
@@ -39,14 +45,7 @@ class ExecutionPanel extends AppElement {
     this.listen('output', (event) => this.output(event.detail));
     this.listen('connection', () => this.renderHead());
     this.listen('templates', () => this.renderFollowUp());
-    this.ticker = setInterval(() => {
-      if (this.execution && ACTIVE.has(this.execution.status) && this.execution.started_at) this.renderHead();
-    }, 1000);
     this.select(this.store.selectedNode, true);
-  }
-
-  detach() {
-    clearInterval(this.ticker);
   }
 
   select(nodeId, force = false) {
@@ -67,7 +66,10 @@ class ExecutionPanel extends AppElement {
     this.lastSeq = 0;
     this.pending = [];
     this.loading = Boolean(execution);
-    this.log.reset(execution ? 'Loading the agent output…' : (this.nodeId ? 'This node has not run yet.' : ''));
+    this.searchBox.value = '';
+    this.logBar.hidden = !execution;
+    this.log.reset(execution ? 'Loading the agent output…' : (this.nodeId ? 'This node has not run yet.' : ''),
+      { plain: this.store.templates.find((t) => t.id === execution?.agent)?.output === 'text' });
     this.renderHead();
     this.renderHistory();
     this.renderExtra();
@@ -77,8 +79,9 @@ class ExecutionPanel extends AppElement {
       // Only the newest events: the log keeps the last CAP entries anyway.
       const page = await this.app.client.eventsTail(execution.id, TAIL);
       if (token !== this.token) return;
-      const outputs = page.events.filter((e) => LOGGED.has(e.type));
+      const outputs = page.events.filter((e) => LOGGED.has(e.type)).map(asLogEntry);
       if (outputs.length) this.log.push(outputs);
+      this.logComplete = page.events.length < TAIL; // else search reads the rest first
       if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
       this.loading = false;
       const live = this.pending.filter((e) => e.seq > this.lastSeq);
@@ -156,7 +159,7 @@ class ExecutionPanel extends AppElement {
   output(events) {
     if (!this.execution) return;
     const id = this.execution.id;
-    const mine = events.filter((e) => e.execution_id === id);
+    const mine = events.filter((e) => e.execution_id === id).map(asLogEntry);
     if (!mine.length) return;
     if (this.loading) {
       for (const event of mine) this.pending.push(event);
@@ -166,6 +169,86 @@ class ExecutionPanel extends AppElement {
     if (!fresh.length) return;
     this.lastSeq = fresh[fresh.length - 1].seq;
     this.log.push(fresh);
+  }
+
+  /** Search, copy and download of the shown execution's log. */
+  logToolbar() {
+    this.searchBox = h('input', { type: 'search', name: 'log-search', placeholder: 'Search the output',
+      'aria-label': 'Search the agent output', autocomplete: 'off' });
+    let timer = null;
+    this.searchBox.addEventListener('input', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.searchLog(this.searchBox.value), SEARCH_DELAY_MS);
+    });
+    return h('div', { class: 'log-bar', role: 'toolbar', 'aria-label': 'Agent output', hidden: true },
+      this.searchBox,
+      actionButton('Copy', () => this.copyLog(), { class: 'small', 'data-action': 'copy-log',
+        title: 'Copy the whole log as text' }),
+      actionButton('Download', () => this.downloadLog(), { class: 'small', 'data-action': 'download-log',
+        title: 'Download the whole log as a text file' }));
+  }
+
+  /** Every stored output event of the shown execution (the log on screen was given the newest only). */
+  async storedOutput() {
+    const id = this.execution.id;
+    const events = [];
+    let after = 0;
+    for (;;) {
+      const page = await this.app.client.events(id, after);
+      for (const event of page.events) if (LOGGED.has(event.type)) events.push(asLogEntry(event));
+      if (page.next_after === null || page.next_after === undefined) break;
+      after = page.next_after;
+    }
+    return events;
+  }
+
+  async wholeLog() {
+    const id = this.execution.id;
+    const events = await this.storedOutput();
+    return { id, text: logText(events), count: events.length };
+  }
+
+  /** Search the whole log: an execution opened late holds only its newest events until the first search. */
+  async searchLog(query) {
+    if (query.trim() && !this.loading && !this.logComplete && this.execution) {
+      const token = this.token;
+      this.logComplete = true;
+      this.log.showStatus('Reading the whole log to search it…');
+      try {
+        const events = await this.storedOutput();
+        if (token !== this.token) return;
+        this.log.adopt(events);
+      } catch (error) {
+        if (token !== this.token) return;
+        this.logComplete = false;
+        this.actions.notify('error', `Reading the whole log failed: ${error.message}; searching what is shown.`);
+      }
+    }
+    this.log.search(this.searchBox.value);
+  }
+
+  async copyLog() {
+    try {
+      const { text, count } = await this.wholeLog();
+      await copyText(text);
+      this.actions.notify('info', `Copied ${count.toLocaleString()} log entr${count === 1 ? 'y' : 'ies'}.`);
+    } catch (error) {
+      this.actions.notify('error', `Copying the log failed: ${error.message}`);
+    }
+  }
+
+  async downloadLog() {
+    try {
+      const { id, text } = await this.wholeLog();
+      const url = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
+      const link = h('a', { href: url, download: `execution-${id}.log`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 0);
+    } catch (error) {
+      this.actions.notify('error', `Downloading the log failed: ${error.message}`);
+    }
   }
 
   /** What the log says while it has no entry. */
@@ -223,13 +306,13 @@ class ExecutionPanel extends AppElement {
       e && gate ? h('dl', { class: 'facts' },
         fact('Execution', h('code', {}, e.id)),
         fact('Kind', 'gate'),
-        fact('Started', time(e.started_at)),
-        fact(status === EXECUTION_STATUS.WAITING ? 'Waiting' : 'Duration', duration(executionDuration(e)))) : null,
+        fact('Started', relativeTime(e.started_at)),
+        fact(status === EXECUTION_STATUS.WAITING ? 'Waiting' : 'Duration', this.durationFact(e))) : null,
       e && !gate ? h('dl', { class: 'facts' },
         fact('Execution', h('code', {}, e.id)),
         fact('Attempt', String(e.attempt ?? 1)),
-        fact('Started', time(e.started_at)),
-        fact('Duration', duration(executionDuration(e))),
+        fact('Started', relativeTime(e.started_at)),
+        fact('Duration', this.durationFact(e)),
         fact('Tokens', tokens(e)),
         fact('Cost', cost(e.cost_usd)),
         fact('Exit code', e.exit_code ?? '–'),
@@ -257,6 +340,10 @@ class ExecutionPanel extends AppElement {
         } }, 'Back to the latest')));
   }
 
+  durationFact(e) {
+    return h('span', { 'data-role': 'duration' }, durationOf(e) ?? '–');
+  }
+
   renderHistory() {
     const list = this.executions || [];
     const shown = this.execution?.id;
@@ -268,7 +355,7 @@ class ExecutionPanel extends AppElement {
             this.show(e);
           } },
         h('span', { class: `badge status-${e.status}` }, statusLabel(e.status)),
-        ` ${time(e.started_at || e.created_at)} · ${duration(executionDuration(e))}`,
+        ' ', relativeTime(e.started_at || e.created_at), ' · ', durationOf(e) ?? '–',
         e.attempt > 1 ? ` · attempt ${e.attempt}` : '',
         e.candidate ? ` · candidate ${e.candidate}` : '',
         e.parent_execution_id ? (this.isRepair(e) ? ' · repair' : ' · follow-up') : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
@@ -405,6 +492,20 @@ class ExecutionPanel extends AppElement {
       e.prompt ? h('details', { class: 'prompt' }, h('summary', {}, 'Prompt sent'), h('pre', {}, e.prompt)) : null,
       e.stderr ? h('details', { class: 'stderr' }, h('summary', {}, 'Standard error'), h('pre', {}, e.stderr)) : null);
   }
+}
+
+/** The clipboard API needs a secure context (https or localhost); a plain-http hub gets the old way. */
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = h('textarea', { readonly: true, class: 'sr-only' }, text);
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand('copy');
+  area.remove();
+  if (!copied) throw new Error('the browser refused to copy');
 }
 
 customElements.define('orc-execution-panel', ExecutionPanel);

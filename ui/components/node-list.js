@@ -3,7 +3,8 @@
 
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { duration, executionDuration, statusLabel } from '../format.js';
+import { durationOf } from '../clock.js';
+import { statusLabel } from '../format.js';
 import { NODE_KIND } from '../statuses.js';
 
 class NodeList extends AppElement {
@@ -35,7 +36,7 @@ class NodeList extends AppElement {
           `from ${node.planned_by}`)] : null),
       h('code', { class: 'muted' }, node.id),
       h('span', { class: `status-text status-${status}` }, status === 'none' ? 'not run yet' : statusLabel(status)),
-      h('span', { class: 'muted' }, execution ? duration(executionDuration(execution)) : ''),
+      h('span', { class: 'muted node-duration' }, durationOf(execution)),
       node.depends_on.length ? h('span', { class: 'muted deps' }, `after ${node.depends_on.join(', ')}`) : null));
     });
     render(this, h('h3', { class: 'sr-only' }, 'Nodes'), h('ul', { class: 'node-rows' }, rows));

@@ -3,7 +3,8 @@
 
 import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
-import { ago, statusLabel } from '../format.js';
+import { relativeTime } from '../clock.js';
+import { statusLabel } from '../format.js';
 import { PROJECT_STATE } from '../statuses.js';
 import './project-form.js';
 
@@ -42,7 +43,7 @@ class ProjectList extends AppElement {
       h('span', { class: `badge state-${state}` }, state),
       h('span', { class: 'project-meta muted' },
         `${project.node_count ?? 0} node${project.node_count === 1 ? '' : 's'} · `,
-        last ? `last run ${statusLabel(last.status)} ${ago(last.created_at)}` : 'never run')),
+        last ? [`last run ${statusLabel(last.status)} `, relativeTime(last.created_at)] : 'never run')),
       selected ? h('button', { type: 'button', class: 'link small', 'data-action': 'edit-project',
         onclick: () => this.edit(this.editing === project.id ? null : project.id) },
       this.editing === project.id ? 'Close' : 'Edit') : null);
