@@ -54,6 +54,9 @@ def test_a_check_and_its_repair_turn_are_steps_of_the_node(page: Page, hub: Brow
     expect(failed.locator("pre")).to_contain_text("status is broken")
     expect(panel.locator(".exec-error")).to_contain_text("failed with exit code 1")
     expect(panel.locator("[data-role=follow-ups]")).to_contain_text("Repaired by")
+    panel.get_by_label("Search the agent output").fill("status is broken")  # a check's output is searchable
+    expect(panel.locator("orc-event-log")).to_have_attribute("data-matches", "1")
+    panel.get_by_label("Search the agent output").fill("")
     shoot(page, "checks-failed-1400")
     page.set_viewport_size({"width": 800, "height": 600})
     shoot(page, "checks-failed-800")
