@@ -41,7 +41,7 @@ import sqlite_utils
 import trio
 
 from .errors import StorageUnavailable
-from .events import EventBus, Sequencer, StoredEvent, build_event, encode
+from .events import HUB_STREAM, EventBus, Sequencer, StoredEvent, build_event, encode
 from .schema import migrate
 
 log = logging.getLogger("orchestra.db")
@@ -124,7 +124,8 @@ def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[di
 class WriteJobContext:
     """What one write job sees: the writer's connection, inside the batch's transaction and the job's own
     savepoint (a job alone in its batch needs none: rolling back undoes just it), and ``emit`` /
-    ``emit_many`` to append project events, published once the transaction commits."""
+    ``emit_many`` to append project events (``emit_hub``: hub feed events), published once the
+    transaction commits."""
 
     def __init__(self, db: sqlite_utils.Database, sequencer: Sequencer) -> None:
         self.db = db
@@ -161,6 +162,14 @@ class WriteJobContext:
         )
         self.events.append(StoredEvent(project_id, seq, body, type_.startswith("node.")))
         return event
+
+    def emit_hub(self, project_id: str, type_: str, **fields: Any) -> None:
+        """Append an event about ``project_id`` to the hub feed (its own ``seq``), published with the rest."""
+        seq = self._sequencer.next(self.db, HUB_STREAM)
+        body = encode(build_event(seq, project_id, type_, **fields))
+        self.db.conn.execute("INSERT INTO hub_events (seq, project_id, type, body) VALUES (?, ?, ?, ?)",
+                             [seq, project_id, type_, body])
+        self.events.append(StoredEvent(HUB_STREAM, seq, body))
 
 
 @dataclass

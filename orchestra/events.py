@@ -1,4 +1,8 @@
-"""Project events: gap-free per-project sequence numbers, storage rows, and fan-out to subscribers.
+"""Events: gap-free sequence numbers, storage rows, and fan-out to subscribers.
+
+There is one stream of events per project (table ``events``, ``seq`` per project) and one for the
+whole hub, the hub feed (table ``hub_events``, its own ``seq``: project and run events of every
+project), whose key on the bus and in the :class:`Sequencer` is :data:`HUB_STREAM`.
 
 An event is stored before it is sent: the database writer assigns ``seq`` inside its transaction
 and hands the committed events to :class:`EventBus` afterwards. Each event is encoded to JSON once,
@@ -18,10 +22,13 @@ from typing import Any
 import sqlite_utils
 import trio
 
+# The hub feed's key where a project's id keys its own stream: no project id is empty.
+HUB_STREAM = ""
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
-    project_id: str
+    project_id: str  # the stream: a project's id, or HUB_STREAM
     seq: int
     body: str  # the event as JSON text, sent to clients as is
     node_change: bool = False  # a node.* event: cached node lists of the project are stale
@@ -33,7 +40,7 @@ def encode(value: Any) -> str:
 
 
 class Sequencer:
-    """Per-project ``seq`` counters, used only by the single writer thread.
+    """Per-stream ``seq`` counters (each project's, and the hub feed's), used only by the single writer thread.
 
     A counter is loaded from the table on first use. A rolled-back job gives its numbers back (the
     sequence stays gap-free): each change is logged, and :meth:`rollback` undoes those after a mark,
@@ -52,7 +59,10 @@ class Sequencer:
         last = self._last.get(project_id)
         self._undo.append((project_id, last))
         if last is None:
-            row = db.execute("SELECT max(seq) FROM events WHERE project_id = ?", [project_id]).fetchone()
+            if project_id == HUB_STREAM:
+                row = db.execute("SELECT max(seq) FROM hub_events").fetchone()
+            else:
+                row = db.execute("SELECT max(seq) FROM events WHERE project_id = ?", [project_id]).fetchone()
             last = row[0] or 0
         self._last[project_id] = last + count
         return last + 1
@@ -145,7 +155,8 @@ class Subscription:
 
 
 class EventBus:
-    """Fan-out of committed events to the live subscribers of each project. Never blocks."""
+    """Fan-out of committed events to the live subscribers of each stream (a project, or the hub
+    feed: :data:`HUB_STREAM`). Never blocks."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = {}

@@ -10,7 +10,7 @@ import sqlite_utils
 from .db import fetch_rows
 from .errors import NotFound, Unprocessable
 from .rows import Execution, Run, Totals
-from .statuses import ExecutionStatus
+from .statuses import ExecutionStatus, RunScope
 
 Row = dict[str, Any]
 
@@ -37,6 +37,9 @@ def _present_run(row: Row) -> Run:
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     row["inputs"] = json.loads(row["inputs"]) if row.get("inputs") else {}
     row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
+    row["scope"] = RunScope.FOLLOW_UP if row.pop("follow_up") else RunScope.NODES if row["node_ids"] else RunScope.ALL
+    row["totals"] = {"input_tokens": row.pop("input_tokens"), "output_tokens": row.pop("output_tokens"),
+                     "cost_usd": round(row.pop("cost_usd"), 6), "executions": row.pop("executions")}
     return cast(Run, row)
 
 
@@ -49,21 +52,47 @@ def totals(db: sqlite_utils.Database, column: str, value: str) -> Totals:
     return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": round(row[2], 6), "executions": row[3]}
 
 
-def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int) -> list[Run]:
-    if project_id is None:
-        rows = fetch_rows(db, "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?", [limit])
-    else:
-        rows = fetch_rows(db, "SELECT * FROM runs WHERE project_id = ? ORDER BY created_at DESC LIMIT ?",
-                     [project_id, limit])
-    return [_present_run(row) for row in rows]
+# The runs of one page (``page``, chosen first so that only they are summed), each with its totals and
+# whether it is a follow-up (its executions continue another's session): what _present_run reads.
+_RUN_SUMMARIES = """
+    SELECT page.*, coalesce(sum(e.input_tokens), 0) AS input_tokens, coalesce(sum(e.output_tokens), 0) AS output_tokens,
+           coalesce(sum(e.cost_usd), 0) AS cost_usd, count(e.num) AS executions,
+           coalesce(max(e.parent_execution_id IS NOT NULL), 0) AS follow_up
+    FROM page LEFT JOIN executions e ON e.run_id = page.id
+    GROUP BY page.id ORDER BY page.created_at DESC, page.id DESC"""
+
+
+def list_runs(db: sqlite_utils.Database, project_id: str | None, limit: int,
+              before: str | None = None) -> tuple[list[Run], str | None]:
+    """Newest first, with totals and scope; ``before`` is the id of the last run of the previous page."""
+    clauses, params = [], []
+    if project_id is not None:
+        clauses.append("project_id = ?")
+        params.append(project_id)
+    if before:
+        anchor = db.execute("SELECT created_at, id FROM runs WHERE id = ?", [before]).fetchone()
+        if anchor is None:
+            raise Unprocessable(f"before: run '{before}' does not exist", {"field": "before"})
+        clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
+        params += [anchor[0], anchor[0], anchor[1]]
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = fetch_rows(db, f"WITH page AS (SELECT * FROM runs {where} ORDER BY created_at DESC, id DESC LIMIT ?)"
+                      + _RUN_SUMMARIES, [*params, limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [_present_run(row) for row in rows], (rows[-1]["id"] if more else None)
+
+
+def run_summary(db: sqlite_utils.Database, run_id: str) -> Run:
+    """One run as ``GET /runs`` lists it (and as run events carry it): totals and scope, no executions."""
+    rows = fetch_rows(db, "WITH page AS (SELECT * FROM runs WHERE id = ?)" + _RUN_SUMMARIES, [run_id])
+    if not rows:
+        raise NotFound(f"run '{run_id}' does not exist")
+    return _present_run(rows[0])
 
 
 def get_run(db: sqlite_utils.Database, run_id: str) -> Run:
-    rows = fetch_rows(db, "SELECT * FROM runs WHERE id = ?", [run_id])
-    if not rows:
-        raise NotFound(f"run '{run_id}' does not exist")
-    run = _present_run(rows[0])
-    run["totals"] = totals(db, "run_id", run_id)
+    run = run_summary(db, run_id)
     run["executions"] = [present_execution(row) for row in fetch_rows(
         db, f"SELECT {_EXECUTION_COLUMNS} FROM executions WHERE run_id = ? ORDER BY num", [run_id])]
     return run

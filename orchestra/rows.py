@@ -125,6 +125,7 @@ class Run(TypedDict):
     id: str
     project_id: str
     status: str  # a RunStatus
+    scope: str  # a RunScope: the whole DAG, chosen nodes and below, or a follow-up
     node_ids: list[str] | None  # what was launched; None: every node
     budget: dict[str, Any] | None
     inputs: dict[str, str]  # the launch inputs ({{inputs.NAME}})
@@ -133,8 +134,8 @@ class Run(TypedDict):
     created_at: float
     started_at: float | None
     finished_at: float | None
-    totals: NotRequired[Totals]
-    executions: NotRequired[list[Execution]]
+    totals: Totals
+    executions: NotRequired[list[Execution]]  # GET /runs/{id} only
 
 
 class QueuedExecution(TypedDict):

@@ -173,6 +173,22 @@ def _triggers(db: sqlite_utils.Database) -> None:
     )
 
 
+def _hub_events(db: sqlite_utils.Database) -> None:
+    """The hub feed's stored events (``/ws/hub``): one hub-wide ``seq``, kept when their project is
+    deleted (a replay from any ``since`` stays gap-free)."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE hub_events (
+            seq INTEGER PRIMARY KEY,
+            project_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def _node_checks_and_repairs(db: sqlite_utils.Database) -> None:
     """A node's check (its argv as JSON: ``check`` is an SQL keyword), its timeout and its repair turns."""
     _run_script(db, """
@@ -201,7 +217,7 @@ def _candidates(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _run_inputs, _triggers, _node_checks_and_repairs, _plan_nodes, _candidates]
+    _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -73,6 +73,26 @@ class EventType(StrEnum):
     CHECK_FINISHED = "check.finished"  # ... and how it ended: exit code, output tail
 
 
+class HubEventType(StrEnum):
+    """The ``type`` of a stored event of the hub feed (``/ws/hub``; each has a hub-wide ``seq``): what a
+    list of every project needs to stay current. Its run events say the same as the project's own."""
+
+    PROJECT_CREATED = "project.created"
+    PROJECT_UPDATED = "project.updated"
+    PROJECT_DELETED = "project.deleted"
+    RUN_STARTED = EventType.RUN_STARTED.value
+    RUN_FINISHED = EventType.RUN_FINISHED.value
+
+
+class RunScope(StrEnum):
+    """What a run launched (``scope`` of a run): the whole DAG, chosen nodes and what is below them,
+    or a follow-up turn of one execution. (Who launched it is its ``trigger``: a webhook, a schedule.)"""
+
+    ALL = "all"
+    NODES = "nodes"
+    FOLLOW_UP = "follow_up"
+
+
 class MessageType(StrEnum):
     """The ``type`` of the WebSocket messages that are not stored events."""
 
@@ -135,6 +155,8 @@ def ui_constants() -> dict[str, object]:
         "NODE_KIND": _members(NodeKind),
         "PROJECT_STATE": _members(ProjectState),
         "EVENT_TYPE": _members(EventType),
+        "HUB_EVENT_TYPE": _members(HubEventType),
+        "RUN_SCOPE": _members(RunScope),
         "MESSAGE_TYPE": _members(MessageType),
         "UNFINISHED_RUN_STATUSES": _ordered(UNFINISHED_RUN_STATUSES),
         "FINAL_RUN_STATUSES": _ordered(FINAL_RUN_STATUSES),

@@ -23,6 +23,7 @@ from .statuses import (
     UNFINISHED_EXECUTION_STATUSES,
     UNFINISHED_RUN_STATUSES,
     EventType,
+    HubEventType,
     NodeKind,
     ProjectState,
     RunStatus,
@@ -91,6 +92,7 @@ def insert_project(tx: WriteJobContext, fields: Row) -> Project:
     row: Row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
     row |= {"created_at": now, "updated_at": now}
     tx.db.table("projects").insert(row)
+    tx.emit_hub(row["id"], HubEventType.PROJECT_CREATED, project=get_project(tx.db, row["id"]))
     return get_project(tx.db, row["id"], with_totals=True)
 
 
@@ -99,6 +101,7 @@ def update_project(tx: WriteJobContext, project_id: str, changes: Row) -> Projec
     if changes:
         changes = changes | {"updated_at": time.time()}
         tx.db.table("projects").update(project_id, changes)
+        tx.emit_hub(project_id, HubEventType.PROJECT_UPDATED, project=get_project(tx.db, project_id))
     return get_project(tx.db, project_id, with_totals=True)
 
 
@@ -116,6 +119,7 @@ def delete_project(tx: WriteJobContext, project_id: str) -> None:
     tx.execute("DELETE FROM events WHERE project_id = ?", [project_id])
     tx.execute("DELETE FROM edges WHERE project_id = ?", [project_id])
     tx.execute("DELETE FROM projects WHERE id = ?", [project_id])
+    tx.emit_hub(project_id, HubEventType.PROJECT_DELETED)
 
 
 # -- nodes ----------------------------------------------------------------------------------------

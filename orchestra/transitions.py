@@ -165,8 +165,7 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
     tx.db.table("runs").insert(run)
     rows = [execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
     tx.db.table("executions").insert_all(rows)
-    tx.emit(project_id, EventType.RUN_STARTED, run_id=run["id"],
-            run={**run, "node_ids": node_ids, "budget": budget, "inputs": inputs or {}, "trigger": trigger})
+    announce_run(tx, project_id, run["id"], EventType.RUN_STARTED)
     for row in rows:
         tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run["id"], node_id=row["node_id"],
                 execution_id=row["id"], execution=summary(row))
@@ -231,9 +230,15 @@ def finish_run(tx: WriteJobContext, project_id: str, run_id: str, status: RunSta
         update_execution(tx, project_id, execution_id, {
             "status": leftover_status, "error": error, "finished_at": now}, EventType.EXECUTION_FINISHED)
     tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?", [status, error, now, run_id])
-    run = history.get_run(tx.db, run_id)
-    run.pop("executions")
-    tx.emit(project_id, EventType.RUN_FINISHED, run_id=run_id, run=run)
+    announce_run(tx, project_id, run_id, EventType.RUN_FINISHED)
+
+
+def announce_run(tx: WriteJobContext, project_id: str, run_id: str, type_: EventType) -> None:
+    """Emit a run's start or end on its project's stream, and on the hub feed with its project as a
+    list of projects now shows it (state, last run)."""
+    run = history.run_summary(tx.db, run_id)
+    tx.emit(project_id, type_, run_id=run_id, run=run)
+    tx.emit_hub(project_id, type_, run_id=run_id, run=run, project=store.get_project(tx.db, project_id))
 
 
 # What recovery leaves alone: a gate waiting for a person runs no process, so it survives a restart,
@@ -270,6 +275,4 @@ def abandon_run(tx: WriteJobContext, project_id: str, run_id: str, reason: str) 
 def _cancel_run(tx: WriteJobContext, project_id: str, run_id: str, reason: str, now: float) -> None:
     tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                [RunStatus.CANCELLED, reason, now, run_id])
-    run = history.get_run(tx.db, run_id)
-    run.pop("executions")
-    tx.emit(project_id, EventType.RUN_FINISHED, run_id=run_id, run=run)
+    announce_run(tx, project_id, run_id, EventType.RUN_FINISHED)

@@ -5,18 +5,16 @@ import { FAILED } from './format.js';
 import { setFragmentProject } from './settings.js';
 import { EVENT_TYPE } from './statuses.js';
 
+// How long the first connection waits for the hub feed's snapshot (the project list) before it says so.
+const FEED_WAIT_MS = 15000;
+
 export class Actions {
   constructor(store, client) {
     this.store = store;
     this.client = client;
     this.subscription = null;
-    // The project list's at-a-glance state follows what happens in the open project.
-    this.offs = ['runs', 'nodes'].map((topic) => store.on(topic, () => this.refreshProjectsSoon()));
-  }
-
-  refreshProjectsSoon() {
-    clearTimeout(this.projectsTimer);
-    this.projectsTimer = setTimeout(() => this.loadProjects().catch(() => {}), 400);
+    this.hubFeed = null;
+    this.hubReady = null;
   }
 
   notify(kind, text) {
@@ -32,17 +30,13 @@ export class Actions {
     }
   }
 
-  async loadProjects() {
-    this.store.setProjects(await this.client.projects());
-  }
-
   async loadTemplates() {
     this.store.setTemplates(await this.client.templates());
   }
 
   /** Everything the page shows, fetched again (first connection, the hub came back). */
   async refresh() {
-    await Promise.all([this.loadProjects(), this.loadTemplates()]);
+    await Promise.all([this.followHub(), this.loadTemplates()]);
     if (this.store.projectId) {
       if (!this.subscription) this.subscribe(this.store.projectId);
       else this.subscription.reconnectNow();
@@ -60,6 +54,30 @@ export class Actions {
     this.loadRuns().catch((error) => this.notify('error', `Loading the runs failed: ${error.message}`));
   }
 
+  /**
+   * The project list comes from the hub feed (a snapshot, then every project's project and run events,
+   * so a run started by curl or another browser shows at once): resolves once the list is loaded.
+   */
+  followHub() {
+    if (this.hubFeed) {
+      this.hubFeed.reconnectNow(); // with since: what happened meanwhile is replayed
+      return this.store.projectsLoaded ? Promise.resolve() : this.hubReady;
+    }
+    let loaded;
+    this.hubReady = new Promise((resolve, reject) => {
+      loaded = resolve;
+      setTimeout(() => reject(new Error(`the project list did not arrive within ${FEED_WAIT_MS / 1000} s`)), FEED_WAIT_MS);
+    });
+    this.hubFeed = this.client.subscribeHub({
+      onSnapshot: (snapshot) => {
+        this.store.setProjects(snapshot.projects);
+        loaded();
+      },
+      onEvents: (events) => this.store.applyHubEvents(events),
+    });
+    return this.hubReady;
+  }
+
   subscribe(projectId) {
     const store = this.store;
     this.subscription = this.client.subscribe(projectId, {
@@ -70,45 +88,59 @@ export class Actions {
         if (state === 'gone') {
           this.notify('error', `Project ${projectId} is gone: ${message}`);
           this.openProject(null);
-          this.loadProjects().catch(() => {});
         }
       },
     });
   }
 
-  async loadRuns() {
+  /** A page of the open project's runs (older ones: `before`, the last run id of the previous page). */
+  async loadRuns(before = null) {
     const projectId = this.store.projectId;
-    const runs = await this.client.runs(projectId);
-    if (this.store.projectId === projectId) this.store.setRuns(runs);
+    const page = await this.client.runs(projectId, { before });
+    if (this.store.projectId === projectId) this.store.setRuns(page.runs, page.next_before);
+    return page;
+  }
+
+  /** Show a run's executions on the canvas and in the timeline (null: back to the latest). */
+  async viewRun(runId) {
+    if (!runId) {
+      this.store.viewRun(null);
+      return;
+    }
+    this.store.viewRun(runId); // live events of the run count from now on
+    let executions;
+    try {
+      executions = await this.attempt(`Loading run ${runId}`, () => this.client.runExecutions(runId));
+    } catch (error) {
+      if (this.store.viewedRun === runId) this.store.viewRun(null);
+      throw error;
+    }
+    if (this.store.viewedRun === runId) this.store.addViewed(executions);
   }
 
   close() {
     this.subscription?.close();
     this.subscription = null;
-    clearTimeout(this.projectsTimer);
-    for (const off of this.offs) off();
+    this.hubFeed?.close();
+    this.hubFeed = null;
   }
 
   // -- projects --------------------------------------------------------------------------------
 
   async createProject(fields) {
     const project = await this.attempt('Creating the project', () => this.client.createProject(fields));
-    await this.loadProjects().catch(() => {});
     this.openProject(project.id);
     this.notify('info', `Project "${project.name}" created.`);
     return project;
   }
 
   async updateProject(projectId, fields) {
-    const project = await this.attempt('Saving the project', () => this.client.updateProject(projectId, fields));
-    await this.loadProjects().catch(() => {});
-    return project;
+    return this.attempt('Saving the project', () => this.client.updateProject(projectId, fields));
   }
 
   async deleteProject(projectId) {
     await this.attempt('Deleting the project', () => this.client.deleteProject(projectId));
     if (this.store.projectId === projectId) this.openProject(null);
-    await this.loadProjects().catch(() => {});
     this.notify('info', 'Project deleted.');
   }
 

@@ -1,4 +1,4 @@
-// The hub's REST API and its WebSocket subscription.
+// The hub's REST API and its WebSocket subscriptions (a project's stream, and the hub feed).
 //
 // Every REST failure becomes an ApiError whose message is words a person can read: the hub's own
 // error message when it sent one ({"error": {"code", "message", "details"}}), otherwise what went
@@ -70,6 +70,8 @@ export class HubClient extends EventTarget {
   health() { return this.request('GET', '/health', undefined, { auth: false }); }
 
   async projects() { return (await this.get('/projects')).projects; }
+  /** One project, with its totals (tokens and cost over every execution). */
+  project(id) { return this.get(`/projects/${enc(id)}`); }
   createProject(fields) { return this.post('/projects', fields); }
   updateProject(id, fields) { return this.patch(`/projects/${enc(id)}`, fields); }
   deleteProject(id) { return this.delete(`/projects/${enc(id)}`); }
@@ -91,8 +93,24 @@ export class HubClient extends EventTarget {
   launch(projectId, nodeIds, options = {}) {
     return this.post('/launch', { project_id: projectId, ...(nodeIds ? { node_ids: nodeIds } : {}), ...options });
   }
-  async runs(projectId, limit = 20) { return (await this.get(`/runs?project_id=${enc(projectId)}&limit=${limit}`)).runs; }
+  /** A page of a project's runs, newest first, each with trigger and totals: {runs, next_before}. */
+  runs(projectId, { limit = 50, before = null } = {}) {
+    const query = new URLSearchParams({ project_id: projectId, limit: String(limit) });
+    if (before) query.set('before', before);
+    return this.get(`/runs?${query}`);
+  }
   cancelRun(runId) { return this.post(`/runs/${enc(runId)}/cancel`); }
+  /** Every execution of a run (retries included), oldest first, without the bulky fields. */
+  async runExecutions(runId) {
+    const all = [];
+    let before = null;
+    do {
+      const page = await this.executions({ run_id: runId, limit: 500, ...(before ? { before } : {}) });
+      all.push(...page.executions);
+      before = page.next_before;
+    } while (before);
+    return all.reverse();
+  }
 
   executions(filters) { return this.get(`/executions?${new URLSearchParams(filters)}`); }
   execution(id) { return this.get(`/executions/${enc(id)}`); }
@@ -112,7 +130,12 @@ export class HubClient extends EventTarget {
   followUp(id, prompt) { return this.post(`/executions/${enc(id)}/follow-up`, { prompt }); }
 
   subscribe(projectId, handlers) {
-    return new Subscription(this, projectId, handlers);
+    return new Subscription(this, `/ws/subscribe/${enc(projectId)}`, handlers);
+  }
+
+  /** The hub feed: every project's project and run events (snapshot: {seq, projects}). */
+  subscribeHub(handlers) {
+    return new Subscription(this, '/ws/hub', handlers);
   }
 }
 
@@ -127,17 +150,17 @@ const BAD_REQUEST = 4400;
 const BACKOFF_MS = [250, 500, 1000, 2000, 3000, 5000];
 
 /**
- * A live subscription to one project's events that survives drops: it reconnects with
- * `since` = the last seq it delivered, so nothing is missed or seen twice. The first connection
- * (and a resync) asks for a snapshot instead.
+ * A live subscription to one stream (a project's events, or the hub feed) that survives drops: it
+ * reconnects with `since` = the last seq it delivered, so nothing is missed or seen twice. The first
+ * connection (and a resync) asks for a snapshot instead.
  *
  * handlers: onSnapshot(snapshot), onEvents(events[]), onState(state, message) where state is
  * 'connecting' | 'live' | 'reconnecting' | 'gone'.
  */
 export class Subscription {
-  constructor(client, projectId, handlers) {
+  constructor(client, path, handlers) {
     this.client = client;
-    this.projectId = projectId;
+    this.path = path;
     this.handlers = handlers;
     this.lastSeq = null;
     this.closed = false;
@@ -151,7 +174,7 @@ export class Subscription {
     const params = new URLSearchParams({ token: this.client.token });
     if (this.lastSeq !== null) params.set('since', String(this.lastSeq));
     const base = this.client.baseUrl.replace(/^http/, 'ws');
-    return `${base}/ws/subscribe/${enc(this.projectId)}?${params}`;
+    return `${base}${this.path}?${params}`;
   }
 
   open() {

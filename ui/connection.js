@@ -1,8 +1,8 @@
 // Watches the hub: is it reachable, does it take our token? Sets store.connection, which the banner
-// shows, and retries on its own until the hub answers again; then everything is fetched anew.
+// shows, and retries on its own until the hub answers again; then everything is fetched anew. (The
+// project list needs no polling: the hub feed keeps it current.)
 
 const RETRY_MS = 2000;
-const POLL_MS = 5000;
 
 export class ConnectionMonitor {
   constructor(store, client, onOnline) {
@@ -11,7 +11,6 @@ export class ConnectionMonitor {
     this.onOnline = onOnline;
     this.checking = null;
     this.timer = null;
-    this.poller = null;
     this.stopped = false;
     const recheck = () => this.check();
     client.addEventListener('unreachable', recheck);
@@ -21,18 +20,11 @@ export class ConnectionMonitor {
 
   start() {
     this.check();
-    // While online, refresh the project list (its at-a-glance state) now and then.
-    this.poller = setInterval(() => {
-      if (this.store.connection.state === 'online' && document.visibilityState !== 'hidden') {
-        this.client.projects().then((projects) => this.store.setProjects(projects)).catch(() => {});
-      }
-    }, POLL_MS);
   }
 
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
-    clearInterval(this.poller);
   }
 
   refused() {

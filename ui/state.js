@@ -1,9 +1,11 @@
 // The state holder: plain data plus 'change'-style events per topic, so each component re-renders
 // only what concerns it. Topics: connection, live, projects, templates, project, nodes, executions,
-// runs, selection, output (detail: the execution.output events of one message), notify.
+// runs, run-view (which run the canvas shows), selection, output (detail: the execution.output events
+// of one message), notify.
 
 import { clock } from './clock.js';
-import { EVENT_TYPE, UNFINISHED_RUN_STATUSES } from './statuses.js';
+import { mergeExecution } from './format.js';
+import { EVENT_TYPE, HUB_EVENT_TYPE, UNFINISHED_RUN_STATUSES } from './statuses.js';
 
 const ACTIVE_RUN = new Set(UNFINISHED_RUN_STATUSES);
 
@@ -26,6 +28,9 @@ export class Store extends EventTarget {
     this.nodes = new Map();
     this.latest = new Map(); // node id -> its latest execution (summary)
     this.runs = new Map();
+    this.runsBefore = null; // the id to load older runs before (GET /runs?before=), null: all loaded
+    this.viewedRun = null; // a run id: the canvas and the node list show that run, not the latest
+    this.viewedExecutions = new Map(); // execution id -> execution of the viewed run (retries included)
     this.activity = new Map(); // execution id -> time of its last output (performance.now())
     this.selectedNode = null;
     this.selectedEdge = null;
@@ -61,6 +66,24 @@ export class Store extends EventTarget {
     this.emit('projects');
   }
 
+  /** Hub feed events: the project list follows runs started anywhere, and projects made, changed, deleted. */
+  applyHubEvents(events) {
+    const projects = new Map(this.projects.map((p) => [p.id, p]));
+    for (const event of events) {
+      if (event.type === HUB_EVENT_TYPE.PROJECT_DELETED) projects.delete(event.project_id);
+      else if (event.project) projects.set(event.project_id, event.project);
+    }
+    this.setProjects([...projects.values()]);
+  }
+
+  /** The open project's node count in the list, from its own stream (the hub feed has no node events). */
+  countNodes() {
+    const index = this.projects.findIndex((p) => p.id === this.projectId);
+    if (!this.loaded || index < 0 || this.projects[index].node_count === this.nodes.size) return;
+    this.projects = this.projects.with(index, { ...this.projects[index], node_count: this.nodes.size });
+    this.emit('projects');
+  }
+
   setTemplates(templates) {
     this.templates = templates;
     this.emit('templates');
@@ -87,15 +110,46 @@ export class Store extends EventTarget {
       if (this.nodes.has(execution.node_id)) this.latest.set(execution.node_id, execution);
     }
     if (this.selectedNode && !this.nodes.has(this.selectedNode)) this.selectedNode = null;
+    this.countNodes();
     this.emit('project');
     this.emit('nodes');
     this.emit('executions', snapshot.executions);
     this.emit('selection');
   }
 
-  setRuns(runs) {
+  /** A page of runs from GET /runs (live run events are newer: they stay); `before`: the next page's cursor. */
+  setRuns(runs, before = null) {
     for (const run of runs) if (!this.runs.has(run.id)) this.runs.set(run.id, run);
+    this.runsBefore = before;
     this.emit('runs');
+  }
+
+  /** Show one run's executions on the canvas (null: the latest of each node again); addViewed fills it. */
+  viewRun(runId) {
+    this.viewedRun = runId;
+    this.viewedExecutions = new Map();
+    this.emit('run-view');
+  }
+
+  /** Executions of the viewed run read from the hub, merged with what live events said meanwhile. */
+  addViewed(executions) {
+    for (const execution of executions) this.putViewed(execution);
+    this.emit('run-view');
+  }
+
+  putViewed(execution) {
+    this.viewedExecutions.set(execution.id, mergeExecution(this.viewedExecutions.get(execution.id), execution));
+  }
+
+  /** node id -> the execution the canvas shows: its latest, or its last attempt in the viewed run. */
+  shownExecutions() {
+    if (!this.viewedRun) return this.latest;
+    const shown = new Map();
+    for (const execution of this.viewedExecutions.values()) {
+      const current = shown.get(execution.node_id);
+      if (!current || execution.created_at >= current.created_at) shown.set(execution.node_id, execution);
+    }
+    return shown;
   }
 
   applyEvents(events) {
@@ -121,6 +175,7 @@ export class Store extends EventTarget {
         case EVENT_TYPE.EXECUTION_QUEUED:
         case EVENT_TYPE.EXECUTION_STARTED:
         case EVENT_TYPE.EXECUTION_FINISHED:
+          if (event.run_id === this.viewedRun) this.putViewed(event.execution);
           if (!this.nodes.has(event.node_id)) break;
           this.putExecution({ ...event.execution, project_id: event.project_id });
           executions.push(event.execution);
@@ -141,6 +196,7 @@ export class Store extends EventTarget {
       }
     }
     if (nodes) {
+      this.countNodes();
       this.emit('nodes');
       this.emit('selection');
     }

@@ -26,13 +26,15 @@ def blueprint(hub: Hub) -> Blueprint:
         project_id = request.args.get("project_id") or None
         limit = query_int("limit", 50, low=1, high=500)
         assert limit is not None
+        before = request.args.get("before") or None
 
-        def query(db: sqlite_utils.Database) -> list[Run]:
+        def query(db: sqlite_utils.Database) -> tuple[list[Run], str | None]:
             if project_id is not None:
                 store.require_project(db, project_id)
-            return history.list_runs(db, project_id, limit)
+            return history.list_runs(db, project_id, limit, before)
 
-        return json_response({"runs": await hub.db.read(query)})
+        runs, next_before = await hub.db.read(query)
+        return json_response({"runs": runs, "next_before": next_before})
 
     @routes.get("/runs/<run_id>")
     async def get_run(run_id: str) -> Response:

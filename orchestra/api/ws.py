@@ -1,4 +1,6 @@
-"""``/ws/subscribe/{project_id}``: a project's events, live, with no gap and no duplicate.
+"""``/ws/subscribe/{project_id}``: a project's events, live, with no gap and no duplicate; ``/ws/hub``:
+the hub feed (orchestra.hub_feed), every project's project and run events, with the same guarantees.
+Both are a :class:`_Feed`: a key on the bus, its stored events, and the snapshot sent without ``since``.
 
 When nothing happened for HEARTBEAT_S, the server sends ``{"type":"heartbeat","seq":<last>}``:
 it keeps idle connections alive through proxies and makes a dead peer's socket fail
@@ -22,19 +24,21 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import sqlite_utils
 import trio
 from quart import Blueprint, Response, websocket
 from quart.wrappers import Websocket
 
-from .. import history, store
+from .. import history, hub_feed, store
 from ..auth import bearer_matches, token_matches
 from ..errors import NotFound
-from ..events import CLOSE_TOO_SLOW, StoredEvent, SubscriptionClosed
+from ..events import CLOSE_TOO_SLOW, HUB_STREAM, StoredEvent, SubscriptionClosed
 from ..hub import Hub
+from ..hub_feed import HubSnapshot
 from ..rows import Execution, Node, Project
 from ..statuses import MessageType
 from .common import encode, json_response
@@ -61,55 +65,85 @@ MAX_SINCE = 2**62
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 
+@dataclass(frozen=True)
+class _Feed:
+    """One stream a client can follow: a project's, or the hub feed."""
+
+    key: str  # on the bus: the project's id, or HUB_STREAM
+    name: str  # in close reasons and log lines
+    latest: Callable[[sqlite_utils.Database], int]  # its latest seq (NotFound: no such project)
+    page: Callable[[sqlite_utils.Database, int, int], list[tuple[int, str]]]  # (seq, body) after a seq, oldest first
+    snapshot: Callable[[sqlite_utils.Database], Snapshot | HubSnapshot]  # sent first without since
+    log_extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _project_feed(project_id: str) -> _Feed:
+    return _Feed(project_id, f"project {project_id}", lambda db: _latest_seq(db, project_id),
+                 lambda db, after, limit: history.project_events(db, project_id, after, limit),
+                 lambda db: _snapshot(db, project_id), {"project_id": project_id})
+
+
+_HUB_FEED = _Feed(HUB_STREAM, "the hub feed", hub_feed.latest_seq, hub_feed.events_after, hub_feed.snapshot)
+
+
 def blueprint(hub: Hub) -> Blueprint:
     routes = Blueprint("ws", __name__)
 
     @routes.websocket("/ws/subscribe/<project_id>")
     async def subscribe(project_id: str) -> Response | None:
-        header = websocket.headers.get("Authorization")
-        if not (bearer_matches(header, hub.token) or token_matches(websocket.args.get("token"), hub.token)):
-            return json_response({"error": {"code": "unauthorized", "message": "missing or wrong token",
-                                            "details": None}}, 401)
-        origin = websocket.headers.get("Origin")
-        if origin and origin not in hub.settings.cors_origin_list and not _same_origin(origin):
-            return json_response({"error": {"code": "forbidden_origin",
-                                            "message": f"origin {origin} is not allowed", "details": None}}, 403)
-        await websocket.accept()
-        try:
-            await _serve(hub, project_id)
-        except Exception:
-            # Accepted already: Quart would close a failed handler with 1000, as if all went well.
-            log.exception("the subscription to %s failed", project_id, extra={"project_id": project_id})
-            with trio.move_on_after(CLOSE_TIMEOUT_S):
-                await websocket.close(CLOSE_INTERNAL_ERROR, "internal error; see the hub's log")
-        return None
+        return await _subscription(hub, _project_feed(project_id))
+
+    @routes.websocket("/ws/hub")
+    async def subscribe_hub() -> Response | None:
+        return await _subscription(hub, _HUB_FEED)
 
     return routes
 
 
-async def _serve(hub: Hub, project_id: str) -> None:
-    """An accepted subscription: check ``since`` and the project, then follow the project's events."""
+async def _subscription(hub: Hub, feed: _Feed) -> Response | None:
+    """Check the token and the origin (refused as HTTP before the handshake), then serve ``feed``."""
+    header = websocket.headers.get("Authorization")
+    if not (bearer_matches(header, hub.token) or token_matches(websocket.args.get("token"), hub.token)):
+        return json_response({"error": {"code": "unauthorized", "message": "missing or wrong token",
+                                        "details": None}}, 401)
+    origin = websocket.headers.get("Origin")
+    if origin and origin not in hub.settings.cors_origin_list and not _same_origin(origin):
+        return json_response({"error": {"code": "forbidden_origin",
+                                        "message": f"origin {origin} is not allowed", "details": None}}, 403)
+    await websocket.accept()
+    try:
+        await _serve(hub, feed)
+    except Exception:
+        # Accepted already: Quart would close a failed handler with 1000, as if all went well.
+        log.exception("the subscription to %s failed", feed.name, extra=feed.log_extra)
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
+            await websocket.close(CLOSE_INTERNAL_ERROR, "internal error; see the hub's log")
+    return None
+
+
+async def _serve(hub: Hub, feed: _Feed) -> None:
+    """An accepted subscription: check ``since`` and the project, then follow the feed's events."""
     since_text = websocket.args.get("since")
     since = _parse_since(since_text) if since_text is not None else None
     if since_text is not None and since is None:
         await websocket.close(CLOSE_BAD_REQUEST, f"since must be an integer from 0 to 2**62 ({MAX_SINCE})")
         return
     try:
-        latest = await hub.db.read(lambda db: _latest_seq(db, project_id))
+        latest = await hub.db.read(feed.latest)
     except NotFound as exc:
         await websocket.close(CLOSE_UNKNOWN_PROJECT, exc.message)
         return
     if since is not None and since > latest:
         # E.g. the database was restored from an older backup: waiting would leave the client
-        # silent until the project caught up with a seq it has already seen (and then skip events).
-        await websocket.close(CLOSE_BAD_REQUEST, f"since={since} is ahead of this project: the latest seq is "
+        # silent until the feed caught up with a seq it has already seen (and then skip events).
+        await websocket.close(CLOSE_BAD_REQUEST, f"since={since} is ahead of {feed.name}: the latest seq is "
                               f"{latest}; reconnect without since")
         return
     # quart types its ``websocket`` proxy as the Websocket itself: the proxy's method is not in its stubs.
     outbox = _Outbox(websocket._get_current_object())  # type: ignore[attr-defined]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(outbox.run)
-        await _follow(hub, project_id, since, outbox)
+        await _follow(hub, feed, since, outbox)
         nursery.cancel_scope.cancel()  # takes effect once a send left blocked returns
 
 
@@ -155,12 +189,12 @@ class _Outbox:
         await self._do(partial(self._ws.close, code, reason), CLOSE_TIMEOUT_S)
 
 
-async def _follow(hub: Hub, project_id: str, since: int | None, outbox: _Outbox) -> None:
+async def _follow(hub: Hub, feed: _Feed, since: int | None, outbox: _Outbox) -> None:
     """Send the history, then live events, until the bus closes the subscription or a send stalls."""
     behind: SubscriptionClosed | None = None
-    with hub.bus.subscribe(project_id) as subscription:
+    with hub.bus.subscribe(feed.key) as subscription:
         try:
-            last = await _send_history(hub, project_id, since, outbox)
+            last = await _send_history(hub, feed, since, outbox)
             sent_at = -math.inf
             while True:
                 batch = None
@@ -189,10 +223,10 @@ async def _follow(hub: Hub, project_id: str, since: int | None, outbox: _Outbox)
     # Given up on this client, and unsubscribed: nothing is buffered for it any more.
     if behind is None:
         log.warning("dropped a subscriber of %s: a send did not complete in %s s (the client is not reading)",
-                    project_id, SEND_TIMEOUT_S, extra={"project_id": project_id})
+                    feed.name, SEND_TIMEOUT_S, extra=feed.log_extra)
         return
-    log.warning("dropped a subscriber of %s: it fell too far behind (closed %s)", project_id, behind.code,
-                extra={"project_id": project_id})
+    log.warning("dropped a subscriber of %s: it fell too far behind (closed %s)", feed.name, behind.code,
+                extra=feed.log_extra)
     await _close(outbox, behind)
 
 
@@ -221,19 +255,23 @@ def _same_origin(origin: str) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
-async def _send_history(hub: Hub, project_id: str, since: int | None, outbox: _Outbox) -> int:
+async def _send_history(hub: Hub, feed: _Feed, since: int | None, outbox: _Outbox) -> int:
     """Send the snapshot (no ``since``) or the stored events after ``since``; return the last seq sent."""
     if since is None:
-        snapshot = await hub.db.read(lambda db: _snapshot(db, project_id))
+        snapshot = await hub.db.read(feed.snapshot)
         await outbox.send(encode(snapshot))
         return snapshot["seq"]
     last = since
     while True:
-        page = await hub.db.read(partial(history.project_events, project_id=project_id, after=last, limit=REPLAY_PAGE))
+        page = await hub.db.read(partial(_page, feed, last))
         if not page:
             return last
-        await outbox.send(_message([StoredEvent(project_id, seq, body) for seq, body in page]))
+        await outbox.send(_message([StoredEvent(feed.key, seq, body) for seq, body in page]))
         last = page[-1][0]
+
+
+def _page(feed: _Feed, after: int, db: sqlite_utils.Database) -> list[tuple[int, str]]:
+    return feed.page(db, after, REPLAY_PAGE)
 
 
 class Snapshot(TypedDict):

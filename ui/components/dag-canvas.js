@@ -1,5 +1,6 @@
 // <orc-dag-canvas>: the project's DAG drawn by Cytoscape, laid out by dagre (left to right), with
-// pan and zoom. A node's colour is the status of its latest execution; running nodes pulse.
+// pan and zoom. A node's colour is the status of its latest execution (or, while the runs view shows
+// a run, of its execution in that run); running nodes pulse.
 // Connect mode: tap the upstream node, then the downstream one.
 
 import cytoscape from '../vendor/cytoscape.esm.min.js';
@@ -57,6 +58,7 @@ class DagCanvas extends AppElement {
     this.listen('project', () => this.reset());
     this.listen('nodes', () => this.sync());
     this.listen('executions', () => this.paint());
+    this.listen('run-view', () => this.paint());
     this.listen('selection', () => this.select());
     this.pulse = setInterval(() => this.cy.nodes(`[status = "${RUNNING}"]`).toggleClass('pulse'), 700);
     this.resizer = new ResizeObserver(() => this.cy.resize());
@@ -129,14 +131,16 @@ class DagCanvas extends AppElement {
   }
 
   paint() {
-    const { nodes, latest } = this.store;
+    const { nodes, viewedRun } = this.store;
+    const latest = this.store.shownExecutions();
+    const never = viewedRun ? 'not in this run' : 'not run yet';
     this.cy.batch(() => {
       for (const node of nodes.values()) {
         const element = this.cy.getElementById(node.id);
         if (element.empty()) continue;
         const status = latest.get(node.id)?.status || NONE;
         const kind = node.kind === NODE_KIND.AGENT ? '' : `${node.kind} · `;
-        const label = `${node.title}\n${kind}${status === NONE ? 'not run yet' : statusLabel(status)}`;
+        const label = `${node.title}\n${kind}${status === NONE ? never : statusLabel(status)}`;
         if (element.data('status') !== status) element.data('status', status);
         if (element.data('kind') !== node.kind) element.data('kind', node.kind);
         if (element.data('label') !== label) element.data('label', label);

@@ -1,5 +1,6 @@
 // <orc-dag-view>: the open project's DAG with its toolbar: add a node, connect two, remove a
-// dependency, launch everything / from a node / the failed ones again, cancel the run.
+// dependency, launch everything / from a node / the failed ones again, cancel the run; "Runs" (beside
+// the title) puts the runs view (<orc-runs-view>) under the canvas in place of the node list.
 
 import { actionButton, h, render } from '../dom.js';
 import { durationOf } from '../clock.js';
@@ -9,6 +10,7 @@ import { EXECUTION_STATUS } from '../statuses.js';
 import './dag-canvas.js';
 import { requestLaunch } from './launch-dialog.js';
 import './node-list.js';
+import './runs-view.js';
 
 class DagView extends AppElement {
   attach() {
@@ -19,16 +21,19 @@ class DagView extends AppElement {
       this.canvas = document.createElement('orc-dag-canvas');
       this.empty = h('div', { class: 'dag-empty' });
       this.list = document.createElement('orc-node-list');
+      this.runs = document.createElement('orc-runs-view');
+      this.runs.hidden = true;
       const legend = h('div', { class: 'legend', 'aria-label': 'Colour legend' },
         Object.values(EXECUTION_STATUS).map(
           (s) => h('span', { class: 'legend-item' }, h('span', { class: `swatch status-${s}` }), statusLabel(s))));
       // The hint floats over the canvas: a layout shift would move the nodes under the pointer.
       this.stage = h('div', { class: 'dag-stage' }, this.canvas, this.empty, legend, this.hint);
-      render(this, this.head, this.toolbar, this.stage, this.list);
+      render(this, this.head, this.toolbar, this.stage, this.list, this.runs);
       this.addEventListener('connect-mode', (event) => this.connectHint(event.detail));
     }
     this.canvas.app = this.app;
     this.list.app = this.app;
+    this.runs.app = this.app;
     for (const topic of ['project', 'projects', 'nodes', 'executions', 'runs', 'selection', 'live', 'connection']) {
       this.listen(topic, () => this.schedule());
     }
@@ -52,7 +57,8 @@ class DagView extends AppElement {
       h('h2', {}, project ? project.name : store.projectId),
       h('span', { class: `live live-${live}`, title: store.live.message || '' },
         live === 'live' ? '● live' : live === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'),
-      this.runSummary());
+      this.runSummary(),
+      this.runsToggle());
     this.dataset.state = store.loaded ? 'loaded' : 'loading';
     this.empty.hidden = store.nodes.size > 0 || !store.loaded;
     render(this.empty, h('p', {}, 'No nodes yet. Add the first one with "+ Node".'));
@@ -105,6 +111,25 @@ class DagView extends AppElement {
         { class: 'danger', 'data-action': 'cancel-run', disabled: !online }) : null,
       h('span', { class: 'sep' }),
       h('button', { type: 'button', 'data-action': 'fit', onclick: () => this.canvas.fit() }, 'Fit'));
+  }
+
+  runsToggle() {
+    return h('button', { type: 'button', class: 'small runs-toggle', 'data-action': 'runs',
+      'aria-pressed': String(!this.runs.hidden),
+      title: 'Every run of this project: pick one to see it on the canvas, with its timeline',
+      onclick: () => this.showRuns(this.runs.hidden) }, this.runs.hidden ? 'Runs' : 'Runs ✕');
+  }
+
+  /** The runs view replaces the node list; closing it shows the latest executions again. */
+  showRuns(on) {
+    this.runs.hidden = !on;
+    this.list.hidden = on;
+    if (!on && this.store.viewedRun) this.actions.viewRun(null);
+    this.update();
+    requestAnimationFrame(() => { // the stage changed height: draw the graph to fit it
+      this.canvas.cy.resize();
+      this.canvas.fit();
+    });
   }
 
   connectHint({ on, from }) {

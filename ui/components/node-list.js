@@ -11,13 +11,15 @@ class NodeList extends AppElement {
   attach() {
     this.listen('nodes', () => this.schedule());
     this.listen('executions', () => this.schedule());
+    this.listen('run-view', () => this.schedule());
     this.listen('selection', () => this.schedule());
     this.listen('project', () => this.schedule());
     this.update();
   }
 
   update() {
-    const { nodes, latest, selectedNode } = this.store;
+    const { nodes, selectedNode } = this.store;
+    const latest = this.store.shownExecutions(); // the latest, or the runs view's run
     if (!nodes.size) {
       render(this);
       return;
