@@ -60,3 +60,48 @@ def test_a_check_and_its_repair_turn_are_steps_of_the_node(page: Page, hub: Brow
     shoot(page, "checks-failed-1400")
     page.set_viewport_size({"width": 800, "height": 600})
     shoot(page, "checks-failed-800")
+
+
+def test_the_node_editor_sets_a_check_candidates_and_a_plan(page: Page, hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Edited", [])
+    open_ui(page, hub, project_id)
+    page.click("[data-action=add-node]")
+    form = page.locator("orc-node-editor form")
+    form.get_by_label("Title", exact=True).fill("Tests pass")
+    form.get_by_label("Prompt", exact=True).fill("Make the tests pass")
+    extras = form.locator("details.node-extras")
+    extras.locator("summary").click()
+    expect(extras.locator(".plan-fields")).to_be_hidden()
+    extras.locator("[name=check]").fill("pytest\n-q\ntests/test dir")
+    extras.locator("[name=max_repairs]").fill("2")
+    extras.locator("[name=candidates]").fill("1")  # the hub refuses it, naming the field
+    form.locator("[type=submit]").click()
+    expect(form.get_by_role("alert")).to_contain_text("candidates")
+    page.locator("orc-toast-list .toast.error [aria-label=Dismiss]").click()  # it covers the form's buttons
+    extras.locator("[name=candidates]").fill("")
+    form.locator("[type=submit]").click()
+    expect(form.locator("h3")).to_have_text("Node tests-pass")
+    with hub.api() as api:
+        node = api.get(f"/projects/{project_id}/nodes/tests-pass").json()
+    assert (node["check"], node["max_repairs"], node["candidates"]) == (["pytest", "-q", "tests/test dir"], 2, None)
+
+    extras.locator("[name=check]").fill("")
+    extras.locator("[name=max_repairs]").fill("0")
+    extras.locator("[name=candidates]").fill("claude-code, codex")
+    form.locator("[type=submit]").click()
+    expect(form.locator(".form-status")).to_have_text("Saved.")
+    with hub.api() as api:
+        node = api.get(f"/projects/{project_id}/nodes/tests-pass").json()
+    assert (node["check"], node["max_repairs"], node["candidates"]) == (None, 0, ["claude-code", "codex"])
+
+    form.locator("[name=kind]").select_option("plan")
+    extras.locator("[name=candidates]").fill("")
+    extras.locator("[name=max_tasks]").fill("5")
+    extras.locator("[name=review_plan]").check()
+    shoot(page, "node-extras-1400")
+    form.locator("[type=submit]").click()
+    expect(form.locator(".form-status")).to_have_text("Saved.")
+    with hub.api() as api:
+        node = api.get(f"/projects/{project_id}/nodes/tests-pass").json()
+    assert (node["kind"], node["check"], node["candidates"], node["max_tasks"], node["review_plan"]) == (
+        "plan", None, None, 5, True)
