@@ -4,6 +4,8 @@ import { Actions } from './actions.js';
 import { HubClient } from './api.js';
 import { ConnectionMonitor } from './connection.js';
 import { hubUrl, readFragment, tokenFor } from './settings.js';
+import { Shell } from './shell.js';
+import { installShortcuts } from './shortcuts.js';
 import { Store } from './state.js';
 import './components/hub-settings.js';
 import './components/conn-banner.js';
@@ -11,11 +13,12 @@ import './components/toast-list.js';
 import './components/project-list.js';
 import './components/dag-view.js';
 import './components/inspector.js';
+import './components/help-overlay.js';
 import './components/templates-view.js';
 import './components/launch-inputs.js'; // its fields join the launch dialog
 
 const store = new Store();
-const app = { store, client: null, actions: null, monitor: null, connect };
+const app = { store, client: null, actions: null, monitor: null, shell: new Shell(store), connect };
 const fragment = readFragment();
 let wantedProject = fragment.project;
 
@@ -51,5 +54,6 @@ function connect() {
 }
 
 for (const el of document.querySelectorAll('[data-app]')) el.app = app;
+installShortcuts(app);
 connect();
 window.orchestra = app; // for the console and the browser tests

@@ -1,19 +1,33 @@
-// <orc-dag-canvas>: the project's DAG drawn by Cytoscape, laid out by dagre (left to right), with
-// pan and zoom. A node's colour is the status of its latest execution (or, while the runs view shows
-// a run, of its execution in that run); running nodes pulse.
-// Connect mode: tap the upstream node, then the downstream one.
+// <orc-dag-canvas>: the project's DAG drawn by Cytoscape, laid out by dagre (left to right; top to bottom in
+// a narrow canvas where that draws it larger), with pan and zoom. A node's colour is the status of its
+// latest execution (or, while the runs view shows a run, of its execution in that run), with a glyph and
+// a border style so that it reads without colour; running nodes pulse. Connect mode: tap the upstream
+// node, then the downstream one.
+//
+// Labels never shrink below a readable size: at a normal zoom a node shows its title and status; zoomed
+// out, only its glyph and title, drawn at READABLE_PX on screen whatever the zoom (on two lines while
+// they fit the node, then on one, abbreviated with an ellipsis); further out, no label at all (the
+// minimap and the find box take over).
 
 import cytoscape from '../vendor/cytoscape.esm.min.js';
 import dagre from '../vendor/cytoscape-dagre.esm.min.js';
 import { h } from '../dom.js';
 import { AppElement } from '../element.js';
 import { statusLabel } from '../format.js';
+import { statusIcon } from '../status-icons.js';
 import { EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 
 cytoscape.use(dagre);
 
 const RUNNING = EXECUTION_STATUS.RUNNING;
 const NONE = 'none'; // a node that never ran
+const FONT = 13; // a full label's size, in graph units
+const READABLE_PX = 11; // no label is drawn smaller than this on screen
+const FULL_ZOOM = READABLE_PX / FONT; // from this zoom on, full labels are readable
+const WRAPPED_ZOOM = 0.55; // from this zoom on, two lines of READABLE_PX text fit a node's height
+const WRAPPED_CHARS = 30; // what two such lines hold at WRAPPED_ZOOM
+const COMPACT_ZOOM = 0.22; // below it even a glyph and a few letters do not fit a node: no labels
+const ZOOM_STEP = 1.25;
 
 /**
  * The fill and line colour of each status (and of NONE): the --<status>-fill and --<status> of
@@ -27,15 +41,38 @@ function statusColors() {
   }]));
 }
 
-const styleSheet = (colors) => [
+/** How labels are drawn at a zoom level: full (title and status), compact (glyph and title), none. */
+function labelMode(zoom) {
+  if (zoom >= FULL_ZOOM) return { mode: 'full', size: FONT };
+  if (zoom < COMPACT_ZOOM) return { mode: 'none', size: FONT };
+  const size = Math.ceil((READABLE_PX / zoom) * 2) / 2; // half-unit steps: fewer restyles
+  return { mode: zoom >= WRAPPED_ZOOM ? 'wrapped' : 'compact', size };
+}
+
+const LABEL_STYLE = {
+  full: (size) => ({ label: 'data(label)', 'font-size': size, 'text-wrap': 'wrap' }),
+  wrapped: (size) => ({ label: 'data(wrapped)', 'font-size': size, 'text-wrap': 'wrap' }),
+  compact: (size) => ({ label: 'data(short)', 'font-size': size, 'text-wrap': 'ellipsis' }),
+  none: () => ({ label: '' }),
+};
+
+const S = EXECUTION_STATUS;
+/** Border styles, so that the statuses that need attention differ by more than colour. */
+const BORDERS = [
+  [[S.SKIPPED], { 'border-style': 'dashed', color: '#6b7280' }],
+  [[S.CANCELLED, S.QUEUED], { 'border-style': 'dotted', 'border-width': 3 }],
+  [[S.FAILED, S.TIMED_OUT, S.INTERRUPTED], { 'border-style': 'double', 'border-width': 6 }],
+];
+
+const styleSheet = (colors, labels) => [
   { selector: 'node', style: {
-    shape: 'round-rectangle', width: 180, height: 56, label: 'data(label)', 'text-wrap': 'wrap',
-    'text-max-width': 168, 'text-valign': 'center', 'font-size': 13, 'font-family': 'system-ui, sans-serif',
+    shape: 'round-rectangle', width: 180, height: 56, 'text-max-width': 168, 'text-valign': 'center',
+    'font-family': 'system-ui, sans-serif', 'min-zoomed-font-size': READABLE_PX - 1,
     color: '#0f172a', 'background-color': colors[NONE].fill, 'border-width': 2, 'border-color': colors[NONE].line,
-    'transition-property': 'border-width', 'transition-duration': '0.5s' } },
+    'transition-property': 'border-width', 'transition-duration': '0.5s', ...LABEL_STYLE[labels.mode](labels.size) } },
   ...Object.entries(colors).map(([status, { fill, line }]) => ({ selector: `node[status = "${status}"]`,
     style: { 'background-color': fill, 'border-color': line } })),
-  { selector: `node[status = "${EXECUTION_STATUS.SKIPPED}"]`, style: { 'border-style': 'dashed', color: '#6b7280' } },
+  ...BORDERS.map(([statuses, style]) => ({ selector: statuses.map((st) => `node[status = "${st}"]`).join(', '), style })),
   // A gate (waits for a person's decision, runs no agent) is a hexagon.
   { selector: `node[kind = "${NODE_KIND.GATE}"]`, style: { shape: 'hexagon' } },
   // A plan node (its agent's task list grows the DAG below it) has cut corners.
@@ -50,7 +87,36 @@ const styleSheet = (colors) => [
   { selector: 'edge:selected', style: { 'line-color': '#7c3aed', 'target-arrow-color': '#7c3aed', width: 4 } },
 ];
 
-const LAYOUT = { name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, padding: 30, animate: false };
+const LAYOUT = { name: 'dagre', rankDir: 'LR', nodeSep: 30, rankSep: 70, padding: 30, animate: false, fit: false };
+const PADDING = 30;
+const NARROW = 600; // px: a canvas narrower than this may draw the DAG top to bottom instead
+
+/**
+ * Left to right, unless the canvas is narrow and top to bottom would draw the graph clearly larger:
+ * estimated from the number of layers (longest path) and the widest layer, before dagre runs.
+ */
+function direction(nodes, width, height) {
+  if (width >= NARROW || !nodes.size) return 'LR';
+  const rank = new Map();
+  const visit = (id) => {
+    if (rank.has(id)) return rank.get(id);
+    rank.set(id, 0); // a guard: the hub refuses cycles
+    const ups = nodes.get(id).depends_on.filter((up) => nodes.has(up));
+    const r = ups.length ? Math.max(...ups.map(visit)) + 1 : 0;
+    rank.set(id, r);
+    return r;
+  };
+  for (const id of nodes.keys()) visit(id);
+  const perRank = new Map();
+  for (const r of rank.values()) perRank.set(r, (perRank.get(r) || 0) + 1);
+  const layers = perRank.size;
+  const widest = Math.max(...perRank.values());
+  const span = (count, size, gap) => count * size + (count - 1) * gap;
+  const zoom = (w, h) => Math.min(1.1, (width - 2 * PADDING) / w, (height - 2 * PADDING) / h);
+  const across = zoom(span(layers, 180, LAYOUT.rankSep), span(widest, 56, LAYOUT.nodeSep));
+  const down = zoom(span(widest, 180, LAYOUT.nodeSep), span(layers, 56, LAYOUT.rankSep));
+  return down > across * 1.2 ? 'TB' : 'LR';
+}
 
 class DagCanvas extends AppElement {
   attach() {
@@ -61,7 +127,11 @@ class DagCanvas extends AppElement {
     this.listen('run-view', () => this.paint());
     this.listen('selection', () => this.select());
     this.pulse = setInterval(() => this.cy.nodes(`[status = "${RUNNING}"]`).toggleClass('pulse'), 700);
-    this.resizer = new ResizeObserver(() => this.cy.resize());
+    // Until the user pans or zooms, the graph stays fitted and centred as the window changes size.
+    this.resizer = new ResizeObserver(() => {
+      this.cy.resize();
+      if (this.autoFit) this.fit();
+    });
     this.resizer.observe(this.container);
     this.reset();
   }
@@ -74,10 +144,15 @@ class DagCanvas extends AppElement {
   build() {
     this.container = h('div', { class: 'cy', 'aria-label': 'DAG canvas: drag to pan, scroll to zoom', role: 'img' });
     this.append(this.container);
-    this.cy = cytoscape({ container: this.container, style: styleSheet(statusColors()), minZoom: 0.2, maxZoom: 2.5,
-      boxSelectionEnabled: false, selectionType: 'single' });
+    this.colors = statusColors();
+    this.labels = labelMode(1);
+    this.cy = cytoscape({ container: this.container, style: styleSheet(this.colors, this.labels), minZoom: 0.05,
+      maxZoom: 2.5, boxSelectionEnabled: false, selectionType: 'single' });
     this.connectFrom = null;
     this.connecting = false;
+    this.autoFit = true;
+    this.cy.on('zoom', () => this.restyleLabels());
+    this.cy.on('dragpan scrollzoom pinchzoom', () => { this.autoFit = false; });
     this.cy.on('tap', 'node', (event) => this.tapNode(event.target.id()));
     this.cy.on('tap', 'edge', (event) => {
       const edge = event.target;
@@ -124,10 +199,19 @@ class DagCanvas extends AppElement {
     this.paint();
     if (shape !== this.shape) {
       this.shape = shape;
-      cy.layout({ ...LAYOUT, fit: true }).run();
-      this.limitZoom();
+      const rankDir = direction(nodes, this.container.clientWidth, this.container.clientHeight);
+      cy.layout({ ...LAYOUT, rankDir }).run();
+      this.fit();
     }
     this.select();
+  }
+
+  /** Draw the labels as `zoom` needs them (set before a viewport change, it saves a second restyle). */
+  restyleLabels(zoom = this.cy.zoom()) {
+    const labels = labelMode(zoom);
+    if (labels.mode === this.labels.mode && labels.size === this.labels.size) return;
+    this.labels = labels;
+    this.cy.style().fromJson(styleSheet(this.colors, labels)).update();
   }
 
   paint() {
@@ -140,10 +224,16 @@ class DagCanvas extends AppElement {
         if (element.empty()) continue;
         const status = latest.get(node.id)?.status || NONE;
         const kind = node.kind === NODE_KIND.AGENT ? '' : `${node.kind} · `;
-        const label = `${node.title}\n${kind}${status === NONE ? never : statusLabel(status)}`;
+        const icon = statusIcon(status);
+        const label = `${node.title}\n${icon} ${kind}${status === NONE ? never : statusLabel(status)}`;
+        const short = status === NONE ? node.title : `${icon} ${node.title}`; // every letter counts
+        const title = node.title.length > WRAPPED_CHARS ? `${node.title.slice(0, WRAPPED_CHARS - 1)}…` : node.title;
+        const wrapped = status === NONE ? title : `${icon} ${title}`;
         if (element.data('status') !== status) element.data('status', status);
         if (element.data('kind') !== node.kind) element.data('kind', node.kind);
         if (element.data('label') !== label) element.data('label', label);
+        if (element.data('short') !== short) element.data('short', short);
+        if (element.data('wrapped') !== wrapped) element.data('wrapped', wrapped);
         if (status !== RUNNING) element.removeClass('pulse');
       }
     });
@@ -193,17 +283,40 @@ class DagCanvas extends AppElement {
     return { x: box.left + position.x, y: box.top + position.y };
   }
 
-  /** Fit the graph, but do not blow a small graph up past 110 %. */
+  /** Fit and centre the graph, but do not blow a small graph up past 110 %. */
   fit() {
-    this.cy.fit(undefined, 30);
-    this.limitZoom();
+    this.autoFit = true;
+    const cy = this.cy;
+    const width = this.container.clientWidth;
+    const height = this.container.clientHeight;
+    if (!cy.nodes().length || !width || !height) return;
+    // Labels sit inside their nodes: the boxes alone give the extent, without measuring any text.
+    const box = cy.nodes().boundingBox({ includeLabels: false, includeOverlays: false });
+    const zoom = Math.max(cy.minZoom(), Math.min(1.1, (width - 2 * PADDING) / box.w, (height - 2 * PADDING) / box.h));
+    this.restyleLabels(zoom);
+    cy.viewport({ zoom, pan: { x: width / 2 - zoom * (box.x1 + box.w / 2), y: height / 2 - zoom * (box.y1 + box.h / 2) } });
   }
 
-  limitZoom() {
-    if (this.cy.zoom() > 1.1) {
-      this.cy.zoom(1.1);
-      this.cy.center();
-    }
+  /** Zoom in (`factor` > 1) or out around the centre of the view. */
+  zoomBy(factor) {
+    const cy = this.cy;
+    this.autoFit = false;
+    cy.zoom({ level: cy.zoom() * factor,
+      renderedPosition: { x: this.container.clientWidth / 2, y: this.container.clientHeight / 2 } });
+  }
+
+  zoomIn() { this.zoomBy(ZOOM_STEP); }
+  zoomOut() { this.zoomBy(1 / ZOOM_STEP); }
+
+  /** Select a node and centre the view on it, zoomed in far enough for its full label. */
+  reveal(nodeId) {
+    const node = this.cy.getElementById(nodeId);
+    if (node.empty()) return false;
+    this.autoFit = false;
+    this.store.selectNode(nodeId);
+    if (this.cy.zoom() < 1) this.cy.zoom(1);
+    this.cy.center(node);
+    return true;
   }
 }
 
