@@ -8,17 +8,14 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
-from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub, make_settings
+from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub, make_settings, serving
 from hubproc import ENTRY
-
-from orchestra.server import Running, serve
 
 TOML = {"Content-Type": "application/toml"}
 VOLATILE = {"project_id", "created_at", "updated_at"}
@@ -29,13 +26,8 @@ FLOWS_DOC = Path(__file__).resolve().parents[1] / "docs" / "FLOWS.md"
 async def fresh_hub(root: Path, agents: FakeAgents) -> AsyncIterator[LiveHub]:
     """A second hub with its own database and workspaces: the 'other machine' of a round trip."""
     await trio.Path(root).mkdir()
-    settings = make_settings(root, agents)
-    async with trio.open_nursery() as nursery:
-        running: Running = await nursery.start(partial(serve, settings, handle_signals=False))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}",
-                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=WAIT_S) as http:
-            yield LiveHub(running, http, settings)
-        running.stop.set()
+    async with serving(make_settings(root, agents)) as other:
+        yield other
 
 
 async def build_project(hub: LiveHub) -> str:
