@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import trio
 
-from . import commands, flows, git_checkpoints, history, store, transitions
+from . import candidates, commands, flows, git_checkpoints, history, plans, repairs, store, transitions
 from .dag import downstream_of
 from .db import Database
 from .errors import ApiError, Conflict, StorageUnavailable, Unprocessable
@@ -132,6 +132,7 @@ class ProjectActor:
         node_ids, budget, inputs, trigger = command.node_ids, command.budget, command.inputs, command.trigger
         plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids, inputs))
         templates = await self._templates(plan["nodes"].values())
+        repairs.require_resumable(plan["nodes"].values(), templates)
         repo = await self._repository(plan["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs,
@@ -163,7 +164,7 @@ class ProjectActor:
             raise Conflict(f"execution '{execution_id}' reported no session id to resume")
         project = await self.db.read(lambda db: store.get_project(db, self.project_id))
         node = await self.db.read(lambda db: store.get_node(db, self.project_id, parent["node_id"]))
-        node = node | {"prompt": command.prompt, "agent": parent["agent"], "depends_on": []}
+        node = node | {"prompt": command.prompt, "agent": parent["agent"], "depends_on": [], "candidates": None}
         repo = await self._repository(project["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
             tx, self.project_id, [node], node_ids=[node["id"]], budget=None, parent_execution_id=execution_id))
@@ -206,7 +207,8 @@ class ProjectActor:
 
     async def _templates(self, nodes: Iterable[Node]) -> dict[str, Template]:
         templates = {}
-        for agent in {node["agent"] for node in nodes if node["kind"] == NodeKind.AGENT}:
+        for agent in {agent for node in nodes if node["kind"] != NodeKind.GATE
+                      for agent in (candidates.agents(node) if node["candidates"] else [node["agent"]])}:
             template = await self.hub.template(agent) if agent is not None else None
             if agent is None or template is None:
                 raise Unprocessable(f"agent template '{agent}' does not exist")
@@ -248,6 +250,17 @@ class ProjectActor:
         handle = self.executions.get(execution_id)
         if handle is None or handle.decision is None or handle.decision.is_set():
             raise Conflict(f"execution '{execution_id}' is not a gate waiting for a decision")
+        if command.plan is not None:
+            if handle.proposal is None:
+                raise Conflict(f"execution '{execution_id}' is not a plan's review: send no 'plan'")
+            if not command.approve:
+                raise Unprocessable("'plan' is for approving a review with an edited task list", {"field": "plan"})
+            handle.proposal = plans.edited(handle.run.nodes[handle.node_id], command.plan)
+        if command.approve and (handle.pickable is not None or command.candidate is not None):
+            comment = candidates.pick(handle, command.candidate, comment)  # best of N: the chosen candidate
+        elif command.candidate is not None:
+            raise Unprocessable("'candidate' is for approving a pick; rejecting one rejects every candidate",
+                                {"field": "candidate"})
         if command.approve:
             handle.decided = Ending(ExecutionStatus.SUCCEEDED)
         else:
@@ -293,6 +306,7 @@ class ProjectActor:
                         node_id, status = await receive.receive()
                         statuses[node_id] = status
                         if status == ExecutionStatus.SUCCEEDED:
+                            plans.schedule(run, node_id, waiting_on, dependents)
                             for child in dependents[node_id]:
                                 waiting_on[child].discard(node_id)
                                 if not waiting_on[child] and child not in run.ended:
@@ -365,19 +379,15 @@ class ProjectActor:
     async def _run_node_attempts(self, run: RunState, node_id: str,
                                  done: trio.MemorySendChannel[tuple[str, ExecutionStatus]]) -> None:
         node = run.nodes[node_id]
-        execution_id = run.first_execution[node_id]
-        attempt = 1
-        while True:
-            status, changes, handle = await self._execute(run, node, execution_id, attempt)
-            if status in RETRIED_EXECUTION_STATUSES and attempt <= node["retries"] and not run.budget_exceeded:
-                await self._settle(handle)
-                await trio.sleep(min(RETRY_BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1)))
-                attempt += 1
-                execution_id = await self.db.write(partial(
-                    transitions.insert_retry, project_id=self.project_id, run_id=run.id, node=node, attempt=attempt),
-                    wait_for_storage=True)
-                continue
-            break
+        if node["candidates"]:  # best of N: no repairs, no retries
+            status, changes, handle = await candidates.run(run, node, self._execute, self.db, self.project_id)
+        elif plans.waiting_for_review(run, node):  # since before a restart
+            status, changes, handle = await self._review_plan(run, node, None)
+        else:
+            status, changes, handle = await self._attempts(run, node)
+            if status == ExecutionStatus.SUCCEEDED and node["kind"] == NodeKind.PLAN and node["review_plan"]:
+                # the plan agent's commit stays what its tasks start from
+                status, _, handle = await self._review_plan(run, node, changes.get("result_text") or "")
         if status == ExecutionStatus.SUCCEEDED:
             run.results[node_id] = UpstreamResult(node_id, node["title"], changes.get("result_text") or "")
             if changes.get("commit_sha"):
@@ -386,6 +396,45 @@ class ProjectActor:
         # are queued after it, so they commit after it too.
         done.send_nowait((node_id, status))
         await self._settle(handle)
+
+    async def _attempts(self, run: RunState, node: Node) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+        """Run a node until it succeeds or has no repair turn nor retry left; the last execution's outcome."""
+        execution_id = run.first_execution[node["id"]]
+        attempt = 1
+        repair: repairs.Repair | None = None
+        first_turn = plans.instruction(node) if node["kind"] == NodeKind.PLAN else node
+        while True:
+            turn = node | {"prompt": repair.prompt} if repair else first_turn
+            status, changes, handle = await self._execute(run, turn, execution_id, attempt,
+                                                          repair.follow_up if repair else None)
+            repair = repairs.next_repair(run, node, handle, changes, repair)
+            if repair is not None:  # its check failed: the agent's session gets another turn
+                await self._settle(handle)
+                execution_id = await self.db.write(partial(
+                    transitions.insert_retry, project_id=self.project_id, run_id=run.id, node=node, attempt=attempt,
+                    parent_execution_id=handle.id), wait_for_storage=True)
+                continue
+            if status in RETRIED_EXECUTION_STATUSES and attempt <= node["retries"] and not run.budget_exceeded:
+                await self._settle(handle)
+                await trio.sleep(min(RETRY_BACKOFF_MAX_S, 0.5 * 2 ** (attempt - 1)))
+                attempt += 1
+                execution_id = await self.db.write(partial(
+                    transitions.insert_retry, project_id=self.project_id, run_id=run.id, node=node, attempt=attempt),
+                    wait_for_storage=True)
+                continue
+            return status, changes, handle
+
+    async def _review_plan(self, run: RunState, plan: Node,
+                           answer: str | None) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+        """A person approves (or edits) a plan node's task list; approved, it grows (:mod:`orchestra.plans`)."""
+        if answer is None:  # waiting since before a restart: the answer is stored
+            review_id = run.first_execution[plan["id"]]
+            answer = await self.db.read(lambda db: plans.stored_answer(db, run.id, plan["id"]))
+        else:
+            review_id = await self.db.write(lambda tx: transitions.insert_decision(
+                tx, self.project_id, run.id, plan), wait_for_storage=True)
+        gate = plan | {"kind": NodeKind.GATE, "agent": None, "timeout_s": None}
+        return await self._execute(run, gate, review_id, 1, proposal=answer or "")
 
     @staticmethod
     async def _settle(handle: ExecutionHandle) -> None:
@@ -399,10 +448,13 @@ class ProjectActor:
 
     # -- executions -------------------------------------------------------------------------------
 
-    async def _execute(self, run: RunState, node: Node, execution_id: str,
-                       attempt: int) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
+    async def _execute(self, run: RunState, node: Node, execution_id: str, attempt: int,
+                       follow_up: FollowUp | None = None, *, candidate: int | None = None,
+                       pickable: dict[str, dict[str, Any]] | None = None, proposal: str | None = None,
+                       ) -> tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
-        handle = ExecutionHandle(execution_id, node["id"], run)
+        handle = ExecutionHandle(execution_id, node["id"], run, candidate=candidate, pickable=pickable,
+                                 proposal=proposal)
         self.executions[execution_id] = run.handles[execution_id] = handle
         ending: Ending | None = None
         try:
@@ -411,8 +463,14 @@ class ProjectActor:
                     ending = Ending(ExecutionStatus.FAILED, run.budget_exceeded)
                 elif node["kind"] == NodeKind.GATE:
                     ending = await self._wait_at_gate(node, handle)
+                    if handle.proposal is not None and ending.status == ExecutionStatus.SUCCEEDED:  # a plan's review
+                        ending = await self._grow(run, run.nodes[node["id"]], handle, ending, handle.proposal)
                 else:
-                    ending = await self.runner.attempt(run, node, handle, attempt)
+                    ending = await self.runner.attempt(run, node, handle, attempt, follow_up)
+                    if node["kind"] == NodeKind.PLAN and ending.status == ExecutionStatus.SUCCEEDED:
+                        assert handle.parser is not None
+                        ending = await self._grow(run, node, handle, ending, handle.parser.report.result_text,
+                                                  review=node["review_plan"])
             if ending is None:
                 ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED, "cancelled by request")
         except Exception as exc:
@@ -451,6 +509,19 @@ class ProjectActor:
             "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": ending.status,
             "exit_code": changes.get("exit_code"), "error": ending.error})
         return changes
+
+    async def _grow(self, run: RunState, plan: Node, handle: ExecutionHandle, ending: Ending, answer: str | None,
+                    *, review: bool = False) -> Ending:
+        """A plan node's answer becomes nodes of its run (:mod:`orchestra.plans`), or fails it; one to be
+        reviewed is only checked."""
+        if review:
+            error = await plans.check(answer, plan, self.hub.template)
+        else:
+            error = await plans.grow(self.db, self.project_id, run, plan, answer, self.hub.template)
+        if error is None:
+            return ending
+        self.runner.queue_output(handle, [{"kind": "error", "message": error}])
+        return Ending(ExecutionStatus.FAILED, error, ending.exit_code)
 
     async def _wait_at_gate(self, node: Node, handle: ExecutionHandle) -> Ending:
         """A gate runs no agent: it waits for a person's approve or reject."""

@@ -99,6 +99,8 @@ class Decide(ExecutionCommand[Decided]):
     name: ClassVar[str] = "decide"
     approve: bool
     comment: str | None
+    candidate: str | None = None  # best of N: the candidate execution approved
+    plan: dict[str, Any] | None = None  # a plan's review: the task list as edited
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,11 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import git_checkpoints, transitions
+from . import checks, git_checkpoints, transitions
 from .agents import AgentParser, make_parser
 from .db import Database, WriteJob
 from .executors import Execution, Executor
@@ -37,6 +37,9 @@ from .templates import (
     prompt_on_stdin,
     too_long_argument,
 )
+
+if TYPE_CHECKING:
+    from .plans import Grown
 
 log = logging.getLogger("orchestra.execution")
 
@@ -84,6 +87,7 @@ class RunState:
     ended: dict[str, ExecutionStatus] = field(default_factory=dict)
     gates_waiting_since: dict[str, float] = field(default_factory=dict)
     parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
+    grown: dict[str, Grown] = field(default_factory=dict)  # plan node id -> the nodes it added, until scheduled
     spent_cost: float = 0.0
     spent_tokens: int = 0
     handles: dict[str, ExecutionHandle] = field(default_factory=dict)
@@ -109,6 +113,10 @@ class ExecutionHandle:
     decision: trio.Event | None = None  # gates: set when approved or rejected
     decided: Ending | None = None
     comment: str | None = None  # the gate's decision comment, passed downstream as its result
+    check: checks.CheckResult | None = None  # how the node's check ended, when it ran
+    candidate: int | None = None  # best of N: which candidate of its node (its own branch)
+    pickable: dict[str, dict[str, Any]] | None = None  # a best-of-N pick: candidate execution id -> its work
+    proposal: str | None = None  # a plan's review: the task list (JSON text) that grows once approved
     unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
 
     async def settle(self, keep: int = 0) -> None:
@@ -151,11 +159,14 @@ class AgentRunner:
         self.limiters = limiters
         self.inherited_env = inherited_environment()
 
-    async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int) -> Ending:
+    async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int,
+                      follow_up: FollowUp | None = None) -> Ending:
+        """Run the agent (continuing a session: ``follow_up``, else the run's), then the node's check."""
         agent = node["agent"]
         assert agent is not None  # an agent node
         template = run.templates[agent]
-        prompt, argv_template, session_id = self._prompt_and_command(run, node, template)
+        follow_up = follow_up or run.follow_up
+        prompt, argv_template, session_id = self._prompt_and_command(run, node, template, follow_up)
         prompt, notes = _without_nul(prompt)
         stdin = None
         stdin_prompt = template.get("stdin_prompt")
@@ -167,7 +178,7 @@ class AgentRunner:
             checkout: Checkout | None = None
             if run.repo is not None:
                 try:
-                    checkout = await self._checkout(run, node, handle, attempt)
+                    checkout = await self._checkout(run, node, handle, attempt, follow_up)
                 except GitError as exc:
                     detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
                     return self._not_started(handle, prompt, [], run.workspace, str(exc), detail)
@@ -182,6 +193,8 @@ class AgentRunner:
                                f"template '{template['id']}' cannot take the prompt on stdin (stdin_prompt)")
                     return self._not_started(handle, prompt, [], cwd, message)
                 ending = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
+                if ending.status == ExecutionStatus.SUCCEEDED and node["check"]:
+                    ending = await self._check(node, handle, cwd, ending)
             finally:
                 if checkout is not None:
                     not_recorded = await self._record(run, node, handle, checkout)
@@ -189,21 +202,38 @@ class AgentRunner:
             return Ending(ExecutionStatus.FAILED, not_recorded, ending.exit_code)
         return ending
 
-    def _prompt_and_command(self, run: RunState, node: Node,
-                            template: Template) -> tuple[str, list[str], str | None]:
-        if run.follow_up is not None:
-            assert template["resume_command"] is not None  # checked before the follow-up's run was stored
-            return node["prompt"], template["resume_command"], run.follow_up.session_id
+    async def _check(self, node: Node, handle: ExecutionHandle, cwd: str, agent_ending: Ending) -> Ending:
+        """The node's check, where the agent worked (see :mod:`orchestra.checks`)."""
+        assert node["check"] is not None
+        self._queue_check_event(handle, EventType.CHECK_STARTED, {"argv": node["check"]})
+        spec = AgentSpec(handle.id, node["check"], Path(cwd), agent_environment({}, self.inherited_env))
+        handle.check = await checks.run_check(spec, node["check_timeout_s"] or checks.CHECK_TIMEOUT_S, self.grace_s)
+        self._queue_check_event(handle, EventType.CHECK_FINISHED, handle.check.event())
+        if handle.check.passed:
+            return agent_ending
+        return Ending(ExecutionStatus.FAILED, handle.check.failure(), agent_ending.exit_code)
+
+    def _queue_check_event(self, handle: ExecutionHandle, event: EventType, check: dict[str, Any]) -> None:
+        ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
+        handle.unsettled.append(self.db.submit(
+            lambda tx: checks.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
+
+    def _prompt_and_command(self, run: RunState, node: Node, template: Template,
+                            follow_up: FollowUp | None) -> tuple[str, list[str], str | None]:
+        if follow_up is not None:
+            assert template["resume_command"] is not None  # checked before the follow-up was stored
+            return node["prompt"], template["resume_command"], follow_up.session_id
         upstream = [run.results[up] for up in node["depends_on"] if up in run.results]
         return render_prompt(node["prompt"], upstream, run.inputs), template["command"], None
 
     async def _checkout(self, run: RunState, node: Node, handle: ExecutionHandle,
-                        attempt: int) -> Checkout:
+                        attempt: int, follow_up: FollowUp | None) -> Checkout:
         assert run.repo is not None
-        branch = f"orchestra/{run.id}/{node['id']}" + (f"-{attempt}" if attempt > 1 else "")
-        if run.follow_up is not None:
-            upstream = [run.follow_up.parent_commit] if run.follow_up.parent_commit else []
-            path = run.follow_up.worktree
+        branch = (f"orchestra/{run.id}/{node['id']}" + (f"-c{handle.candidate}" if handle.candidate else "")
+                  + (f"-{attempt}" if attempt > 1 else ""))
+        if follow_up is not None:
+            upstream = [follow_up.parent_commit] if follow_up.parent_commit else []
+            path = follow_up.worktree
         else:
             upstream = [run.commits[up] for up in node["depends_on"] if up in run.commits]
             path = None

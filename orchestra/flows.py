@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import sqlite_utils
 import tomli_w
@@ -188,7 +188,7 @@ def _check_graph(parsed: ParsedFlow) -> None:
 def export_flow(db: sqlite_utils.Database, project_id: str, workspaces_root: Path) -> str:
     """The project as a flow file: what :func:`apply_flow` needs to rebuild it on any hub."""
     project = store.get_project(db, project_id)
-    nodes = store.list_nodes(db, project_id)
+    nodes = _authored_nodes(store.list_nodes(db, project_id))
     doc: dict[str, Any] = {"version": FLOW_VERSION, "project": _project_fields(project, workspaces_root)}
     agents = sorted({node["agent"] for node in nodes if node["agent"] and node["agent"] not in BUILTIN_IDS})
     templates = [t for t in (store.user_template(db, agent) for agent in agents) if t is not None]
@@ -250,6 +250,16 @@ def _template_fields(template: Mapping[str, object]) -> dict[str, Any]:
     return {name: template[name] for name in TemplateCreate.model_fields if template.get(name) not in (None, {})}
 
 
+def _authored_nodes(nodes: list[Node]) -> list[Node]:
+    """The nodes a person wrote: a plan's grown tasks (``planned_by``) and the edges to them belong to
+    the plan's last run — its next run grows them again — so a flow neither writes nor deletes them."""
+    grown = {node["id"] for node in nodes if node.get("planned_by")}
+    if not grown:
+        return nodes
+    return [cast(Node, {**node, "depends_on": [d for d in node["depends_on"] if d not in grown]})
+            for node in nodes if node["id"] not in grown]
+
+
 def _node_values(node: Node | dict[str, Any]) -> dict[str, Any]:
     """A node's fields as a flow file has them (every field of :class:`FlowNode`; None when unset)."""
     row: dict[str, Any] = dict(node)
@@ -301,7 +311,8 @@ def plan_changes(db: sqlite_utils.Database, project_id: str | None, parsed: Pars
         if node.agent and node.agent not in known and store.user_template(db, node.agent) is None:
             raise parsed.error(("nodes", index, "agent"), f"agent template '{node.agent}' does not exist on this "
                                "hub; add it to the flow's [[templates]]")
-    current = {node["id"]: _node_values(node) for node in store.list_nodes(db, project_id)} if project_id else {}
+    authored = _authored_nodes(store.list_nodes(db, project_id)) if project_id else []
+    current = {node["id"]: _node_values(node) for node in authored}
     desired = {node.id: _flow_node_values(node) for node in flow.nodes}
     for node_id, values in desired.items():
         now = current.get(node_id)

@@ -7,10 +7,11 @@ environment, nor in a path). Numbers have bounds, so none is too large for SQLit
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, field_validator
 
 from .cron import check_cron
 from .prompts import INPUT_NAME
@@ -28,6 +29,7 @@ MAX_WORKSPACE_DEPTH = 64
 MAX_COORDINATE = 1e9  # a node's position on the canvas
 MAX_COST_USD = 1e6
 MAX_TOKENS = 10**12
+MAX_REPAIRS = 10
 
 
 def _has_nul(value: Any) -> bool:
@@ -101,7 +103,31 @@ class Budget(Strict):
         return None
 
 
-NodeKind = Literal["agent", "gate"]
+NodeKind = Literal["agent", "gate", "plan"]
+MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
+MaxDepth = Annotated[int, Field(ge=1, le=20)]
+MAX_CANDIDATES = 5
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _candidates(value: Any) -> int | list[str]:
+    """One message for both forms (a union would report each form's own complaint)."""
+    count = value if isinstance(value, int) and not isinstance(value, bool) else None
+    agents = value if isinstance(value, list) and all(isinstance(a, str) and _SLUG.match(a) for a in value) else None
+    size = count if count is not None else len(agents) if agents is not None else 0
+    if not 2 <= size <= MAX_CANDIDATES:
+        raise ValueError(f"must be a count from 2 to {MAX_CANDIDATES}, or a list of 2 to {MAX_CANDIDATES} "
+                         "agent template ids")
+    return value  # type: ignore[no-any-return]
+
+
+# Best of N (orchestra/candidates.py): how many executions of the node's agent, or one per agent listed.
+Candidates = Annotated[int | list[str], PlainValidator(_candidates)]
+# A node's check: an argv run without a shell in the execution's working directory (orchestra/checks.py).
+CheckArgv = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=10_000)]],
+                      Field(min_length=1, max_length=200)]
+CheckTimeout = Annotated[float, Field(gt=0, le=24 * 3600)]
+Repairs = Annotated[int, Field(ge=0, le=MAX_REPAIRS)]
 
 
 # Where an agent may run on a Ray cluster: custom resources a worker offers (`ray start --resources`),
@@ -123,6 +149,13 @@ class NodeCreate(Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] = 0
     position: Position | None = None
+    check: CheckArgv | None = None
+    check_timeout_s: CheckTimeout | None = None
+    max_repairs: Repairs = 0
+    max_tasks: MaxTasks | None = None
+    max_depth: MaxDepth | None = None
+    review_plan: bool = False  # a plan node: a person approves (or edits) its task list before it grows
+    candidates: Candidates | None = None
     placement: Placement | None = None
 
 
@@ -137,6 +170,13 @@ class NodePatch(Strict):
     timeout_s: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
     position: Position | None = None
+    check: CheckArgv | None = None
+    check_timeout_s: CheckTimeout | None = None
+    max_repairs: Repairs | None = None
+    max_tasks: MaxTasks | None = None
+    max_depth: MaxDepth | None = None
+    review_plan: bool | None = None
+    candidates: Candidates | None = None
     placement: Placement | None = None
 
 
@@ -179,6 +219,8 @@ class FollowUpRequest(Strict):
 
 class GateDecision(Strict):
     comment: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    candidate: Slug | None = None  # approving a best-of-N pick: the candidate execution chosen
+    plan: dict[str, Any] | None = None  # approving a plan's review: the task list, edited
 
 
 class WebhookSet(Strict):

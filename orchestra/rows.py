@@ -52,6 +52,14 @@ class Node(TypedDict):
     budget: dict[str, Any] | None
     placement: NotRequired[dict[str, float] | None]  # Ray resources it needs (see models.Placement)
     depends_on: list[str]
+    check: list[str] | None  # run after the agent; the node succeeds only when it passes
+    check_timeout_s: float | None
+    max_repairs: int
+    max_tasks: int | None  # a plan node's limits (None: orchestra.plans' defaults)
+    max_depth: int | None
+    planned_by: str | None  # the plan node whose task list made this node
+    review_plan: bool  # a plan node: its task list waits for a person's approval before it grows
+    candidates: int | list[str] | None  # best of N: a count, or one candidate per agent id
     created_at: float
     updated_at: float
 
@@ -94,6 +102,7 @@ class ExecutionSummary(TypedDict):
     output_tokens: int | None
     cost_usd: float | None
     parent_execution_id: str | None
+    candidate: int | None  # best of N: which candidate of its node this execution is
     base_commit: str | None
     commit_sha: str | None
     branch: str | None

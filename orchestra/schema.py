@@ -189,6 +189,33 @@ def _hub_events(db: sqlite_utils.Database) -> None:
     )
 
 
+def _node_checks_and_repairs(db: sqlite_utils.Database) -> None:
+    """A node's check (its argv as JSON: ``check`` is an SQL keyword), its timeout and its repair turns."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN check_command TEXT;
+        ALTER TABLE nodes ADD COLUMN check_timeout_s REAL;
+        ALTER TABLE nodes ADD COLUMN max_repairs INTEGER NOT NULL DEFAULT 0;
+        """)
+
+
+def _plan_nodes(db: sqlite_utils.Database) -> None:
+    """Plan nodes' limits, and which plan node grew a node (its tasks are replaced when it runs again)."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN max_tasks INTEGER;
+        ALTER TABLE nodes ADD COLUMN max_depth INTEGER;
+        ALTER TABLE nodes ADD COLUMN planned_by TEXT;
+        ALTER TABLE nodes ADD COLUMN review_plan INTEGER NOT NULL DEFAULT 0;
+        """)
+
+
+def _candidates(db: sqlite_utils.Database) -> None:
+    """Best of N: a node's candidates (a count or a list of agent ids, as JSON); each candidate execution's number."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN candidates TEXT;
+        ALTER TABLE executions ADD COLUMN candidate INTEGER;
+        """)
+
+
 def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
     """Where agents may run (Ray resources on nodes and templates) and where each execution ran."""
     _run_script(db, """
@@ -199,7 +226,8 @@ def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
-    _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _placement_and_ran_on]
+    _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
+    _placement_and_ran_on]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -47,6 +47,7 @@ class ExecutionStatus(StrEnum):
 class NodeKind(StrEnum):
     AGENT = "agent"
     GATE = "gate"  # runs no agent: waits for approve or reject
+    PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/plans.py)
 
 
 class ProjectState(StrEnum):
@@ -69,6 +70,8 @@ class EventType(StrEnum):
     EXECUTION_STARTED = "execution.started"
     EXECUTION_OUTPUT = "execution.output"
     EXECUTION_FINISHED = "execution.finished"
+    CHECK_STARTED = "check.started"  # a node's check (orchestra/checks.py) started after its agent
+    CHECK_FINISHED = "check.finished"  # ... and how it ended: exit code, output tail
 
 
 class HubEventType(StrEnum):

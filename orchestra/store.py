@@ -131,6 +131,10 @@ def _present_node(row: Row, depends_on: list[str]) -> Node:
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
     row["agent"] = row["agent"] or None  # gates run no agent
+    command = row.pop("check_command", None)
+    row["check"] = json.loads(command) if command else None
+    row["candidates"] = json.loads(row["candidates"]) if row.get("candidates") else None
+    row["review_plan"] = bool(row.get("review_plan"))
     row["depends_on"] = depends_on
     return cast(Node, row)
 
@@ -227,6 +231,49 @@ def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builti
         raise Unprocessable(f"agent template '{agent}' does not exist", {"field": "agent"})
 
 
+def _check_check(kind: str, check: list[str] | None, max_repairs: int) -> None:
+    """A check belongs to a node that runs an agent; repair turns need a check to repair against."""
+    if check and kind == NodeKind.GATE:
+        raise Unprocessable("a gate runs no agent, so no check: leave 'check' out", {"field": "check"})
+    if max_repairs and not check:
+        raise Unprocessable("'max_repairs' needs a 'check' whose failures the agent repairs",
+                            {"field": "max_repairs"})
+
+
+def _check_plan_limits(kind: str, fields: Row) -> None:
+    for field in ("max_tasks", "max_depth", "review_plan"):
+        if fields.get(field) and kind != NodeKind.PLAN:
+            raise Unprocessable(f"'{field}' limits a plan node's task list: set 'kind' to 'plan' or leave it out",
+                                {"field": field})
+
+
+def _check_candidates(db: sqlite_utils.Database, node: Row, builtin_ids: tuple[str, ...]) -> None:
+    """Best of N runs agents side by side: not a gate's nor a plan's, and without repairs or retries."""
+    candidates = node.get("candidates")
+    if not candidates:
+        return
+    if node.get("kind", NodeKind.AGENT) != NodeKind.AGENT:
+        raise Unprocessable("'candidates' needs a node of kind 'agent'", {"field": "candidates"})
+    for field in ("max_repairs", "retries"):
+        if node.get(field):
+            raise Unprocessable(f"'{field}' cannot be combined with 'candidates'", {"field": field})
+    for agent in candidates if isinstance(candidates, list) else ():
+        known = agent in builtin_ids or db.execute("SELECT 1 FROM agent_templates WHERE id = ?", [agent]).fetchone()
+        if not known:
+            raise Unprocessable(f"'candidates' names agent template '{agent}', which does not exist",
+                                {"field": "candidates"})
+
+
+def _check_columns(changes: Row) -> None:
+    """The API's ``check`` is stored as JSON in ``check_command`` (``check`` is an SQL keyword);
+    ``candidates`` (a count or a list) as JSON."""
+    if "check" in changes:
+        check = changes.pop("check")
+        changes["check_command"] = json.dumps(check) if check else None
+    if "candidates" in changes:
+        changes["candidates"] = json.dumps(changes["candidates"]) if changes["candidates"] else None
+
+
 def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     require_project(db, project_id)
@@ -239,6 +286,10 @@ def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: 
     if db.execute("SELECT 1 FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id]).fetchone():
         raise Conflict(f"node '{node_id}' already exists in project '{project_id}'", {"field": "id"})
     _check_agent(db, fields.get("kind", NodeKind.AGENT), fields.get("agent"), builtin_ids)
+    _check_check(fields.get("kind", NodeKind.AGENT), fields.get("check"), fields.get("max_repairs", 0))
+    _check_plan_limits(fields.get("kind", NodeKind.AGENT), fields)
+    _check_candidates(db, fields, builtin_ids)
+    _check_columns(fields)
     _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
     now = time.time()
     position = fields.pop("position", None)
@@ -270,9 +321,18 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
     changes = dict(changes)
     if "agent" in changes or "kind" in changes:
         kind = changes.get("kind", current["kind"])
-        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind == NodeKind.AGENT else None)
+        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind != NodeKind.GATE else None)
         _check_agent(db, kind, agent, builtin_ids)
         changes["agent"] = agent or ""
+    if {"kind", "check", "max_repairs"} & changes.keys():
+        _check_check(changes.get("kind", current["kind"]), changes.get("check", current["check"]),
+                     changes.get("max_repairs", current["max_repairs"]))
+    if {"kind", "max_tasks", "max_depth", "review_plan"} & changes.keys():
+        _check_plan_limits(changes.get("kind", current["kind"]), {
+            field: changes.get(field, current[field]) for field in ("max_tasks", "max_depth", "review_plan")})
+    if {"kind", "candidates", "max_repairs", "retries"} & changes.keys():
+        _check_candidates(db, {**current, **changes}, builtin_ids)
+    _check_columns(changes)
     for column in ("position", "budget", "placement"):
         if column in changes:
             changes[column] = json.dumps(changes[column]) if changes[column] else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -134,6 +135,8 @@ class Printer:
             self._execution(event)
         elif kind == EventType.EXECUTION_OUTPUT:
             self._output(ts, node, event["output"])
+        elif kind in (EventType.CHECK_STARTED, EventType.CHECK_FINISHED):
+            self._check(ts, node, event["check"])
         elif kind in NODE_EVENT_TYPES and self.verbose:
             self.line(ts, node, kind.split(".")[1])
 
@@ -159,6 +162,17 @@ class Printer:
         if execution.get("error") and status != ExecutionStatus.SUCCEEDED:
             text += f": {execution['error']}"
         self.line(ts, node, text)
+
+    def _check(self, ts: float | None, node: str | None, check: dict[str, Any]) -> None:
+        command = shlex.join(check["argv"])
+        if "passed" not in check:
+            self.line(ts, node, f"check {command} started")
+        elif check["passed"]:
+            self.line(ts, node, f"check {command} passed")
+        else:
+            why = check.get("error") or f"exit code {check.get('exit_code')}"
+            tail = [line for line in str(check.get("output") or "").splitlines() if line.strip()][-3:]
+            self.line(ts, node, "\n".join([f"check {command} FAILED ({why})", *(f"  {line}" for line in tail)]))
 
     def _output(self, ts: float | None, node: str | None, output: dict[str, Any]) -> None:
         kind = output.get("kind")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, TypedDict, cast
 
 import sqlite_utils
@@ -81,6 +81,9 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
             raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
                                 {"field": "node_ids", "missing": missing})
         selected = downstream_of(graph, node_ids)
+    # A plan node that runs again grows its tasks anew (orchestra/plans.py): those it grew before are left out.
+    regrown = {node_id for node_id in selected if nodes[node_id]["planned_by"] in selected}
+    selected -= regrown
     ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
     missing = sorted(input_names(node["prompt"] for node in ordered.values()) - set(inputs or {}))
     if missing:
@@ -88,17 +91,18 @@ def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] 
         raise Unprocessable(f"missing launch input(s) {', '.join(missing)}: used by node(s) {', '.join(users)}; "
                             "give them in the launch's 'inputs' (CLI: --set NAME=value)",
                             {"field": "inputs", "missing": missing})
-    reused = _reused_results(db, project_id, nodes, selected)
+    reused = _reused_results(db, project_id, nodes, selected, regrown)
     return {"project": project, "nodes": ordered, "reused": reused}
 
 
 def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, Node],
-                    selected: set[str]) -> dict[str, Reused]:
-    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on."""
+                    selected: set[str], regrown: Container[str] = ()) -> dict[str, Reused]:
+    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on
+    (but ``regrown``: tasks their plan node replaces in this run)."""
     reused: dict[str, Reused] = {}
     for node_id in selected:
         for up in nodes[node_id]["depends_on"]:
-            if up in selected or up in reused:
+            if up in selected or up in reused or up in regrown:
                 continue
             row = db.execute(_LATEST_SUCCESS, [project_id, up]).fetchone()
             if row is None:
@@ -126,13 +130,22 @@ def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> Resu
     return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
 
 
-def _execution_row(project_id: str, run_id: str, node: Node, attempt: int,
+def candidate_fields(node: Node, number: int) -> dict[str, Any]:
+    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/candidates.py)."""
+    candidates = node.get("candidates")
+    if not candidates:
+        return {}
+    return {"candidate": number} | ({"agent": candidates[number - 1]} if isinstance(candidates, list) else {})
+
+
+def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
                    parent: str | None = None) -> dict[str, Any]:
     return {
         "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
         "attempt": attempt, "status": ExecutionStatus.QUEUED,
         "agent": node.get("agent") or NodeKind.GATE, "model": node.get("model"),  # a gate's execution: agent "gate"
         "parent_execution_id": parent, "created_at": time.time(),
+        **candidate_fields(node, 1),
     }
 
 
@@ -150,7 +163,7 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
     if claim is not None:
         claim(tx, run["id"])
     tx.db.table("runs").insert(run)
-    rows = [_execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
+    rows = [execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
     tx.db.table("executions").insert_all(rows)
     announce_run(tx, project_id, run["id"], EventType.RUN_STARTED)
     for row in rows:
@@ -160,8 +173,21 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
             "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
 
 
-def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int) -> str:
-    row = _execution_row(project_id, run_id, node, attempt)
+def insert_decision(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> str:
+    """Queue a person's decision about a node of the run (a best-of-N pick, a plan's review): an execution
+    of agent "gate"."""
+    row = execution_row(project_id, run_id, node | {"agent": None, "candidates": None}, 1)
+    tx.db.table("executions").insert(row)
+    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
+            execution=summary(row))
+    execution_id: str = row["id"]
+    return execution_id
+
+
+def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int,
+                 parent_execution_id: str | None = None) -> str:
+    """Queue another execution of a node in its run: a retry, or a repair turn of ``parent_execution_id``."""
+    row = execution_row(project_id, run_id, node, attempt, parent_execution_id)
     tx.db.table("executions").insert(row)
     tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
             execution=summary(row))

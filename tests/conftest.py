@@ -8,6 +8,7 @@ import math
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -110,6 +111,17 @@ class LiveHub:
         assert response.status_code == 201, response.text
         return response.json()
 
+    async def refuse_node(self, project_id: str, fields: dict[str, Any], field: str) -> dict[str, Any]:
+        """Create a node with bad ``fields`` (None drops a default) and check the 422 names ``field``."""
+        body = {k: v for k, v in ({"title": "t", "prompt": "p", "agent": "claude-code"} | fields).items()
+                if v is not None}
+        response = await self.post(f"/projects/{project_id}/nodes", body)
+        assert response.status_code == 422, (fields, response.text)
+        error: dict[str, Any] = response.json()["error"]
+        assert error["code"] == "validation_error", (fields, error)
+        assert f"'{field}'" in error["message"] or (error["details"] or {}).get("field") == field, (fields, error)
+        return error
+
     async def launch(self, project_id: str, node_ids: list[str] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"project_id": project_id}
         if node_ids is not None:
@@ -155,8 +167,9 @@ async def _next_event(subscription: Subscription) -> None:
     await subscription.next_batch(10_000)
 
 
-@pytest.fixture
-async def hub(settings: Settings) -> AsyncIterator[LiveHub]:
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[LiveHub]:
+    """A hub on ``settings`` for the length of the block (a test may start several, or restart one)."""
     async with trio.open_nursery() as nursery:
         running: Running = await nursery.start(partial(serve, settings, handle_signals=False))
         async with httpx.AsyncClient(
@@ -166,6 +179,12 @@ async def hub(settings: Settings) -> AsyncIterator[LiveHub]:
         ) as http:
             yield LiveHub(running, http, settings)
         running.stop.set()
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    async with serving(settings) as live:
+        yield live
 
 
 @pytest.fixture(autouse=True)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
-from conftest import TOKEN, WAIT_S, LiveHub
+from conftest import LiveHub, serving
 from test_api_errors import assert_error, dump, unchanged
 
 from orchestra import __version__
 from orchestra.schema import MIGRATIONS
-from orchestra.server import Running, serve
 from orchestra.settings import Settings
 
 
@@ -206,16 +202,6 @@ async def test_runs_list_and_detail(hub: LiveHub) -> None:
 
 
 # -- persistence ----------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[LiveHub]:
-    async with trio.open_nursery() as nursery:
-        running: Running = await nursery.start(partial(serve, settings, handle_signals=False))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}",
-                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=WAIT_S) as http:
-            yield LiveHub(running, http, settings)
-        running.stop.set()
 
 
 async def test_every_row_survives_a_restart(settings: Settings) -> None:

@@ -8,17 +8,14 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
-from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub, make_settings
+from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub, make_settings, serving
 from hubproc import ENTRY
-
-from orchestra.server import Running, serve
 
 TOML = {"Content-Type": "application/toml"}
 VOLATILE = {"project_id", "created_at", "updated_at"}
@@ -29,13 +26,8 @@ FLOWS_DOC = Path(__file__).resolve().parents[1] / "docs" / "FLOWS.md"
 async def fresh_hub(root: Path, agents: FakeAgents) -> AsyncIterator[LiveHub]:
     """A second hub with its own database and workspaces: the 'other machine' of a round trip."""
     await trio.Path(root).mkdir()
-    settings = make_settings(root, agents)
-    async with trio.open_nursery() as nursery:
-        running: Running = await nursery.start(partial(serve, settings, handle_signals=False))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{running.port}",
-                                     headers={"Authorization": f"Bearer {TOKEN}"}, timeout=WAIT_S) as http:
-            yield LiveHub(running, http, settings)
-        running.stop.set()
+    async with serving(make_settings(root, agents)) as other:
+        yield other
 
 
 async def build_project(hub: LiveHub) -> str:
@@ -327,3 +319,33 @@ async def test_a_node_may_depend_on_one_the_file_defines_after_it(hub: LiveHub) 
     assert [(n["id"], n["depends_on"]) for n in nodes] == [("b", ["a"]), ("a", [])]  # the file's order
     assert (await apply(hub, text)).json()["changed"] is False
     assert (await hub.get(f"/projects/{pid}/flow")).text.endswith('id = "a"\ntitle = "A"\nagent = "codex"\n')
+
+
+async def test_a_plans_grown_tasks_stay_out_of_the_flow(hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
+    """A plan node's tasks belong to its last run: export leaves them (and the edges to them) out, apply
+    neither deletes nor recreates them, and the plan grows them again on the other hub."""
+    project = await hub.create_project(name="planned")
+    pid = project["id"]
+    plan_prompt = '@result={"tasks":[{"id":"a","title":"A","prompt":"do-a"}]}'
+    await hub.create_node(pid, id="plan", kind="plan", check=["true"], prompt=plan_prompt)
+    await hub.create_node(pid, id="ship", prompt="ship it", depends_on=["plan"])
+    run = await hub.wait_run(await hub.launch(pid))
+    assert run["status"] == "succeeded", run
+    nodes = {n["id"]: n for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]}
+    assert nodes["ship"]["depends_on"] == ["plan", "plan.a"]
+
+    text = (await hub.get(f"/projects/{pid}/flow")).text
+    assert "plan.a" not in text
+    assert 'check = [\n    "true",\n]' in text or 'check = ["true"]' in text
+    again = await apply(hub, text)  # the grown task and its edge are left as they are
+    assert again.status_code == 200, again.text
+    assert (again.json()["changed"], again.json()["diff"]) == (False, [])
+    assert set(n["id"] for n in (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]) == {"plan", "ship", "plan.a"}
+
+    async with fresh_hub(tmp_path / "other", agents) as other:
+        created = await apply(other, text)
+        assert created.status_code == 201, created.text
+        new_pid = created.json()["project_id"]
+        rerun = await other.wait_run(await other.launch(new_pid))
+        assert rerun["status"] == "succeeded", rerun
+        assert sorted(e["node_id"] for e in rerun["executions"]) == ["plan", "plan.a", "ship"]

@@ -13,7 +13,8 @@ import pytest
 import trio
 from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
 from hubproc import hub_env, hub_process
-from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection, open_websocket_url
+from test_ws import collect_until, flatten
+from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from orchestra import store
 from orchestra.statuses import HubEventType
@@ -22,22 +23,6 @@ from orchestra.statuses import HubEventType
 def hub_url(port: int, since: int | str | None = None, token: str = TOKEN) -> str:
     url = f"ws://127.0.0.1:{port}/ws/hub?token={token}"
     return url if since is None else f"{url}&since={quote(str(since), safe='')}"
-
-
-def flatten(message: str) -> list[dict[str, Any]]:
-    value = json.loads(message)
-    return value if isinstance(value, list) else [value]
-
-
-async def collect_until(ws: WebSocketConnection, stop: Any) -> list[dict[str, Any]]:
-    """Events until one satisfies ``stop`` (included), within the test's bound."""
-    received: list[dict[str, Any]] = []
-    with trio.fail_after(WAIT_S):
-        while True:
-            for event in flatten(await ws.get_message()):
-                received.append(event)
-                if stop(event):
-                    return received
 
 
 def of_type(type_: str, project_id: str) -> Any:

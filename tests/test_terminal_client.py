@@ -96,3 +96,18 @@ async def test_wrong_token_and_unknown_project_are_one_line_errors(hub: LiveHub)
     missing = await run_cli(hub, "watch", "no-such-project")
     assert missing.returncode == 1
     assert "project 'no-such-project' does not exist" in missing.stderr.decode()
+
+
+async def test_checks_show_their_verdict_and_the_tail_of_a_failure(hub: LiveHub) -> None:
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="ok", check=["true"])
+    await hub.create_node(project["id"], id="bad", check=["sh", "-c", "echo first; echo 2 tests failed; exit 3"])
+    result = await run_cli(hub, "launch", project["id"], "--until-done")
+    out = result.stdout.decode()
+    assert result.returncode == 1, out
+    assert "[ok] check true started" in out and "[ok] check true passed" in out
+    failed = "[bad] check sh -c 'echo first; echo 2 tests failed; exit 3' FAILED (exit code 3)"
+    assert failed in out, out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if failed in line)
+    assert lines[at + 1].endswith("[bad]   first") and lines[at + 2].endswith("[bad]   2 tests failed")

@@ -247,12 +247,14 @@ export class Actions {
     this.notify('info', `Cancelling execution ${executionId}…`);
   }
 
-  /** Approve (`approve` true) or reject a waiting gate, with an optional comment. */
-  async decide(executionId, approve, comment) {
+  /** Approve (`approve` true) or reject a waiting gate, with an optional comment; `choice` is a best-of-N
+   * pick's {candidate} or a plan review's edited {plan}. */
+  async decide(executionId, approve, comment, choice = {}) {
     const verb = approve ? 'Approving' : 'Rejecting';
     const result = await this.attempt(`${verb} gate ${executionId}`,
-      () => (approve ? this.client.approve(executionId, comment) : this.client.reject(executionId, comment)));
-    this.notify('info', approve ? 'Gate approved: the run goes on.' : 'Gate rejected: what depends on it is skipped.');
+      () => (approve ? this.client.approve(executionId, comment, choice) : this.client.reject(executionId, comment)));
+    this.notify('info', choice.candidate ? `Picked ${choice.candidate}: the run goes on.`
+      : approve ? 'Gate approved: the run goes on.' : 'Gate rejected: what depends on it is skipped.');
     return result;
   }
 

@@ -119,7 +119,10 @@ export class HubClient extends EventTarget {
   events(id, after = 0, limit = 10000) { return this.get(`/executions/${enc(id)}/events?after=${after}&limit=${limit}`); }
   cancelExecution(id) { return this.post(`/executions/${enc(id)}/cancel`); }
   /** Decide a waiting gate: downstream runs (approve) or is skipped (reject); the comment is its result. */
-  approve(id, comment) { return this.post(`/executions/${enc(id)}/approve`, comment ? { comment } : {}); }
+  /** `choice`: a best-of-N pick's {candidate}, a plan review's edited {plan}. */
+  approve(id, comment, choice = {}) {
+    return this.post(`/executions/${enc(id)}/approve`, { ...(comment ? { comment } : {}), ...choice });
+  }
   reject(id, comment) { return this.post(`/executions/${enc(id)}/reject`, comment ? { comment } : {}); }
   /** {execution_id, branch, base_commit, commit, files: [{path, added, removed}], diff} */
   diff(id) { return this.get(`/executions/${enc(id)}/diff`); }

@@ -8,6 +8,7 @@ import { ansi, hasAnsi } from './ansi.js';
 import { h } from './dom.js';
 import { clip, cost } from './format.js';
 import { markdown } from './markdown.js';
+import { EVENT_TYPE } from './statuses.js';
 
 const PREVIEW = 120;
 const MAX_TEXT = 20000;
@@ -103,12 +104,32 @@ function renderOutput(output, plain, query) {
       return renderSystem(output);
     case 'error':
       return block('error', h('strong', {}, 'Error: '), colored(clip(output.message, MAX_TEXT)));
+    case 'check':
+      return renderCheck(output);
     case 'raw':
       return block(`raw${hasAnsi(output.line) ? ' term' : ''}`, h('code', {}, colored(clip(output.line, 2000))),
         output.truncated ? h('span', { class: 'muted' }, ` (line of ${output.truncated} bytes, cut)`) : '');
     default:
       return block('raw', h('code', {}, clip(JSON.stringify(output), 2000)));
   }
+}
+
+/** A check.started / check.finished event as a log entry: its `check` is the entry's output (kind 'check'). */
+export function asLogEntry(event) {
+  if (!event.check) return event;
+  return { ...event, output: { kind: 'check', started: event.type === EVENT_TYPE.CHECK_STARTED, ...event.check } };
+}
+
+const checkVerdict = (check) => (check.passed ? 'passed' : check.error || `failed (exit ${check.exit_code})`);
+
+/** A node's check: a step of the execution, its output folded (open when it failed). */
+function renderCheck(check) {
+  const command = h('code', {}, check.argv.join(' '));
+  if (check.started) return block('check', h('span', { class: 'label' }, 'Check '), command);
+  const element = collapsible('check', [h('span', { class: 'label' }, `Check ${checkVerdict(check)}: `), command],
+    h('pre', {}, clip(check.output || '(no output)', MAX_TEXT)), !check.passed);
+  element.classList.add(check.passed ? 'is-ok' : 'is-error');
+  return element;
 }
 
 function markdownBlock(text) {
@@ -206,6 +227,7 @@ export function eventText(output) {
       case 'error': return output.message ?? '';
       case 'raw': return output.line ?? '';
       case 'system': return systemText(output);
+      case 'check': return `${output.argv.join(' ')}${output.started ? '' : ` ${checkVerdict(output)}\n${output.output}`}`;
       default: return JSON.stringify(output);
     }
   })();
@@ -213,7 +235,7 @@ export function eventText(output) {
 }
 
 const LABELS = { text: '', thinking: 'thinking: ', tool_use: 'tool call: ', tool_result: 'result: ', usage: 'usage: ',
-  error: 'error: ', raw: 'raw: ' };
+  error: 'error: ', raw: 'raw: ', check: 'check: ' };
 
 /** The whole log as text for a person: one "[time] kind: words" entry per event (chunks glued). */
 export function logText(events) {

@@ -181,6 +181,8 @@ export class Store extends EventTarget {
           executions.push(event.execution);
           break;
         case EVENT_TYPE.EXECUTION_OUTPUT:
+        case EVENT_TYPE.CHECK_STARTED:
+        case EVENT_TYPE.CHECK_FINISHED:
           outputs.push(event);
           this.activity.set(event.execution_id, now);
           break;

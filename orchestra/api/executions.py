@@ -67,13 +67,15 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.post("/executions/<execution_id>/approve")
     async def approve(execution_id: str) -> Response:
         body = await _decision()
-        decide = commands.Decide(execution_id, approve=True, comment=body.comment)
+        decide = commands.Decide(execution_id, approve=True, comment=body.comment, candidate=body.candidate,
+                                 plan=body.plan)
         return json_response(await hub.execution_command(decide))
 
     @routes.post("/executions/<execution_id>/reject")
     async def reject(execution_id: str) -> Response:
         body = await _decision()
-        decide = commands.Decide(execution_id, approve=False, comment=body.comment)
+        decide = commands.Decide(execution_id, approve=False, comment=body.comment, candidate=body.candidate,
+                                 plan=body.plan)
         return json_response(await hub.execution_command(decide))
 
     @routes.get("/executions/<execution_id>/diff")

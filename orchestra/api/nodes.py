@@ -49,7 +49,7 @@ def blueprint(hub: Hub) -> Blueprint:
     async def patch_node(project_id: str, node_id: str) -> Response:
         body = await parse_body(NodePatch)
         changes = body.model_dump(exclude_unset=True)
-        for required in ("title", "prompt", "agent", "retries", "depends_on"):
+        for required in ("title", "prompt", "agent", "retries", "depends_on", "max_repairs", "review_plan"):
             if required in changes and changes[required] is None:
                 changes.pop(required)
         node = await hub.db.write(lambda tx: store.update_node(tx, project_id, node_id, changes, BUILTIN_IDS))

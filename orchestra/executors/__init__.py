@@ -27,6 +27,9 @@ class Execution(Protocol):
     """A started agent process, wherever it runs."""
 
     @property
+    def spec(self) -> AgentSpec: ...  # as the hub gave it (its cwd is the hub's path of the workspace)
+
+    @property
     def where(self) -> str: ...  # "local", or e.g. "ray:<host>/<Ray node id>"
 
     @property

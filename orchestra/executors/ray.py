@@ -54,6 +54,7 @@ ACTOR_OPTIONS: dict[str, Any] = {"max_restarts": 0, "max_task_retries": 0, "max_
 
 @dataclass
 class RayExecution:
+    spec: AgentSpec
     actor: Any  # a ray.actor.ActorHandle of AgentHost
     where: str
     stderr_tail: bytes = b""
@@ -159,7 +160,7 @@ class RayExecutor:
                 raise SpawnError(refused)
             if "error" in started:
                 raise SpawnError(started["error"])
-            yield RayExecution(actor, started["where"])
+            yield RayExecution(spec, actor, started["where"])
         except BaseException:
             with trio.CancelScope(shield=True):
                 await _finish(actor, grace_s, spec.cwd if git_workspace else None, quiet=True)

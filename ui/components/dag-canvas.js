@@ -75,6 +75,8 @@ const styleSheet = (colors, labels) => [
   ...BORDERS.map(([statuses, style]) => ({ selector: statuses.map((st) => `node[status = "${st}"]`).join(', '), style })),
   // A gate (waits for a person's decision, runs no agent) is a hexagon.
   { selector: `node[kind = "${NODE_KIND.GATE}"]`, style: { shape: 'hexagon' } },
+  // A plan node (its agent's task list grows the DAG below it) has cut corners.
+  { selector: `node[kind = "${NODE_KIND.PLAN}"]`, style: { shape: 'cut-rectangle' } },
   { selector: 'node.pulse', style: { 'border-width': 7 } },
   // A halo behind the selected node, so its fill keeps the status colour.
   { selector: 'node:selected', style: { 'underlay-color': '#2563eb', 'underlay-opacity': 0.22,
@@ -221,9 +223,9 @@ class DagCanvas extends AppElement {
         const element = this.cy.getElementById(node.id);
         if (element.empty()) continue;
         const status = latest.get(node.id)?.status || NONE;
-        const gate = node.kind === NODE_KIND.GATE;
+        const kind = node.kind === NODE_KIND.AGENT ? '' : `${node.kind} · `;
         const icon = statusIcon(status);
-        const label = `${node.title}\n${icon} ${gate ? 'gate · ' : ''}${status === NONE ? never : statusLabel(status)}`;
+        const label = `${node.title}\n${icon} ${kind}${status === NONE ? never : statusLabel(status)}`;
         const short = status === NONE ? node.title : `${icon} ${node.title}`; // every letter counts
         const title = node.title.length > WRAPPED_CHARS ? `${node.title.slice(0, WRAPPED_CHARS - 1)}…` : node.title;
         const wrapped = status === NONE ? title : `${icon} ${title}`;

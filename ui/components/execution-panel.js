@@ -1,7 +1,7 @@
 // <orc-execution-panel>: the selected node's execution: status, duration, tokens, cost, its live
 // agent stream (<orc-event-log>), the prompt actually sent, stderr, and the node's earlier
 // executions. It follows the node's newest execution until the user picks an older one.
-// A waiting gate gets Approve / Reject with a comment; a finished execution in a git workspace its
+// A waiting gate gets Approve / Reject with a comment (a best-of-N pick, its candidates to pick from); a finished execution in a git workspace its
 // diff; one whose agent can resume its session a follow-up box. What the user types in those boxes
 // stays put while live updates redraw the rest (each box is redrawn only when what it is for changes).
 // Above the log, a toolbar searches it and copies or downloads the whole of it (read from the hub).
@@ -13,10 +13,13 @@ import {
 } from '../format.js';
 import { durationOf, relativeTime } from '../clock.js';
 import { EVENT_TYPE, EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
-import { logText } from '../render-event.js';
+import { asLogEntry, logText } from '../render-event.js';
+import { candidatePick } from './candidate-pick.js';
+import { planReview } from './plan-review.js';
 import { diffView } from './diff-view.js';
 import './event-log.js';
 
+const LOGGED = new Set([EVENT_TYPE.EXECUTION_OUTPUT, EVENT_TYPE.CHECK_STARTED, EVENT_TYPE.CHECK_FINISHED]);
 const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
 const SEARCH_DELAY_MS = 150;
 
@@ -76,7 +79,7 @@ class ExecutionPanel extends AppElement {
       // Only the newest events: the log keeps the last CAP entries anyway.
       const page = await this.app.client.eventsTail(execution.id, TAIL);
       if (token !== this.token) return;
-      const outputs = page.events.filter((e) => e.type === EVENT_TYPE.EXECUTION_OUTPUT);
+      const outputs = page.events.filter((e) => LOGGED.has(e.type)).map(asLogEntry);
       if (outputs.length) this.log.push(outputs);
       this.logComplete = page.events.length < TAIL; // else search reads the rest first
       if (page.events.length) this.lastSeq = page.events[page.events.length - 1].seq;
@@ -156,7 +159,7 @@ class ExecutionPanel extends AppElement {
   output(events) {
     if (!this.execution) return;
     const id = this.execution.id;
-    const mine = events.filter((e) => e.execution_id === id);
+    const mine = events.filter((e) => e.execution_id === id).map(asLogEntry);
     if (!mine.length) return;
     if (this.loading) {
       for (const event of mine) this.pending.push(event);
@@ -192,7 +195,7 @@ class ExecutionPanel extends AppElement {
     let after = 0;
     for (;;) {
       const page = await this.app.client.events(id, after);
-      for (const event of page.events) if (event.type === EVENT_TYPE.EXECUTION_OUTPUT) events.push(event);
+      for (const event of page.events) if (LOGGED.has(event.type)) events.push(asLogEntry(event));
       if (page.next_after === null || page.next_after === undefined) break;
       after = page.next_after;
     }
@@ -315,10 +318,13 @@ class ExecutionPanel extends AppElement {
         fact('Exit code', e.exit_code ?? '–'),
         fact('Model', e.model || '–'),
         e.session_id ? fact('Session', h('code', { 'data-role': 'session' }, e.session_id)) : null) : null,
+      node.check ? h('p', { class: 'check-line', 'data-role': 'check' }, 'Check ',
+        h('code', { title: node.check.join(' ') }, node.check.join(' ')),
+        node.max_repairs ? ` · up to ${node.max_repairs} repair${node.max_repairs === 1 ? '' : 's'}` : '') : null,
       e?.parent_execution_id ? h('p', { class: 'lineage', 'data-role': 'parent' },
-        'Follow-up of ', this.executionLink(e.parent_execution_id)) : null,
+        this.isRepair(e) ? 'Repair of ' : 'Follow-up of ', this.executionLink(e.parent_execution_id)) : null,
       followUps.length ? h('p', { class: 'lineage', 'data-role': 'follow-ups' },
-        `Follow-up${followUps.length === 1 ? '' : 's'}: `,
+        followUps.every((x) => this.isRepair(x)) ? 'Repaired by: ' : `Follow-up${followUps.length === 1 ? '' : 's'}: `,
         followUps.map((x, i) => [i ? ', ' : '', this.executionLink(x.id)])) : null,
       e?.error ? h('p', { class: 'exec-error', role: 'alert' }, e.error) : null,
       h('div', { class: 'row' },
@@ -351,7 +357,14 @@ class ExecutionPanel extends AppElement {
         h('span', { class: `badge status-${e.status}` }, statusLabel(e.status)),
         ' ', relativeTime(e.started_at || e.created_at), ' · ', durationOf(e) ?? '–',
         e.attempt > 1 ? ` · attempt ${e.attempt}` : '',
-        e.parent_execution_id ? ' · follow-up' : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
+        e.candidate ? ` · candidate ${e.candidate}` : '',
+        e.parent_execution_id ? (this.isRepair(e) ? ' · repair' : ' · follow-up') : '')))) : h('p', { class: 'muted' }, 'No execution yet.'));
+  }
+
+  /** A repair turn (its node's check failed) continues its parent in the same run; a follow-up starts a run. */
+  isRepair(e) {
+    const parent = (this.executions || []).find((x) => x.id === e.parent_execution_id);
+    return Boolean(parent && parent.run_id === e.run_id);
   }
 
   /** Approve / Reject, with a comment, while the shown execution is a gate waiting for a decision. */
@@ -369,22 +382,32 @@ class ExecutionPanel extends AppElement {
       placeholder: 'Optional: why. It becomes the gate\'s result, passed to what depends on it.' });
     const error = h('p', { class: 'form-error', role: 'alert' });
     comment.addEventListener('input', () => { error.textContent = ''; });
+    const node = this.store.nodes.get(this.nodeId);
+    const review = node?.kind === NODE_KIND.PLAN ? planReview(this.app.client, e) : null;
     const decide = (approve) => async () => {
       error.textContent = '';
       try {
-        await this.actions.decide(e.id, approve, comment.value.trim() ? comment.value : null);
+        const plan = approve ? review?.edited() : null;
+        await this.actions.decide(e.id, approve, comment.value.trim() ? comment.value : null, plan ? { plan } : {});
       } catch (failure) {
-        error.textContent = failure.message; // the comment stays as typed
+        error.textContent = failure.message; // the comment (and the task list) stay as typed
       }
     };
+    const pick = node?.candidates
+      ? candidatePick(this.app.client, e,
+        (id) => this.actions.decide(e.id, true, comment.value.trim() ? comment.value : null, { candidate: id }))
+      : null;
     render(this.gateBox,
-      h('h4', {}, 'Waiting for a decision'),
-      h('p', { class: 'muted' }, 'Approve to let what depends on this gate run; reject to skip it.'),
+      h('h4', {}, pick ? 'Waiting for a pick' : review ? 'Waiting for the plan\'s review' : 'Waiting for a decision'),
+      h('p', { class: 'muted' }, pick ? 'Pick the candidate that what depends on this node builds on; reject to skip it.'
+        : review ? 'Approve to add these tasks below the plan and run them; reject to fail the plan.'
+          : 'Approve to let what depends on this gate run; reject to skip it.'),
+      pick, review?.element,
       h('label', {}, 'Comment', comment),
       error,
       h('div', { class: 'row' },
-        actionButton('✓ Approve', decide(true), { class: 'primary', 'data-action': 'approve' }),
-        actionButton('✕ Reject', decide(false), { class: 'danger', 'data-action': 'reject' })));
+        pick ? null : actionButton('✓ Approve', decide(true), { class: 'primary', 'data-action': 'approve' }),
+        actionButton(pick ? '✕ Reject all' : '✕ Reject', decide(false), { class: 'danger', 'data-action': 'reject' })));
   }
 
   /** A box to continue the agent's session, on a finished execution whose template can resume. */

@@ -1,12 +1,14 @@
-// <orc-node-editor>: create or edit a node: its kind (an agent, or a gate that waits for a person's
-// approval), title, prompt, agent template (marked when the hub cannot find its CLI), model, timeout,
-// retries, budget and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is
+// <orc-node-editor>: create or edit a node: its kind (an agent, a gate that waits for a person's
+// approval, or a plan whose task list grows the DAG), title, prompt, agent template (marked when the
+// hub cannot find its CLI), model, timeout, retries, budget, check, candidates and plan limits
+// (node-extras.js) and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is
 // shown as is.
 
 import { confirmButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { NODE_KIND } from '../statuses.js';
 import { budgetFields } from './budget-fields.js';
+import { nodeExtras } from './node-extras.js';
 
 /** Why the hub cannot run `template`'s CLI, or null when it can (or has not looked yet). */
 function unavailable(template) {
@@ -55,7 +57,9 @@ class NodeEditor extends AppElement {
       h('option', { value: NODE_KIND.AGENT, selected: (node?.kind ?? NODE_KIND.AGENT) === NODE_KIND.AGENT },
         'Agent — runs an agent CLI on a prompt'),
       h('option', { value: NODE_KIND.GATE, selected: node?.kind === NODE_KIND.GATE },
-        'Gate — waits for a person to approve or reject'));
+        'Gate — waits for a person to approve or reject'),
+      h('option', { value: NODE_KIND.PLAN, selected: node?.kind === NODE_KIND.PLAN },
+        'Plan — its agent answers a task list that grows the DAG below it'));
     const isGate = () => kind.value === NODE_KIND.GATE;
     const title = h('input', { name: 'title', required: true, maxlength: 200, value: node?.title ?? '' });
     const prompt = h('textarea', { name: 'prompt', rows: 7, required: true }, node?.prompt ?? '');
@@ -75,6 +79,7 @@ class NodeEditor extends AppElement {
     };
     agent.addEventListener('change', showAgent);
     showAgent();
+    const extras = nodeExtras(node, kind);
     const budget = budgetFields('Budget', node?.budget,
       'Optional. An execution that crosses it is stopped and fails.');
     const timeout = h('input', { name: 'timeout_s', type: 'number', min: 1, step: 'any',
@@ -96,7 +101,8 @@ class NodeEditor extends AppElement {
       agentWarning,
       h('div', { class: 'grid3' },
         h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)),
-      budget.element);
+      budget.element,
+      extras.element);
     const gateNote = h('p', { class: 'muted gate-note' },
       'A gate runs no agent: a run that reaches it waits until someone approves it (what depends on it runs) '
       + 'or rejects it (what depends on it is skipped). The comment given becomes its result.');
@@ -116,15 +122,16 @@ class NodeEditor extends AppElement {
       try {
         const depends = [...deps.querySelectorAll('input:checked')].map((input) => input.value);
         const fields = isGate() ? { kind: NODE_KIND.GATE, title: title.value.trim(), depends_on: depends } : {
-          kind: NODE_KIND.AGENT, title: title.value.trim(), prompt: prompt.value, agent: agent.value,
+          kind: kind.value, title: title.value.trim(), prompt: prompt.value, agent: agent.value,
           model: model.value.trim() || null,
           timeout_s: timeout.value === '' ? null : Number(timeout.value),
           retries: retries.value === '' ? 0 : Number.parseInt(retries.value, 10),
           budget: budget.value(),
           depends_on: depends,
+          ...extras.value(kind.value),
         };
         if (this.creating) {
-          for (const key of ['model', 'timeout_s', 'budget']) if (fields[key] === null) delete fields[key];
+          for (const key of ['model', 'timeout_s', 'budget', ...extras.keys]) if (fields[key] === null) delete fields[key];
           this.creating = false;
           try {
             const created = await this.actions.createNode(fields);
