@@ -105,3 +105,21 @@ def test_the_node_editor_sets_a_check_candidates_and_a_plan(page: Page, hub: Bro
         node = api.get(f"/projects/{project_id}/nodes/tests-pass").json()
     assert (node["kind"], node["check"], node["candidates"], node["max_tasks"], node["review_plan"]) == (
         "plan", None, None, 5, True)
+
+    # placement: Ray resources a worker must offer; a bad amount is refused naming the field
+    extras.locator("[name=placement]").fill("claude=lots")
+    form.locator("[type=submit]").click()
+    expect(form.get_by_role("alert")).to_contain_text("placement")
+    page.locator("orc-toast-list .toast.error [aria-label=Dismiss]").click()
+    assert extras.locator("[name=placement]").input_value() == "claude=lots"  # what was typed stays
+    extras.locator("[name=placement]").fill("claude=1, gpu=0.5")
+    form.locator("[type=submit]").click()
+    expect(form.locator(".form-status")).to_have_text("Saved.")
+    with hub.api() as api:
+        assert api.get(f"/projects/{project_id}/nodes/tests-pass").json()["placement"] == {"claude": 1, "gpu": 0.5}
+    extras.locator("[name=placement]").fill("")
+    form.locator("[type=submit]").click()  # disables the button until the hub has answered
+    expect(form.locator("[type=submit]")).to_be_enabled()
+    expect(form.locator(".form-status")).to_have_text("Saved.")
+    with hub.api() as api:
+        assert api.get(f"/projects/{project_id}/nodes/tests-pass").json()["placement"] is None

@@ -1,11 +1,22 @@
 // The node editor's "Checks, candidates and plans" fields: a check (one argument per line) with its
 // timeout and repair turns, best-of-N candidates (a count, or agent template ids), and a plan node's
-// limits and review. Empty means unset; the hub checks the values and its refusal is shown as is.
+// limits and review, and where it may run on a Ray cluster (placement). Empty means unset; the hub
+// checks the values and its refusal is shown as is.
 
 import { h } from '../dom.js';
 import { NODE_KIND } from '../statuses.js';
 
 const number = (input) => (input.value === '' ? null : Number(input.value));
+
+/** "claude=1, gpu=0.5" as {claude: 1, gpu: 0.5}; a piece without "=" is sent as is for the hub to refuse. */
+function resources(text) {
+  const pieces = text.split(/[\s,]+/).filter(Boolean);
+  if (!pieces.length) return null;
+  return Object.fromEntries(pieces.map((piece) => {
+    const [name, amount] = piece.split('=');
+    return [name, amount === undefined || amount === '' || Number.isNaN(Number(amount)) ? amount ?? null : Number(amount)];
+  }));
+}
 
 /** {element, value(kind), keys}: value() is the fields for the hub (null for an unset one). */
 export function nodeExtras(node, kindSelect) {
@@ -21,6 +32,8 @@ export function nodeExtras(node, kindSelect) {
   const maxDepth = h('input', { name: 'max_depth', type: 'number', min: 1, max: 20, value: node?.max_depth ?? '',
     placeholder: '4' });
   const review = h('input', { name: 'review_plan', type: 'checkbox', checked: Boolean(node?.review_plan) });
+  const placement = h('input', { name: 'placement', placeholder: 'none — or claude=1, gpu=0.5',
+    value: Object.entries(node?.placement ?? {}).map(([name, amount]) => `${name}=${amount}`).join(', ') });
   const planFields = h('div', { class: 'grid3 plan-fields' }, h('label', {}, 'Max tasks', maxTasks),
     h('label', {}, 'Max depth', maxDepth), h('label', { class: 'check' }, review, 'Review the plan first'));
   const showPlan = () => { planFields.hidden = kindSelect.value !== NODE_KIND.PLAN; };
@@ -34,7 +47,8 @@ export function nodeExtras(node, kindSelect) {
     h('div', { class: 'grid3' }, h('label', {}, 'Check timeout (s)', checkTimeout),
       h('label', {}, 'Repair turns', repairs), h('span', {})),
     h('label', {}, 'Candidates — run side by side, keep the best', candidates),
-    planFields);
+    planFields,
+    h('label', {}, 'Placement — Ray resources a worker must offer (with ORCHESTRA_EXECUTOR=ray)', placement));
   const value = (kind) => {
     const argv = check.value.split('\n').map((line) => line.trim()).filter(Boolean);
     const text = candidates.value.trim();
@@ -47,7 +61,8 @@ export function nodeExtras(node, kindSelect) {
       max_tasks: plan ? number(maxTasks) : null,
       max_depth: plan ? number(maxDepth) : null,
       review_plan: plan && review.checked,
+      placement: resources(placement.value),
     };
   };
-  return { element, value, keys: ['check', 'check_timeout_s', 'candidates', 'max_tasks', 'max_depth'] };
+  return { element, value, keys: ['check', 'check_timeout_s', 'candidates', 'max_tasks', 'max_depth', 'placement'] };
 }
