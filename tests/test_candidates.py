@@ -4,14 +4,13 @@ the node's result, and downstream nodes start from its commit."""
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import TOKEN, FakeAgents, LiveHub, make_settings
-from hubproc import hub_env, hub_process, wait_for_event
+from hubproc import hub_env, hub_process, stop_while_waiting, wait_for_event
 from test_git_checkpoints import git, git_project
 
 from orchestra.settings import Settings
@@ -175,11 +174,7 @@ async def test_a_waiting_pick_survives_a_restart(tmp_path: Path, agents: FakeAge
                      {"id": "ship", "title": "Ship", "prompt": "ship it", "agent": "claude-code",
                       "depends_on": ["draft"]}):
             assert (await http.post(f"/projects/{pid}/nodes", json=node)).status_code == 201
-        launched = (await http.post("/launch", json={"project_id": pid})).json()
-        waiting = await wait_for_event(hub, pid, lambda e: e["type"] == "execution.started"
-                                       and e["execution"]["status"] == "waiting")
-        hub.process.send_signal(signal.SIGTERM)
-        await hub.process.wait()
+        launched, waiting = await stop_while_waiting(hub, http, pid)
 
     async with hub_process(env) as hub, hub.http() as http:
         run = (await http.get(f"/runs/{launched['run_id']}")).json()

@@ -4,13 +4,12 @@ list) becomes nodes of its run below it, which run in order before the plan node
 from __future__ import annotations
 
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import TOKEN, FakeAgents, LiveHub
-from hubproc import hub_env, hub_process, wait_for_event
+from hubproc import hub_env, hub_process, stop_while_waiting, wait_for_event
 from test_git_checkpoints import git_project
 
 from orchestra.plans import PlanError, parse
@@ -243,11 +242,7 @@ async def test_a_waiting_plan_review_survives_a_restart(tmp_path: Path, agents: 
         node = {"id": "plan", "title": "Plan", "kind": "plan", "review_plan": True, "agent": "claude-code",
                 "prompt": answer(task("a"))}
         assert (await http.post(f"/projects/{pid}/nodes", json=node)).status_code == 201
-        launched = (await http.post("/launch", json={"project_id": pid})).json()
-        waiting = await wait_for_event(hub, pid, lambda e: e["type"] == "execution.started"
-                                       and e["execution"]["status"] == "waiting")
-        hub.process.send_signal(signal.SIGTERM)
-        await hub.process.wait()
+        launched, waiting = await stop_while_waiting(hub, http, pid)
 
     async with hub_process(env) as hub, hub.http() as http:
         response = await http.post(f"/executions/{waiting['execution_id']}/approve")
