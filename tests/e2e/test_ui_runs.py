@@ -142,7 +142,21 @@ def test_an_older_run_shows_on_the_canvas_with_its_timeline(page: Page, hub: Bro
     expect(timeline).to_be_hidden()
     run_row(page, older["id"]).click()
     page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('ship').data('status') === 'skipped'")
+    # The execution panel shows the viewed run's execution of a node too (its retry, the last one).
+    older_build = [e for e in older["executions"] if e["node_id"] == "build"][-1]
+    newer_build = next(e for e in newer["executions"] if e["node_id"] == "build")
+    assert older_build["attempt"] == 2
+    timeline.locator(".tl-row[data-node-id=build] .tl-label").click()
+    panel = page.locator("orc-execution-panel")
+    expect(panel.locator(".facts code").first).to_have_text(older_build["id"])
+    expect(panel).to_have_attribute("data-status", "failed")
+    page.locator("[data-action=show-latest]").click()
+    expect(panel.locator(".facts code").first).to_have_text(newer_build["id"])
+    expect(panel).to_have_attribute("data-status", "succeeded")
+    run_row(page, older["id"]).click()
+    expect(panel.locator(".facts code").first).to_have_text(older_build["id"])
     page.click("[data-action=runs]")  # closing the runs view shows the latest again
+    expect(panel.locator(".facts code").first).to_have_text(newer_build["id"])
     expect(page.locator("orc-node-list")).to_be_visible()
     page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('ship').data('status') === "
                            "'succeeded'")

@@ -40,6 +40,7 @@ class ExecutionPanel extends AppElement {
       this.execution = null;
     }
     this.listen('selection', () => this.select(this.store.selectedNode));
+    this.listen('run-view', () => this.runViewChanged());
     this.listen('project', () => this.select(null));
     this.listen('executions', (event) => this.executionsChanged(event.detail || []));
     this.listen('output', (event) => this.output(event.detail));
@@ -53,9 +54,24 @@ class ExecutionPanel extends AppElement {
     this.nodeId = nodeId;
     this.follow = true;
     this.executions = [];
-    const latest = nodeId ? this.store.latest.get(nodeId) : null;
-    this.show(latest || null);
+    this.show(nodeId ? this.shown() || null : null);
     if (nodeId) this.loadHistory();
+  }
+
+  /** The node's execution the page shows: the latest, or while the runs view shows a run, that run's. */
+  shown() {
+    return this.store.shownExecutions().get(this.nodeId);
+  }
+
+  /** Another run picked in the runs view (or back to the latest): show the node's execution in it. */
+  runViewChanged() {
+    if (this.store.viewedRun !== this.viewedRun) { // a run picked (or none): follow it, whatever was open
+      this.viewedRun = this.store.viewedRun;
+      this.follow = true;
+    }
+    const shown = this.nodeId ? this.shown() || null : null;
+    if (!this.follow || shown?.id === this.execution?.id) return;
+    this.show(shown);
   }
 
   /** Show one execution: its summary now, then its full record and its stored events. */
@@ -137,7 +153,7 @@ class ExecutionPanel extends AppElement {
       else this.executions.unshift(execution);
       historyChanged = true;
     }
-    const latest = this.store.latest.get(this.nodeId);
+    const latest = this.shown();
     if (this.follow && latest && (!this.execution || latest.id !== this.execution.id)) {
       this.show(latest);
       return;
@@ -262,7 +278,7 @@ class ExecutionPanel extends AppElement {
     return this.store.nodes.get(this.nodeId)?.kind === NODE_KIND.GATE;
   }
 
-  /** Show another execution of this node (history, follow-up links), following the latest if it is. */
+  /** Show another execution of this node (history, follow-up links), following the shown one if it is. */
   async open(executionId) {
     let execution = (this.executions || []).find((e) => e.id === executionId);
     if (!execution) {
@@ -273,7 +289,7 @@ class ExecutionPanel extends AppElement {
         return;
       }
     }
-    this.follow = executionId === this.store.latest.get(this.nodeId)?.id;
+    this.follow = executionId === this.shown()?.id;
     this.show(execution);
   }
 
@@ -337,8 +353,8 @@ class ExecutionPanel extends AppElement {
           { 'data-action': 'panel-run-from', disabled: !online }),
         this.follow ? null : h('button', { type: 'button', class: 'link', onclick: () => {
           this.follow = true;
-          this.show(this.store.latest.get(this.nodeId) || null);
-        } }, 'Back to the latest')));
+          this.show(this.shown() || null);
+        } }, this.store.viewedRun ? 'Back to this run' : 'Back to the latest')));
   }
 
   durationFact(e) {
@@ -352,7 +368,7 @@ class ExecutionPanel extends AppElement {
       list.length ? h('ol', { class: 'history-list' }, list.map((e) => h('li', {},
         h('button', { type: 'button', class: e.id === shown ? 'current' : '', dataset: { executionId: e.id },
           onclick: () => {
-            this.follow = e.id === this.store.latest.get(this.nodeId)?.id;
+            this.follow = e.id === this.shown()?.id;
             this.show(e);
           } },
         h('span', { class: `badge status-${e.status}` }, statusLabel(e.status)),
@@ -451,7 +467,7 @@ class ExecutionPanel extends AppElement {
     if (!created || parent.node_id !== this.nodeId) return;
     this.follow = true;
     if (this.execution?.id === created.id) return;
-    const known = this.store.latest.get(this.nodeId);
+    const known = this.shown();
     this.show(known?.id === created.id ? known : {
       ...created, project_id: parent.project_id, run_id: result.run_id, agent: parent.agent,
       parent_execution_id: parent.id, attempt: 1, created_at: Date.now() / 1000,
