@@ -155,7 +155,24 @@ def test_an_older_run_shows_on_the_canvas_with_its_timeline(page: Page, hub: Bro
     expect(panel).to_have_attribute("data-status", "succeeded")
     run_row(page, older["id"]).click()
     expect(panel.locator(".facts code").first).to_have_text(older_build["id"])
+    # A follow-up sent while an older run is viewed stays in the panel as it runs and ends.
+    timeline.locator(".tl-row[data-node-id=plan] .tl-label").click()
+    older_plan = next(e for e in older["executions"] if e["node_id"] == "plan")
+    expect(panel.locator(".facts code").first).to_have_text(older_plan["id"])
+    box = panel.get_by_role("region", name="Follow-up")
+    box.get_by_label("Follow up").fill("And the tests")
+    box.get_by_role("button", name="↪ Send follow-up").click()
+    expect(panel.locator("[data-role=parent]")).to_contain_text(f"Follow-up of {older_plan['id']}")
+    expect(panel).to_have_attribute("data-status", "succeeded")
+    expect(panel.locator("[data-role=parent]")).to_contain_text(f"Follow-up of {older_plan['id']}")
     page.click("[data-action=runs]")  # closing the runs view shows the latest again
+    expect(panel.locator(".facts code").first).not_to_have_text(older_plan["id"])
+    shown_plan = panel.locator(".facts code").first.text_content()
+    with hub.api() as api:
+        plans = api.get("/executions", params={"project_id": project_id, "node_id": "plan"}).json()["executions"]
+    latest_plan = plans[0]
+    assert shown_plan == latest_plan["id"] and latest_plan["parent_execution_id"] == older_plan["id"]
+    row(page, "build").click()
     expect(panel.locator(".facts code").first).to_have_text(newer_build["id"])
     expect(page.locator("orc-node-list")).to_be_visible()
     page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('ship').data('status') === "

@@ -465,7 +465,7 @@ class ExecutionPanel extends AppElement {
   openFollowUp(result, parent) {
     const created = result.executions?.[0];
     if (!created || parent.node_id !== this.nodeId) return;
-    this.follow = true;
+    this.follow = !this.store.viewedRun; // a run picked in the runs view would take the panel back to it
     if (this.execution?.id === created.id) return;
     const known = this.shown();
     this.show(known?.id === created.id ? known : {
