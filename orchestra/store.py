@@ -92,8 +92,9 @@ def insert_project(tx: WriteJobContext, fields: Row) -> Project:
     row: Row = {"id": new_id("prj"), "description": "", "max_parallel": None} | fields
     row |= {"created_at": now, "updated_at": now}
     tx.db.table("projects").insert(row)
-    tx.emit_hub(row["id"], HubEventType.PROJECT_CREATED, project=get_project(tx.db, row["id"]))
-    return get_project(tx.db, row["id"], with_totals=True)
+    project = get_project(tx.db, row["id"])
+    tx.emit_hub(row["id"], HubEventType.PROJECT_CREATED, project=project)
+    return project | {"totals": totals(tx.db, "project_id", row["id"])}
 
 
 def update_project(tx: WriteJobContext, project_id: str, changes: Row) -> Project:

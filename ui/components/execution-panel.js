@@ -399,20 +399,21 @@ class ExecutionPanel extends AppElement {
       placeholder: 'Optional: why. It becomes the gate\'s result, passed to what depends on it.' });
     const error = h('p', { class: 'form-error', role: 'alert' });
     comment.addEventListener('input', () => { error.textContent = ''; });
+    const commentText = () => (comment.value.trim() ? comment.value : null);
     const node = this.store.nodes.get(this.nodeId);
     const review = node?.kind === NODE_KIND.PLAN ? planReview(this.app.client, e) : null;
     const decide = (approve) => async () => {
       error.textContent = '';
       try {
         const plan = approve ? review?.edited() : null;
-        await this.actions.decide(e.id, approve, comment.value.trim() ? comment.value : null, plan ? { plan } : {});
+        await this.actions.decide(e.id, approve, commentText(), plan ? { plan } : {});
       } catch (failure) {
         error.textContent = failure.message; // the comment (and the task list) stay as typed
       }
     };
     const pick = node?.candidates
       ? candidatePick(this.app.client, e,
-        (id) => this.actions.decide(e.id, true, comment.value.trim() ? comment.value : null, { candidate: id }))
+        (id) => this.actions.decide(e.id, true, commentText(), { candidate: id }))
       : null;
     render(this.gateBox,
       h('h4', {}, pick ? 'Waiting for a pick' : review ? 'Waiting for the plan\'s review' : 'Waiting for a decision'),
