@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-from orchestra.prompts import UpstreamResult, render_prompt
+from orchestra.core.prompts import UpstreamResult, render_prompt
 
 from .harness import (
     TRIVIAL_EVENTS_PER_NODE,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import trio
 
-from orchestra import history, store
-from orchestra.db import WriteJobContext, connect
-from orchestra.events import Sequencer, StoredEvent
-from orchestra.schema import migrate
+from orchestra.storage import history, store
+from orchestra.storage.db import WriteJobContext, connect
+from orchestra.storage.events import Sequencer, StoredEvent
+from orchestra.storage.schema import migrate
 
 from . import seed
 

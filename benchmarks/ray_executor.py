@@ -26,12 +26,12 @@ import ray
 import trio
 from ray.cluster_utils import Cluster
 
+from orchestra.core.settings import load_settings
 from orchestra.executors import Executor
 from orchestra.executors.local import LocalExecutor
 from orchestra.executors.ray import RayExecutor, open_ray_executor
-from orchestra.lines import Line
-from orchestra.process import AgentSpec
-from orchestra.settings import load_settings
+from orchestra.system.lines import Line
+from orchestra.system.process import AgentSpec
 
 PRINTER = "import sys\nline = b'x' * 99 + b'\\n'\nw = sys.stdout.buffer.write\nfor _ in range({n}): w(line)\n"
 

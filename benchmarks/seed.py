@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlite_utils
 
-from orchestra.events import build_event, encode
-from orchestra.schema import migrate
+from orchestra.storage.events import build_event, encode
+from orchestra.storage.schema import migrate
 
 PROMPT = ("Read the module, list what it does and what it should do, then make the smallest change that fixes "
           "the failing test; explain the change in two sentences. ") * 3

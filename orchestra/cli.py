@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from . import __version__
-from .logging_setup import configure_logging
-from .settings import ConfigError, Settings, load_settings
+from orchestra import __version__
+from orchestra.core.logging_setup import configure_logging
+from orchestra.core.settings import ConfigError, Settings, load_settings
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .server import serve
+    from orchestra.server import serve
 
     refused: list[ConfigError] = []
     try:
@@ -35,8 +35,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
-    from . import known_hubs
-    from .auth import load_or_create_token
+    from orchestra.clients import known_hubs
+    from orchestra.core.auth import load_or_create_token
 
     token = load_or_create_token(settings)
     print(token)
@@ -55,7 +55,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _hubs(args: argparse.Namespace, settings: Settings) -> int:
-    from . import known_hubs
+    from orchestra.clients import known_hubs
 
     try:
         hubs = known_hubs.load()
@@ -74,7 +74,7 @@ def _connect_info(args: argparse.Namespace, settings: Settings) -> int:
     one JSON line with the hub's port and token. Never creates a token: none yet is an error."""
     import json
 
-    from .known_hubs import local_token
+    from orchestra.clients.known_hubs import local_token
 
     token = local_token(settings)
     if not token:
@@ -86,7 +86,7 @@ def _connect_info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _url(args: argparse.Namespace, settings: Settings) -> int:
-    from .auth import load_or_create_token
+    from orchestra.core.auth import load_or_create_token
 
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else settings.host
     print(f"http://{host}:{settings.port}/ui/#token={load_or_create_token(settings)}")
@@ -94,7 +94,7 @@ def _url(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
-    from .backup import backup
+    from orchestra.storage.backup import backup
 
     return backup(settings, args.file, force=args.force)
 
@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
     backup.add_argument("file", help="where to write the copy (a directory: a dated file inside it)")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    from . import connect, desktop
-    from .terminal_client import add_client_commands
+    from orchestra.clients import connect, desktop
+    from orchestra.clients.terminal_client import add_client_commands
 
     add_client_commands(commands)
     connect.add_command(commands)
@@ -142,11 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.debug:
         logging.getLogger().setLevel(logging.DEBUG)
     if args.command == "connect":
-        from .connect import run as run_connect
+        from orchestra.clients.connect import run as run_connect
 
         return run_connect(args)
     if args.command == "desktop":
-        from .desktop import run as run_desktop
+        from orchestra.clients.desktop import run as run_desktop
 
         return run_desktop(args, settings)
     handler = _LOCAL.get(args.command)

@@ -20,15 +20,16 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config, Sockets
 
-from .api import create_app
-from .auth import load_or_create_token
-from .db import Database
-from .events import CLOSE_GOING_AWAY
-from .hub import Hub
-from .sd_notify import notify
-from .settings import Settings
+from orchestra.api import create_app
+from orchestra.core.auth import load_or_create_token
+from orchestra.core.settings import Settings
+from orchestra.runtime.hub import Hub
+from orchestra.storage.db import Database
+from orchestra.storage.events import CLOSE_GOING_AWAY
+from orchestra.system.sd_notify import notify
+from orchestra.triggers.schedules import Scheduler
 
-log = logging.getLogger("orchestra.server")
+log = logging.getLogger(__name__)
 
 # A peer that stops acknowledging (gone without a FIN) is dropped after this long: the subscription
 # sends a heartbeat when idle (orchestra.api.ws), and unacknowledged data fails the socket after
@@ -93,11 +94,13 @@ async def serve(
     token = await trio.to_thread.run_sync(load_or_create_token, settings)
     stop = trio.Event()
     async with Database.open(settings.database_path) as db, Hub.open(settings, db, token) as hub:
-        app = create_app(hub)
+        scheduler = await Scheduler.for_settings(settings, db, hub.send)
+        app = create_app(hub, scheduler)
         server_stop = trio.Event()
         async with trio.open_nursery() as nursery:
             if handle_signals:
                 nursery.start_soon(_stop_on_signal, stop)
+            await nursery.start(scheduler.run)  # ticks missed while the hub was down fire first
             binds = await nursery.start(
                 partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
             port = int(binds[0].rsplit(":", 1)[1])
@@ -108,6 +111,7 @@ async def serve(
             await stop.wait()
             notify("STOPPING=1")
             log.info("stopping: closing subscribers, ending agents")
+            scheduler.stop()
             hub.stop()  # agents end while the connections drain, not after
             hub.bus.close_all(CLOSE_GOING_AWAY, "the hub is shutting down")
             with trio.move_on_after(SUBSCRIBERS_CLOSE_S):  # closed before hypercorn cuts them off (1006)

@@ -20,9 +20,9 @@ import trio
 from fake_agent import install
 
 from benchmarks.procfs import alive, processes_mentioning
-from orchestra.events import Subscription
+from orchestra.core.settings import Settings, load_settings
 from orchestra.server import Running, serve
-from orchestra.settings import Settings, load_settings
+from orchestra.storage.events import Subscription
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agent-transcripts"
 TOKEN = "test-token-0123456789abcdef"

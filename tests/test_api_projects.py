@@ -12,8 +12,8 @@ from conftest import LiveHub, serving
 from test_api_errors import assert_error, dump, unchanged
 
 from orchestra import __version__
-from orchestra.schema import MIGRATIONS
-from orchestra.settings import Settings
+from orchestra.core.settings import Settings
+from orchestra.storage.schema import MIGRATIONS
 
 
 async def test_health_needs_no_token(hub: LiveHub) -> None:

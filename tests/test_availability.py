@@ -14,7 +14,7 @@ from conftest import WAIT_S, LiveHub
 from signalling import Fifo, leftovers
 from test_api_errors import assert_error, unchanged
 
-from orchestra import availability
+from orchestra.runtime import availability
 
 
 async def test_health_and_templates_report_each_cli(hub: LiveHub) -> None:

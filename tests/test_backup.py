@@ -15,7 +15,7 @@ from conftest import TOKEN, FakeAgents
 from hubproc import ENTRY, hub_env, hub_process, wait_for_event
 from test_shutdown import launch_one, read_db, stop
 
-from orchestra.backup import BackupError, backup_database
+from orchestra.storage.backup import BackupError, backup_database
 
 
 def run_backup(db: Path, target: Path) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from conftest import TOKEN, FakeAgents, LiveHub, make_settings
 from hubproc import hub_env, hub_process, stop_while_waiting, wait_for_event
 from test_git_checkpoints import git, git_project
 
-from orchestra.settings import Settings
+from orchestra.core.settings import Settings
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from orchestra.dag import downstream_of, find_cycle
+from orchestra.core.dag import downstream_of, find_cycle
 
 
 def is_cycle_of(path: list[str] | None, graph: dict[str, list[str]]) -> bool:

@@ -15,8 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from orchestra.db import Database, DatabaseClosed, WriteJobContext, connect
-from orchestra.schema import MIGRATIONS, migrate
+from orchestra.storage.db import Database, DatabaseClosed, WriteJobContext, connect
+from orchestra.storage.schema import MIGRATIONS, migrate
 
 WAIT_S = 30
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.hub_subprocess import BlockingHub, free_port
-from orchestra.logging_setup import configure_logging, log_context
-from orchestra.sd_notify import notify
-from orchestra.settings import Settings
+from orchestra.core.logging_setup import configure_logging, log_context
+from orchestra.core.settings import Settings
+from orchestra.system.sd_notify import notify
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "orchestra.service"

@@ -13,8 +13,8 @@ import pytest
 import trio
 from signalling import Fifo, leftovers
 
-from orchestra import git_checkpoints
-from orchestra.git_checkpoints import GitError, MergeConflict, Repository
+from orchestra.workspaces import git_checkpoints
+from orchestra.workspaces.git_checkpoints import GitError, MergeConflict, Repository
 
 WAIT_S = 30
 

@@ -14,7 +14,7 @@ import trio
 from conftest import FakeAgents, LiveHub
 
 from benchmarks import procfs
-from orchestra.db import Database
+from orchestra.storage.db import Database
 
 PRINT_NUL = "import sys; sys.stdout.buffer.write(b'before\\x00nul\\x00after\\n')"
 # Prints ~70,000 characters on one line: two of these as upstream results make a prompt over 128 KiB.

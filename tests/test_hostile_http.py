@@ -23,8 +23,8 @@ from test_api_errors import assert_error, unchanged
 from test_ws import collect_until, run_finished, ws_url
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
+from orchestra.core.settings import Settings
 from orchestra.server import Running, serve
-from orchestra.settings import Settings
 
 # The gap between a request's headers and its body: httpx and browsers write them separately (two
 # TCP segments; with Nagle and delayed ACKs, some 40 ms apart). A sleep here shapes the input; it
@@ -464,7 +464,7 @@ async def test_subscriber_that_never_reads_is_dropped_and_logged_while_others_go
     pid = (await hub.create_project())["id"]
     await hub.create_node(pid, id="flood", prompt="@lines=50000")
     dropped = _Signal("dropped a subscriber")
-    logging.getLogger("orchestra.ws").addHandler(dropped)
+    logging.getLogger("orchestra.api.ws").addHandler(dropped)
     try:
         async with open_websocket_url(ws_url(hub, pid)) as fast:
             start = json.loads(await fast.get_message())["seq"]
@@ -480,7 +480,7 @@ async def test_subscriber_that_never_reads_is_dropped_and_logged_while_others_go
             finally:
                 await stuck.aclose()
     finally:
-        logging.getLogger("orchestra.ws").removeHandler(dropped)
+        logging.getLogger("orchestra.api.ws").removeHandler(dropped)
     assert len(dropped.records) == 1
     assert dropped.records[0].levelno == logging.WARNING
     assert pid in dropped.records[0].getMessage()

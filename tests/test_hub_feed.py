@@ -16,8 +16,8 @@ from hubproc import hub_env, hub_process
 from test_ws import collect_until, flatten
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
-from orchestra import store
-from orchestra.statuses import HubEventType
+from orchestra.core.statuses import HubEventType
+from orchestra.storage import store
 
 
 def hub_url(port: int, since: int | str | None = None, token: str = TOKEN) -> str:
@@ -201,7 +201,7 @@ async def test_a_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_even
                 await slow.get_message()
     assert closed.value.reason.code == 4008
     assert "since" in (closed.value.reason.reason or "")
-    dropped = [r for r in caplog.records if r.name == "orchestra.ws" and "dropped a subscriber" in r.getMessage()]
+    dropped = [r for r in caplog.records if r.name == "orchestra.api.ws" and "dropped a subscriber" in r.getMessage()]
     assert [(r.levelname, "the hub feed" in r.getMessage()) for r in dropped] == [("WARNING", True)]
 
 

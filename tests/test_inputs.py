@@ -12,7 +12,7 @@ import trio
 from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
 from hubproc import ENTRY, hub_env, hub_process, wait_for_event
 
-from orchestra.prompts import UpstreamResult, input_names, render_prompt
+from orchestra.core.prompts import UpstreamResult, input_names, render_prompt
 
 
 def test_inputs_are_filled_in_one_pass_with_the_upstream_results() -> None:

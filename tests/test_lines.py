@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestra.lines import Line, LineSplitter
+from orchestra.system.lines import Line, LineSplitter
 
 
 def split(chunks: list[bytes], max_bytes: int = 1024) -> list[Line]:

@@ -12,7 +12,7 @@ from conftest import TOKEN, FakeAgents, LiveHub
 from hubproc import hub_env, hub_process, stop_while_waiting, wait_for_event
 from test_git_checkpoints import git_project
 
-from orchestra.plans import PlanError, parse
+from orchestra.runtime.plans import PlanError, parse
 
 
 def answer(*tasks: dict[str, Any]) -> str:

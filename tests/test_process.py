@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from orchestra import process
-from orchestra.lines import Line
-from orchestra.process import AgentSpec, group_members, open_agent_process
+from orchestra.system import process
+from orchestra.system.lines import Line
+from orchestra.system.process import AgentSpec, group_members, open_agent_process
 
 WAIT_S = 30
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestra.prompts import UpstreamResult, render_prompt
+from orchestra.core.prompts import UpstreamResult, render_prompt
 
 PLAN = UpstreamResult("plan", "Plan", "step 1, step 2")
 SPEC = UpstreamResult("spec.v2", "Spec", "the spec")

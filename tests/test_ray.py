@@ -24,8 +24,8 @@ from test_runtime import overlapping
 
 from benchmarks import procfs
 from benchmarks.hub_subprocess import HubDidNotStart
-from orchestra.process import EXECUTION_MARK
-from orchestra.settings import ConfigError, load_settings
+from orchestra.core.settings import ConfigError, load_settings
+from orchestra.system.process import EXECUTION_MARK
 
 try:
     from ray.cluster_utils import Cluster

@@ -11,7 +11,7 @@ import pytest
 import trio
 from hubproc import ENTRY
 
-from orchestra.settings import ConfigError, load_settings
+from orchestra.core.settings import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ from typing import get_args
 import httpx
 from conftest import LiveHub
 
-from orchestra import events, models
 from orchestra.api import common
-from orchestra.statuses import (
+from orchestra.core import models
+from orchestra.core.statuses import (
     FINAL_EXECUTION_STATUSES,
     UNFINISHED_EXECUTION_STATUSES,
     UNSUCCESSFUL_EXECUTION_STATUSES,
@@ -26,6 +26,7 @@ from orchestra.statuses import (
     RunStatus,
     ui_constants,
 )
+from orchestra.storage import events
 
 UI = Path(__file__).resolve().parents[1] / "ui"
 _EXPORT = re.compile(r"^export const ([A-Z_]+) = Object\.freeze\((.*)\);$")

@@ -12,7 +12,7 @@ import trio
 from conftest import FakeAgents, LiveHub, make_settings
 from test_runtime import overlapping
 
-from orchestra.actor import ProjectActor
+from orchestra.runtime.actor import ProjectActor
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra.settings import load_settings
-from orchestra.templates import agent_environment, build_argv, builtin_templates, unknown_placeholders
+from orchestra.agents.templates import agent_environment, build_argv, builtin_templates, unknown_placeholders
+from orchestra.core.settings import load_settings
 
 CLAUDE = ["claude", "-p", "{prompt}", "--output-format", "stream-json", "--model", "{model}"]
 HOSTILE = ["; rm -rf ~", "$(x)", "`id`", "line one\nline two\r\n", "--flag", "-p", "--model=evil",

@@ -18,9 +18,9 @@ import trio
 from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
 from hubproc import ENTRY, HubProcess, hub_env, hub_process, wait_for_event
 
-from orchestra.cron import iso, latest_tick, next_tick
-from orchestra.schedules import hub_timezone
-from orchestra.webhooks import signature
+from orchestra.core.cron import iso, latest_tick, next_tick
+from orchestra.triggers.schedules import hub_timezone
+from orchestra.triggers.webhooks import signature
 
 SECRET = "s3cret-0123456789-abcdef"
 

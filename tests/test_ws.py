@@ -111,7 +111,7 @@ async def test_slow_subscriber_is_closed_4008_while_a_fast_one_gets_every_event(
                 await slow.get_message()
     assert closed.value.reason.code == 4008
     assert "since" in closed.value.reason.reason
-    dropped = [r for r in caplog.records if r.name == "orchestra.ws" and "dropped a subscriber" in r.getMessage()]
+    dropped = [r for r in caplog.records if r.name == "orchestra.api.ws" and "dropped a subscriber" in r.getMessage()]
     assert [(r.levelname, pid in r.getMessage()) for r in dropped] == [("WARNING", True)]
 
 

@@ -14,13 +14,14 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from ..auth import bearer_matches
-from ..errors import ApiError, Unauthorized, error_body
-from ..hub import Hub
-from . import executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
-from .common import json_response
+from orchestra.api import executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
+from orchestra.api.common import json_response
+from orchestra.core.auth import bearer_matches
+from orchestra.core.errors import ApiError, Unauthorized, error_body
+from orchestra.runtime.hub import Hub
+from orchestra.triggers.schedules import Scheduler
 
-log = logging.getLogger("orchestra.api")
+log = logging.getLogger(__name__)
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
                409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -55,7 +56,7 @@ class _ShieldedSendConnection(TrioASGIHTTPConnection):
         await super().__call__(receive, shielded_send)
 
 
-def create_app(hub: Hub) -> QuartTrio:
+def create_app(hub: Hub, scheduler: Scheduler) -> QuartTrio:
     app = QuartTrio("orchestra", static_folder=None)
     app.asgi_http_class = _ShieldedSendConnection
     app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
@@ -63,8 +64,9 @@ def create_app(hub: Hub) -> QuartTrio:
     assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False
 
-    for module in (health, projects, nodes, flows, triggers, templates, runs, executions, ws, static):
+    for module in (health, projects, nodes, flows, templates, runs, executions, ws, static):
         app.register_blueprint(module.blueprint(hub))
+    app.register_blueprint(triggers.blueprint(hub, scheduler))
 
     @app.before_request
     async def require_token() -> None:

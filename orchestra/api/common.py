@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from quart import Response, request
 
-from ..errors import BadRequest, Unprocessable
+from orchestra.core.errors import BadRequest, Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -7,11 +7,13 @@ from pathlib import Path
 import sqlite_utils
 from quart import Blueprint, Response, request
 
-from .. import commands, git_checkpoints, history, store
-from ..errors import Conflict, NotFound
-from ..hub import Hub
-from ..models import FollowUpRequest, GateDecision
-from .common import encode, json_response, parse_body, query_int, raw_json_response
+from orchestra.api.common import encode, json_response, parse_body, query_int, raw_json_response
+from orchestra.core.errors import Conflict, NotFound
+from orchestra.core.models import FollowUpRequest, GateDecision
+from orchestra.runtime import commands
+from orchestra.runtime.hub import Hub
+from orchestra.storage import history, store
+from orchestra.workspaces import git_checkpoints
 
 
 async def _decision() -> GateDecision:

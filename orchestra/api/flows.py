@@ -9,11 +9,13 @@ from __future__ import annotations
 import trio
 from quart import Blueprint, Response, request
 
-from .. import commands, flows, store
-from ..errors import BadRequest, Conflict, Unprocessable
-from ..hub import Hub
-from ..workspaces import resolve_workspace
-from .common import json_response
+from orchestra.api.common import json_response
+from orchestra.core.errors import BadRequest, Conflict, Unprocessable
+from orchestra.flows import files as flows
+from orchestra.runtime import commands
+from orchestra.runtime.hub import Hub
+from orchestra.storage import store
+from orchestra.workspaces.paths import resolve_workspace
 
 
 def _flag(name: str) -> bool:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from .. import __version__
-from ..auth import bearer_matches
-from ..hub import Hub
-from .common import json_response
+from orchestra import __version__
+from orchestra.api.common import json_response
+from orchestra.core.auth import bearer_matches
+from orchestra.runtime.hub import Hub
 
 
 def blueprint(hub: Hub) -> Blueprint:

@@ -6,11 +6,11 @@ from collections import OrderedDict
 
 from quart import Blueprint, Response
 
-from .. import store
-from ..hub import Hub
-from ..models import NodeCreate, NodePatch
-from ..templates import BUILTIN_IDS
-from .common import encode, json_response, no_content, parse_body, raw_json_response
+from orchestra.agents.templates import BUILTIN_IDS
+from orchestra.api.common import encode, json_response, no_content, parse_body, raw_json_response
+from orchestra.core.models import NodeCreate, NodePatch
+from orchestra.runtime.hub import Hub
+from orchestra.storage import store
 
 NODE_LIST_CACHE = 32
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import trio
 from quart import Blueprint, Response
 
-from .. import store
-from ..hub import Hub
-from ..models import ProjectCreate, ProjectPatch
-from ..workspaces import resolve_workspace
-from .common import json_response, no_content, parse_body
+from orchestra.api.common import json_response, no_content, parse_body
+from orchestra.core.models import ProjectCreate, ProjectPatch
+from orchestra.runtime.hub import Hub
+from orchestra.storage import store
+from orchestra.workspaces.paths import resolve_workspace
 
 
 def blueprint(hub: Hub) -> Blueprint:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite_utils
 from quart import Blueprint, Response, request
 
-from .. import history, store
-from ..hub import Hub
-from ..models import LaunchRequest
-from ..rows import Run
-from .common import json_response, parse_body, query_int
+from orchestra.api.common import json_response, parse_body, query_int
+from orchestra.core.models import LaunchRequest
+from orchestra.core.rows import Run
+from orchestra.runtime.hub import Hub
+from orchestra.storage import history, store
 
 
 def blueprint(hub: Hub) -> Blueprint:

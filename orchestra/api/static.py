@@ -12,8 +12,8 @@ from quart import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from ..hub import Hub
-from ..statuses import ui_module
+from orchestra.core.statuses import ui_module
+from orchestra.runtime.hub import Hub
 
 UI_DIR = Path(os.environ.get("ORCHESTRA_UI_DIR", Path(__file__).resolve().parents[2] / "ui"))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from .. import store
-from ..errors import NotFound, Unprocessable
-from ..hub import Hub
-from ..models import TemplateCreate
-from ..templates import BUILTIN_IDS, unknown_placeholders
-from .common import json_response, no_content, parse_body
+from orchestra.agents.templates import BUILTIN_IDS, unknown_placeholders
+from orchestra.api.common import json_response, no_content, parse_body
+from orchestra.core.errors import NotFound, Unprocessable
+from orchestra.core.models import TemplateCreate
+from orchestra.runtime.hub import Hub
+from orchestra.storage import store
 
 
 def blueprint(hub: Hub) -> Blueprint:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from .. import commands, schedules, webhooks
-from ..errors import Unauthorized
-from ..hub import Hub
-from ..models import ScheduleCreate, WebhookSet
-from .common import json_response, no_content, parse_body
+from orchestra.api.common import json_response, no_content, parse_body
+from orchestra.core.errors import Unauthorized
+from orchestra.core.models import ScheduleCreate, WebhookSet
+from orchestra.runtime import commands
+from orchestra.runtime.hub import Hub
+from orchestra.triggers import schedules, webhooks
 
 
-def blueprint(hub: Hub) -> Blueprint:
+def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
     routes = Blueprint("triggers", __name__)
-    scheduler = hub.scheduler
 
     @routes.get("/projects/<project_id>/webhook")
     async def get_webhook(project_id: str) -> Response:

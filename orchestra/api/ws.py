@@ -33,17 +33,17 @@ import trio
 from quart import Blueprint, Response, websocket
 from quart.wrappers import Websocket
 
-from .. import history, hub_feed, store
-from ..auth import bearer_matches, token_matches
-from ..errors import NotFound
-from ..events import CLOSE_TOO_SLOW, HUB_STREAM, StoredEvent, SubscriptionClosed
-from ..hub import Hub
-from ..hub_feed import HubSnapshot
-from ..rows import Execution, Node, Project
-from ..statuses import MessageType
-from .common import encode, json_response
+from orchestra.api.common import encode, json_response
+from orchestra.core.auth import bearer_matches, token_matches
+from orchestra.core.errors import NotFound
+from orchestra.core.rows import Execution, Node, Project
+from orchestra.core.statuses import MessageType
+from orchestra.runtime.hub import Hub
+from orchestra.storage import history, hub_feed, store
+from orchestra.storage.events import CLOSE_TOO_SLOW, HUB_STREAM, StoredEvent, SubscriptionClosed
+from orchestra.storage.hub_feed import HubSnapshot
 
-log = logging.getLogger("orchestra.ws")
+log = logging.getLogger(__name__)
 
 REPLAY_PAGE = 2_000
 LIVE_BATCH = 1_000

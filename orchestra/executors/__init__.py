@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
-from ..process import AgentSpec, OutputHandler, ProcessExit
-from ..settings import Settings
+from orchestra.core.settings import Settings
+from orchestra.system.process import AgentSpec, OutputHandler, ProcessExit
 
 
 class Execution(Protocol):
@@ -60,11 +60,11 @@ class Executor(Protocol):
 async def open_executor(settings: Settings) -> AsyncIterator[Executor]:
     """The executor ``ORCHESTRA_EXECUTOR`` names, connected for the life of the block."""
     if settings.executor == "ray":
-        from .ray import open_ray_executor  # ray is an optional dependency: imported only when chosen
+        from orchestra.executors.ray import open_ray_executor
 
         async with open_ray_executor(settings) as executor:
             yield executor
         return
-    from .local import LocalExecutor
+    from orchestra.executors.local import LocalExecutor
 
     yield LocalExecutor()

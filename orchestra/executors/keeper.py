@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from ..process import (
+from orchestra.executors.ray_host import WATCH_S
+from orchestra.system.process import (
     EXECUTION_MARK,
     GROUP_POLL_S,
     become_subreaper,
@@ -43,7 +44,6 @@ from ..process import (
     spawn_error_message,
     still_running,
 )
-from .ray_host import WATCH_S
 
 
 def end_tree(pgid: int, grace_s: float, execution_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from ..process import AgentProcess, AgentSpec, open_agent_process
+from orchestra.system.process import AgentProcess, AgentSpec, open_agent_process
 
 
 class LocalExecutor:

@@ -39,14 +39,14 @@ import trio
 from ray.exceptions import RayActorError, RayError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from ..git_checkpoints import GIT_TIMEOUT_S, GitError, git
-from ..lines import Line
-from ..process import AgentSpec, OutputHandler, ProcessExit, SpawnError, open_agent_process
-from ..settings import ConfigError, Settings
-from . import Execution
-from .ray_host import KEEPER_EXIT_S, AgentHost
+from orchestra.core.settings import ConfigError, Settings
+from orchestra.executors import Execution
+from orchestra.executors.ray_host import KEEPER_EXIT_S, AgentHost
+from orchestra.system.lines import Line
+from orchestra.system.process import AgentSpec, OutputHandler, ProcessExit, SpawnError, open_agent_process
+from orchestra.workspaces.git_checkpoints import GIT_TIMEOUT_S, GitError, git
 
-log = logging.getLogger("orchestra.executors.ray")
+log = logging.getLogger(__name__)
 
 READ_WAIT_S = 0.5  # how long one read waits on the worker for the first line (returns at once with lines)
 ACTOR_OPTIONS: dict[str, Any] = {"max_restarts": 0, "max_task_retries": 0, "max_concurrency": 4, "num_cpus": 0}

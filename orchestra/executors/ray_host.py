@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..git_checkpoints import GIT_TIMEOUT_S
-from ..lines import Line, LineSplitter
-from ..process import DRAIN_AFTER_EXIT_S, STDERR_KEEP_BYTES, process_start_ticks, still_running
+from orchestra.system.lines import Line, LineSplitter
+from orchestra.system.process import DRAIN_AFTER_EXIT_S, STDERR_KEEP_BYTES, process_start_ticks, still_running
+from orchestra.workspaces.git_checkpoints import GIT_TIMEOUT_S
 
 BUFFER_MAX_BYTES = 4 * 1024 * 1024  # lines read but not yet taken by the hub; then the pipe fills up
 POLL_S = 0.05

@@ -16,7 +16,7 @@ from test_ui import api_project, canvas, panel_status, row
 from ui_support import REPO, BrowserTestHub, shoot, skip_reason, sync_playwright
 
 from benchmarks import ui_open
-from orchestra.statuses import ExecutionStatus
+from orchestra.core.statuses import ExecutionStatus
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
 

@@ -1,0 +1,438 @@
+"""Terminal client: ``launch``, ``status``, ``cancel`` over REST and ``watch`` over the WebSocket,
+so a terminal user never has to hand-write curl. ``watch`` reconnects with ``since`` when the
+connection drops, so it misses nothing; ``--until-done`` exits with the run's result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import httpx
+import trio
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
+
+from orchestra.clients import known_hubs
+from orchestra.core.settings import Settings
+from orchestra.core.statuses import (
+    EXECUTION_CHANGE_EVENT_TYPES,
+    FINAL_RUN_STATUSES,
+    NODE_EVENT_TYPES,
+    EventType,
+    ExecutionStatus,
+    MessageType,
+    RunStatus,
+)
+
+RECONNECT_MAX_S = 10.0
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
+
+
+class ClientError(Exception):
+    """Something the user must fix (bad token, unknown project, hub down): printed as one line."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class RemoteHub:
+    """The terminal client's connection to a hub (``--hub`` and ``--token``): REST and WebSocket URLs."""
+
+    url: str
+    token: str
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def ws_url(self, project_id: str, since: int | None) -> str:
+        parts = urlsplit(self.url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        url = f"{scheme}://{parts.netloc}/ws/subscribe/{project_id}?token={self.token}"
+        return url if since is None else f"{url}&since={since}"
+
+
+async def request(hub: RemoteHub, method: str, path: str, body: Any = None) -> Any:
+    response = await send(hub, method, path, json=body)
+    return response.json() if response.content else None
+
+
+async def send(hub: RemoteHub, method: str, path: str, *, check: bool = True, **kwargs: Any) -> httpx.Response:
+    """One request; with ``check``, an error answer becomes a :class:`ClientError` with the hub's message."""
+    async with hub.http() as http:
+        try:
+            response = await http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ClientError(f"cannot reach the hub at {hub.url}: {exc}", EXIT_UNREACHABLE) from None
+    if check and response.status_code >= 400:
+        raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {error_message(response)}")
+    return response
+
+
+def error_message(response: httpx.Response) -> str:
+    try:
+        message: str = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:200]
+    return message
+
+
+async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
+    projects: list[dict[str, Any]] = (await request(hub, "GET", "/projects"))["projects"]
+    matches = [p for p in projects if name_or_id in (p["id"], p["name"])]
+    if len(matches) != 1:
+        known = ", ".join(f"{p['name']} ({p['id']})" for p in projects) or "none"
+        problem = "is ambiguous" if matches else "does not exist"
+        raise ClientError(f"project '{name_or_id}' {problem}; projects: {known}")
+    return matches[0]
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Printer:
+    """Turns events into readable lines: agent text, tool calls, state changes."""
+
+    out: TextIO = sys.stdout
+    verbose: bool = False
+    _partial: dict[str, str] = field(default_factory=dict)
+
+    def line(self, ts: float | None, node: str | None, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S", time.localtime(ts or time.time()))
+        prefix = f"[{node}] " if node else ""
+        for piece in text.splitlines() or [""]:
+            print(f"{stamp} {prefix}{piece}", file=self.out)
+        self.out.flush()
+
+    def snapshot(self, snapshot: dict[str, Any]) -> None:
+        project = snapshot["project"]
+        latest = {e["node_id"]: e["status"] for e in snapshot["executions"]}
+        self.line(None, None, f"project {project['name']} ({project['id']}): {len(snapshot['nodes'])} node(s)")
+        for node in snapshot["nodes"]:
+            after = f" after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
+            self.line(None, node["id"], f"{latest.get(node['id'], 'never run')}{after}")
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind, ts, node = event.get("type"), event.get("ts"), event.get("node_id")
+        if kind != EventType.EXECUTION_OUTPUT and node in self._partial:
+            self.line(ts, node, self._partial.pop(node))
+        if kind == EventType.RUN_STARTED:
+            self.line(ts, None, f"run {event['run_id']} started")
+        elif kind == EventType.RUN_FINISHED:
+            run = event["run"]
+            suffix = f": {run['error']}" if run.get("error") else ""
+            self.line(ts, None, f"run {event['run_id']} {run['status']}{suffix}")
+        elif kind in EXECUTION_CHANGE_EVENT_TYPES:
+            self._execution(event)
+        elif kind == EventType.EXECUTION_OUTPUT:
+            self._output(ts, node, event["output"])
+        elif kind in (EventType.CHECK_STARTED, EventType.CHECK_FINISHED):
+            self._check(ts, node, event["check"])
+        elif kind in NODE_EVENT_TYPES and self.verbose:
+            self.line(ts, node, kind.split(".")[1])
+
+    def _execution(self, event: dict[str, Any]) -> None:
+        execution, ts, node = event["execution"], event.get("ts"), event.get("node_id")
+        status = execution["status"]
+        if event["type"] == EventType.EXECUTION_QUEUED:
+            if self.verbose or execution.get("attempt", 1) > 1:
+                self.line(ts, node, f"queued (attempt {execution.get('attempt', 1)})")
+            return
+        if event["type"] == EventType.EXECUTION_STARTED:
+            self.line(ts, node, f"started {execution['agent']} ({execution['id']})")
+            return
+        details = []
+        if execution.get("started_at") and execution.get("finished_at"):
+            seconds = execution["finished_at"] - execution["started_at"]
+            details.append(f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s")
+        if execution.get("input_tokens") is not None:
+            details.append(f"{execution['input_tokens']} in / {execution.get('output_tokens')} out tokens")
+        if execution.get("cost_usd"):
+            details.append(f"${execution['cost_usd']:.4f}")
+        text = status + (f" ({', '.join(details)})" if details else "")
+        if execution.get("error") and status != ExecutionStatus.SUCCEEDED:
+            text += f": {execution['error']}"
+        self.line(ts, node, text)
+
+    def _check(self, ts: float | None, node: str | None, check: dict[str, Any]) -> None:
+        command = shlex.join(check["argv"])
+        if "passed" not in check:
+            self.line(ts, node, f"check {command} started")
+        elif check["passed"]:
+            self.line(ts, node, f"check {command} passed")
+        else:
+            why = check.get("error") or f"exit code {check.get('exit_code')}"
+            tail = [line for line in str(check.get("output") or "").splitlines() if line.strip()][-3:]
+            self.line(ts, node, "\n".join([f"check {command} FAILED ({why})", *(f"  {line}" for line in tail)]))
+
+    def _output(self, ts: float | None, node: str | None, output: dict[str, Any]) -> None:
+        kind = output.get("kind")
+        key = node or ""
+        if kind == "text" and output.get("delta"):
+            self._partial[key] = self._partial.get(key, "") + output.get("text", "")
+            return
+        if key in self._partial:
+            self.line(ts, node, self._partial.pop(key))
+        if kind == "text":
+            self.line(ts, node, output.get("text", ""))
+        elif kind == "thinking" and self.verbose:
+            self.line(ts, node, f"(thinking) {output.get('text', '')}")
+        elif kind == "tool_use":
+            self.line(ts, node, f"tool {output.get('name')} {_short(json.dumps(output.get('input'), default=str))}")
+        elif kind == "tool_result":
+            mark = "tool error" if output.get("is_error") else "tool result"
+            self.line(ts, node, f"  {mark}: {_short(str(output.get('output', '')))}")
+        elif kind == "error":
+            self.line(ts, node, f"ERROR {output.get('message')}")
+        elif kind in ("raw", "system", "usage") and self.verbose:
+            self.line(ts, node, f"({kind}) {_short(json.dumps(output, default=str))}")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- following a project --------------------------------------------------------------------------
+
+
+async def follow(hub: RemoteHub, project_id: str, printer: Printer, *, until_run: str | None, until_done: bool,
+                 launch_nodes: list[str] | None = None, launch: bool = False,
+                 launch_inputs: dict[str, str] | None = None) -> int:
+    """Print the project's events live; reconnect with ``since`` after a drop.
+
+    With ``until_done``, return when the awaited run finishes (the launched one, the one running
+    when we connected, or else the next one): 0 if it succeeded, 1 otherwise.
+    """
+    since: int | None = None
+    delay = 0.2
+    awaited = until_run
+    while True:
+        try:
+            async with open_websocket_url(hub.ws_url(project_id, since)) as ws:
+                delay = 0.2
+                while True:
+                    message = json.loads(await ws.get_message())
+                    if isinstance(message, dict) and message.get("type") == MessageType.SNAPSHOT:
+                        printer.snapshot(message)
+                        since = message["seq"]
+                        if launch:
+                            body: dict[str, Any] = {"project_id": project_id}
+                            if launch_nodes:
+                                body["node_ids"] = launch_nodes
+                            if launch_inputs:
+                                body["inputs"] = launch_inputs
+                            awaited = (await request(hub, "POST", "/launch", body))["run_id"]
+                            launch = False
+                        elif until_done and awaited is None:
+                            awaited = await _running_run(hub, project_id)
+                        continue
+                    if isinstance(message, dict) and message.get("type") == MessageType.HEARTBEAT:
+                        continue
+                    for event in message if isinstance(message, list) else [message]:
+                        since = event["seq"]
+                        printer.event(event)
+                        finished = event["type"] == EventType.RUN_FINISHED
+                        if until_done and finished and awaited in (None, event["run_id"]):
+                            return 0 if event["run"]["status"] == RunStatus.SUCCEEDED else EXIT_FAILED
+        except ConnectionRejected as exc:
+            raise ClientError(f"the hub at {hub.url} refused the subscription ({exc.status_code}): check the token"
+                              ) from None
+        except ConnectionClosed as exc:
+            code, reason = (exc.reason.code, exc.reason.reason) if exc.reason is not None else (None, None)
+            if code == 4404:
+                raise ClientError(reason or f"project '{project_id}' does not exist") from None
+            if code in (4400, 1008):
+                raise ClientError(f"the hub at {hub.url}: {reason or 'refused the subscription'}") from None
+            printer.line(None, None, f"(connection closed: {code} {reason or ''}; reconnecting)")
+        except (HandshakeError, OSError) as exc:
+            printer.line(None, None, f"(hub at {hub.url} unreachable: {exc}; retrying in {delay:.1f} s)")
+        await trio.sleep(delay)
+        delay = min(RECONNECT_MAX_S, delay * 2)
+
+
+async def _running_run(hub: RemoteHub, project_id: str) -> str | None:
+    runs = (await request(hub, "GET", f"/runs?project_id={project_id}&limit=1"))["runs"]
+    if runs and runs[0]["status"] not in FINAL_RUN_STATUSES:
+        run_id: str = runs[0]["id"]
+        return run_id
+    return None
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+
+
+async def _watch(hub: RemoteHub, args: argparse.Namespace) -> int:
+    project = await resolve_project(hub, args.project)
+    printer = Printer(verbose=args.verbose)
+    return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done)
+
+
+def _inputs(assignments: list[str] | None) -> dict[str, str]:
+    """``--set NAME=value`` options as the launch's inputs (the value may hold '=' and be empty)."""
+    inputs = {}
+    for assignment in assignments or []:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name:
+            raise ClientError(f"--set takes NAME=value, not '{assignment}'", EXIT_USAGE)
+        inputs[name] = value
+    return inputs
+
+
+async def _launch(hub: RemoteHub, args: argparse.Namespace) -> int:
+    inputs = _inputs(args.set)
+    project = await resolve_project(hub, args.project)
+    if args.watch or args.until_done:
+        printer = Printer(verbose=args.verbose)
+        return await follow(hub, project["id"], printer, until_run=None, until_done=args.until_done,
+                            launch_nodes=args.node, launch=True, launch_inputs=inputs)
+    body: dict[str, Any] = {"project_id": project["id"]}
+    if args.node:
+        body["node_ids"] = args.node
+    if inputs:
+        body["inputs"] = inputs
+    launched = await request(hub, "POST", "/launch", body)
+    print(f"run {launched['run_id']} launched: {len(launched['executions'])} execution(s)")
+    return 0
+
+
+async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
+    if args.target.startswith("run_"):
+        run = await request(hub, "GET", f"/runs/{args.target}")
+        print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
+        if run.get("trigger"):  # a webhook or a schedule launched it
+            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items() if key != "kind")
+            print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
+        for name, value in (run.get("inputs") or {}).items():
+            print(f"  input {name} = {_short(value)}")
+        for e in run["executions"]:
+            print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
+        return 0
+    project = await resolve_project(hub, args.target)
+    nodes = (await request(hub, "GET", f"/projects/{project['id']}/nodes"))["nodes"]
+    latest = {e["node_id"]: e for e in (await request(
+        hub, "GET", f"/executions?project_id={project['id']}&limit=500"))["executions"][::-1]}
+    last = project.get("last_run")
+    print(f"project {project['name']} ({project['id']}): {project['state']}"
+          + (f", last run {last['id']} {last['status']}" if last else ""))
+    for node in nodes:
+        execution = latest.get(node["id"])
+        status = execution["status"] if execution else "never run"
+        after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
+        print(f"  {node['id']:<24} {status:<12}{after}")
+    return 0
+
+
+async def _cancel(hub: RemoteHub, args: argparse.Namespace) -> int:
+    kind = "runs" if args.target.startswith("run_") else "executions"
+    reply = await request(hub, "POST", f"/{kind}/{args.target}/cancel")
+    print(f"{args.target}: {reply['status']}")
+    return 0
+
+
+async def _export(hub: RemoteHub, args: argparse.Namespace) -> int:
+    project = await resolve_project(hub, args.project)
+    sys.stdout.write((await send(hub, "GET", f"/projects/{project['id']}/flow")).text)
+    return 0
+
+
+async def _apply(hub: RemoteHub, args: argparse.Namespace) -> int:
+    try:
+        content = await trio.Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read {args.file}: {exc.strerror}") from None
+    params = {"dry_run": "true"} if args.dry_run else {}
+    if args.project:
+        params["project_id"] = (await resolve_project(hub, args.project))["id"]
+    response = await send(hub, "POST", "/flows/apply", check=False, content=content, params=params,
+                          headers={"Content-Type": "application/toml"})
+    if response.status_code >= 400:  # the hub's message names the line and the field: say which file
+        message = error_message(response)
+        raise ClientError(f"{args.file} {message.removeprefix('flow file ')}" if message.startswith("flow file ")
+                          else f"{args.file}: {message}")
+    result = response.json()
+    for line in result["diff"]:
+        print(line)
+    project = result["project_id"]
+    if not result["changed"]:
+        print(f"no changes: project {project} already matches {args.file}")
+    elif args.dry_run:
+        print(f"dry run: applying {args.file} would make {len(result['diff'])} change(s) to project {project}")
+    else:
+        print(f"applied {args.file} to project {project}: {len(result['diff'])} change(s)")
+    return 0
+
+
+def _hub_from(args: argparse.Namespace, settings: Settings) -> RemoteHub:
+    try:
+        resolved = known_hubs.resolve(args.hub, args.token, settings)
+    except known_hubs.HubNotFound as exc:
+        raise ClientError(str(exc), EXIT_USAGE) from None
+    return RemoteHub(resolved.url, resolved.token)
+
+
+ClientCommand = Callable[[RemoteHub, argparse.Namespace], Awaitable[int]]
+
+
+def _runner(command: ClientCommand) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        try:
+            hub = _hub_from(args, settings)
+            return trio.run(command, hub, args)
+        except ClientError as exc:
+            print(f"orchestra: {exc}", file=sys.stderr)
+            return exc.code
+        except KeyboardInterrupt:
+            return 130
+
+    return run
+
+
+def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def client(name: str, help_text: str, command: ClientCommand) -> argparse.ArgumentParser:
+        parser = commands.add_parser(name, help=help_text)
+        parser.add_argument("--hub", metavar="NAME|URL",
+                            help="a saved hub's name (orchestra hubs) or a URL (default: ORCHESTRA_URL, else this "
+                            "machine's hub, else the only saved hub)")
+        parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the saved hub's, else the "
+                            "token file)")
+        parser.set_defaults(run=_runner(command))
+        return parser
+
+    watch = client("watch", "follow a project's events live", _watch)
+    watch.add_argument("project", help="project id or name")
+    watch.add_argument("--until-done", action="store_true", help="exit when the run finishes (0 = succeeded)")
+    watch.add_argument("-v", "--verbose", action="store_true", help="also show thinking, system and raw events")
+
+    launch = client("launch", "launch a project's DAG (or some nodes and their downstream)", _launch)
+    launch.add_argument("project", help="project id or name")
+    launch.add_argument("--node", action="append", help="launch this node and its downstream (repeatable)")
+    launch.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="the value of {{inputs.NAME}} in the prompts (repeatable)")
+    launch.add_argument("--watch", action="store_true", help="follow the run's events")
+    launch.add_argument("--until-done", action="store_true", help="follow the run and exit with its result")
+    launch.add_argument("-v", "--verbose", action="store_true", help="also show thinking, system and raw events")
+
+    status = client("status", "show a project's nodes and their latest status, or one run", _status)
+    status.add_argument("target", help="project id or name, or a run id (run_…)")
+
+    cancel = client("cancel", "cancel a run (run_…) or one execution (exe_…)", _cancel)
+    cancel.add_argument("target", help="run id or execution id")
+
+    export = client("export", "print a project's flow file (TOML: nodes, edges, templates, gates, budgets)",
+                    _export)
+    export.add_argument("project", help="project id or name")
+
+    apply = client("apply", "make a project match a flow file (the project of its name, created if none)", _apply)
+    apply.add_argument("file", help="the flow file (TOML, as export writes it)")
+    apply.add_argument("--project", help="apply to this project (id or name) instead of the one the file names")
+    apply.add_argument("--dry-run", action="store_true", help="only print what would change")

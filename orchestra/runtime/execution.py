@@ -1,0 +1,386 @@
+"""One attempt of one agent node: build its argv, check out its git worktree, run the agent,
+store what it prints, enforce its budgets, and say how it ended (a :class:`Ending`).
+
+The process itself is behind an :class:`~orchestra.executors.Executor` (local or on a Ray cluster);
+this module is the policy around it and does not know which one ran it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from orchestra.agents import AgentParser, make_parser
+from orchestra.agents.templates import (
+    ARGUMENT_PROMPT_MAX_BYTES,
+    agent_environment,
+    build_argv,
+    inherited_environment,
+    prompt_on_stdin,
+    too_long_argument,
+)
+from orchestra.core.models import Budget
+from orchestra.core.prompts import UpstreamResult, render_prompt
+from orchestra.core.rows import Node, Template
+from orchestra.core.statuses import EventType, ExecutionStatus
+from orchestra.executors import Execution, Executor
+from orchestra.runtime import checks
+from orchestra.storage import transitions
+from orchestra.storage.db import Database, WriteJob
+from orchestra.system.lines import Line
+from orchestra.system.process import AgentSpec, OutputHandler, SpawnError
+from orchestra.workspaces import git_checkpoints
+from orchestra.workspaces.git_checkpoints import Checkout, GitError, MergeConflict, Repository
+
+if TYPE_CHECKING:
+    from orchestra.runtime.plans import Grown
+
+log = logging.getLogger(__name__)
+
+RAW_LINE_KEEP = 64 * 1024
+# Recording an execution's work is bounded by git_checkpoints.record itself; this is only a backstop.
+SHIELDED_CLEANUP_S = git_checkpoints.RECORD_BUDGET_S + git_checkpoints.RECORD_OVERRUN_S + 10.0
+
+
+@dataclass
+class Ending:
+    """How an execution ended: its status, with the error and the agent's exit code when there are."""
+
+    status: ExecutionStatus
+    error: str | None = None
+    exit_code: int | None = None
+
+
+@dataclass
+class FollowUp:
+    parent_id: str
+    session_id: str
+    parent_commit: str | None
+    worktree: Path | None  # the parent's working directory, re-created: CLIs find sessions by cwd
+    ran_on: str | None = None  # where the parent ran: the CLI's session files are there
+
+
+@dataclass
+class RunState:
+    id: str
+    nodes: dict[str, Node]  # node rows of this run, fixed at launch
+    templates: dict[str, Template]
+    first_execution: dict[str, str]  # node id -> its queued execution
+    results: dict[str, UpstreamResult]  # upstream results, including those reused from earlier runs
+    commits: dict[str, str]  # node id -> the commit its work ended at (git workspaces)
+    workspace: str
+    repo: Repository | None = None
+    budget: Budget | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # the launch's values of {{inputs.NAME}}
+    follow_up: FollowUp | None = None
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    cancel_requested: bool = False
+    budget_exceeded: str | None = None
+    internal_error: str | None = None  # the run's own bookkeeping failed (see ProjectActor._drive_run)
+    # A run resumed after a restart: nodes that had already ended, and gates already waiting (since when)
+    ended: dict[str, ExecutionStatus] = field(default_factory=dict)
+    gates_waiting_since: dict[str, float] = field(default_factory=dict)
+    parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
+    grown: dict[str, Grown] = field(default_factory=dict)  # plan node id -> the nodes it added, until scheduled
+    spent_cost: float = 0.0
+    spent_tokens: int = 0
+    handles: dict[str, ExecutionHandle] = field(default_factory=dict)
+
+    def live_usage(self) -> tuple[float, int]:
+        cost, tokens = self.spent_cost, self.spent_tokens
+        for handle in self.handles.values():
+            extra_cost, extra_tokens = handle.usage()
+            cost, tokens = cost + extra_cost, tokens + extra_tokens
+        return cost, tokens
+
+
+@dataclass
+class ExecutionHandle:
+    id: str
+    node_id: str
+    run: RunState
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    stop_ending: Ending | None = None  # why the scope was cancelled, when something chose to stop it
+    process: Execution | None = None
+    parser: AgentParser | None = None
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    decision: trio.Event | None = None  # gates: set when approved or rejected
+    decided: Ending | None = None
+    comment: str | None = None  # the gate's decision comment, passed downstream as its result
+    check: checks.CheckResult | None = None  # how the node's check ended, when it ran
+    candidate: int | None = None  # best of N: which candidate of its node (its own branch)
+    pickable: dict[str, dict[str, Any]] | None = None  # a best-of-N pick: candidate execution id -> its work
+    proposal: str | None = None  # a plan's review: the task list (JSON text) that grows once approved
+    unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
+
+    async def settle(self, keep: int = 0) -> None:
+        """Wait for this execution's queued writes but the last ``keep``; raise the first error, if any."""
+        while len(self.unsettled) > keep:
+            await self.unsettled.pop(0).wait()
+
+    def stop(self, ending: Ending) -> None:
+        if self.stop_ending is None:
+            self.stop_ending = ending
+        self.scope.cancel()
+
+    def usage(self) -> tuple[float, int]:
+        if self.parser is None:
+            return 0.0, 0
+        report = self.parser.report
+        return report.cost_usd or 0.0, (report.input_tokens or 0) + (report.output_tokens or 0)
+
+
+def _without_nul(prompt: str) -> tuple[str, list[dict[str, Any]]]:
+    """NUL characters (from an upstream result: the API refuses them elsewhere) cannot be passed to a
+    process; they are removed, and a system event says so."""
+    if "\x00" not in prompt:
+        return prompt, []
+    note = {"kind": "system", "subtype": "prompt", "message": f"removed {prompt.count(chr(0))} NUL character(s) "
+            "from the prompt (an upstream result carried them; a command line cannot)"}
+    return prompt.replace("\x00", ""), [note]
+
+
+class AgentRunner:
+    """Runs agent attempts for one project actor."""
+
+    def __init__(self, db: Database, project_id: str, grace_s: float, worktrees_root: Path,
+                 limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter], executor: Executor) -> None:
+        self.db = db
+        self.executor = executor
+        self.project_id = project_id
+        self.grace_s = grace_s
+        self.worktrees_root = worktrees_root
+        self.limiters = limiters
+        self.inherited_env = inherited_environment()
+
+    async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int,
+                      follow_up: FollowUp | None = None) -> Ending:
+        """Run the agent (continuing a session: ``follow_up``, else the run's), then the node's check."""
+        agent = node["agent"]
+        assert agent is not None  # an agent node
+        template = run.templates[agent]
+        follow_up = follow_up or run.follow_up
+        prompt, argv_template, session_id = self._prompt_and_command(run, node, template, follow_up)
+        prompt, notes = _without_nul(prompt)
+        stdin = None
+        stdin_prompt = template.get("stdin_prompt")
+        if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and stdin_prompt:
+            argv_template, stdin = prompt_on_stdin(argv_template, stdin_prompt), prompt.encode()
+        handle.parser = make_parser(template["output"])
+        project_limiter, hub_limiter = self.limiters
+        async with project_limiter, hub_limiter:
+            checkout: Checkout | None = None
+            if run.repo is not None:
+                try:
+                    checkout = await self._checkout(run, node, handle, attempt, follow_up)
+                except GitError as exc:
+                    detail = {"files": exc.files} if isinstance(exc, MergeConflict) else {}
+                    return self._not_started(handle, prompt, [], run.workspace, str(exc), detail)
+            cwd = str(checkout.path) if checkout else run.workspace
+            argv = build_argv(argv_template, {"prompt": prompt, "model": node["model"] or template["default_model"],
+                                              "workspace": cwd, "session_id": session_id})
+            not_recorded = None
+            try:
+                oversized = too_long_argument(argv)
+                if oversized:
+                    message = (f"an argument of {oversized:,} bytes is over Linux's 131,072-byte limit, and agent "
+                               f"template '{template['id']}' cannot take the prompt on stdin (stdin_prompt)")
+                    return self._not_started(handle, prompt, [], cwd, message)
+                ending = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
+                if ending.status == ExecutionStatus.SUCCEEDED and node["check"]:
+                    ending = await self._check(node, handle, cwd, ending)
+            finally:
+                if checkout is not None:
+                    not_recorded = await self._record(run, node, handle, checkout)
+        if not_recorded and ending.status == ExecutionStatus.SUCCEEDED:  # on no branch: downstream cannot build on it
+            return Ending(ExecutionStatus.FAILED, not_recorded, ending.exit_code)
+        return ending
+
+    async def _check(self, node: Node, handle: ExecutionHandle, cwd: str, agent_ending: Ending) -> Ending:
+        """The node's check, where the agent worked (see :mod:`orchestra.checks`)."""
+        assert node["check"] is not None
+        self._queue_check_event(handle, EventType.CHECK_STARTED, {"argv": node["check"]})
+        spec = AgentSpec(handle.id, node["check"], Path(cwd), agent_environment({}, self.inherited_env))
+        handle.check = await checks.run_check(spec, node["check_timeout_s"] or checks.CHECK_TIMEOUT_S, self.grace_s)
+        self._queue_check_event(handle, EventType.CHECK_FINISHED, handle.check.event())
+        if handle.check.passed:
+            return agent_ending
+        return Ending(ExecutionStatus.FAILED, handle.check.failure(), agent_ending.exit_code)
+
+    def _queue_check_event(self, handle: ExecutionHandle, event: EventType, check: dict[str, Any]) -> None:
+        ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
+        handle.unsettled.append(self.db.submit(
+            lambda tx: checks.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
+
+    def _prompt_and_command(self, run: RunState, node: Node, template: Template,
+                            follow_up: FollowUp | None) -> tuple[str, list[str], str | None]:
+        if follow_up is not None:
+            assert template["resume_command"] is not None  # checked before the follow-up was stored
+            return node["prompt"], template["resume_command"], follow_up.session_id
+        upstream = [run.results[up] for up in node["depends_on"] if up in run.results]
+        return render_prompt(node["prompt"], upstream, run.inputs), template["command"], None
+
+    async def _checkout(self, run: RunState, node: Node, handle: ExecutionHandle,
+                        attempt: int, follow_up: FollowUp | None) -> Checkout:
+        assert run.repo is not None
+        branch = (f"orchestra/{run.id}/{node['id']}" + (f"-c{handle.candidate}" if handle.candidate else "")
+                  + (f"-{attempt}" if attempt > 1 else ""))
+        if follow_up is not None:
+            upstream = [follow_up.parent_commit] if follow_up.parent_commit else []
+            path = follow_up.worktree
+        else:
+            upstream = [run.commits[up] for up in node["depends_on"] if up in run.commits]
+            path = None
+        checkout = await git_checkpoints.prepare(run.repo, path or self.worktrees_root / handle.id, branch, upstream)
+        handle.checkpoint = {"base_commit": checkout.base_commit}
+        return checkout
+
+    async def _record(self, run: RunState, node: Node, handle: ExecutionHandle,
+                      checkout: Checkout) -> str | None:
+        """Commit the agent's work on its branch, shielded (even a cancelled execution keeps its work);
+        return why it could not be, if so."""
+        assert run.repo is not None
+        message = None
+        with trio.move_on_after(SHIELDED_CLEANUP_S) as cleanup:
+            cleanup.shield = True
+            try:
+                commit = await git_checkpoints.record(run.repo, checkout, f"orchestra: {node['title']} ({handle.id})")
+            except GitError as exc:
+                message = f"could not record the work: {exc}"
+            else:
+                handle.checkpoint["commit_sha"] = commit
+                if commit != checkout.base_commit:
+                    handle.checkpoint["branch"] = checkout.branch
+        if cleanup.cancelled_caught:
+            message = f"could not record the work: it did not finish within {SHIELDED_CLEANUP_S:g} s"
+        if message:
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+        return message
+
+    async def _run_process(self, run: RunState, node: Node, handle: ExecutionHandle, prompt: str,
+                           argv: list[str], cwd: str, template: Template, stdin: bytes | None,
+                           notes: list[dict[str, Any]]) -> Ending:
+        placement = (node.get("placement") or template.get("placement") or {})
+        spec = AgentSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
+                         stdin, placement, run.follow_up.ran_on if run.follow_up else None)
+        async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
+            try:
+                process = await stack.enter_async_context(self.executor.open(spec, self.grace_s))
+            except SpawnError as exc:
+                return self._not_started(handle, prompt, argv, cwd, str(exc))
+            handle.process = process
+            self._queue_started(handle, prompt, argv, process, cwd)
+            if notes:
+                self.queue_output(handle, notes)
+            log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
+                                                 "execution_id": handle.id, "pid": process.pid,
+                                                 "agent": node["agent"], "where": process.where})
+            timeout = node["timeout_s"]
+            budget = node.get("budget")
+            node_budget = Budget.model_validate(budget) if budget else None  # parsed once per execution
+            wall = node_budget.wall_s if node_budget and node_budget.wall_s else math.inf
+            with trio.move_on_after(timeout if timeout else math.inf) as deadline:
+                with trio.move_on_after(wall) as over_wall:
+                    process_exit = await process.run(self._output_handler(run, handle, node_budget))
+        if deadline.cancelled_caught:
+            message = f"timed out after {timeout:g} s; the agent was stopped"
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+            return Ending(ExecutionStatus.TIMED_OUT, message)
+        if over_wall.cancelled_caught:
+            message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+            return Ending(ExecutionStatus.FAILED, message)
+        if process_exit.kind == "lost":
+            message = f"lost: {process_exit.reason}; it is not run again"
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+            return Ending(ExecutionStatus.LOST, message)
+        parser = handle.parser
+        assert parser is not None
+        closing = parser.finish(process_exit.exit_code, process.stderr_text)
+        if closing:
+            self.queue_output(handle, closing)
+        if parser.report.succeeded:
+            return Ending(ExecutionStatus.SUCCEEDED, None, process_exit.exit_code)
+        return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
+
+    def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
+        parser = handle.parser
+        assert parser is not None
+
+        async def on_output(lines: list[Line]) -> None:
+            events: list[dict[str, Any]] = []
+            for line in lines:
+                text = line.data.decode("utf-8", errors="replace")
+                if line.truncated:
+                    events.append({"kind": "raw", "line": text[:RAW_LINE_KEEP], "truncated": line.length})
+                else:
+                    events.extend(parser.feed(text))
+            if events:
+                # At most two writes in flight per agent: the next chunk is read while the last ones
+                # commit, and an agent that prints faster than the database writes is held up by its pipe.
+                await handle.settle(keep=1)
+                self.queue_output(handle, events)
+            if any(event["kind"] == "usage" for event in events):
+                self._check_budgets(run, node_budget, handle)
+
+        return on_output
+
+    def _check_budgets(self, run: RunState, node_budget: Budget | None, handle: ExecutionHandle) -> None:
+        cost, tokens = handle.usage()
+        over = node_budget.exceeded(cost, tokens) if node_budget else None
+        if over:
+            message = f"node budget exceeded: {over}; the agent was stopped"
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+            handle.stop(Ending(ExecutionStatus.FAILED, message))
+            return
+        if run.budget is None or run.budget_exceeded:
+            return
+        over = run.budget.exceeded(*run.live_usage())
+        if over:
+            run.budget_exceeded = f"run budget exceeded: {over}; the run's agents were stopped"
+            self.stop_run(run, run.budget_exceeded)
+
+    def stop_run(self, run: RunState, message: str) -> None:
+        """Stop every live execution of a run as failed. Each one's error event is queued before its
+        finished event; stopping the calling execution cancels it at its next checkpoint."""
+        live = list(run.handles.values())
+        for handle in live:
+            self.queue_output(handle, [{"kind": "error", "message": message}])
+        for handle in live:
+            handle.stop(Ending(ExecutionStatus.FAILED, message))
+
+    def _not_started(self, handle: ExecutionHandle, prompt: str, argv: list[str], cwd: str, message: str,
+                     detail: dict[str, Any] | None = None) -> Ending:
+        """An agent that could not be started: its start (with no process) and the reason are stored."""
+        self._queue_started(handle, prompt, argv, None, cwd)
+        self.queue_output(handle, [{"kind": "error", "message": message, **(detail or {})}])
+        return Ending(ExecutionStatus.FAILED, message)
+
+    def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
+                       process: Execution | None, cwd: str) -> None:
+        """Queued, not awaited: the agent's output is pumped while its start is being stored."""
+        changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
+                   "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
+                   "proc_start": process.start_ticks if process else None,
+                   "base_commit": handle.checkpoint.get("base_commit"),
+                   "ran_on": process.where if process else None}
+        self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
+
+    def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:
+        """Queue a change of the execution's row and its ``event``, after what it queued before."""
+        handle.unsettled.append(self.db.submit(lambda tx: transitions.update_execution(
+            tx, self.project_id, handle.id, changes, event), wait_for_storage=True))
+
+    def queue_output(self, handle: ExecutionHandle, outputs: list[dict[str, Any]]) -> None:
+        """Queue output events of an execution; they commit in order, before its finished event."""
+        ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
+        handle.unsettled.append(self.db.submit(
+            lambda tx: transitions.store_outputs(tx, self.project_id, ids, outputs), wait_for_storage=True))

@@ -1,0 +1,63 @@
+"""Repair turns: a node whose check failed gives its agent's own session another turn, up to its
+``max_repairs``, with the check's failure in the prompt (:func:`orchestra.checks.repair_prompt`).
+
+A repair is a follow-up turn (the template's resume command, the session id the agent reported, the
+same working directory re-created from the commit it left), stored as a new execution of the same
+node and run whose ``parent_execution_id`` is the execution it repairs. Repair turns count in the
+run's budget like any execution; the node's budget bounds the whole chain: no repair starts once the
+turns so far have spent it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestra.core.errors import Conflict
+from orchestra.core.models import Budget
+from orchestra.core.rows import Node, Template
+from orchestra.core.statuses import ExecutionStatus, NodeKind
+from orchestra.runtime.checks import repair_prompt
+from orchestra.runtime.execution import ExecutionHandle, FollowUp, RunState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Repair:
+    number: int  # 1 for the first repair of an attempt
+    prompt: str
+    follow_up: FollowUp
+    spent: tuple[float, int]  # cost and tokens of the attempt's turns so far
+
+
+def require_resumable(nodes: Iterable[Node], templates: dict[str, Template]) -> None:
+    """A launch is refused when a node that may need repairs runs a CLI that cannot continue a session."""
+    for node in nodes:
+        if node["kind"] != NodeKind.GATE and node["max_repairs"] and node["agent"] is not None \
+                and not templates[node["agent"]]["resume_command"]:
+            raise Conflict(f"node '{node['id']}' allows repairs, but agent template '{node['agent']}' cannot "
+                           "continue a session (it has no resume_command)", {"node_id": node["id"]})
+
+
+def next_repair(run: RunState, node: Node, handle: ExecutionHandle, changes: dict[str, Any],
+                previous: Repair | None) -> Repair | None:
+    """The repair turn that follows ``handle``'s execution, or None when its node is done."""
+    check, number = handle.check, previous.number + 1 if previous else 1
+    if check is None or check.passed or not check.started or changes["status"] != ExecutionStatus.FAILED:
+        return None
+    if number > node["max_repairs"] or run.budget_exceeded or run.cancel_requested or handle.process is None:
+        return None
+    cost, tokens = handle.usage()
+    spent = (cost + previous.spent[0], tokens + previous.spent[1]) if previous else (cost, tokens)
+    budget = Budget.model_validate(node["budget"]) if node["budget"] else None
+    over = budget.exceeded(*spent) if budget else None
+    session = changes.get("session_id")
+    if over or not session:
+        log.warning("no repair of execution %s: %s", handle.id, over or "its agent reported no session id")
+        return None
+    worktree = handle.process.spec.cwd if run.repo is not None else None
+    follow_up = FollowUp(handle.id, session, changes.get("commit_sha"), worktree, handle.process.where)
+    return Repair(number, repair_prompt(check, number, node["max_repairs"]), follow_up, spent)

@@ -1,0 +1,278 @@
+"""State transitions of runs and executions, each one write transaction that also emits its event.
+
+These run in the database writer's thread (see :mod:`orchestra.db`); the project actor is their
+only caller, which is what makes it the single writer of its project's run state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Container
+from typing import Any, TypedDict, cast
+
+import sqlite_utils
+
+from orchestra.core.dag import downstream_of
+from orchestra.core.errors import Conflict, NotFound, Unprocessable
+from orchestra.core.prompts import input_names
+from orchestra.core.rows import Execution, ExecutionSummary, LaunchedRun, Node, Project, Run
+from orchestra.core.statuses import (
+    UNFINISHED_EXECUTION_STATUSES,
+    UNFINISHED_RUN_STATUSES,
+    EventType,
+    ExecutionStatus,
+    NodeKind,
+    RunStatus,
+    sql_list,
+)
+from orchestra.storage import history, store
+from orchestra.storage.db import WriteJobContext, fetch_rows
+
+# What an execution event carries: the keys of rows.ExecutionSummary, in their order.
+SUMMARY_KEYS = tuple(ExecutionSummary.__annotations__)
+
+
+_SUMMARY_COLUMNS = ", ".join(SUMMARY_KEYS)
+_LATEST_SUCCESS = ("SELECT result_text, commit_sha FROM executions WHERE project_id = ? AND node_id = ? "
+                   f"AND status = '{ExecutionStatus.SUCCEEDED}' ORDER BY num DESC LIMIT 1")
+_NEVER_STARTED = f"SELECT id FROM executions WHERE run_id = ? AND status = '{ExecutionStatus.QUEUED}'"
+_UNFINISHED_OF_RUN = ("SELECT id FROM executions WHERE run_id = ? AND status IN "
+                      f"{sql_list(UNFINISHED_EXECUTION_STATUSES)}")
+
+
+class Reused(TypedDict):
+    """The latest successful result of an upstream node a run does not run again."""
+
+    title: str
+    result: str
+    commit: str | None
+
+
+class LaunchPlan(TypedDict):
+    project: Project
+    nodes: dict[str, Node]  # the nodes the launch runs, in the project's order
+    reused: dict[str, Reused]
+
+
+class ResumePlan(LaunchPlan):
+    run: Run
+    latest: dict[str, Execution]  # node id -> its latest execution in the run
+
+
+def summary(row: dict[str, Any]) -> ExecutionSummary:
+    return cast(ExecutionSummary, {key: row.get(key) for key in SUMMARY_KEYS})
+
+
+def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None,
+                inputs: dict[str, str] | None = None) -> LaunchPlan:
+    """The nodes a launch runs, and the latest successful results of the upstream nodes it reuses;
+    422 when their prompts use an input the launch does not give."""
+    project = store.get_project(db, project_id)
+    nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
+    if not nodes:
+        raise Conflict(f"project '{project_id}' has no nodes to launch")
+    graph = {node_id: node["depends_on"] for node_id, node in nodes.items()}
+    if node_ids is None:
+        selected = set(nodes)
+    else:
+        missing = [n for n in node_ids if n not in nodes]
+        if missing:
+            raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
+                                {"field": "node_ids", "missing": missing})
+        selected = downstream_of(graph, node_ids)
+    # A plan node that runs again grows its tasks anew (orchestra/plans.py): those it grew before are left out.
+    regrown = {node_id for node_id in selected if nodes[node_id]["planned_by"] in selected}
+    selected -= regrown
+    ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
+    missing = sorted(input_names(node["prompt"] for node in ordered.values()) - set(inputs or {}))
+    if missing:
+        users = sorted(n for n, node in ordered.items() if input_names([node["prompt"]]) & set(missing))
+        raise Unprocessable(f"missing launch input(s) {', '.join(missing)}: used by node(s) {', '.join(users)}; "
+                            "give them in the launch's 'inputs' (CLI: --set NAME=value)",
+                            {"field": "inputs", "missing": missing})
+    reused = _reused_results(db, project_id, nodes, selected, regrown)
+    return {"project": project, "nodes": ordered, "reused": reused}
+
+
+def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, Node],
+                    selected: set[str], regrown: Container[str] = ()) -> dict[str, Reused]:
+    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on
+    (but ``regrown``: tasks their plan node replaces in this run)."""
+    reused: dict[str, Reused] = {}
+    for node_id in selected:
+        for up in nodes[node_id]["depends_on"]:
+            if up in selected or up in reused or up in regrown:
+                continue
+            row = db.execute(_LATEST_SUCCESS, [project_id, up]).fetchone()
+            if row is None:
+                raise Conflict(
+                    f"node '{node_id}' depends on '{up}', which has never succeeded; launch '{up}' too",
+                    {"node_id": node_id, "upstream": up})
+            reused[up] = {"title": nodes[up]["title"], "result": row[0] or "", "commit": row[1]}
+    return reused
+
+
+def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> ResumePlan:
+    """What a run left waiting at a gate across a restart needs to go on: its nodes (as they are
+    now), each node's latest execution, and the results it builds on."""
+    project = store.get_project(db, project_id)
+    run = history.get_run(db, run_id)
+    latest: dict[str, Execution] = {}
+    for execution in run["executions"]:  # by num: a retry comes after its first attempt
+        latest[execution["node_id"]] = execution
+    nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
+    missing = sorted(set(latest) - set(nodes))
+    if missing:
+        raise Conflict(f"node(s) {', '.join(missing)} of run '{run_id}' were deleted")
+    selected = {node_id: nodes[node_id] for node_id in nodes if node_id in latest}
+    reused = _reused_results(db, project_id, nodes, set(selected))
+    return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
+
+
+def candidate_fields(node: Node, number: int) -> dict[str, Any]:
+    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/candidates.py)."""
+    candidates = node.get("candidates")
+    if not candidates:
+        return {}
+    return {"candidate": number} | ({"agent": candidates[number - 1]} if isinstance(candidates, list) else {})
+
+
+def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
+                   parent: str | None = None) -> dict[str, Any]:
+    return {
+        "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
+        "attempt": attempt, "status": ExecutionStatus.QUEUED,
+        "agent": node.get("agent") or NodeKind.GATE, "model": node.get("model"),  # a gate's execution: agent "gate"
+        "parent_execution_id": parent, "created_at": time.time(),
+        **candidate_fields(node, 1),
+    }
+
+
+def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_ids: list[str] | None,
+               budget: dict[str, Any] | None, parent_execution_id: str | None = None,
+               inputs: dict[str, str] | None = None, trigger: dict[str, Any] | None = None,
+               claim: Callable[[WriteJobContext, str], None] | None = None) -> LaunchedRun:
+    """Store a new run and its queued executions; ``claim`` (a schedule's tick) runs in the same
+    transaction and may refuse the run."""
+    now = time.time()
+    run: dict[str, Any] = {"id": store.new_id("run"), "project_id": project_id, "status": RunStatus.RUNNING,
+           "node_ids": json.dumps(node_ids) if node_ids else None, "created_at": now, "started_at": now,
+           "budget": json.dumps(budget) if budget else None, "inputs": json.dumps(inputs) if inputs else None,
+           "trigger": json.dumps(trigger) if trigger else None}
+    if claim is not None:
+        claim(tx, run["id"])
+    tx.db.table("runs").insert(run)
+    rows = [execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
+    tx.db.table("executions").insert_all(rows)
+    announce_run(tx, project_id, run["id"], EventType.RUN_STARTED)
+    for row in rows:
+        tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run["id"], node_id=row["node_id"],
+                execution_id=row["id"], execution=summary(row))
+    return {"run_id": run["id"], "status": RunStatus.RUNNING,
+            "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
+
+
+def insert_decision(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> str:
+    """Queue a person's decision about a node of the run (a best-of-N pick, a plan's review): an execution
+    of agent "gate"."""
+    row = execution_row(project_id, run_id, node | {"agent": None, "candidates": None}, 1)
+    tx.db.table("executions").insert(row)
+    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
+            execution=summary(row))
+    execution_id: str = row["id"]
+    return execution_id
+
+
+def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int,
+                 parent_execution_id: str | None = None) -> str:
+    """Queue another execution of a node in its run: a retry, or a repair turn of ``parent_execution_id``."""
+    row = execution_row(project_id, run_id, node, attempt, parent_execution_id)
+    tx.db.table("executions").insert(row)
+    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
+            execution=summary(row))
+    execution_id: str = row["id"]
+    return execution_id
+
+
+def update_execution(tx: WriteJobContext, project_id: str, execution_id: str, changes: dict[str, Any],
+                     event: EventType) -> None:
+    """Apply ``changes`` to one execution and emit ``event`` with its new summary (one statement: this
+    runs twice per execution on the writer's thread)."""
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    rows = tx.execute(f"UPDATE executions SET {assignments} WHERE id = ? RETURNING {_SUMMARY_COLUMNS}",
+                      [*changes.values(), execution_id]).fetchall()
+    if not rows:
+        raise NotFound(f"execution '{execution_id}' does not exist")
+    row = dict(zip(SUMMARY_KEYS, rows[0], strict=True))
+    tx.emit(project_id, event, run_id=row["run_id"], node_id=row["node_id"], execution_id=execution_id,
+            execution=row)
+
+
+def store_outputs(tx: WriteJobContext, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
+    tx.emit_many(project_id, EventType.EXECUTION_OUTPUT, "output", outputs, **ids)
+
+
+def skip(tx: WriteJobContext, project_id: str, execution_ids: list[str], because: str) -> None:
+    now = time.time()
+    for execution_id in execution_ids:
+        update_execution(tx, project_id, execution_id, {
+            "status": ExecutionStatus.SKIPPED, "error": f"upstream node '{because}' did not succeed",
+            "finished_at": now,
+        }, EventType.EXECUTION_FINISHED)
+
+
+def finish_run(tx: WriteJobContext, project_id: str, run_id: str, status: RunStatus, error: str | None,
+               leftover_status: ExecutionStatus) -> None:
+    """Close the run; executions that never got to start take ``leftover_status``."""
+    now = time.time()
+    for (execution_id,) in tx.execute(_NEVER_STARTED, [run_id]).fetchall():
+        update_execution(tx, project_id, execution_id, {
+            "status": leftover_status, "error": error, "finished_at": now}, EventType.EXECUTION_FINISHED)
+    tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?", [status, error, now, run_id])
+    announce_run(tx, project_id, run_id, EventType.RUN_FINISHED)
+
+
+def announce_run(tx: WriteJobContext, project_id: str, run_id: str, type_: EventType) -> None:
+    """Emit a run's start or end on its project's stream, and on the hub feed with its project as a
+    list of projects now shows it (state, last run)."""
+    run = history.run_summary(tx.db, run_id)
+    tx.emit(project_id, type_, run_id=run_id, run=run)
+    tx.emit_hub(project_id, type_, run_id=run_id, run=run, project=store.get_project(tx.db, project_id))
+
+
+# What recovery leaves alone: a gate waiting for a person runs no process, so it survives a restart,
+# and so do its run and the run's executions still queued behind it.
+_GATED_RUNS = f"SELECT run_id FROM executions WHERE status = '{ExecutionStatus.WAITING}'"
+_INTERRUPTED_EXECUTIONS = ("SELECT id, project_id FROM executions WHERE "
+                           f"(status = '{ExecutionStatus.RUNNING}' OR "
+                           f"(status = '{ExecutionStatus.QUEUED}' AND run_id NOT IN ({_GATED_RUNS})))")
+_CANCELLED_RUNS = (f"SELECT id, project_id FROM runs WHERE status IN {sql_list(UNFINISHED_RUN_STATUSES)} "
+                   f"AND id NOT IN ({_GATED_RUNS})")
+
+
+def finish_interrupted(tx: WriteJobContext, project_id: str | None, reason: str) -> None:
+    """Recovery: what is still marked queued/running becomes interrupted, its runs cancelled, except
+    runs waiting at a gate."""
+    where, params = ("", []) if project_id is None else (" AND project_id = ?", [project_id])
+    now = time.time()
+    for row in fetch_rows(tx.db, _INTERRUPTED_EXECUTIONS + where, params):
+        update_execution(tx, row["project_id"], row["id"], {
+            "status": ExecutionStatus.INTERRUPTED, "error": reason, "finished_at": now}, EventType.EXECUTION_FINISHED)
+    for row in fetch_rows(tx.db, _CANCELLED_RUNS + where, params):
+        _cancel_run(tx, row["project_id"], row["id"], reason, now)
+
+
+def abandon_run(tx: WriteJobContext, project_id: str, run_id: str, reason: str) -> None:
+    """A run that could not be resumed: everything unfinished of it is interrupted, the run cancelled."""
+    now = time.time()
+    for (execution_id,) in tx.execute(_UNFINISHED_OF_RUN, [run_id]).fetchall():
+        update_execution(tx, project_id, execution_id, {
+            "status": ExecutionStatus.INTERRUPTED, "error": reason, "finished_at": now}, EventType.EXECUTION_FINISHED)
+    _cancel_run(tx, project_id, run_id, reason, now)
+
+
+def _cancel_run(tx: WriteJobContext, project_id: str, run_id: str, reason: str, now: float) -> None:
+    tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+               [RunStatus.CANCELLED, reason, now, run_id])
+    announce_run(tx, project_id, run_id, EventType.RUN_FINISHED)

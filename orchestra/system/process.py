@@ -1,0 +1,498 @@
+"""One agent CLI as a local subprocess in its own process group.
+
+The narrow boundary between the hub and an agent process: :func:`open_agent_process` takes an
+:class:`AgentSpec` and yields an :class:`AgentProcess`; its :meth:`AgentProcess.run` delivers batches
+of output lines and returns a :class:`ProcessExit`. Cancelling the scope ``run`` is awaited in is how
+an execution is cancelled, the Trio way: leaving the ``open_agent_process`` block ends the whole
+process group (SIGTERM, grace, SIGKILL), shielded, so once the block is left no process is left.
+
+Every agent carries ``ORCHESTRA_EXECUTION_ID=<id>`` in its environment from its first instruction,
+and its descendants inherit it. That mark is how processes that left the agent's process group
+(``setsid``, ``setpgid``) are found: the hub is a child subreaper (:func:`become_subreaper`), so an
+orphaned descendant becomes the hub's child, and when an execution ends, the hub's children that
+carry its mark are killed (:func:`end_escapees`). After a hub was killed, recovery scans /proc for
+the marks of the executions it left unfinished (:func:`kill_marked`): no pid needs to have been
+stored first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import math
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import trio
+
+from orchestra.system.lines import Line, LineSplitter
+
+log = logging.getLogger(__name__)
+
+STDERR_KEEP_BYTES = 64 * 1024
+# After the agent itself exits, how long its output may still drain before a grandchild that keeps
+# the pipe open is ended (otherwise EOF would never come).
+DRAIN_AFTER_EXIT_S = 2.0
+GROUP_POLL_S = 0.02
+EXECUTION_MARK = "ORCHESTRA_EXECUTION_ID"
+_PR_SET_CHILD_SUBREAPER = 36
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ADOPT_AFTER_S = 1.0
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What to start: the agent's command line, working directory, environment and stdin."""
+
+    execution_id: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    stdin: bytes | None = None  # written to the agent's stdin, then closed; None: /dev/null
+    # Where it may run, as Ray custom resources (e.g. {"claude": 1}); the local executor ignores it.
+    placement: dict[str, float] = field(default_factory=dict)
+    # Where the execution it follows up ran (its ``ran_on``): a follow-up goes where the session is.
+    same_place_as: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessExit:
+    """How the agent process ended: it exited (an execution's :class:`~orchestra.execution.Ending` takes
+    its exit code), or the machine it ran on was lost (``reason``; never re-run)."""
+
+    kind: Literal["exited", "lost"]  # a cancelled run raises Cancelled instead
+    exit_code: int | None = None
+    reason: str | None = None
+
+
+class SpawnError(Exception):
+    """The agent could not be started at all (missing executable, bad working directory)."""
+
+
+OutputHandler = Callable[[list[Line]], Awaitable[None]]
+
+
+@dataclass
+class AgentProcess:
+    """A started agent: its process, and the tail of its stderr once :meth:`run` pumps it."""
+
+    spec: AgentSpec
+    process: trio.Process
+    start_ticks: int | None  # its start time in /proc: tells it from a later process with its PID
+    grace_s: float
+    stderr_tail: bytearray = field(default_factory=bytearray)
+
+    where = "local"  # what an execution records as where it ran
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr_tail.decode("utf-8", errors="replace")
+
+    async def run(self, on_output: OutputHandler) -> ProcessExit:
+        """Pump stdout to ``on_output`` line batches until the agent and its output are done.
+        Leftovers of its process group are ended by :func:`open_agent_process` when its block exits."""
+        async with trio.open_nursery() as nursery:
+            stored, reading = trio.Event(), _Reading()
+            if self.spec.stdin is not None:
+                nursery.start_soon(self._feed_stdin, self.spec.stdin)
+            nursery.start_soon(self._pump_stdout, on_output, reading, stored)
+            nursery.start_soon(self._pump_stderr)
+            await self.process.wait()
+            reading.agent_exited()
+            await stored.wait()
+            nursery.cancel_scope.cancel()
+        return ProcessExit("exited", self.process.returncode)
+
+    async def _pump_stdout(self, on_output: OutputHandler, reading: _Reading, stored: trio.Event) -> None:
+        assert self.process.stdout is not None
+        splitter = LineSplitter()
+        while True:
+            with trio.CancelScope(deadline=reading.deadline) as reading.scope:
+                chunk = await self.process.stdout.receive_some(65536)
+            if reading.scope.cancelled_caught or not chunk:
+                break
+            lines = splitter.feed(chunk)
+            if lines:
+                handling_since = trio.current_time()
+                await on_output(lines)
+                reading.deadline += trio.current_time() - handling_since
+        last = splitter.finish()
+        if last:
+            await on_output(last)
+        stored.set()
+
+    async def _feed_stdin(self, data: bytes) -> None:
+        """The prompt, for CLIs that take it on stdin; an agent that exits without reading it is fine."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.process.stdin.send_all(data)
+            await self.process.stdin.aclose()  # EOF: the CLI starts once it has the whole prompt
+
+    async def _pump_stderr(self) -> None:
+        assert self.process.stderr is not None
+        while chunk := await self.process.stderr.receive_some(65536):
+            self.stderr_tail += chunk
+            if len(self.stderr_tail) > STDERR_KEEP_BYTES:
+                del self.stderr_tail[: len(self.stderr_tail) - STDERR_KEEP_BYTES]
+
+
+@dataclass
+class _Reading:
+    """When the stdout pump gives up on EOF: DRAIN_AFTER_EXIT_S of waiting on the pipe after the agent
+    exited (a grandchild may hold it open). Time spent handling what was read does not count: that
+    waits for the database, which can be seconds behind a fast agent, and the pipe still holds lines."""
+
+    deadline: float = math.inf
+    scope: trio.CancelScope | None = None
+
+    def agent_exited(self) -> None:
+        self.deadline = trio.current_time() + DRAIN_AFTER_EXIT_S
+        if self.scope is not None:
+            self.scope.deadline = self.deadline
+
+
+@asynccontextmanager
+async def open_agent_process(spec: AgentSpec, grace_s: float) -> AsyncIterator[AgentProcess]:
+    """Spawn the agent; however the block ends (even cancelled before ``run``), its group is gone after."""
+    agent = await _spawn(spec, grace_s)
+    try:
+        yield agent
+    finally:
+        with trio.CancelScope(shield=True):
+            await end_group(agent.process, grace_s, spec.execution_id)
+
+
+async def _spawn(spec: AgentSpec, grace_s: float) -> AgentProcess:
+    """Argv as is (no shell), stdin /dev/null or the given bytes, a new session and process group,
+    the execution's mark in the environment."""
+    try:
+        process = await trio.lowlevel.open_process(
+            spec.argv,
+            stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=str(spec.cwd),
+            env=spec.env | {EXECUTION_MARK: spec.execution_id},
+            start_new_session=True,
+        )
+        _leaders.pids.add(process.pid)
+    except (ValueError, OSError) as exc:
+        raise SpawnError(spawn_error_message(exc, spec.argv[0], spec.cwd)) from None
+    return AgentProcess(spec, process, process_start_ticks(process.pid), grace_s)
+
+
+def spawn_error_message(exc: ValueError | OSError, executable: str, cwd: Path) -> str:
+    """Why an agent could not be started, in words (shared with the Ray executor's keeper)."""
+    if isinstance(exc, ValueError):  # a NUL byte in an argument or the environment
+        return f"{executable}: cannot start: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        if exc.filename and str(exc.filename) == str(cwd):
+            return f"working directory {cwd} does not exist"
+        return f"{executable}: executable not found on PATH"
+    if isinstance(exc, PermissionError):
+        return f"{executable}: permission denied (not executable?)"
+    return f"{executable}: cannot start: {exc.strerror or exc}"
+
+
+# -- process groups ---------------------------------------------------------------------------------
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    try:
+        os.killpg(pgid, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        stat = _read_stat(int(entry.name))
+        if stat is not None and stat[1] != "Z" and stat[3] == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _read_stat(pid: int) -> tuple[int, str, int, int, int] | None:
+    """(pid, state, ppid, pgrp, starttime) of a process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            text = file.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return pid, fields[0], int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def still_running(pid: int, start_ticks: int | None) -> bool:
+    """Whether the process that had ``start_ticks`` is alive: not gone, not a zombie, not a reused pid."""
+    stat = _read_stat(pid)
+    return stat is not None and stat[1] != "Z" and stat[4] == start_ticks
+
+
+def process_start_ticks(pid: int) -> int | None:
+    stat = _read_stat(pid)
+    return stat[4] if stat else None
+
+
+async def group_alive(pgid: int) -> bool:
+    """Whether any live process is left in the group; the common empty case costs one syscall."""
+    if not signal_group(pgid, 0):
+        return False
+    return bool(await trio.to_thread.run_sync(group_members, pgid))
+
+
+async def end_group(process: trio.Process, grace_s: float, execution_id: str | None = None) -> None:
+    """SIGTERM the group, give it ``grace_s``, SIGKILL what is left, wait until nothing is left;
+    then end the execution's descendants that left the group."""
+    pgid = process.pid
+    if process.returncode is None or await group_alive(pgid):
+        signal_group(pgid, signal.SIGTERM)
+        with trio.move_on_after(grace_s):
+            await process.wait()
+            while await group_alive(pgid):  # noqa: ASYNC110 - nothing signals a group's end: poll /proc
+                await trio.sleep(GROUP_POLL_S)
+        signal_group(pgid, signal.SIGKILL)
+    await process.wait()
+    with trio.move_on_after(grace_s):
+        while await group_alive(pgid):
+            signal_group(pgid, signal.SIGKILL)
+            await trio.sleep(GROUP_POLL_S)
+    _leaders.pids.discard(pgid)  # reaped by trio: from now on the pid may be anyone's
+    if execution_id is not None and orphans_possible():
+        escaped = await trio.to_thread.run_sync(end_escapees, execution_id)
+        if escaped:
+            log.warning("killed %d process(es) of execution %s that had left its process group", escaped,
+                        execution_id)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            await stream.aclose()
+
+
+def kill_orphan_group(pid: int, start_ticks: int | None) -> int:
+    """End the process group a previous hub left behind; return how many processes were signalled.
+
+    The leader is matched by PID *and* start time, so a reused PID is never killed. When the leader
+    is gone, its group may live on in grandchildren: those still carry the session id = pid.
+    Blocking: call from a worker thread.
+    """
+    leader = _read_stat(pid)
+    if leader is not None and start_ticks is not None and leader[4] != start_ticks:
+        return 0  # the pid now belongs to another process
+    members = group_members(pid)
+    if leader is None:
+        members = [m for m in members if _session_of(m) == pid]
+    for member in members:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                log.warning("could not kill orphan agent process %s: %s", member, exc)
+    return len(members)
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+# -- descendants that left the process group ------------------------------------------------------
+
+
+class _Leaders:
+    """The agents the hub spawned and trio has not reaped yet: children of the hub that carry a mark
+    but are not orphans, so a sweep must leave them to trio."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one sweep at a time
+        self.pids: set[int] = set()
+        # Orphans of running executions, seen alive; reaped once they exit. Only children older than
+        # ADOPT_AFTER_S are adopted: an agent trio has just spawned may not be registered yet.
+        self.adopted: set[int] = set()
+
+
+_leaders = _Leaders()
+
+
+def register_leader(pid: int) -> None:
+    """An agent this process spawned and will reap itself: sweeps for escapees leave it alone."""
+    _leaders.pids.add(pid)
+
+
+def forget_leader(pid: int) -> None:
+    """The agent was reaped: from now on its pid may be anyone's."""
+    _leaders.pids.discard(pid)
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux PR_SET_CHILD_SUBREAPER), so that
+    a process that left its agent's group is still found when the execution ends."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        result: int = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        return result == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _children() -> list[int]:
+    """The hub's children. Orphans are adopted by the subreaper's main thread, so its list is enough
+    (one small /proc read: cheap enough for the loop, where it spares most executions a thread hop)."""
+    pid = os.getpid()  # not cached at import: the Ray executor's keeper forks after importing this
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as file:
+            return [int(pid) for pid in file.read().split()]
+    except OSError:
+        return []
+
+
+def orphans_possible() -> bool:
+    """Whether the hub has a child it did not spawn as an agent: only then can an escapee be about."""
+    return any(pid not in _leaders.pids for pid in _children())
+
+
+def _mark_of(pid: int) -> str | None:
+    """The execution id in a process's environment, if any (None for zombies and others' processes)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as file:
+            environ = file.read()
+    except OSError:
+        return None
+    key = f"{EXECUTION_MARK}=".encode()
+    for variable in environ.split(b"\0"):
+        if variable.startswith(key):
+            return variable[len(key):].decode(errors="replace")
+    return None
+
+
+def end_escapees(execution_id: str) -> int:
+    """Kill and reap the hub's adopted children that carry ``execution_id``'s mark, round after round
+    (a killed escapee's own children become the hub's next); reap adopted orphans that have exited.
+    Blocking: call from a worker thread."""
+    killed = 0
+    while True:
+        with _leaders.lock:
+            found = []
+            for pid in _children():
+                if pid in _leaders.pids:
+                    continue
+                mark = _mark_of(pid)
+                if mark == execution_id:
+                    found.append(pid)
+                elif mark is not None and _age_s(pid) > ADOPT_AFTER_S:
+                    _leaders.adopted.add(pid)
+            for pid in found:
+                _leaders.adopted.discard(pid)
+                with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                    os.kill(pid, signal.SIGKILL)
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.waitpid(pid, 0)
+        killed += len(found)
+        if not found:
+            break
+    with _leaders.lock:
+        for pid in list(_leaders.adopted):
+            if pid in _leaders.pids:
+                _leaders.adopted.discard(pid)
+                continue
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    _leaders.adopted.discard(pid)
+            except ChildProcessError:
+                _leaders.adopted.discard(pid)
+    return killed
+
+
+def _age_s(pid: int) -> float:
+    stat = _read_stat(pid)
+    try:
+        with open("/proc/uptime", "rb") as file:
+            uptime = float(file.read().split()[0])
+    except OSError:
+        return 0.0
+    return uptime - stat[4] / _CLOCK_TICKS if stat else 0.0
+
+
+def kill_marked(execution_ids: set[str]) -> int:
+    """After a hub was killed: SIGKILL every process carrying the mark of one of ``execution_ids``
+    (they are orphans of init now). Blocking: call from a worker thread."""
+    if not execution_ids:
+        return 0
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and _mark_of(int(entry.name)) in execution_ids:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+# -- short commands (a CLI's --version, git) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+async def run_command(argv: list[str], *, cwd: str, env: dict[str, str] | None, timeout_s: float,
+                      grace_s: float, drain_s: float, keep_bytes: int | None = None) -> Completed:
+    """Run a short command in a new session and process group, stdin /dev/null, capturing its output.
+
+    Raises :class:`trio.TooSlowError` when it does not finish within ``timeout_s`` and ``OSError`` when
+    it cannot start. Its output is read until end of file, or ``drain_s`` after the command exits.
+    However this ends (returned, timed out, cancelled) the whole group is ended first: SIGTERM,
+    ``grace_s``, SIGKILL, until no member is left (:func:`end_group`, shielded).
+    """
+    process = await trio.lowlevel.open_process(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+        start_new_session=True)
+    stdout, stderr = bytearray(), bytearray()
+
+    async def pump(stream: trio.abc.ReceiveStream | None, into: bytearray) -> None:
+        assert stream is not None
+        while chunk := await stream.receive_some(65536):
+            if keep_bytes is None or len(into) < keep_bytes:
+                into += chunk
+
+    try:
+        with trio.fail_after(timeout_s):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump, process.stdout, stdout)
+                nursery.start_soon(pump, process.stderr, stderr)
+                await process.wait()
+                nursery.cancel_scope.deadline = min(nursery.cancel_scope.deadline,
+                                                    trio.current_time() + drain_s)
+    finally:
+        with trio.CancelScope(shield=True):
+            await end_group(process, grace_s)
+    assert process.returncode is not None
+    return Completed(process.returncode, bytes(stdout), bytes(stderr))
