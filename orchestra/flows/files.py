@@ -114,6 +114,7 @@ def _describe(path: tuple[str | int, ...], nodes: list[FlowNode] | list[dict[str
 
 # -- reading --------------------------------------------------------------------------------------
 
+# Linear: run over tomllib's own short error message, never over the file; anchored on a literal.
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -121,6 +122,9 @@ def parse_flow(text: str) -> ParsedFlow:
     """The flow in ``text``, checked on its own (not against a hub): 422 naming the line and field."""
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per level of nested arrays and inline tables
+        raise Unprocessable("flow file not valid: arrays or tables nested too deeply",
+                            [{"line": None, "column": None, "message": "nested too deeply"}]) from None
     except tomllib.TOMLDecodeError as exc:
         position = _TOML_POSITION.search(str(exc))
         line, column = (int(position.group(1)), int(position.group(2))) if position else (None, None)
@@ -133,6 +137,9 @@ def parse_flow(text: str) -> ParsedFlow:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
         raise _schema_error(exc, data, lines) from None
+    except RecursionError:
+        raise Unprocessable("flow file not valid: values nested too deeply",
+                            [{"line": None, "column": None, "message": "nested too deeply"}]) from None
     parsed = ParsedFlow(flow, lines)
     _check_graph(parsed)
     return parsed
