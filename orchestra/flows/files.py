@@ -29,10 +29,11 @@ from orchestra.core.dag import find_cycle
 from orchestra.core.errors import Conflict, Unprocessable
 from orchestra.core.models import MAX_NODES_PER_PROJECT, NodeCreate, ProjectCreate, Slug, Strict, TemplateCreate
 from orchestra.core.rows import Node
-from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, EventType, sql_list
+from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, EventType, NodeKind, sql_list
 from orchestra.flows.key_lines import key_lines, line_of
 from orchestra.storage import store
 from orchestra.storage.db import WriteJobContext
+from orchestra.storage.grown import remove_grown
 
 FLOW_VERSION = 1
 HEADER = "# An Orchestra flow (schema: docs/FLOWS.md). Apply it with: orchestra apply FILE\n\n"
@@ -67,6 +68,10 @@ class ParsedFlow:
         prefix = f"line {line}, " if line else ""
         return Unprocessable(f"flow file {prefix}{where}: {message}",
                              [{"line": line, "field": _dotted(path), "message": message}])
+
+
+class NameTaken(Conflict):
+    """A new project's name was taken by the time its transaction ran; ``details["project_id"]`` has it."""
 
 
 @dataclass
@@ -357,6 +362,12 @@ def apply_flow(tx: WriteJobContext, project_id: str | None, parsed: ParsedFlow, 
                new_project_id: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Make the project match the flow (or, with ``project_id`` None, create it as ``new_project_id``
     in ``workspace``), all in this one transaction; refused while one of its runs is in progress."""
+    if project_id is None:  # checked in the transaction that creates it: concurrent applies see each other
+        same = tx.execute("SELECT id FROM projects WHERE name = ? ORDER BY created_at, id LIMIT 1",
+                          [parsed.flow.project.name]).fetchone()
+        if same is not None:
+            raise NameTaken(f"project '{same[0]}' named '{parsed.flow.project.name}' was created meanwhile "
+                            "(by another apply of this flow)", {"project_id": same[0]})
     changes = plan_changes(tx.db, project_id, parsed, workspace if project_id else None)
     if project_id is not None and changes:
         running = tx.execute(_RUNNING, [project_id]).fetchone()
@@ -386,6 +397,10 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
         if any(c.what == "template" and c.id == template.id for c in changes):
             store.insert_template(tx, template.model_dump(exclude_none=True), BUILTIN_IDS)
     deleted = [c.id for c in changes if c.what == "node" and c.op == "delete"]
+    unplanned = [c.id for c in changes if c.what == "node" and c.op == "update" and "kind" in c.fields
+                 and c.fields["kind"][0] == NodeKind.PLAN]
+    for node_id in [*deleted, *unplanned]:  # a plan node's grown tasks go with it (storage/grown.py)
+        remove_grown(tx, project_id, node_id)
     for node_id in deleted:
         tx.execute("DELETE FROM edges WHERE project_id = ? AND (node_id = ? OR depends_on = ?)",
                    [project_id, node_id, node_id])
