@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -157,7 +157,7 @@ async def test_a_hub_through_the_autumn_night_fires_every_tick_once_and_does_not
 
 async def test_next_at_after_a_clock_jump_back_is_a_tick_that_will_fire(tmp_path: Path, agents: FakeAgents) -> None:
     utc = ZoneInfo("UTC")
-    noon = datetime(2026, 6, 1, 12, 0, 30, tzinfo=timezone.utc).timestamp()
+    noon = datetime(2026, 6, 1, 12, 0, 30, tzinfo=utc).timestamp()
     async with clocked(tmp_path, agents, "UTC", noon) as (live, clock):
         pid, created = await scheduled_project(live, "minutely", "* * * * *")
         assert created["next_at"] == "2026-06-01T12:01:00+00:00"

@@ -118,7 +118,7 @@ async def test_concurrent_applies_of_a_new_flow_create_one_project(hub: LiveHub)
         for _ in range(8):
             nursery.start_soon(one)
     assert sorted(a.status_code for a in answers) == [200] * 7 + [201], [a.text for a in answers]
-    created = [a.json() for a in answers if a.status_code == 201][0]
+    created = next(a.json() for a in answers if a.status_code == 201)
     assert all(a.json()["project_id"] == created["project_id"] for a in answers)
     assert all(not a.json()["changed"] for a in answers if a.status_code == 200)
     assert [p["id"] for p in await projects(hub)] == [created["project_id"]]
