@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 from conftest import FakeAgents, LiveHub
 from test_hostile_agents import outputs
 from test_triggers import SECRET, deliver
 
+from orchestra.flows.key_lines import key_lines
+from orchestra.runtime.plans import PlanError, _fenced_blocks, parse
 from orchestra.triggers.webhooks import signature
 
 HEALTH_BOUND_S = 1.0  # one /health answer may take at most this long, whatever else the hub does
@@ -71,14 +74,26 @@ async def apply(hub: LiveHub, text: str, **params: str) -> httpx.Response:
 # -- flow files ---------------------------------------------------------------------------------------
 
 
+def bracket_flow(spaces: int) -> str:
+    """A flow whose multi-line string, inside an array, holds a line that looks like the start of a table
+    header: ``[``, thousands of spaces, ``x`` (a backtracking header regex took ~27 s on 2,500 spaces)."""
+    return (f'version = 1\n[project]\nname = "hostile"\nworkspace = "made-by-a-dry-run"\n'
+            f'description = [\n"""\n[{" " * spaces}x\n"""\n]\n')
+
+
+def test_the_key_line_scanner_reads_the_attack_as_a_string() -> None:
+    assert key_lines(bracket_flow(100_000)) == {
+        ("version",): 1, ("project",): 2, ("project", "name"): 3, ("project", "workspace"): 4,
+        ("project", "description"): 5}
+    headerish = "[" + " " * 50_000 + "nodes" + " " * 50_000 + "]\n" + "[[" + " " * 50_000 + "x"
+    assert key_lines(headerish) == {("nodes",): 1}  # spaces inside brackets are allowed; the rest is no header
+
+
 async def test_a_flow_with_a_bracket_and_thousands_of_spaces_in_a_string_is_answered_at_once(
-        hub: LiveHub, tmp_path: Path) -> None:
-    hostile_lines = "[" + " " * 3000 + "x"  # backtracking scanners took ~15 s on this line, on the loop
-    text = (f'version = 1\n[project]\nname = "hostile"\nworkspace = "made-by-a-dry-run"\n'
-            f'description = ["""\n{hostile_lines}\n"""]\n')
+        hub: LiveHub) -> None:
     async with hub_stays_live(hub):
         for dry_run in ("true", "false"):
-            refused = await apply(hub, text, dry_run=dry_run)
+            refused = await apply(hub, bracket_flow(2_000), dry_run=dry_run)
             assert refused.status_code == 422, refused.text
             assert "line 5" in refused.json()["error"]["message"]  # the description's line, found by the scan
     assert await projects(hub) == []
@@ -135,6 +150,20 @@ HOSTILE_ANSWERS = {
     "an-open-brace": "I think { we should",
     "brackets": "[" * 60_000,
 }
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ANSWERS))
+def test_each_hostile_answer_is_a_malformed_plan(name: str) -> None:
+    with pytest.raises(PlanError, match=r"^malformed plan"):
+        parse(HOSTILE_ANSWERS[name], 10, 4)
+
+
+def test_fenced_blocks_are_found_by_the_line_scanner() -> None:
+    plan = '{"tasks": [{"id": "a", "title": "A", "prompt": "do a"}]}'
+    for text in (f"Here it is:\n```json\n{plan}\n```\n", f"Sure ```\n{plan}```",
+                 f"```\n{{broken\n```\n```json\n{plan}\n```"):
+        assert [t.id for t in parse(text, 10, 4)] == ["a"], text
+    assert _fenced_blocks("```\n" * 100_000) == ["" for _ in range(50_000)]
 
 
 async def test_hostile_plan_answers_fail_only_their_plan_node(hub: LiveHub, agents: FakeAgents,
