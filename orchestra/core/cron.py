@@ -51,10 +51,17 @@ def latest_tick(expression: str, now: float, zone: tzinfo) -> float:
     through a repeated hour also yields its second pass of a daily time, which Debian's rule skips)."""
     ticks = CronSim(expression, datetime.fromtimestamp(math.floor(now) + 1, zone), reverse=True)
     for _ in range(_MAX_STEPS):
-        tick = next(ticks).timestamp()
-        if tick <= now and next_tick(expression, tick - 1, zone) == tick:
+        local = next(ticks)
+        tick = local.timestamp()
+        if tick <= now and (not _repeated(local) or next_tick(expression, tick - 1, zone) == tick):
             return tick
     raise ValueError(f"cron expression {expression!r} yields no tick before {now}")
+
+
+def _repeated(local: datetime) -> bool:
+    """Whether this wall time happens twice (the autumn's repeated hour): only there can stepping back
+    yield a tick that stepping forward skips."""
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
 
 
 def iso(timestamp: float, zone: tzinfo) -> str:
