@@ -69,6 +69,7 @@ async def test_the_grown_tasks_go_with_their_plan_node(hub: LiveHub, agents: Fak
             remaining = ["plan", "ship"]
         applied = await hub.post("/flows/apply", content=flow.encode(), headers=TOML, params={"project_id": pid})
         assert applied.status_code == 200 and applied.json()["changed"], applied.text
+        assert {"- node plan.a", "- node plan.b"} <= set(applied.json()["diff"])  # the diff says so
     assert await node_ids(hub, pid) == remaining
     deleted = await deleted_events(hub, pid, before)
     assert deleted[:2] == ["plan.b", "plan.a"], deleted  # the grown tasks, each with its event

@@ -283,7 +283,8 @@ def plan_changes(db: sqlite_utils.Database, project_id: str | None, parsed: Pars
         if node.agent and node.agent not in known and store.user_template(db, node.agent) is None:
             raise parsed.error(("nodes", index, "agent"), f"agent template '{node.agent}' does not exist on this "
                                "hub; add it to the flow's [[templates]]")
-    authored = _authored_nodes(store.list_nodes(db, project_id)) if project_id else []
+    every_node = store.list_nodes(db, project_id) if project_id else []
+    authored = _authored_nodes(every_node)
     current = {node["id"]: _node_values(node) for node in authored}
     desired = {node.id: _flow_node_values(node) for node in flow.nodes}
     for node_id, values in desired.items():
@@ -295,6 +296,9 @@ def plan_changes(db: sqlite_utils.Database, project_id: str | None, parsed: Pars
         if differ:
             changes.append(Change("update", "node", node_id, differ))
     changes += [Change("delete", "node", node_id) for node_id in current if node_id not in desired]
+    going = {c.id for c in changes if c.what == "node" and c.op == "delete"} | {
+        c.id for c in changes if c.what == "node" and "kind" in c.fields and c.fields["kind"][0] == NodeKind.PLAN}
+    changes += [Change("delete", "node", node["id"]) for node in every_node if node.get("planned_by") in going]
     return changes
 
 
@@ -359,9 +363,10 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
     deleted = [c.id for c in changes if c.what == "node" and c.op == "delete"]
     unplanned = [c.id for c in changes if c.what == "node" and c.op == "update" and "kind" in c.fields
                  and c.fields["kind"][0] == NodeKind.PLAN]
+    removed: set[str] = set()
     for node_id in [*deleted, *unplanned]:  # a plan node's grown tasks go with it (storage/grown.py)
-        remove_grown(tx, project_id, node_id)
-    for node_id in deleted:
+        removed.update(remove_grown(tx, project_id, node_id))
+    for node_id in (d for d in deleted if d not in removed):
         tx.execute("DELETE FROM edges WHERE project_id = ? AND (node_id = ? OR depends_on = ?)",
                    [project_id, node_id, node_id])
         tx.execute("DELETE FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id])
