@@ -48,6 +48,7 @@ TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,
 # on the event loop, so it is bounded first. A plan is a few kilobytes; this leaves room for long prompts.
 MAX_ANSWER_CHARS = 2_000_000
 _FENCE = "```"
+_FENCE_TAIL = 16  # what may follow an opening fence on its line: "json" and some spaces
 
 
 class PlanTask(Strict):
@@ -148,21 +149,24 @@ def _json_of(text: str) -> Any:
 
 
 def _fenced_blocks(text: str) -> list[str]:
-    """The bodies of the answer's fenced blocks (from a line ending in ```` ``` ```` or ```` ```json ```` up to
-    the next ```` ``` ````), in order: one pass over the lines, each line looked at once."""
+    """The bodies of the answer's fenced blocks (from ```` ``` ```` or ```` ```json ```` ending a line, up to
+    the next ```` ``` ````), in order. Linear: ``str.find`` only ever moves forward, and what follows a
+    fence is looked at for at most :data:`_FENCE_TAIL` characters."""
     blocks: list[str] = []
-    body: list[str] | None = None
-    for line in text.split("\n"):
-        if body is None:
-            start = line.find(_FENCE)
-            if start >= 0 and line[start + len(_FENCE):].strip() in ("", "json"):
-                body = []
-        elif (end := line.find(_FENCE)) >= 0:
-            body.append(line[:end])
-            blocks.append("\n".join(body))
-            body = None
-        else:
-            body.append(line)
+    at = 0
+    while (start := text.find(_FENCE, at)) >= 0:
+        after = start + len(_FENCE)
+        tail = text[after:after + _FENCE_TAIL + 1]
+        newline = tail.find("\n")
+        if newline < 0 or tail[:newline].strip() not in ("", "json"):
+            at = after  # not an opening fence: look on from just after it
+            continue
+        body = after + newline + 1
+        end = text.find(_FENCE, body)
+        if end < 0:
+            break
+        blocks.append(text[body:end])
+        at = end + len(_FENCE)
     return blocks
 
 
