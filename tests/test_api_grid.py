@@ -55,6 +55,13 @@ async def test_bad_grid_requests_are_refused(hub: LiveHub, agents: FakeAgents) -
         "project_id": pid, "nodes": [], "runs": [], "next_before": None}
 
 
-def test_dag_order_keeps_creation_order_among_ready_nodes() -> None:
+def test_dag_order_puts_upstream_first_and_keeps_creation_order_otherwise() -> None:
     nodes = [{"id": "c", "depends_on": ["a"]}, {"id": "b", "depends_on": []}, {"id": "a", "depends_on": []}]
-    assert [n["id"] for n in dag_order(nodes)] == ["b", "a", "c"]
+    assert [n["id"] for n in dag_order(nodes)] == ["a", "c", "b"]
+    diamond = [{"id": "d", "depends_on": ["b", "c"]}, {"id": "c", "depends_on": ["a"]},
+               {"id": "b", "depends_on": ["a"]}, {"id": "a", "depends_on": []}]
+    assert [n["id"] for n in dag_order(diamond)] == ["a", "b", "c", "d"]
+    cycle = [{"id": "x", "depends_on": ["y"]}, {"id": "y", "depends_on": ["x"]}]
+    assert sorted(n["id"] for n in dag_order(cycle)) == ["x", "y"]
+    chain = [{"id": f"n{i}", "depends_on": [f"n{i - 1}"] if i else []} for i in range(3000)][::-1]
+    assert [n["id"] for n in dag_order(chain)] == [f"n{i}" for i in range(3000)]

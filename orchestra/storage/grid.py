@@ -19,20 +19,27 @@ Row = dict[str, Any]
 
 
 def dag_order(nodes: list[Row]) -> list[Row]:
-    """Nodes upstream first (Kahn's algorithm); among nodes that are ready together, the order they were
-    created in, so the rows of the grid keep their place when a run adds nothing."""
+    """Nodes upstream first, in creation order otherwise: each node comes right after what it waits for
+    (a depth-first walk), so a chain reads as consecutive rows and the rows keep their place run to run."""
     by_id = {node["id"]: node for node in nodes}
-    waiting = {node["id"]: {d for d in node["depends_on"] if d in by_id} for node in nodes}
+    placed: set[str] = set()
     ordered: list[Row] = []
-    while waiting:
-        ready = [node["id"] for node in nodes if node["id"] in waiting and not waiting[node["id"]]]
-        if not ready:  # a cycle cannot be stored, but never loop: keep the rest in creation order
-            ready = [node["id"] for node in nodes if node["id"] in waiting]
-        for node_id in ready:
-            del waiting[node_id]
+    entered: set[str] = set()  # on the walk's path: never entered twice, so even a cycle cannot loop
+    for root in nodes:
+        stack: list[tuple[str, int]] = [(root["id"], 0)]  # iterative: a 3,000-node chain is no recursion limit
+        while stack:
+            node_id, index = stack.pop()
+            if node_id in placed:
+                continue
+            entered.add(node_id)
+            upstream = [d for d in by_id[node_id]["depends_on"] if d in by_id]
+            if index < len(upstream):
+                stack.append((node_id, index + 1))
+                if upstream[index] not in entered:
+                    stack.append((upstream[index], 0))
+                continue
+            placed.add(node_id)
             ordered.append(by_id[node_id])
-        for upstream in waiting.values():
-            upstream.difference_update(ready)
     return ordered
 
 
