@@ -94,7 +94,9 @@ export function installInspectorResizer(layout, inspector) {
   const saved = Number(remembered(KEY_WIDTH, '0'));
   if (saved >= MIN_WIDTH) layout.style.setProperty('--inspector-w', `${saved}px`);
   const handle = h('div', { class: 'inspector-resizer', role: 'separator', 'aria-orientation': 'vertical',
-    'aria-label': 'Resize the inspector (arrow keys)', tabindex: '0', title: 'Drag to resize the inspector' });
+    'aria-label': 'Resize the inspector (arrow keys)', tabindex: '0', title: 'Drag to resize the inspector',
+    'aria-valuemin': String(MIN_WIDTH), 'aria-valuemax': '4000', 'aria-valuenow': String(saved || 460) });
+  requestAnimationFrame(() => handle.setAttribute('aria-valuenow', String(Math.round(inspector.clientWidth))));
   const set = (width) => {
     const max = Math.max(MIN_WIDTH, layout.clientWidth - 320);
     const clamped = Math.round(Math.min(max, Math.max(MIN_WIDTH, width)));
