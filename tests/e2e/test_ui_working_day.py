@@ -16,8 +16,9 @@ import httpx
 import pytest
 import test_ui
 import test_ui_layout
-from test_ui import api_project, open_ui, panel_status, row
+from test_ui import api_project, canvas, open_ui, panel_status, row
 from test_ui_a11y import serious_violations
+from test_ui_layout import box, layered, overlap
 from test_ui_runs import docs_screenshot, wait_run
 from ui_support import BrowserTestHub, shoot, skip_reason, sync_playwright
 
@@ -271,3 +272,68 @@ def test_the_overview_and_the_grid_have_no_serious_axe_violation(sized_page: Cal
     expect(page.locator("orc-grid-view")).to_have_attribute("data-state", "drawn")
     found += serious_violations(page, "grid")
     assert not found, "\n".join(found)
+
+
+def shared_prefix_dag(count: int = 100, layers: int = 10) -> list[dict[str, Any]]:
+    """test_ui_layout's layered DAG, every title starting with the same 16 characters."""
+    nodes = layered(count, layers)
+    for node in nodes:
+        node["title"] = f"Pipeline stage: {node['id']} checks"
+    return nodes
+
+
+def test_a_100_node_dag_with_shared_title_prefixes_has_distinct_labels_and_tips(
+        sized_page: Callable[[int, int], Page], hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Shared prefixes", shared_prefix_dag())
+    page = sized_page(1400, 900)
+    open_ui(page, hub, project_id)
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.nodes().length === 100")
+    page.click("[data-action=fit]")
+    labels = canvas(page, "cy.nodes().map(n => n.style('label')).filter(Boolean)")
+    assert len(labels) == 100, labels[:5]  # drawn after Fit at 1400x900
+    assert len(set(labels)) == 100, sorted(labels)[:10]
+    assert not any(label.startswith("Pipeline") for label in labels), labels[:5]  # the shared part is left out
+    point = page.evaluate("id => document.querySelector('orc-dag-canvas').nodeCenter(id)", "t57")
+    page.mouse.move(point["x"], point["y"])
+    tip = page.locator(".node-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("Pipeline stage: t57 checks")
+    expect(tip).to_contain_text("not run yet")
+    expect(tip).to_contain_text("claude-code")
+    shots(page, "dag-labels")
+    page.mouse.move(2, 2)
+    page.locator("orc-dag-view .find input").fill("t12")  # the keyboard's way: find it, the tip names it
+    page.keyboard.press("Enter")
+    expect(tip).to_contain_text("Pipeline stage: t12 checks")
+
+
+def test_after_fit_at_2560_no_node_lies_under_the_legend_zoom_or_minimap(
+        sized_page: Callable[[int, int], Page], hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Overlays", layered(60, 3))
+    page = sized_page(2560, 1440)
+    open_ui(page, hub, project_id)
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.nodes().length === 60")
+    expect(page.locator("orc-dag-view .legend")).to_have_attribute("open", "")
+    page.click("[data-action=fit]")
+    boxes = page.evaluate("""() => { const el = document.querySelector('orc-dag-canvas');
+        const c = el.container.getBoundingClientRect();
+        return el.cy.nodes().map(n => { const b = n.renderedBoundingBox({includeLabels: false});
+            return {x: c.left + b.x1, y: c.top + b.y1, width: b.w, height: b.h}; }); }""")
+    overlays = [box(page, selector) for selector in ("orc-dag-view .legend", "orc-dag-view .zoom-controls")]
+    if page.locator("orc-dag-minimap").is_visible():
+        overlays.append(box(page, "orc-dag-minimap"))
+    assert all(overlap(node, overlay) == 0 for node in boxes for overlay in overlays)
+
+
+def test_node_list_durations_never_overflow_their_column(page: Page, hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Durations", [{"id": f"d{i}", "title": f"A long node title number {i} " * 3,
+                                                 "prompt": "hi"} for i in range(3)])
+    with hub.api() as api:
+        make_history(api, project_id, 1)
+    open_ui(page, hub, project_id)
+    for width in (800, 1400, 2560):
+        page.set_viewport_size({"width": width, "height": 900})
+        cells = page.evaluate("""() => [...document.querySelectorAll('orc-node-list .node-duration')].map(
+            e => [e.scrollWidth, e.clientWidth, e.getBoundingClientRect().left])""")
+        assert cells and all(scroll <= client for scroll, client, _ in cells), (width, cells)
+        assert len({round(left) for _, _, left in cells}) == 1, (width, cells)  # one column, row after row
