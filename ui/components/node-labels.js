@@ -36,7 +36,7 @@ export function distinctTitles(nodes) {
       result.set(node.id, title);
       return;
     }
-    const cut = title.lastIndexOf(' ', shared) + 1; // keep the word the titles start to differ in whole
+    const cut = title.lastIndexOf(' ', shared - 1) + 1; // keep the word the titles start to differ in whole
     const rest = title.slice(cut > 0 ? cut : shared).trim();
     result.set(node.id, rest ? `…${rest}` : node.id);
   });
