@@ -75,6 +75,8 @@ class Template(TypedDict):
     name: str
     command: list[str]
     resume_command: list[str] | None
+    # How to ask its version (the availability check); None: only the executable is looked for.
+    version_command: NotRequired[list[str] | None]
     output: str
     stdin_prompt: StdinPrompt | None
     default_model: str | None

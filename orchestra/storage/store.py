@@ -376,6 +376,7 @@ def delete_node(tx: WriteJobContext, project_id: str, node_id: str) -> None:
 def _present_template(row: Row) -> Template:
     row["command"] = json.loads(row["command"])
     row["resume_command"] = json.loads(row["resume_command"]) if row.get("resume_command") else None
+    row["version_command"] = json.loads(row["version_command"]) if row.get("version_command") else None
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
@@ -400,6 +401,7 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
     tx.db.table("agent_templates").insert(fields | {
         "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
         "resume_command": json.dumps(resume) if resume else None,
+        "version_command": json.dumps(fields["version_command"]) if fields.get("version_command") else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
         "created_at": time.time(),
