@@ -29,7 +29,7 @@ async def test_a_wheel_built_from_the_repository_carries_the_ui(tmp_path: Path) 
         done = await run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
                           "-w", str(tmp_path), str(REPO)])
     assert done.returncode == 0, done.stderr.decode()
-    (wheel,) = tmp_path.glob("orchestra_hub-*.whl")
+    (wheel,) = [tmp_path / name for name in os.listdir(tmp_path) if name.startswith("orchestra_hub-")]
     names = zipfile.ZipFile(wheel).namelist()
     assert "orchestra/ui/index.html" in names and "orchestra/ui/app.js" in names
     assert not any("__pycache__" in name for name in names)
