@@ -49,6 +49,7 @@ class RemoteHub:
 
     url: str
     token: str
+    source: str = ""  # how this hub was found, when it was this machine's (the files read)
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
@@ -71,7 +72,8 @@ async def send(hub: RemoteHub, method: str, path: str, *, check: bool = True, **
         try:
             response = await http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ClientError(f"cannot reach the hub at {hub.url}: {exc}", EXIT_UNREACHABLE) from None
+            found = f" ({hub.source})" if hub.source else ""
+            raise ClientError(f"cannot reach the hub at {hub.url}{found}: {exc}", EXIT_UNREACHABLE) from None
     if check and response.status_code >= 400:
         raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {error_message(response)}")
     return response
@@ -377,7 +379,7 @@ def _hub_from(args: argparse.Namespace, settings: Settings) -> RemoteHub:
         resolved = known_hubs.resolve(args.hub, args.token, settings)
     except known_hubs.HubNotFound as exc:
         raise ClientError(str(exc), EXIT_USAGE) from None
-    return RemoteHub(resolved.url, resolved.token)
+    return RemoteHub(resolved.url, resolved.token, resolved.source)
 
 
 ClientCommand = Callable[[RemoteHub, argparse.Namespace], Awaitable[int]]
