@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -37,7 +38,7 @@ async def test_token_and_url_never_create_a_token(tmp_path: Path) -> None:
         assert refused.stderr.decode() == (
             f"orchestra: no token yet at {tmp_path / 'orchestra.db.token'} (the hub creates it when it first "
             "starts: orchestra serve; or set ORCHESTRA_TOKEN, or ORCHESTRA_DATABASE_URL to the hub's database)\n")
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(tmp_path) == []
 
 
 async def test_token_from_the_environment_wins_and_writes_no_file(tmp_path: Path) -> None:
