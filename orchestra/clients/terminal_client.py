@@ -29,6 +29,7 @@ from orchestra.core.statuses import (
     ExecutionStatus,
     MessageType,
     RunStatus,
+    shown_rank,
 )
 
 RECONNECT_MAX_S = 10.0
@@ -321,10 +322,16 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         return 0
     project = await resolve_project(hub, args.target)
     nodes = (await request(hub, "GET", f"/projects/{project['id']}/nodes"))["nodes"]
-    latest = {e["node_id"]: e for e in (await request(
-        hub, "GET", f"/executions?project_id={project['id']}&limit=500"))["executions"][::-1]}
-    last = project.get("last_run")
+    latest: dict[str, dict[str, Any]] = {}
+    for e in (await request(hub, "GET", f"/executions?project_id={project['id']}&limit=500"))["executions"]:
+        # newest first: a node shows its newest execution unless an older run still has it at work
+        shown = latest.get(e["node_id"])
+        if shown is None or shown_rank(e["status"]) < shown_rank(shown["status"]):
+            latest[e["node_id"]] = e
+    last, running = project.get("last_run"), project.get("running_runs") or []
     print(f"project {project['name']} ({project['id']}): {project['state']}"
+          + (f", {len(running)} runs in progress ({', '.join(running)})" if len(running) > 1 else
+             f", run {running[0]} in progress" if running else "")
           + (f", last run {last['id']} {last['status']}" if last else ""))
     for node in nodes:
         execution = latest.get(node["id"])

@@ -34,7 +34,8 @@ class Project(TypedDict):
     updated_at: float
     node_count: int
     last_run: LastRun | None
-    state: str  # a ProjectState
+    running_runs: list[str]  # ids of its unfinished runs, newest first (runs may overlap)
+    state: str  # a ProjectState: running while any run is unfinished
     totals: NotRequired[Totals]  # only GET /projects/{id} (and create/update) pay for the sum
 
 

@@ -9,7 +9,13 @@ import sqlite_utils
 
 from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.rows import Execution, Run, Totals
-from orchestra.core.statuses import ExecutionStatus, RunScope
+from orchestra.core.statuses import (
+    SHOWN_FIRST_EXECUTION_STATUSES,
+    UNFINISHED_EXECUTION_STATUSES,
+    ExecutionStatus,
+    RunScope,
+    sql_list,
+)
 from orchestra.storage.db import fetch_rows
 
 Row = dict[str, Any]
@@ -156,11 +162,33 @@ def latest_seq(db: sqlite_utils.Database, project_id: str) -> int:
     return seq
 
 
+# A node's shown execution (statuses.SHOWN_FIRST_EXECUTION_STATUSES): at work, else queued, else the newest.
+_SHOWN_RANK = (f"CASE WHEN e.status IN {sql_list(SHOWN_FIRST_EXECUTION_STATUSES)} THEN 0 "
+               f"WHEN e.status IN {sql_list(UNFINISHED_EXECUTION_STATUSES)} THEN 1 ELSE 2 END")
+
+
 def latest_executions(db: sqlite_utils.Database, project_id: str) -> list[Execution]:
-    """The newest execution of every node of a project (what the DAG view colours nodes by)."""
+    """The execution every node of a project shows (what the DAG view colours nodes by): the newest one,
+    unless an older run still has the node at work or queued (overlapping runs): then that one."""
     return [present_execution(row) for row in fetch_rows(db, f"""
         SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (
-            SELECT max(e.num) FROM executions e
-            JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
-            WHERE e.project_id = ? GROUP BY e.node_id)
+            SELECT num FROM (
+                SELECT e.num, row_number() OVER (PARTITION BY e.node_id ORDER BY {_SHOWN_RANK}, e.num DESC) AS rank
+                FROM executions e JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
+                WHERE e.project_id = ?)
+            WHERE rank = 1)
+        ORDER BY num""", [project_id])]
+
+
+def newer_executions(db: sqlite_utils.Database, project_id: str) -> list[Execution]:
+    """The newest execution of each node whose shown one (:func:`latest_executions`) is an older
+    unfinished one: a client that follows the stream shows it once the older one ends."""
+    return [present_execution(row) for row in fetch_rows(db, f"""
+        SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (
+            SELECT num FROM (
+                SELECT e.num, row_number() OVER (PARTITION BY e.node_id ORDER BY e.num DESC) AS newest,
+                       row_number() OVER (PARTITION BY e.node_id ORDER BY {_SHOWN_RANK}, e.num DESC) AS shown
+                FROM executions e JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
+                WHERE e.project_id = ?)
+            WHERE newest = 1 AND shown != 1)
         ORDER BY num""", [project_id])]
