@@ -45,11 +45,12 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
         if hook is None or not webhooks.signature_matches(hook[0], body, header):
             raise Unauthorized(f"missing or wrong signature: send {webhooks.SIGNATURE_HEADER}: sha256=<hex "
                                "HMAC-SHA256 of the body, keyed with the project's webhook secret>")
-        event = request.headers.get("X-GitHub-Event")
+        event = next((request.headers[name] for name in webhooks.EVENT_HEADERS if request.headers.get(name)), None)
         if event == "ping":  # a git host checking the hook when it is added: nothing to launch
             return json_response({"ping": "ok"})
         _, inputs, node_ids = hook
-        trigger = {"kind": "webhook"} | ({"event": event} if event else {})
+        # Always an "event" (the README's promise): the git host's event header, or null without one.
+        trigger = {"kind": "webhook", "event": event}
         return json_response(await hub.send(project_id, commands.Launch(node_ids, None, inputs, trigger)), 202)
 
     @routes.get("/projects/<project_id>/schedules")

@@ -20,6 +20,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
 from orchestra.clients import known_hubs
+from orchestra.clients.ansi import strip_ansi
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import (
     EXECUTION_CHANGE_EVENT_TYPES,
@@ -91,10 +92,13 @@ def error_message(response: httpx.Response) -> str:
 async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
     projects: list[dict[str, Any]] = (await request(hub, "GET", "/projects"))["projects"]
     matches = [p for p in projects if name_or_id in (p["id"], p["name"])]
-    if len(matches) != 1:
+    if len(matches) > 1:  # the matches only: the ids that tell them apart
+        listed = ", ".join(f"{p['name']} ({p['id']})" for p in matches)
+        raise ClientError(f"project '{name_or_id}' is ambiguous: {len(matches)} projects have that name: {listed}; "
+                          "pass its id")
+    if not matches:
         known = ", ".join(f"{p['name']} ({p['id']})" for p in projects) or "none"
-        problem = "is ambiguous" if matches else "does not exist"
-        raise ClientError(f"project '{name_or_id}' {problem}; projects: {known}")
+        raise ClientError(f"project '{name_or_id}' does not exist; projects: {known}")
     return matches[0]
 
 
@@ -112,6 +116,8 @@ class Printer:
     def line(self, ts: float | None, node: str | None, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(ts or time.time()))
         prefix = f"[{node}] " if node else ""
+        if not self.out.isatty():  # a file or a pipe: no raw escape codes in it
+            text = strip_ansi(text)
         for piece in text.splitlines() or [""]:
             print(f"{stamp} {prefix}{piece}", file=self.out)
         self.out.flush()
@@ -313,7 +319,8 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         run = await request(hub, "GET", f"/runs/{args.target}")
         print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
         if run.get("trigger"):  # a webhook or a schedule launched it
-            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items() if key != "kind")
+            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items()
+                                if key != "kind" and value is not None)
             print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
         for name, value in (run.get("inputs") or {}).items():
             print(f"  input {name} = {_short(value)}")

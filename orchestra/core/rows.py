@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 class Totals(TypedDict):
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # None: no execution reported a cost
     executions: int
 
 

@@ -46,7 +46,7 @@ def _present_run(row: Row) -> Run:
     row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
     row["scope"] = RunScope.FOLLOW_UP if row.pop("follow_up") else RunScope.NODES if row["node_ids"] else RunScope.ALL
     row["totals"] = {"input_tokens": row.pop("input_tokens"), "output_tokens": row.pop("output_tokens"),
-                     "cost_usd": round(row.pop("cost_usd"), 6), "executions": row.pop("executions")}
+                     "cost_usd": _cost(row.pop("cost_usd")), "executions": row.pop("executions")}
     return cast(Run, row)
 
 
@@ -54,16 +54,21 @@ def totals(db: sqlite_utils.Database, column: str, value: str) -> Totals:
     """Tokens and cost summed over the executions of one run or one project."""
     assert column in ("run_id", "project_id")
     row = db.execute(
-        f"SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
+        f"SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), sum(cost_usd), "
         f"count(*) FROM executions WHERE {column} = ?", [value]).fetchone()
-    return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": round(row[2], 6), "executions": row[3]}
+    return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": _cost(row[2]), "executions": row[3]}
+
+
+def _cost(total: float | None) -> float | None:
+    """A sum of costs; None when no execution reported one (Codex and Gemini report none): not $0."""
+    return None if total is None else round(total, 6)
 
 
 # The runs of one page (``page``, chosen first so that only they are summed), each with its totals and
 # whether it is a follow-up (its executions continue another's session): what _present_run reads.
 _RUN_SUMMARIES = """
     SELECT page.*, coalesce(sum(e.input_tokens), 0) AS input_tokens, coalesce(sum(e.output_tokens), 0) AS output_tokens,
-           coalesce(sum(e.cost_usd), 0) AS cost_usd, count(e.num) AS executions,
+           sum(e.cost_usd) AS cost_usd, count(e.num) AS executions,
            coalesce(max(e.parent_execution_id IS NOT NULL), 0) AS follow_up
     FROM page LEFT JOIN executions e ON e.run_id = page.id
     GROUP BY page.id ORDER BY page.created_at DESC, page.id DESC"""
