@@ -188,7 +188,8 @@ if [ -n "$build_id" ]; then
     done
 fi
 
-url=$("$wrapper" url)
+# Only the hub creates its token, on its first start: without systemctl it has not started yet.
+url=$("$wrapper" url 2>/dev/null || echo "(the login link, once the hub has started: sudo orchestra url)")
 cat <<EOF
 
 Orchestra is installed ($("$wrapper" --version)).
