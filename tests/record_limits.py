@@ -47,7 +47,7 @@ ARGV = {
 API = {"claude": ANTHROPIC, "codex": RESPONSES, "gemini": GEMINI}
 
 
-async def record(cli: str, case: str, timeout: float) -> None:
+async def record(cli: str, case: str, within_s: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         home, cwd = root / "home", root / "project"
@@ -70,7 +70,7 @@ async def record(cli: str, case: str, timeout: float) -> None:
                 env["CLAUDE_CODE_OAUTH_TOKEN"] = "sk-ant-oat01-stand-in"
             argv = [str(CLI_DIR / ARGV[cli][0]), *(a.replace("{cwd}", str(cwd)) for a in ARGV[cli][1:])]
             started = time.monotonic()
-            with trio.move_on_after(timeout):
+            with trio.fail_after(within_s):
                 done = await trio.run_process(argv, cwd=cwd, env=env, stdin=b"", capture_stdout=True,
                                               capture_stderr=True, check=False)
             wall = time.monotonic() - started
@@ -100,7 +100,7 @@ async def main(cases: list[str]) -> None:
                 continue
             if case.startswith("usage") and cli == "claude":
                 continue
-            await record(cli, case, timeout=120)
+            await record(cli, case, within_s=120)
 
 
 if __name__ == "__main__":
