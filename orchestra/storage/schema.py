@@ -225,9 +225,17 @@ def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _usage_limits(db: sqlite_utils.Database) -> None:
+    """Parked executions (a usage/rate limit): when each goes on; a template's own limit phrases (JSON list)."""
+    _run_script(db, """
+        ALTER TABLE executions ADD COLUMN resume_at REAL;
+        ALTER TABLE agent_templates ADD COLUMN limit_patterns TEXT;
+        """)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on]
+    _placement_and_ran_on, _usage_limits]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
