@@ -21,9 +21,10 @@ Every request is recorded (``ModelServer.requests``; with ``record_dir`` also wr
 JSON) so a test can assert on what the model saw.
 
 Usage limits: ``ModelServer.limit(api, requests=N, reset_in_s=S)`` answers the next N requests to
-that API's model endpoint with HTTP 429 and the API's real limit body and headers (Anthropic's
-``rate_limit_error`` with ``retry-after`` and the ``anthropic-ratelimit-unified-*`` headers a
-subscription sees; OpenAI's ``rate_limit_exceeded`` with ``retry-after`` and ``x-ratelimit-reset-*``;
+that API's model endpoint (for Gemini its streamed turns, not its model router's side calls) with
+HTTP 429 and the API's real limit body and headers (Anthropic's ``rate_limit_error`` with
+``retry-after`` and the ``anthropic-ratelimit-unified-*`` headers a subscription sees; OpenAI's
+``rate_limit_exceeded`` or ``usage_limit_reached`` with ``retry-after`` and ``x-ratelimit-reset-*``;
 Gemini's ``RESOURCE_EXHAUSTED`` with a ``RetryInfo`` ``retryDelay``); ``lift(api)`` lets requests
 through again before N are used up. See ``limit_answer``.
 """
@@ -69,6 +70,8 @@ class Limit:
 
     requests: int
     resets_at: float
+    #: How many calls still go through first (1: the agent's first turn succeeds, its next one is refused).
+    skip: int = 0
     #: "rate": an API key's rate limit; "usage": a subscription's usage limit where the API has its own
     #: body for it (OpenAI's ``usage_limit_reached`` that ChatGPT-plan Codex users get).
     kind: str = "rate"
@@ -123,9 +126,10 @@ class ModelServer:
     def of(self, api: str) -> list[ModelRequest]:
         return [r for r in self.requests if r.api == api]
 
-    def limit(self, api: str, *, requests: int = 1_000_000, reset_in_s: float = 30, kind: str = "rate") -> Limit:
-        """Refuse the next ``requests`` model calls of ``api`` with a 429 (until ``lift``)."""
-        self.limits[api] = Limit(requests, time.time() + reset_in_s, kind)
+    def limit(self, api: str, *, requests: int = 1_000_000, reset_in_s: float = 30, kind: str = "rate",
+              skip: int = 0) -> Limit:
+        """Refuse the next ``requests`` model calls of ``api`` after the first ``skip`` with a 429 (until ``lift``)."""
+        self.limits[api] = Limit(requests, time.time() + reset_in_s, skip, kind)
         return self.limits[api]
 
     def lift(self, api: str) -> None:
@@ -134,6 +138,9 @@ class ModelServer:
     def _limited(self, api: str) -> Limit | None:
         limit = self.limits.get(api)
         if limit is None or limit.requests <= 0:
+            return None
+        if limit.skip > 0:
+            limit.skip -= 1
             return None
         limit.requests -= 1
         return limit
@@ -229,9 +236,10 @@ class ModelServer:
             return self._limit_or(recorded) or responses_answer(body, recorded)
         if method == "POST" and "/models/" in path and ":" in path and isinstance(body, dict):
             recorded.api = GEMINI
-            if path.endswith(":countTokens"):
-                return gemini_answer("countTokens", body, recorded)
-            return self._limit_or(recorded) or gemini_answer(path.rsplit(":", 1)[1], body, recorded)
+            method_name = path.rsplit(":", 1)[1]
+            if method_name != "streamGenerateContent":  # a side call (the model router's classifier): no limit
+                return gemini_answer(method_name, body, recorded)
+            return self._limit_or(recorded) or gemini_answer(method_name, body, recorded)
         if method == "GET" and path.rstrip("/").endswith("/models"):
             recorded.answer = "json"
             return 200, "application/json", [_json({"object": "list", "data": [], "models": []})]

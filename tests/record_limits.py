@@ -12,7 +12,9 @@ these through tests/fake_agent.py.
 Cases: ``limit429`` (an API key's rate limit: Anthropic ``rate_limit_error``, OpenAI
 ``rate_limit_exceeded``, Gemini's per-minute ``RESOURCE_EXHAUSTED``), ``usage-limit`` (Codex with a
 ChatGPT plan's ``usage_limit_reached``; Gemini's daily quota) and ``subscription-limit`` (Claude Code
-with a Pro/Max OAuth token: the API's unified rate-limit headers say ``rejected``). The CLIs' own retries
+with a Pro/Max OAuth token: the API's unified rate-limit headers say ``rejected``), and
+``midway-limit429`` (the first model call answers with a tool call, which runs; the next one is refused:
+the agent had done work, so the hub continues its session). The CLIs' own retries
 are off (``CLAUDE_CODE_MAX_RETRIES=0``, Codex ``request_max_retries = 0``, Gemini ``maxAttempts: 1``),
 as in tests/test_real_clis.py.
 """
@@ -57,7 +59,7 @@ async def record(cli: str, case: str, within_s: float) -> None:
             await nursery.start(model.serve)
             write_cli_settings(home, home / ".codex", model.url)
             kind = "usage" if case.startswith("usage") else "rate"
-            limit = model.limit(API[cli], reset_in_s=RESET_IN_S, kind=kind)
+            limit = model.limit(API[cli], reset_in_s=RESET_IN_S, kind=kind, skip=1 if "midway" in case else 0)
             env = {"PATH": os.environ["PATH"], "HOME": str(home), "IS_SANDBOX": "1", "TMPDIR": tmp,
                    "NO_PROXY": "127.0.0.1,localhost",
                    "ANTHROPIC_BASE_URL": model.url, "ANTHROPIC_API_KEY": "sk-ant-stand-in",
@@ -79,7 +81,8 @@ async def record(cli: str, case: str, within_s: float) -> None:
         def clean(data: bytes) -> str:
             text = data.decode(errors="replace")
             return text.replace(str(cwd), "/home/dev/project").replace(str(home), "/home/dev").replace(
-                tmp, "/home/dev/tmp").replace(model.url, "http://127.0.0.1:PORT")
+                tmp, "/home/dev/tmp").replace(model.url, "http://127.0.0.1:PORT").replace(
+                str(CLI_DIR.parents[1]), "/home/dev/agent-clis")
 
         name = f"{cli}-{case}"
         (OUT / f"{name}.jsonl").write_text(clean(done.stdout))

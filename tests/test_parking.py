@@ -20,7 +20,8 @@ from fake_agent import __file__ as FAKE_AGENT
 from orchestra.core.settings import Settings
 from orchestra.runtime.parking import CONTINUE_PROMPT, RESET_MARGIN_S
 
-RECORDED_RESET = "1796670978"  # the reset claude-subscription-limit.jsonl was recorded with
+# The reset claude-subscription-limit.jsonl was recorded with.
+RECORDED_RESET = str(json.loads((FIXTURES / "claude-subscription-limit.meta.json").read_text())["limit_resets_at"])
 
 
 def session_of(transcript: str) -> str:
@@ -84,7 +85,7 @@ async def parked(hub: LiveHub, execution_id: str) -> dict[str, Any]:
 
 async def test_a_limit_parks_the_node_holds_its_downstream_and_resumes_its_session(
         hub: LiveHub, agents: FakeAgents) -> None:
-    install_limited(agents, "claude", "claude-limit429.jsonl", "claude-tool.jsonl")
+    install_limited(agents, "claude", "claude-midway-limit429.jsonl", "claude-tool.jsonl")
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", prompt="write the thing")
     await hub.create_node(project["id"], id="b", prompt="use it", agent="codex", depends_on=["a"])
@@ -111,13 +112,28 @@ async def test_a_limit_parks_the_node_holds_its_downstream_and_resumes_its_sessi
     started_b = next(e["seq"] for e in b_events if e["type"] == "execution.started")
     assert started_b > max(e["seq"] for e in events if e["type"] == "execution.finished")
 
-    # The second turn continued the session the limited turn had started, with the continue prompt.
+    # The limited turn had done work (a tool call): the second turn continued its session.
     calls = claude_calls(agents)
     assert len(calls) == 2
     assert "--resume" not in calls[0]["argv"]
-    assert calls[1]["argv"][calls[1]["argv"].index("--resume") + 1] == session_of("claude-limit429.jsonl")
+    assert calls[1]["argv"][calls[1]["argv"].index("--resume") + 1] == session_of("claude-midway-limit429.jsonl")
     assert calls[1]["prompt"] == CONTINUE_PROMPT
     assert calls[1]["cwd"] == calls[0]["cwd"]
+
+
+async def test_a_limit_at_the_first_model_call_is_followed_by_a_fresh_attempt(hub: LiveHub, agents: FakeAgents) -> None:
+    """Nothing happened in the refused turn's session (Gemini CLI does not even keep one): the node's whole
+    prompt runs again, with its upstream results."""
+    install_limited(agents, "claude", "claude-limit429.jsonl", "claude-tool.jsonl")
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="up", agent="codex", prompt="first")
+    await hub.create_node(project["id"], id="a", prompt="write the thing", depends_on=["up"])
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    assert run["status"] == "succeeded", run
+    first, second = claude_calls(agents)
+    assert "--resume" not in second["argv"]
+    assert second["prompt"] == first["prompt"] and first["prompt"].startswith("write the thing")
+    assert "Done" in first["prompt"] or len(first["prompt"]) > len("write the thing")  # carries up's result
 
 
 async def test_a_reset_time_is_kept_and_resume_now_wakes_it(hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
@@ -207,34 +223,33 @@ async def test_other_nodes_of_the_same_template_wait_instead_of_hitting_the_wall
     run = await hub.wait_run(launched)
     assert run["status"] == "succeeded", run
     calls = claude_calls(agents)
-    assert len(calls) == 3  # a limited, then a and b
-    (b_call,) = [c for c in calls[1:] if "--resume" not in c["argv"]]  # b, which never ran: a fresh attempt
-    assert b_call["prompt"].startswith("do it")
+    assert len(calls) == 3  # a limited, then a and b (b never ran before: its first attempt)
+    assert all("--resume" not in c["argv"] and c["prompt"].startswith("do it") for c in calls)
 
 
-async def test_a_parked_execution_survives_a_hub_restart(tmp_path: Path, agents: FakeAgents,
-                                                         settings: Settings) -> None:
-    limited, resets_at = subscription_limit(tmp_path, 3600)
-    install_limited(agents, "claude", limited, "claude-tool.jsonl")
+async def test_a_parked_execution_survives_a_hub_restart(tmp_path: Path, agents: FakeAgents) -> None:
+    install_limited(agents, "claude", "claude-midway-limit429.jsonl", "claude-tool.jsonl")
+    settings = make_settings(tmp_path, agents, park_backoff_s=3600)  # no reset time given: parked an hour
     async with serving(settings) as hub:
         project = await hub.create_project()
         await hub.create_node(project["id"], id="a")
         await hub.create_node(project["id"], id="b", depends_on=["a"])
         launched = await hub.launch(project["id"])
         ids = {e["node_id"]: e["id"] for e in launched["executions"]}
-        await parked(hub, ids["a"])
+        before = await parked(hub, ids["a"])
+        assert before["resume_at"] == pytest.approx(time.time() + 3600, abs=60)
 
     async with serving(settings) as hub:
         run = (await hub.get(f"/runs/{launched['run_id']}")).json()
         assert run["status"] == "running"
         statuses = {e["node_id"]: (e["status"], e["resume_at"]) for e in run["executions"]}
-        assert statuses == {"a": ("parked", pytest.approx(resets_at + RESET_MARGIN_S)), "b": ("queued", None)}
+        assert statuses == {"a": ("parked", before["resume_at"]), "b": ("queued", None)}
         response = await hub.post(f"/executions/{ids['a']}/resume")
         assert response.status_code == 202, response.text
         run = await hub.wait_run(launched)
     assert run["status"] == "succeeded"
     second = claude_calls(agents)[1]  # a's continuing turn, then b
-    assert second["argv"][second["argv"].index("--resume") + 1] == session_of("claude-subscription-limit.jsonl")
+    assert second["argv"][second["argv"].index("--resume") + 1] == session_of("claude-midway-limit429.jsonl")
     assert second["prompt"] == CONTINUE_PROMPT
 
 

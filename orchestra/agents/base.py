@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from orchestra.agents.limits import SCAN_CHARS, UsageLimit, matches_any, reset_time
 
 Event = dict[str, Any]
+_WORK = frozenset({"text", "thinking", "tool_use"})
 Handler = Callable[[dict[str, Any]], list[Event] | None]  # None: a shape we do not know -> raw
 
 #: Cap, in UTF-8 bytes, for raw lines, tool outputs and the text-format result.
@@ -46,6 +47,8 @@ class AgentReport:
     #: Set by ``finish`` when the run failed because the CLI hit a usage or rate limit: the hub parks
     #: the execution instead of failing it (see orchestra/agents/limits.py).
     limit: UsageLimit | None = None
+    #: The agent did something in this run (text, thinking or a tool call), beyond errors and notices.
+    worked: bool = False
 
 
 def event(kind: str, **fields: Any) -> Event:
@@ -153,7 +156,10 @@ class AgentParser:
         try:
             if self.limit_patterns and matches_any(line, self.limit_patterns):
                 self.note_limit(line)
-            return self._feed(line)
+            events = self._feed(line)
+            if not self.report.worked:
+                self.report.worked = any(e["kind"] in _WORK for e in events)
+            return events
         except Exception as exc:  # a bug in a handler must not take the node down
             return [event("error", message=f"parser error: {exc!r}"[:1000]), raw_event(str(line))]
 

@@ -120,13 +120,17 @@ class Parking:
              backoff_s: float) -> Ending:
         """The ending of a turn whose CLI hit a limit: parked until it resets (its template paused as long),
         or failed where it may not park (a best-of-N candidate: its siblings go on)."""
-        limit = handle.parser.report.limit if handle.parser is not None else None
-        if not may_park or limit is None or template_id is None:
+        report = handle.parser.report if handle.parser is not None else None
+        if not may_park or report is None or report.limit is None or template_id is None:
             return Ending(ExecutionStatus.FAILED, ending.error, ending.exit_code)
+        if not report.worked:
+            # Refused at its first model call: a fresh attempt with the whole prompt is the same turn, and
+            # Gemini CLI keeps no session to resume then ("No previous sessions found for this project").
+            report.session_id = None
         parks = self._parks[handle.id] = self._parks.get(handle.id, 0) + 1
-        resume_at = resume_time(limit, parks, backoff_s, time.time())
+        resume_at = resume_time(report.limit, parks, backoff_s, time.time())
         self.pause(template_id, resume_at, handle.id)
-        return Ending(ExecutionStatus.PARKED, f"usage limit: {limit.message}", ending.exit_code, resume_at)
+        return Ending(ExecutionStatus.PARKED, f"usage limit: {report.limit.message}", ending.exit_code, resume_at)
 
     def pause(self, template_id: str, resume_at: float, execution_id: str) -> None:
         current = self.pauses.get(template_id)
