@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from conftest import FIXTURES, FakeAgents, LiveHub, make_settings, serving
 from fake_agent import __file__ as FAKE_AGENT
+from test_terminal_client import run_cli
 
 from orchestra.core.settings import Settings
 from orchestra.runtime.parking import CONTINUE_PROMPT, RESET_MARGIN_S
@@ -320,3 +322,35 @@ async def test_a_template_declares_its_own_limit_phrase(hub: LiveHub, agents: Fa
     events = await hub.events(launched["executions"][0]["id"])
     assert "execution.parked" in kinds(events)
     assert run["executions"][0]["result_text"] == "done"
+
+
+async def test_the_terminal_client_says_until_when_a_node_is_parked(
+        hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
+    limited, _ = subscription_limit(tmp_path, 3600)
+    install_limited(agents, "claude", limited, "claude-tool.jsonl")
+    project = await hub.create_project(name="limits-cli")
+    await hub.create_node(project["id"], id="a")
+    async with trio.open_nursery() as nursery:
+        watched: list[str] = []
+
+        async def watch() -> None:
+            watched.append((await run_cli(hub, "watch", project["id"], "--until-done")).stdout.decode())
+
+        nursery.start_soon(watch)
+        with trio.fail_after(30):
+            await hub.running.hub.bus.wait_for_subscribers(project["id"], 1)  # the watcher is listening
+        launched = await hub.launch(project["id"])
+        execution_id = launched["executions"][0]["id"]
+        a = await parked(hub, execution_id)
+        when = time.localtime(a["resume_at"])
+        until = time.strftime("%H:%M" if when[:3] == time.localtime()[:3] else "%Y-%m-%d %H:%M", when)
+
+        status = await run_cli(hub, "status", "limits-cli")
+        assert f"a                        parked until {until}" in status.stdout.decode(), status
+        run_status = await run_cli(hub, "status", launched["run_id"])
+        assert f"parked until {until}" in run_status.stdout.decode(), run_status
+        await hub.post(f"/executions/{execution_id}/resume")
+    out = watched[0]
+    (line,) = [line for line in out.splitlines() if f"[a] parked until {until}" in line]
+    assert "usage limit: You've hit your 5-hour limit" in line, out
+    assert "[a] succeeded" in out and out.index("parked until") < out.index("[a] succeeded")
