@@ -151,3 +151,23 @@ def test_fixture_cases_say_what_produced_them() -> None:
     for case in LIMIT_CASES:
         recorded = meta(case)
         assert recorded["cli"] == case.split("-")[0] and Path(str(recorded["cwd"])) == Path("/home/dev/project")
+
+
+def test_a_rate_limit_event_written_into_another_line_loses_neither() -> None:
+    """Claude Code 2.1.74 was seen writing a rate_limit_event into the middle of another line."""
+    lines = (FIXTURES / "claude-subscription-limit.jsonl").read_text().splitlines()
+    init, notice, assistant, result = lines
+    cut = len(assistant) // 2
+    whole = replay("claude-subscription-limit")
+
+    split_over_two = replay("claude-subscription-limit", [init, assistant[:cut] + notice, assistant[cut:], result])
+    inside_one = replay("claude-subscription-limit", [init, assistant[:cut] + notice + assistant[cut:], result])
+    for r in (split_over_two, inside_one):
+        assert r.of("raw") == []
+        assert sorted(e["kind"] for e in r.events) == sorted(e["kind"] for e in whole.events)
+        assert r.report.limit == whole.report.limit and r.report.limit is not None
+
+    dangling = make_parser("claude-stream-json")
+    assert [e["kind"] for e in dangling.feed(assistant[:cut] + notice)] == ["system"]  # the event, at once
+    closing = dangling.finish(1, "")
+    assert closing[0] == {"kind": "raw", "line": assistant[:cut]}  # the half line is kept, raw

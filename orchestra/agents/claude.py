@@ -8,18 +8,50 @@ Lines: ``system`` (``init``, ``status``, ``api_retry``), one ``assistant`` line 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, tool_result
+from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, raw_event, tool_result
 from orchestra.agents.limits import mentions_limit
 
 #: Claude's stderr when --dangerously-skip-permissions is used as root (exit 1, empty stdout).
 ROOT_REFUSAL = "cannot be used with root/sudo privileges"
+#: Claude Code 2.1.74 was seen writing a rate_limit_event into the middle of another line.
+_EMBEDDED_EVENT = '{"type":"rate_limit_event"'
+_DECODER = json.JSONDecoder()
 
 
 class ClaudeParser(AgentParser):
     output_format = "claude-stream-json"
     cli = "claude"
+
+    def __init__(self, limit_patterns: tuple[str, ...] = ()) -> None:
+        super().__init__(limit_patterns)
+        self._held: str | None = None  # the first part of a line a rate_limit_event was written into
+
+    def _feed(self, line: str) -> list[Event]:
+        """A line with a ``rate_limit_event`` written into it is two events (the one it split may end on
+        the next line): neither is lost."""
+        held, self._held = self._held, None
+        if held is not None:
+            joined = super()._feed(held + line)
+            if not _is_raw(joined):
+                return joined
+            return [raw_event(held), *self._feed(line)]
+        events = super()._feed(line)
+        at = line.find(_EMBEDDED_EVENT, 1) if _is_raw(events) else -1
+        if at < 0:
+            return events
+        try:
+            _, end = _DECODER.raw_decode(line, at)
+        except ValueError:
+            return events
+        embedded = super()._feed(line[at:end])
+        rest = line[:at] + line[end:]
+        if end == len(line):  # the split line goes on on the next line
+            self._held = line[:at]
+            return embedded
+        return [*embedded, *super()._feed(rest)]
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -134,6 +166,10 @@ class ClaudeParser(AgentParser):
         elif "limit" in text[:2000].lower() and mentions_limit(text):
             self.note_limit(text)
 
+    def _finish(self, exit_code: int | None, stderr: str) -> list[Event]:
+        held, self._held = self._held, None
+        return ([raw_event(held)] if held is not None else []) + super()._finish(exit_code, stderr)
+
     def missing_final_message(self, exit_code: int | None, stderr: str) -> str:
         if ROOT_REFUSAL in stderr:
             return (
@@ -142,6 +178,10 @@ class ClaudeParser(AgentParser):
                 f"(claude said: {stderr.strip()[:300]})"
             )
         return super().missing_final_message(exit_code, stderr)
+
+
+def _is_raw(events: list[Event]) -> bool:
+    return len(events) == 1 and events[0]["kind"] == "raw"
 
 
 def _epoch(value: Any) -> float | None:
