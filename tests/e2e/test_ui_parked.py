@@ -64,7 +64,7 @@ def test_a_parked_node_shows_until_when_and_resumes_now(page: Page, hub: Browser
     page.click("[data-action=run-all]")
     panel_status(page, "parked")
     panel = page.locator("orc-execution-panel")
-    note = panel.locator("[data-role=parked]")
+    note = panel.locator("[data-role=parked-note]")
     expect(note).to_contain_text("Parked at a usage limit until")
     countdown = note.locator(".countdown")
     expect(countdown).to_have_text(re.compile(r"^59 min \d+ s$"))  # an hour from now, less a few seconds
@@ -77,5 +77,5 @@ def test_a_parked_node_shows_until_when_and_resumes_now(page: Page, hub: Browser
 
     note.locator("[data-action=resume-execution]").click()
     panel_status(page, "succeeded")
-    expect(panel.locator("[data-role=parked]")).to_have_count(0)
+    expect(panel.locator("[data-role=parked-note]")).to_have_count(0)
     expect(row(page, "work").locator(".status-icon")).to_have_text("✓")

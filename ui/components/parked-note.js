@@ -10,7 +10,7 @@ import { EXECUTION_STATUS } from '../statuses.js';
 /** The note for `execution` when it is parked, else null. `actions` resumes it; `online` enables the button. */
 export function parkedNote(execution, actions, online) {
   if (execution?.status !== EXECUTION_STATUS.PARKED || !execution.resume_at) return null;
-  return h('div', { class: 'parked-note', 'data-role': 'parked' },
+  return h('div', { class: 'parked-note', 'data-role': 'parked-note' },
     h('p', {}, 'Parked at a usage limit until ',
       h('strong', { title: time(execution.resume_at, true) }, time(execution.resume_at)),
       ' · resumes in ', countdown(execution.resume_at), ' ',
