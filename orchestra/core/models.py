@@ -200,6 +200,11 @@ class TemplateCreate(Strict):
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
     stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
     placement: Placement | None = None  # a node's own placement wins over its template's
+    # Its CLI's usage/rate-limit message: case-insensitive phrases, each found as a plain substring
+    # (never a regex: agent output is untrusted). A failed run that printed one is parked, not failed.
+    limit_patterns: Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=3,
+                                                                     max_length=200)]],
+                              Field(max_length=20)] | None = None
 
 
 InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]
