@@ -46,9 +46,12 @@ def shots(page: Page, name: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 900})
 
 
-def at_bottom(page: Page) -> bool:
-    return bool(page.evaluate("""() => { const log = document.querySelector('orc-execution-panel orc-event-log');
-        return log.scrollTop + log.clientHeight >= log.scrollHeight - 30; }"""))
+AT_BOTTOM = f"() => {LOG}.scrollTop + {LOG}.clientHeight >= {LOG}.scrollHeight - 30"
+
+
+def wait_at_bottom(page: Page) -> None:
+    """The log is scrolled to its end (checked at a frame: a flush appends, then scrolls)."""
+    page.wait_for_function(AT_BOTTOM)
 
 
 def test_a_20000_line_log_is_numbered_and_follows_its_tail_until_scrolled(page: Page, hub: BrowserTestHub) -> None:
@@ -60,7 +63,7 @@ def test_a_20000_line_log_is_numbered_and_follows_its_tail_until_scrolled(page: 
     log = page.locator("orc-execution-panel orc-event-log")
     page.wait_for_function(f"() => Number({LOG}.dataset.count) > 800")
     expect(log).to_have_attribute("data-follow", "true")
-    assert at_bottom(page)
+    wait_at_bottom(page)
     numbers = page.evaluate("""() => [...document.querySelectorAll('orc-execution-panel orc-event-log .log-lines > *')]
         .slice(-50).map(e => [Number(e.dataset.line), e.textContent])""")
     assert numbers[-1][0] > 500
@@ -79,7 +82,7 @@ def test_a_20000_line_log_is_numbered_and_follows_its_tail_until_scrolled(page: 
     expect(log).to_have_attribute("data-follow", "true")
     panel_status(page, "succeeded", timeout=90_000)
     page.wait_for_function(f"() => Number({LOG}.querySelector('.log-lines').lastElementChild.dataset.line) >= 20000")
-    assert at_bottom(page)
+    wait_at_bottom(page)
     page.click("[data-action=log-times]")
     expect(log).to_have_class("show-times")
 

@@ -310,7 +310,8 @@ class DagCanvas extends AppElement {
   overlayBand(height) {
     const bottom = this.container.getBoundingClientRect().bottom;
     let band = 0;
-    for (const overlay of this.parentElement?.querySelectorAll(':scope > .legend, :scope > .canvas-corner') ?? []) {
+    // The minimap is left out: it shows only while part of the graph is out of view, never after Fit.
+    for (const overlay of this.parentElement?.querySelectorAll(':scope > .legend, .zoom-controls') ?? []) {
       const rect = overlay.getBoundingClientRect();
       if (rect.height) band = Math.max(band, bottom - rect.top);
     }

@@ -66,7 +66,8 @@ class DagView extends AppElement {
     // The hint floats over the canvas: a layout shift would move the nodes under the pointer.
     this.stage = h('div', { class: 'dag-stage' }, this.canvas, this.empty, legend, this.hint,
       h('div', { class: 'canvas-corner' }, this.minimap, zoom));
-    render(this, this.head, this.toolbar.el, this.stage, this.list, this.runs, this.grid, this.triggers);
+    render(this, this.head, this.toolbar.el, this.stage, this.list, this.runs, this.grid);
+    document.body.append(this.triggers); // its dialog is the page's, not the DAG view's
     this.addEventListener('connect-mode', (event) => this.connectHint(event.detail));
     this.addEventListener('open-triggers', (event) => this.triggers.open(event.detail));
     document.addEventListener('open-run', (event) => {
