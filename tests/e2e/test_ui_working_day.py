@@ -292,13 +292,25 @@ def test_a_100_node_dag_with_shared_title_prefixes_has_distinct_labels_and_tips(
     open_ui(page, hub, project_id)
     page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.nodes().length === 100")
     page.click("[data-action=fit]")
-    labels = canvas(page, "cy.nodes().map(n => n.style('label')).filter(Boolean)")
-    assert len(labels) == 100, labels[:5]  # drawn after Fit at 1400x900
-    assert len(set(labels)) == 100, sorted(labels)[:10]
-    # Zoomed out to compact labels, what tells the nodes apart is kept, not the shared start.
-    page.evaluate("() => { const el = document.querySelector('orc-dag-canvas'); el.cy.zoom(0.5); }")
-    compact = canvas(page, "cy.nodes().map(n => n.style('label')).filter(Boolean)")
-    assert len(set(compact)) == len(compact) == 100 and not any("Pipeline" in label for label in compact), compact[:5]
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")  # drawn
+    # The text as drawn: after Cytoscape's own ellipsis (its cache of the wrapped text), else the label.
+    drawn = "cy.nodes().map(n => n.style('label')).filter(Boolean)"
+    labels = canvas(page, drawn)
+    assert len(labels) == 100, labels[:5]  # drawn after Fit at 1400x900 (full titles, wrapped: not cut)
+    assert len(set(labels)) == 100, sorted(labels)[:20]
+    # Zoomed out to compact labels (cut with an ellipsis to the node's width): what tells them apart is
+    # drawn, and short enough that the cut leaves it whole (a node holds ~12 characters there).
+    page.evaluate("() => { document.querySelector('orc-dag-canvas').cy.zoom(0.5); }")
+    compact = canvas(page, drawn)
+    assert len(compact) == len(set(compact)) == 100, sorted(compact)[:20]
+    assert not any("Pipeline" in label for label in compact), compact[:5]
+    # None is cut: each drawn label's width fits the node's text-max-width (what Cytoscape cuts at).
+    cut = page.evaluate("""() => { const cy = document.querySelector('orc-dag-canvas').cy;
+        const ctx = document.createElement('canvas').getContext('2d');
+        return cy.nodes().filter(n => { const label = n.style('label'); if (!label) return false;
+            ctx.font = `${n.style('font-weight')} ${n.style('font-size')} ${n.style('font-family')}`;
+            return ctx.measureText(label).width > parseFloat(n.style('text-max-width')); }).map(n => n.style('label')); }""")
+    assert not cut, cut[:5]
     page.click("[data-action=fit]")
     point = page.evaluate("id => document.querySelector('orc-dag-canvas').nodeCenter(id)", "t57")
     page.mouse.move(point["x"] - 3, point["y"])

@@ -92,6 +92,7 @@ class GridView extends AppElement {
       h('th', { scope: 'row', class: 'grid-node', title: `${node.title} (${node.id})` }, node.title),
       columns.map((run) => this.cell(run, node.id, titles))));
     render(this.body, h('table', { class: 'grid-table' }, h('thead', {}, headRow), h('tbody', {}, rows)));
+    this.body.scrollLeft = this.body.scrollWidth; // the newest runs (on the right) in view
   }
 
   cell(run, nodeId, titles) {

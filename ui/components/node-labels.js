@@ -2,7 +2,7 @@
 //
 // distinctTitles: where titles share their first words ("Step 1: check the …", "Step 1: check the …"),
 // an abbreviated label would keep exactly the part that is the same; so each title loses the longest
-// word-aligned prefix it shares with a neighbour in sorted order ("…the parser"), and a title that is
+// word-aligned prefix (and suffix) it shares with a neighbour in sorted order ("the parser"), and a title that is
 // another's whole (or a duplicate) becomes its node id. The canvas draws these in its compact labels.
 //
 // nodeTip: on hover (and when the find box centres a node) a small box over the canvas shows the
@@ -20,26 +20,45 @@ function sharedLength(a, b) {
   return i;
 }
 
-/** Node id -> the distinctive part of its title (the whole title when nothing is shared). */
-export function distinctTitles(nodes) {
-  const sorted = [...nodes].sort((a, b) => (a.title < b.title ? -1 : a.title > b.title ? 1 : 0));
-  const result = new Map();
+/** For each node, how many of its title's first characters it shares with a neighbour in sorted order. */
+function sharedStarts(nodes, key) {
+  const sorted = [...nodes].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const shared = new Map();
   sorted.forEach((node, i) => {
-    const title = node.title;
-    const shared = Math.max(i > 0 ? sharedLength(title, sorted[i - 1].title) : 0,
-      i + 1 < sorted.length ? sharedLength(title, sorted[i + 1].title) : 0);
-    if (shared >= title.length) { // the same title as another node, or the start of one: the id tells them apart
-      result.set(node.id, node.id);
-      return;
-    }
-    if (shared < MIN_SHARED) {
-      result.set(node.id, title);
-      return;
-    }
-    const cut = title.lastIndexOf(' ', shared - 1) + 1; // keep the word the titles start to differ in whole
-    const rest = title.slice(cut > 0 ? cut : shared).trim();
-    result.set(node.id, rest ? `…${rest}` : node.id);
+    shared.set(node.id, Math.max(i > 0 ? sharedLength(key(node), key(sorted[i - 1])) : 0,
+      i + 1 < sorted.length ? sharedLength(key(node), key(sorted[i + 1])) : 0));
   });
+  return shared;
+}
+
+const reversed = (text) => [...text].reverse().join('');
+
+/** Node id -> the distinctive part of its title (the whole title when nothing is shared). Both a shared
+ * start ("Pipeline stage: …") and a shared end ("… checks") are left out, at word boundaries. */
+export function distinctTitles(nodes) {
+  const list = [...nodes];
+  const starts = sharedStarts(list, (n) => n.title);
+  const ends = sharedStarts(list, (n) => reversed(n.title));
+  const result = new Map();
+  for (const node of list) {
+    const title = node.title;
+    const start = starts.get(node.id);
+    const end = ends.get(node.id);
+    if (start >= title.length || end >= title.length) { // a duplicate, or another's whole start or end: its id
+      result.set(node.id, node.id);
+      continue;
+    }
+    // Keep the word the titles start (and stop) to differ in whole.
+    const from = start >= MIN_SHARED ? title.lastIndexOf(' ', start - 1) + 1 : 0;
+    const stop = end >= MIN_SHARED / 2 ? title.indexOf(' ', title.length - end) : -1;
+    const to = stop >= from && stop > 0 ? stop : title.length;
+    const middle = title.slice(from, to).trim();
+    if (!middle) {
+      result.set(node.id, node.id);
+      continue;
+    }
+    result.set(node.id, middle); // no "…" marks: every character of a small label counts (the tip has the title)
+  }
   return result;
 }
 
