@@ -45,15 +45,15 @@ RATE_HZ = 500
 BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("journal lines (format, write to stderr)", ("Logger.",)),
     ("spawn: open_process's thread hop, Popen, /proc start time", ("_spawn (", "Popen.")),
-    ("launch, once per run: plan_launch and insert_run", ("plan_launch", "insert_run", "_launch")),
+    ("launch, once per run: plan_launch and insert_run", ("plan_launch", "insert_run", "_launch.<locals>")),
     ("writer: started/finished rows and their events", ("update_execution",)),
     ("writer: output events", ("store_outputs",)),
     ("writer: transactions, savepoints, thread hop, publishing", ("_run_batch", "_serve_writes", "_run_job")),
     ("agent output: pumps, line splitting, parser", ("_pump_stdout", "_pump_stderr", "on_output")),
     ("agent end: wait, end_group, closing pipes", ("end_group", "AgentProcess.run", "Process.wait")),
     ("WebSocket fan-out (Quart, Hypercorn, wsproto)", ("api/ws.py", "hypercorn", "wsproto", "quart")),
-    ("DAG driving: readiness, starting node tasks", ("_drive_run", "driver.py")),
-    ("rest of an attempt: prompt, argv, limiters, scopes", ("_run_node", "_execute", "attempt")),
+    ("DAG driving: readiness, starting node tasks", ("_drive_run", "RunDriver.drive (")),
+    ("rest of an attempt: prompt, argv, limiters, scopes", ("_run_node", "_execute", "RunDriver.execute", "attempt")),
     ("trio scheduler, epoll, other", ("",)),
 ]
 
