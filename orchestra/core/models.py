@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from orchestra.core.cron import check_cron
 from orchestra.core.prompts import INPUT_NAME
 
+# Patterns on API fields (pydantic's regex engine is Rust's: no backtracking) are anchored and bounded.
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Prompt = Annotated[str, StringConstraints(max_length=200_000)]

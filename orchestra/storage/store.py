@@ -176,7 +176,7 @@ def get_node(db: sqlite_utils.Database, project_id: str, node_id: str) -> Node:
 
 
 def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")  # one class: linear
     return slug or "node"
 
 
