@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 class Totals(TypedDict):
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # None: no execution reported a cost
     executions: int
 
 
@@ -34,7 +34,8 @@ class Project(TypedDict):
     updated_at: float
     node_count: int
     last_run: LastRun | None
-    state: str  # a ProjectState
+    running_runs: list[str]  # ids of its unfinished runs, newest first (runs may overlap)
+    state: str  # a ProjectState: running while any run is unfinished
     totals: NotRequired[Totals]  # only GET /projects/{id} (and create/update) pay for the sum
 
 
@@ -75,11 +76,16 @@ class Template(TypedDict):
     name: str
     command: list[str]
     resume_command: list[str] | None
+    # How to ask its version (the availability check); None: only the executable is looked for.
+    version_command: NotRequired[list[str] | None]
     output: str
     stdin_prompt: StdinPrompt | None
     default_model: str | None
     env: dict[str, str]
     placement: NotRequired[dict[str, float] | None]
+    # Phrases (case-insensitive substrings) of its CLI's usage/rate-limit message: a failed run that
+    # printed one is parked, not failed (orchestra/agents/limits.py). The built-ins know their CLIs'.
+    limit_patterns: NotRequired[list[str] | None]
     builtin: bool
     created_at: NotRequired[float]  # user templates only
 
@@ -107,6 +113,7 @@ class ExecutionSummary(TypedDict):
     commit_sha: str | None
     branch: str | None
     ran_on: str | None  # where its agent ran: "local", or "ray:<host>/<node id>"
+    resume_at: float | None  # parked at a usage/rate limit: when it goes on (epoch seconds)
     created_at: float
     started_at: float | None
     finished_at: float | None

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     gemini_bin: str = "gemini"
     # Seconds between SIGTERM and SIGKILL when an agent's process group is ended.
     kill_grace_s: float = Field(default=5.0, gt=0, le=300)
+    # How long an agent parked at a usage/rate limit waits when its CLI gave no reset time; doubled at
+    # each further park of the same execution, up to an hour (orchestra/runtime/parking.py).
+    park_backoff_s: float = Field(default=300.0, gt=0, le=86400)
     # Largest accepted request body, in bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Webhooks: a delivery id (X-GitHub-Delivery, X-Orchestra-Delivery) seen within this many seconds is

@@ -237,12 +237,25 @@ def _webhook_deliveries(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (project_id, delivery_id)
         );
         CREATE INDEX webhook_deliveries_received ON webhook_deliveries(project_id, received_at);
+    """)
+
+
+def _usage_limits(db: sqlite_utils.Database) -> None:
+    """Parked executions (a usage/rate limit): when each goes on; a template's own limit phrases (JSON list)."""
+    _run_script(db, """
+        ALTER TABLE executions ADD COLUMN resume_at REAL;
+        ALTER TABLE agent_templates ADD COLUMN limit_patterns TEXT;
         """)
+
+
+def _template_version_command(db: sqlite_utils.Database) -> None:
+    """How to ask a user template its version (JSON argv): without one, availability only resolves the executable."""
+    _run_script(db, "ALTER TABLE agent_templates ADD COLUMN version_command TEXT;")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on, _webhook_deliveries]
+    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command]
 
 
 def migrate(db: sqlite_utils.Database) -> int:
