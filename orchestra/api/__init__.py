@@ -14,7 +14,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from orchestra.api import executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
+from orchestra.api import attention, executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
 from orchestra.api.common import json_response
 from orchestra.core.auth import bearer_matches
 from orchestra.core.errors import ApiError, Unauthorized, error_body
@@ -64,7 +64,7 @@ def create_app(hub: Hub, scheduler: Scheduler) -> QuartTrio:
     assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False
 
-    for module in (health, projects, nodes, flows, templates, runs, executions, ws, static):
+    for module in (health, projects, nodes, flows, templates, runs, executions, attention, ws, static):
         app.register_blueprint(module.blueprint(hub))
     app.register_blueprint(triggers.blueprint(hub, scheduler))
 
