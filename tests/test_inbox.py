@@ -62,7 +62,8 @@ async def test_bad_ids_and_a_second_answer_are_refused_with_the_hubs_message(hub
     by_kind = await three_waiting(hub)
     gate = by_kind["gate"]
     assert (await cli(hub, cwd, "approve", gate["execution_id"])).returncode == 0
-    before = [i for i in await wait_attention(hub, lambda items: "gate" not in kinds(items)) if i["kind"] != "failed_run"]
+    answered = await wait_attention(hub, lambda items: "gate" not in kinds(items))
+    before = [i for i in answered if i["kind"] != "failed_run"]
     refusals: list[tuple[tuple[str, ...], str]] = [
         (("approve", gate["execution_id"]), f"409 execution '{gate['execution_id']}' is not a gate waiting"),
         (("reject", gate["execution_id"], "--comment", "late"), "409 execution"),
