@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,6 +25,7 @@ from orchestra.api import create_app
 from orchestra.core.auth import load_or_create_token
 from orchestra.core.settings import Settings
 from orchestra.runtime.hub import Hub
+from orchestra.runtime.notifications import Notifier
 from orchestra.storage.db import Database
 from orchestra.storage.events import CLOSE_GOING_AWAY
 from orchestra.system.sd_notify import notify
@@ -93,7 +95,9 @@ async def serve(
     warn_if_exposed(settings)
     token = await trio.to_thread.run_sync(load_or_create_token, settings)
     stop = trio.Event()
+    started_at = time.time()  # executions the restart interrupts are notified (orchestra/runtime/notifications.py)
     async with Database.open(settings.database_path) as db, Hub.open(settings, db, token) as hub:
+        hub.notifier = Notifier(settings, db)
         scheduler = await Scheduler.for_settings(settings, db, hub.send)
         app = create_app(hub, scheduler)
         server_stop = trio.Event()
@@ -101,6 +105,7 @@ async def serve(
             if handle_signals:
                 nursery.start_soon(_stop_on_signal, stop)
             await nursery.start(scheduler.run)  # ticks missed while the hub was down fire first
+            await nursery.start(hub.notifier.run, started_at)
             binds = await nursery.start(
                 partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
             port = int(binds[0].rsplit(":", 1)[1])
@@ -112,6 +117,7 @@ async def serve(
             notify("STOPPING=1")
             log.info("stopping: closing subscribers, ending agents")
             scheduler.stop()
+            hub.notifier.stop()
             hub.stop()  # agents end while the connections drain, not after
             hub.bus.close_all(CLOSE_GOING_AWAY, "the hub is shutting down")
             with trio.move_on_after(SUBSCRIBERS_CLOSE_S):  # closed before hypercorn cuts them off (1006)
