@@ -112,7 +112,8 @@ async def test_gate_waiting_and_run_finished_arrive_and_a_hanging_or_refusing_re
         finished = good.bodies[1]
         assert finished["title"] == "✓ notified: run succeeded"
         assert f"Run: {launched['run_id']} succeeded in " in finished["message"]
-        assert ", cost $0.0" in finished["message"] and f"#project={pid}&run={launched['run_id']}" in finished["message"]
+        assert ", cost $0.0" in finished["message"]
+        assert f"#project={pid}&run={launched['run_id']}" in finished["message"]
         # The project's own target got both too.
         await own.wait(lambda r: len(r.bodies) >= 2)
         assert titles(own) == titles(good)
