@@ -18,8 +18,8 @@ from test_attention import kinds, wait_attention
 from test_real_clis import CLI_DIR
 
 pytest.importorskip("mcp")
-from mcp.client.session import ClientSession  # noqa: E402
-from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
 TOOLS = {"projects", "nodes", "launch", "run_status", "attention", "approve", "reject", "pick", "execution_output",
          "export_flow", "apply_flow"}
