@@ -58,10 +58,13 @@ _WAITING = f"""
 
 _FAILED_RUNS = f"""
     SELECT r.id, r.project_id, p.name AS project_name, r.error, coalesce(r.finished_at, r.created_at) AS since,
-           (SELECT e.id FROM executions e WHERE e.run_id = r.id AND e.status NOT IN
-              ('{ExecutionStatus.SUCCEEDED}', '{ExecutionStatus.SKIPPED}', '{ExecutionStatus.QUEUED}',
-               '{ExecutionStatus.RUNNING}', '{ExecutionStatus.WAITING}') ORDER BY e.num LIMIT 1) AS failed_execution
+           fe.id AS failed_execution, fe.node_id AS node_id, n.title AS node_title, fe.error AS execution_error
     FROM runs r JOIN projects p ON p.id = r.project_id
+    LEFT JOIN executions fe ON fe.num = (
+        SELECT e.num FROM executions e WHERE e.run_id = r.id AND e.status NOT IN
+          ('{ExecutionStatus.SUCCEEDED}', '{ExecutionStatus.SKIPPED}', '{ExecutionStatus.QUEUED}',
+           '{ExecutionStatus.RUNNING}', '{ExecutionStatus.WAITING}') ORDER BY e.num LIMIT 1)
+    LEFT JOIN nodes n ON n.project_id = fe.project_id AND n.id = fe.node_id
     WHERE r.status = '{RunStatus.FAILED}' AND r.seen_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM runs later WHERE later.project_id = r.project_id
                       AND later.created_at > r.created_at AND later.status = '{RunStatus.SUCCEEDED}')"""
@@ -98,16 +101,10 @@ def list_items(db: sqlite_utils.Database, project_id: str | None = None) -> list
     items = [_waiting_item(row) for row in fetch_rows(db, _WAITING.format(resume_at=resume_at) + where, params)]
     run_where = "" if project_id is None else " AND r.project_id = ?"
     for row in fetch_rows(db, _FAILED_RUNS + run_where, params):
-        node = None
-        if row["failed_execution"]:
-            node = db.execute("SELECT e.node_id, n.title, e.error FROM executions e LEFT JOIN nodes n ON "
-                              "n.project_id = e.project_id AND n.id = e.node_id WHERE e.id = ?",
-                              [row["failed_execution"]]).fetchone()
         items.append({"kind": AttentionKind.FAILED_RUN, "project_id": row["project_id"],
-                      "project_name": row["project_name"], "run_id": row["id"],
-                      "node_id": node[0] if node else None, "node_title": node[1] if node else None,
-                      "execution_id": row["failed_execution"], "since": row["since"],
-                      "error": row["error"] or (node[2] if node else None)})
+                      "project_name": row["project_name"], "run_id": row["id"], "node_id": row["node_id"],
+                      "node_title": row["node_title"], "execution_id": row["failed_execution"], "since": row["since"],
+                      "error": row["error"] or row["execution_error"]})
     items.sort(key=lambda item: item["since"])
     return items
 
