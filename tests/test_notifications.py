@@ -175,3 +175,12 @@ async def test_a_bad_notify_url_is_refused_and_changes_nothing(hub: LiveHub) -> 
     patched = await hub.patch(f"/projects/{project['id']}", {"notify": "mailto"})
     assert patched.status_code == 422
     assert (await hub.get(f"/projects/{project['id']}")).json()["notify"] == "ntfy://mine"
+
+
+def test_a_bad_orchestra_notify_stops_the_start_without_echoing_the_url() -> None:
+    from orchestra.core.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError) as refused:
+        load_settings(notify="ntfy://fine, bogus://secret-token-123")
+    assert "ORCHESTRA_NOTIFY" in str(refused.value) and "'bogus://…' is not a notification URL" in str(refused.value)
+    assert "secret-token-123" not in str(refused.value)

@@ -5,6 +5,9 @@ are set (a URL apprise does not know is refused then, naming it), delivered by o
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 MAX_TARGETS = 20
 
 
@@ -28,11 +31,21 @@ def check_targets(text: str | None) -> str | None:
     import apprise
 
     for url in urls:
-        if apprise.Apprise.instantiate(url) is None:
+        if _instantiate(apprise, url) is None:
             shown = url if len(url) <= 40 else url[:37] + "..."
             raise ValueError(f"'{shown.split('://', 1)[0]}://…' is not a notification URL apprise knows "
                              "(see https://github.com/caronc/apprise/wiki)")
     return text
+
+
+def _instantiate(apprise: Any, url: str) -> Any:
+    """Apprise's parse of ``url``, with its logger silenced: it would log a refused URL whole, token and all."""
+    apprise_log = logging.getLogger("apprise")
+    disabled, apprise_log.disabled = apprise_log.disabled, True
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    finally:
+        apprise_log.disabled = disabled
 
 
 def public_name(url: str) -> str:

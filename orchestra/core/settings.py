@@ -134,6 +134,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors(include_url=False):
             name = ENV_PREFIX + str(error["loc"][0]).upper() if error["loc"] else "configuration"
             value = error.get("input")
-            shown = "" if name == ENV_PREFIX + "TOKEN" else f" (got {value!r})"
+            # Secrets are not echoed: the token, and notification URLs (they hold webhook tokens).
+            shown = "" if name in (ENV_PREFIX + "TOKEN", ENV_PREFIX + "NOTIFY") else f" (got {value!r})"
             problems.append(f"{name}: {error['msg']}{shown}")
         raise ConfigError("; ".join(problems)) from None

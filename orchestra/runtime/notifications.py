@@ -19,6 +19,7 @@ beyond its own attempts.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
@@ -113,6 +114,8 @@ class Notifier:
 
     async def run(self, started_at: float, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Follow the hub feed until :meth:`stop`; first say what the restart at ``started_at`` interrupted."""
+        # Loaded here, in a thread (~0.1 s): a project's notify URLs are checked with it on the event loop later.
+        await trio.to_thread.run_sync(importlib.import_module, "apprise")
         with self._scope:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery

@@ -61,8 +61,12 @@ def test_answer_a_gate_a_pick_and_a_plan_review_from_another_projects_page(page:
         for project_id in projects.values():
             assert api.post("/launch", json={"project_id": project_id}).status_code == 202
     expect(opener.locator(".attention-count")).to_have_text("3", timeout=30_000)  # live, from the hub feed
+    # No desktop notifications allowed: what entered the list is said in the page.
+    expect(page.locator("orc-toast-list")).to_contain_text("Gate: Gated")
     opener.click()
     dialog = page.get_by_role("dialog", name="Waiting for you")
+    # The control that asks for the permission, once, in the view.
+    expect(dialog.locator("[data-action=enable-notifications]")).to_be_visible()
     items = dialog.locator("li.attention-item")
     expect(items).to_have_count(3)
     shoot(page, "attention-view-1440")

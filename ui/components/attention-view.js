@@ -83,14 +83,20 @@ class AttentionView extends AppElement {
     render(this.list, wanted);
   }
 
+  /** Items that entered the list: a desktop notification when allowed, else a toast in the page (the
+   * desktop window's WebKit may offer no notifications). */
   notifyNew(items) {
     const keys = new Set(items.map(keyOf));
-    if (this.known && 'Notification' in window && Notification.permission === 'granted') {
-      for (const item of items) {
-        if (this.known.has(keyOf(item))) continue;
-        const note = new Notification(`${LABEL[item.kind]}: ${item.project_name}`, {
-          body: [item.node_title || item.node_id, item.error].filter(Boolean).join(' — '), tag: keyOf(item) });
+    const desktop = 'Notification' in window && Notification.permission === 'granted';
+    for (const item of this.known ? items : []) {
+      if (this.known.has(keyOf(item))) continue;
+      const title = `${LABEL[item.kind]}: ${item.project_name}`;
+      const body = [item.node_title || item.node_id, item.error].filter(Boolean).join(' — ');
+      if (desktop) {
+        const note = new Notification(title, { body, tag: keyOf(item) });
         note.onclick = () => { window.focus(); this.open(); };
+      } else {
+        this.actions.notify('info', `${title} — ${body} (Attention, in the top bar)`);
       }
     }
     this.known = keys;
