@@ -15,7 +15,7 @@ from test_notifications import Receiver
 from trio_websocket import open_websocket_url
 
 pytest.importorskip("orchestra.runtime.parking", reason="the parked status (usage limits) has not landed here")
-from test_parking import install_limited, subscription_limit  # noqa: E402
+from test_parking import install_limited, subscription_limit
 
 
 async def test_a_parked_execution_is_listed_with_its_resume_time_notified_and_resumed_now(
