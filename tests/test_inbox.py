@@ -101,3 +101,24 @@ async def test_launch_until_done_prints_the_command_that_answers_a_waiting_gate(
     assert results[0].returncode == 0, (out, results[0].stderr.decode())
     assert f"[review] waiting for a decision: orchestra approve {gate['execution_id']} [--comment TEXT]" in out, out
     assert out.index("waiting for a decision") < out.index("[after] succeeded")
+
+
+def test_the_pick_hint_lists_the_candidates_that_succeeded() -> None:
+    from orchestra.clients.answer_hints import HintTracker
+
+    tracker = HintTracker()
+    tracker.snapshot([{"id": "draft", "kind": "agent", "candidates": 2}, {"id": "plan", "kind": "plan"}])
+
+    def event(node: str, execution: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "execution.finished", "node_id": node, "execution": execution}
+
+    assert tracker.hint(event("draft", {"id": "exe_a", "candidate": 1, "status": "succeeded"})) is None
+    assert tracker.hint(event("draft", {"id": "exe_b", "candidate": 2, "status": "failed"})) is None
+    hint = tracker.hint({"type": "execution.started", "node_id": "draft",
+                         "execution": {"id": "exe_pick", "candidate": None, "status": "waiting"}})
+    assert hint == ("waiting for a pick: orchestra pick exe_pick CANDIDATE_EXECUTION (candidates that succeeded: "
+                    "exe_a); or orchestra reject exe_pick --comment TEXT")
+    review = tracker.hint({"type": "execution.started", "node_id": "plan",
+                           "execution": {"id": "exe_r", "status": "waiting"}})
+    assert review == ("waiting for a plan review: orchestra approve exe_r [--comment TEXT]; "
+                      "or orchestra reject exe_r [--comment TEXT]")
