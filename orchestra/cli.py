@@ -118,10 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
     backup.add_argument("file", help="where to write the copy (a directory: a dated file inside it)")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    from orchestra.clients import connect, desktop, mcp_server
+    from orchestra.clients import connect, desktop, inbox, mcp_server
     from orchestra.clients.terminal_client import add_client_commands
 
     add_client_commands(commands)
+    inbox.add_commands(commands)
     connect.add_command(commands)
     desktop.add_command(commands)
     mcp_server.add_command(commands)

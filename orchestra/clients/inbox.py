@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from typing import Any
 
-from orchestra.clients.terminal_client import ClientCommand, RemoteHub, request, resolve_project
+from orchestra.clients.terminal_client import ClientCommand, RemoteHub, add_client_command, request, resolve_project
 from orchestra.core.statuses import AttentionKind
-
-AddCommand = Callable[[str, str, ClientCommand], argparse.ArgumentParser]
 
 
 def _age(since: float) -> str:
@@ -84,7 +81,10 @@ async def _pick(hub: RemoteHub, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(client: AddCommand) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def client(name: str, help_text: str, command: ClientCommand) -> argparse.ArgumentParser:
+        return add_client_command(commands, name, help_text, command)
+
     inbox = client("inbox", "list what waits for a person on the hub: gates, picks, plan reviews, parked "
                    "executions, failed runs", _inbox)
     inbox.add_argument("--project", help="only this project (id or name)")

@@ -286,16 +286,22 @@ def _runner(command: ClientCommand) -> Callable[[argparse.Namespace, Settings], 
     return run
 
 
+def add_client_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str,
+                       command: ClientCommand) -> argparse.ArgumentParser:
+    """A subcommand that talks to a hub (``--hub``, ``--token``) and runs ``command`` (also clients/inbox.py's)."""
+    parser = commands.add_parser(name, help=help_text)
+    parser.add_argument("--hub", metavar="NAME|URL",
+                        help="a saved hub's name (orchestra hubs) or a URL (default: ORCHESTRA_URL, else this "
+                        "machine's hub, else the only saved hub)")
+    parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the saved hub's, else the "
+                        "token file)")
+    parser.set_defaults(run=_runner(command))
+    return parser
+
+
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def client(name: str, help_text: str, command: ClientCommand) -> argparse.ArgumentParser:
-        parser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--hub", metavar="NAME|URL",
-                            help="a saved hub's name (orchestra hubs) or a URL (default: ORCHESTRA_URL, else this "
-                            "machine's hub, else the only saved hub)")
-        parser.add_argument("--token", help="API token (default: ORCHESTRA_TOKEN, else the saved hub's, else the "
-                            "token file)")
-        parser.set_defaults(run=_runner(command))
-        return parser
+        return add_client_command(commands, name, help_text, command)
 
     watch = client("watch", "follow a project's events live", _watch)
     watch.add_argument("project", help="project id or name")
@@ -320,10 +326,6 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     export = client("export", "print a project's flow file (TOML: nodes, edges, templates, gates, budgets)",
                     _export)
     export.add_argument("project", help="project id or name")
-
-    from orchestra.clients import inbox  # its commands build on this module's
-
-    inbox.add_commands(client)
 
     apply = client("apply", "make a project match a flow file (the project of its name, created if none)", _apply)
     apply.add_argument("file", help="the flow file (TOML, as export writes it)")
