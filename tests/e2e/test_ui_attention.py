@@ -161,3 +161,17 @@ def test_a_refused_answer_is_shown_a_failed_run_is_dismissed_and_a_desktop_notif
         runs = api.get("/runs", params={"project_id": flaky}).json()["runs"]
         assert runs[0]["seen_at"] is not None
         assert all(i["run_id"] != runs[0]["id"] for i in api.get("/attention").json()["items"])
+
+
+def test_a_notifications_link_opens_the_attention_view(page: Page, hub: BrowserTestHub) -> None:
+    project = api_project(hub, "Linked", [{"id": "g", "title": "Gate", "kind": "gate", "agent": None}])
+    with hub.api() as api:
+        run = api.post("/launch", json={"project_id": project}).json()
+        gate = run["executions"][0]["id"]
+    page.goto(f"{hub.url}/ui/#token={hub.token}&project={project}&run={run['run_id']}&execution={gate}")
+    dialog = page.get_by_role("dialog", name="Waiting for you")
+    expect(dialog).to_be_visible(timeout=30_000)
+    item = dialog.locator(f"li[data-kind=gate][data-execution='{gate}']")
+    expect(item).to_have_count(1, timeout=30_000)  # live: the gate may start waiting after the page loads
+    item.locator("[data-action=reject]").click()
+    expect(item).to_have_count(0, timeout=30_000)

@@ -40,6 +40,8 @@ class AttentionView extends AppElement {
           h('button', { type: 'button', 'data-action': 'close-attention', onclick: () => this.dialog.close() }, 'Close')),
         this.status, this.list);
       render(this, this.opener, this.dialog);
+      // A notification's link names the execution waiting (#project=…&execution=…): open the view on it.
+      this.openOnLoad = new URLSearchParams(location.hash.replace(/^#/, '')).has('execution');
     }
     this.listen('attention-changed', () => this.refreshSoon());
     this.listen('connection', () => { if (this.store.connection.state === 'online') this.refreshSoon(); });
@@ -67,6 +69,10 @@ class AttentionView extends AppElement {
       this.notifyNew(items);
       this.items = items;
       this.status.textContent = items.length ? '' : 'Nothing waits for you.';
+      if (this.openOnLoad) {
+        this.openOnLoad = false;
+        if (!this.dialog.open) this.dialog.showModal();
+      }
     } catch (failure) {
       this.status.textContent = `Could not load the list: ${failure.message}`;
     }
