@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import trio
 from conftest import WAIT_S, FakeAgents, make_settings, serving
 from test_attention import attention, kinds, wait_attention

@@ -28,9 +28,7 @@ from orchestra.core.errors import Conflict, NotFound
 from orchestra.core.statuses import AttentionKind, ExecutionStatus, HubEventType, NodeKind, RunStatus
 from orchestra.storage.db import WriteJobContext, fetch_rows
 
-# The parked status (usage limits) is added by its own change; named here by its value so that this
-# module works with or without it (no row has it until that change lands).
-PARKED = "parked"
+PARKED = str(ExecutionStatus.PARKED)  # at a usage limit (orchestra/runtime/parking.py), until resume_at
 WAITING_STATUSES = (str(ExecutionStatus.WAITING), PARKED)
 
 
@@ -51,7 +49,7 @@ class AttentionItem(TypedDict):
 _WAITING = f"""
     SELECT e.id, e.project_id, p.name AS project_name, e.run_id, e.node_id, n.title AS node_title, e.status,
            coalesce(e.started_at, e.created_at) AS since, n.kind AS node_kind, n.candidates AS candidates,
-           {{resume_at}} AS resume_at
+           e.resume_at AS resume_at
     FROM executions e JOIN projects p ON p.id = e.project_id
     LEFT JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
     WHERE e.status IN ('{ExecutionStatus.WAITING}', '{PARKED}')"""
@@ -68,10 +66,6 @@ _FAILED_RUNS = f"""
     WHERE r.status = '{RunStatus.FAILED}' AND r.seen_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM runs later WHERE later.project_id = r.project_id
                       AND later.created_at > r.created_at AND later.status = '{RunStatus.SUCCEEDED}')"""
-
-
-def _has_resume_at(db: sqlite_utils.Database) -> bool:
-    return any(column.name == "resume_at" for column in db.table("executions").columns)
 
 
 def _waiting_kind(row: dict[str, Any]) -> AttentionKind:
@@ -97,8 +91,7 @@ def _waiting_item(row: dict[str, Any]) -> AttentionItem:
 def list_items(db: sqlite_utils.Database, project_id: str | None = None) -> list[AttentionItem]:
     """Every item now, oldest first (what has waited longest comes first)."""
     where, params = ("", []) if project_id is None else (" AND e.project_id = ?", [project_id])
-    resume_at = "e.resume_at" if _has_resume_at(db) else "NULL"
-    items = [_waiting_item(row) for row in fetch_rows(db, _WAITING.format(resume_at=resume_at) + where, params)]
+    items = [_waiting_item(row) for row in fetch_rows(db, _WAITING + where, params)]
     run_where = "" if project_id is None else " AND r.project_id = ?"
     for row in fetch_rows(db, _FAILED_RUNS + run_where, params):
         items.append({"kind": AttentionKind.FAILED_RUN, "project_id": row["project_id"],
@@ -111,8 +104,7 @@ def list_items(db: sqlite_utils.Database, project_id: str | None = None) -> list
 
 def waiting_item(db: sqlite_utils.Database, execution_id: str) -> AttentionItem | None:
     """The item of one execution, if it waits for a person now."""
-    resume_at = "e.resume_at" if _has_resume_at(db) else "NULL"
-    rows = fetch_rows(db, _WAITING.format(resume_at=resume_at) + " AND e.id = ?", [execution_id])
+    rows = fetch_rows(db, _WAITING + " AND e.id = ?", [execution_id])
     return _waiting_item(rows[0]) if rows else None
 
 
