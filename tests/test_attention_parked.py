@@ -11,10 +11,8 @@ from conftest import WAIT_S, FakeAgents, make_settings, serving
 from test_attention import attention, kinds, wait_attention
 from test_hub_feed import hub_url
 from test_notifications import Receiver
-from trio_websocket import open_websocket_url
-
-pytest.importorskip("orchestra.runtime.parking", reason="the parked status (usage limits) has not landed here")
 from test_parking import install_limited, subscription_limit
+from trio_websocket import open_websocket_url
 
 
 async def test_a_parked_execution_is_listed_with_its_resume_time_notified_and_resumed_now(
