@@ -7,12 +7,15 @@ asks for it is covered by the permission text it shows)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import test_ui
 from test_ui import api_project, open_ui
+from test_ui_runs import wait_run
 from ui_support import BrowserTestHub, shoot, skip_reason, sync_playwright
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
@@ -175,3 +178,44 @@ def test_a_notifications_link_opens_the_attention_view(page: Page, hub: BrowserT
     expect(item).to_have_count(1, timeout=30_000)  # live: the gate may start waiting after the page loads
     item.locator("[data-action=reject]").click()
     expect(item).to_have_count(0, timeout=30_000)
+
+
+def test_a_parked_node_counts_down_and_is_resumed_now_from_the_attention_view(page: Page, hub: BrowserTestHub,
+                                                                                tmp_path: Path) -> None:
+    """A user template running the recorded Claude subscription limit once (its reset an hour away), then a
+    successful run: parked in the list with its countdown; "Resume now" runs it again and the run succeeds."""
+    from fake_agent import install
+    from ui_support import TRANSCRIPTS
+
+    recorded = (TRANSCRIPTS / "claude-subscription-limit.jsonl").read_text()
+    reset = str(int(time.time()) + 3600)
+    limited = tmp_path / "claude-subscription-limit.jsonl"
+    limited.write_text(recorded.replace("1796670978", reset))
+    for suffix in (".stderr.txt", ".meta.json"):
+        (tmp_path / f"claude-subscription-limit{suffix}").write_text(
+            (TRANSCRIPTS / f"claude-subscription-limit{suffix}").read_text())
+    first = install(tmp_path, "limited-once", limited)
+    then = install(tmp_path, "succeeds", TRANSCRIPTS / "claude-tool.jsonl")
+    marker = tmp_path / "limited.done"
+    wrapper = tmp_path / "limited-cli"
+    # --version: the hub's availability check, which must not use up the limited run.
+    wrapper.write_text(f'#!/bin/sh\nif [ "$1" = --version ] || [ -e {marker} ]; then exec {then} "$@"; fi\n'
+                       f'touch {marker}\nexec {first} "$@"\n')
+    wrapper.chmod(0o755)
+    with hub.api() as api:
+        template = {"id": "limited", "name": "Limited", "output": "claude-stream-json",
+                    "command": [str(wrapper), "-p", "{prompt}", "--output-format", "stream-json", "--verbose"]}
+        assert api.post("/agent-templates", json=template).status_code == 201, "template"
+    project = api_project(hub, "At a limit", [{"id": "build", "title": "Build", "agent": "limited", "prompt": "go"}])
+    open_ui(page, hub)
+    with hub.api() as api:
+        run = api.post("/launch", json={"project_id": project}).json()
+    page.locator("[data-action=attention]").click()
+    dialog = page.get_by_role("dialog", name="Waiting for you")
+    parked = dialog.locator("li[data-kind=parked]", has_text="At a limit")
+    expect(parked).to_have_count(1, timeout=30_000)
+    expect(parked.locator(".countdown")).to_have_text(re.compile(r"resumes in \d+ min \d+ s"))
+    parked.locator("[data-action=resume]").click()
+    expect(parked).to_have_count(0, timeout=30_000)
+    with hub.api() as api:
+        assert wait_run(api, run["run_id"])["status"] == "succeeded"
