@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 from orchestra.api import (
+    attention,
     client,
     executions,
     flows,
@@ -80,7 +81,7 @@ def create_app(hub: Hub, scheduler: Scheduler, loop_lag: LoopLag | None = None) 
     app.json.sort_keys = False
 
     app.register_blueprint(health.blueprint(hub, loop_lag))
-    for module in (projects, nodes, flows, templates, runs, executions, grid, ws, static, client):
+    for module in (projects, nodes, flows, templates, runs, executions, attention, grid, ws, static, client):
         app.register_blueprint(module.blueprint(hub))
     app.register_blueprint(triggers.blueprint(hub, scheduler))
 

@@ -309,7 +309,8 @@ def test_a_100_node_dag_with_shared_title_prefixes_has_distinct_labels_and_tips(
         const ctx = document.createElement('canvas').getContext('2d');
         return cy.nodes().filter(n => { const label = n.style('label'); if (!label) return false;
             ctx.font = `${n.style('font-weight')} ${n.style('font-size')} ${n.style('font-family')}`;
-            return ctx.measureText(label).width > parseFloat(n.style('text-max-width')); }).map(n => n.style('label')); }""")
+            return ctx.measureText(label).width > parseFloat(n.style('text-max-width'));
+        }).map(n => n.style('label')); }""")
     assert not cut, cut[:5]
     page.click("[data-action=fit]")
     point = page.evaluate("id => document.querySelector('orc-dag-canvas').nodeCenter(id)", "t57")
