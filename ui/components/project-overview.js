@@ -49,7 +49,7 @@ class ProjectOverview extends AppElement {
   /** The attention slot: this project's items from GET /attention, when the hub has that route. */
   async loadAttention(projectId) {
     try {
-      const answer = await this.app.client.get('/attention');
+      const answer = await this.app.client.get(`/attention?project_id=${encodeURIComponent(projectId)}`);
       if (projectId !== this.store.projectId) return;
       const items = (answer.items || []).filter((item) => item.project_id === projectId);
       this.dataset.attention = String(items.length);
