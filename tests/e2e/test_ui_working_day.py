@@ -269,6 +269,8 @@ def test_the_overview_and_the_grid_have_no_serious_axe_violation(sized_page: Cal
     overview = page.locator("orc-project-overview")
     expect(overview.locator("tbody tr")).to_have_count(3)
     expect(overview.locator("[data-role=overview-totals]")).to_contain_text("executions")
+    expect(overview).to_have_attribute("data-attention", "0")  # GET /attention answered: nothing waits here
+    expect(overview.locator(".overview-attention")).to_contain_text("Nothing waits for you")
     found = serious_violations(page, "overview")
     shots(page, "overview")
     page.click("[data-action=grid]")
