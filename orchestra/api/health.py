@@ -16,7 +16,7 @@ def blueprint(hub: Hub) -> Blueprint:
 
     @routes.get("/health")
     async def health() -> Response:
-        body: dict[str, object] = {"status": "ok", "version": __version__}
+        body: dict[str, object] = {"status": "ok", "version": __version__, "sandbox": hub.sandbox.state}
         if bearer_matches(request.headers.get("Authorization"), hub.token):
             body["agents"] = {template_id: {"available": report["available"], "version": report["version"]}
                               for template_id, report in hub.availability.items()}

@@ -187,6 +187,21 @@ class StdinPrompt(Strict):
     argument: Annotated[str, StringConstraints(max_length=200)] | None
 
 
+SandboxPath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class TemplateSandbox(Strict):
+    """What a template's agents may reach inside the sandbox (orchestra.executors.sandbox)."""
+
+    writable: Annotated[list[SandboxPath], Field(max_length=50)] = []  # state directories, read-write
+    readable: Annotated[list[SandboxPath], Field(max_length=50)] = []  # read-only, beyond the system
+    network: Literal["full", "none"] = "full"
+
+
+# A hub variable's name, or a prefix of names ending in "*" (ANTHROPIC_*).
+EnvPassthrough = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\*?$", max_length=200)]
+
+
 class TemplateCreate(Strict):
     id: Slug
     name: Name
@@ -199,6 +214,8 @@ class TemplateCreate(Strict):
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
     stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
     placement: Placement | None = None  # a node's own placement wins over its template's
+    sandbox: TemplateSandbox | None = None
+    env_passthrough: Annotated[list[EnvPassthrough], Field(max_length=100)] = []
 
 
 InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]

@@ -68,6 +68,12 @@ class StdinPrompt(TypedDict):
     argument: str | None
 
 
+class TemplateSandbox(TypedDict, total=False):
+    writable: list[str]
+    readable: list[str]
+    network: str  # "full" or "none"
+
+
 class Template(TypedDict):
     """An agent template, built in (``builtin``) or the user's own."""
 
@@ -80,6 +86,8 @@ class Template(TypedDict):
     default_model: str | None
     env: dict[str, str]
     placement: NotRequired[dict[str, float] | None]
+    sandbox: NotRequired[TemplateSandbox | None]  # what its agents may reach (orchestra.executors.sandbox)
+    env_passthrough: NotRequired[list[str]]  # hub variables its agents inherit ("ANTHROPIC_*": a prefix)
     builtin: bool
     created_at: NotRequired[float]  # user templates only
 
@@ -107,6 +115,7 @@ class ExecutionSummary(TypedDict):
     commit_sha: str | None
     branch: str | None
     ran_on: str | None  # where its agent ran: "local", or "ray:<host>/<node id>"
+    sandbox: str | None  # how: "bwrap", "bwrap, network none", or "off: <reason>"
     created_at: float
     started_at: float | None
     finished_at: float | None

@@ -37,6 +37,7 @@ from orchestra.core.statuses import (
     RunStatus,
 )
 from orchestra.executors import Executor
+from orchestra.executors.sandbox import Sandbox
 from orchestra.flows import files as flows
 from orchestra.runtime import candidates, commands, plans, repairs
 from orchestra.runtime.execution import AgentRunner, Ending, ExecutionHandle, FollowUp, RunState
@@ -66,6 +67,9 @@ class HubServices(Protocol):
     def executor(self) -> Executor: ...  # where agents run (local or a Ray cluster)
 
     @property
+    def sandbox(self) -> Sandbox: ...  # what agents can reach (bwrap, or off)
+
+    @property
     def stopping(self) -> bool: ...
 
     async def template(self, template_id: str) -> Template | None: ...
@@ -84,7 +88,7 @@ class ProjectActor:
         self.limiter = trio.CapacityLimiter(hub.settings.max_parallel)
         worktrees = hub.settings.workspaces_root / ".worktrees" / project_id
         self.runner = AgentRunner(hub.db, project_id, hub.settings.kill_grace_s, worktrees,
-                                  (self.limiter, hub.limiter), hub.executor)
+                                  (self.limiter, hub.limiter), hub.executor, hub.sandbox)
         self._nursery: trio.Nursery | None = None
 
     async def run(self, inbox: trio.MemoryReceiveChannel[commands.Envelope[Any]]) -> None:

@@ -379,6 +379,8 @@ def _present_template(row: Row) -> Template:
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
+    row["sandbox"] = json.loads(row["sandbox"]) if row.get("sandbox") else None
+    row["env_passthrough"] = json.loads(row["env_passthrough"]) if row.get("env_passthrough") else []
     row["builtin"] = False
     return cast(Template, row)
 
@@ -402,6 +404,8 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
         "resume_command": json.dumps(resume) if resume else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
+        "sandbox": json.dumps(fields["sandbox"]) if fields.get("sandbox") else None,
+        "env_passthrough": json.dumps(fields.get("env_passthrough") or []),
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)

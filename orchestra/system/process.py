@@ -34,6 +34,7 @@ from typing import Literal
 
 import trio
 
+from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
 from orchestra.system.lines import Line, LineSplitter
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class AgentSpec:
     placement: dict[str, float] = field(default_factory=dict)
     # Where the execution it follows up ran (its ``ran_on``): a follow-up goes where the session is.
     same_place_as: str | None = None
+    # The sandbox it runs in (orchestra.system.bwrap); None: none.
+    sandbox: SandboxSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,10 @@ async def _spawn(spec: AgentSpec, grace_s: float) -> AgentProcess:
     """Argv as is (no shell), stdin /dev/null or the given bytes, a new session and process group,
     the execution's mark in the environment."""
     try:
+        argv = spec.argv if spec.sandbox is None else await trio.to_thread.run_sync(
+            sandboxed_argv, spec.argv, str(spec.cwd), spec.env, spec.sandbox)
         process = await trio.lowlevel.open_process(
-            spec.argv,
+            argv,
             stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,0 +1,163 @@
+"""Every agent in a sandbox: what an execution may see, write and inherit (docs/SECURITY.md).
+
+:class:`Sandbox` is the hub's side, decided once at start (:func:`open_sandbox`): ``ORCHESTRA_SANDBOX``
+= ``auto`` (bubblewrap when it works here, else off, with one warning line), ``bwrap`` (the hub refuses
+to start without it) or ``off``. Its :attr:`Sandbox.state` is what ``/health`` says (``"bwrap"`` or
+``"off: <reason>"``). For one execution it gives:
+
+- :meth:`Sandbox.spec_for`: the :class:`~orchestra.system.bwrap.SandboxSpec` (hidden: the hub's state
+  directory, the workspaces root, every home, /tmp, /run; writable: the template's state directories
+  and the worktree's git directory; readable: the template's own; the template's network);
+- :meth:`Sandbox.environment`: an allowlist (PATH, HOME, the locale, TERM, proxies and certificates)
+  plus the template's ``env_passthrough`` names (``ANTHROPIC_*``: a prefix) and its ``env``. With the
+  sandbox off, agents inherit what they always did (every CLI's variables);
+- :meth:`Sandbox.describe`: what the execution records (``"bwrap"``, ``"bwrap, network none"``, or the
+  off state).
+
+Template paths are absolute, ``~/…`` (the hub's HOME) or ``$NAME/…`` (a variable of the hub's
+environment; left out when unset). A trailing ``/`` on a writable path means a directory that is
+created when missing; any other missing path is left out. :func:`refused_path` is the rule that keeps
+a template from mounting the hub's state directory, its token or the workspaces root (a 422).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from orchestra.core.rows import Template, TemplateSandbox
+from orchestra.core.settings import ConfigError, Settings
+from orchestra.system import bwrap
+from orchestra.system.bwrap import SandboxSpec
+
+log = logging.getLogger(__name__)
+
+# What every sandboxed agent gets from the hub's environment, whatever its template.
+BASE_ENVIRONMENT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM",
+                              "IS_SANDBOX", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTP_PROXY",
+                              "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"})
+BASE_PREFIXES = ("LC_",)
+# Hidden from every agent besides the hub's own state and workspaces.
+SYSTEM_HIDDEN = ("/home", "/root", "/tmp", "/var/tmp", "/run")
+
+
+def expand(path: str, hub_env: Mapping[str, str] | None = None) -> str | None:
+    """A template path made absolute (``~``: the hub's HOME; ``$NAME``: the hub's variable), or None
+    when it names a variable that is not set. Not resolved: symlinks are the mount's business."""
+    env: Mapping[str, str] = os.environ if hub_env is None else hub_env
+    keep_slash = path.endswith("/")
+    if path.startswith("$"):
+        name, _, rest = path[1:].partition("/")
+        if not env.get(name):
+            return None
+        path = env[name].rstrip("/") + ("/" + rest if rest else "")
+    elif path == "~" or path.startswith("~/"):
+        path = env.get("HOME", str(Path.home())).rstrip("/") + path[1:]
+    if not path.startswith("/"):
+        return None
+    normal = os.path.normpath(path)
+    return normal + "/" if keep_slash and normal != "/" else normal
+
+
+def refused_path(path: str, settings: Settings) -> str | None:
+    """Why a template may not mount ``path`` (None: it may): not absolute, ``~/`` or ``$NAME``; or the
+    hub's state directory (database, token), the workspaces root (every project), inside or above them."""
+    if not (path.startswith(("/", "~/", "$")) or path == "~"):
+        return f"'{path}' must be an absolute path, ~/… or $NAME/…"
+    if "\x00" in path:
+        return "a path cannot hold a NUL character"
+    expanded = expand(path)
+    if expanded is None:
+        return None  # an unset variable: nothing is mounted
+    real = Path(os.path.realpath(expanded.rstrip("/") or "/"))
+    for protected, what in ((settings.state_dir, "the hub's state directory (database and token)"),
+                            (settings.token_path.resolve(), "the hub's token"),
+                            (settings.workspaces_root, "the workspaces root (every project)")):
+        if real == protected or protected in real.parents or real in protected.parents:
+            return f"'{path}' would expose {what} ({protected})"
+    return None
+
+
+def _passes(name: str, patterns: list[str]) -> bool:
+    return any(name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1])) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The hub's sandbox: on (``state == "bwrap"``) or off with the reason."""
+
+    state: str
+    hidden: tuple[str, ...] = ()
+
+    @property
+    def on(self) -> bool:
+        return self.state == "bwrap"
+
+    def describe(self, template: Template) -> str:
+        if not self.on:
+            return self.state
+        network = (template.get("sandbox") or {}).get("network", "full")
+        return "bwrap" if network == "full" else f"bwrap, network {network}"
+
+    def environment(self, template: Template, inherited: dict[str, str],
+                    hub_env: dict[str, str] | None = None) -> dict[str, str]:
+        """What the agent of ``template`` inherits (the execution's mark is added at spawn). Off: the
+        ``inherited`` part of the hub's environment (agents.templates.inherited_environment), as before."""
+        if not self.on:
+            return inherited | template["env"]
+        env: Mapping[str, str] = os.environ if hub_env is None else hub_env
+        passthrough = list(template.get("env_passthrough") or [])
+        chosen = {name: value for name, value in env.items()
+                  if (name in BASE_ENVIRONMENT or name.startswith(BASE_PREFIXES) or _passes(name, passthrough))
+                  and not name.startswith("ORCHESTRA_")}
+        chosen.setdefault("PATH", os.defpath)
+        return chosen | template["env"]
+
+    def spec_for(self, template: Template, git_dir: Path | None = None) -> SandboxSpec | None:
+        """The sandbox of one execution of ``template`` (its worktree's git directory writable too).
+        Blocking (creates missing state directories): call from a worker thread."""
+        if not self.on:
+            return None
+        declared: TemplateSandbox = template.get("sandbox") or {}
+        writable = []
+        for path in declared.get("writable", []):
+            expanded = expand(path)
+            if expanded is None:
+                continue
+            if expanded.endswith("/"):
+                try:
+                    os.makedirs(expanded, exist_ok=True)
+                except OSError as exc:
+                    log.warning("cannot create %s for agent template %s: %s", expanded, template["id"], exc)
+            writable.append(expanded.rstrip("/"))
+        if git_dir is not None:
+            writable.append(str(git_dir))
+        readable = [p.rstrip("/") for p in (expand(path) for path in declared.get("readable", [])) if p]
+        return SandboxSpec(self.hidden, tuple(writable), tuple(readable),
+                           "none" if declared.get("network") == "none" else "full")
+
+
+def hidden_paths(settings: Settings) -> tuple[str, ...]:
+    home = os.environ.get("HOME") or str(Path.home())
+    paths = {str(settings.state_dir), str(settings.workspaces_root), os.path.realpath(home), home, *SYSTEM_HIDDEN}
+    return tuple(sorted(paths))
+
+
+async def open_sandbox(settings: Settings) -> Sandbox:
+    """Decide once, off the event loop, whether agents run in bwrap; say so in one line when not."""
+    if settings.sandbox == "off":
+        sandbox = Sandbox("off: ORCHESTRA_SANDBOX=off")
+    else:
+        reason = await trio.to_thread.run_sync(bwrap.probe)
+        if reason is not None and settings.sandbox == "bwrap":
+            raise ConfigError(f"ORCHESTRA_SANDBOX=bwrap: {reason}")
+        sandbox = Sandbox(f"off: {reason}") if reason else Sandbox("bwrap", hidden_paths(settings))
+    if not sandbox.on:
+        log.warning("agents run without a sandbox (%s): each can read and write what the hub can",
+                    sandbox.state.removeprefix("off: "))
+    return sandbox

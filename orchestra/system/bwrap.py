@@ -1,0 +1,113 @@
+"""The bubblewrap (``bwrap``) command line that puts one agent process in its sandbox.
+
+A :class:`SandboxSpec` is data (it crosses to a Ray worker as JSON); :func:`sandboxed_argv` turns it,
+with the agent's argv, working directory and environment, into the command that is actually spawned,
+wherever the agent runs. The layout, in bwrap's order (later mounts win):
+
+- the whole system read-only (``--ro-bind / /``), a fresh ``/dev``, a ``/proc`` of the sandbox's own
+  PID namespace (the hub and every other agent are invisible, so they cannot be signalled);
+- every hidden path (the hub's state directory with its database, WAL, token and backups, the
+  workspaces root with every project and worktree, ``/home``, ``/root``, the hub's HOME, ``/tmp``,
+  ``/var/tmp``, ``/run``) replaced by an empty tmpfs;
+- then, on top: the ``readable`` paths read-only, the directory of the agent's executable read-only
+  when it lies in a hidden path, the ``writable`` paths (the CLI's state directories) read-write, the
+  git directory the worktree belongs to read-write, and the working directory read-write.
+
+Processes: ``--die-with-parent`` (the sandbox dies with the process that spawned it: the hub, or the
+Ray keeper) and ``--unshare-pid``. No ``--new-session``: the hub already starts every agent in a
+session of its own with no controlling terminal (the TIOCSTI escape ``--new-session`` guards
+against needs one), and bwrap's own ``setsid`` would take the agent out of the process group the hub
+ends on cancel. Every process of the sandbox stays in that group and carries the execution's mark;
+one that leaves the group still dies with the sandbox's PID namespace.
+
+When the hub runs as root, bwrap would keep every capability inside (mknod and mount would undo the
+read-only system): ``--cap-drop ALL`` takes them away.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+BWRAP = "bwrap"
+PROBE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """How one execution is sandboxed: absolute paths, already expanded by the hub."""
+
+    hidden: tuple[str, ...]  # replaced by empty directories
+    writable: tuple[str, ...] = ()  # bound read-write (a missing one is left out)
+    readable: tuple[str, ...] = ()  # bound read-only (a missing one is left out)
+    network: Literal["full", "none"] = "full"
+    bwrap: str = BWRAP
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SandboxSpec:
+        return cls(tuple(data["hidden"]), tuple(data["writable"]), tuple(data["readable"]), data["network"],
+                   data.get("bwrap", BWRAP))
+
+
+def _inside(path: str, parents: list[str]) -> bool:
+    return any(path == parent or path.startswith(parent.rstrip("/") + "/") for parent in parents)
+
+
+def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: SandboxSpec) -> list[str]:
+    """The bwrap command that runs ``argv`` in ``cwd`` inside ``sandbox``.
+
+    Raises FileNotFoundError (named after ``argv[0]``) when the executable is not on the agent's PATH,
+    exactly as spawning it directly would. Blocking (a few ``stat`` calls): call from a worker thread.
+    """
+    executable = shutil.which(argv[0], path=env.get("PATH", os.defpath))
+    if executable is None:
+        raise FileNotFoundError(errno.ENOENT, "executable not found", argv[0])
+    if not os.path.isdir(cwd):
+        raise FileNotFoundError(errno.ENOENT, "no such directory", cwd)
+    hidden: list[str] = []
+    for path in sorted(set(sandbox.hidden), key=len):  # parents first; a path inside one hidden is hidden already
+        if os.path.isdir(path) and not os.path.islink(path) and not _inside(path, hidden):
+            hidden.append(path)
+    command = [sandbox.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for path in hidden:
+        command += ["--tmpfs", path]
+    resolved = os.path.realpath(executable)
+    readable = [*sandbox.readable, *{os.path.dirname(executable), os.path.dirname(resolved)}]
+    for path in readable:
+        if _inside(os.path.realpath(path), hidden) or _inside(path, hidden):
+            command += ["--ro-bind-try", path, path]
+    for path in (*sandbox.writable, cwd):
+        command += ["--bind-try", path, path]
+    if sandbox.network == "none":
+        command.append("--unshare-net")
+    if os.geteuid() == 0:
+        command += ["--cap-drop", "ALL"]
+    command += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+                "--chdir", cwd, "--", *argv]
+    return command
+
+
+def probe(bwrap: str = BWRAP) -> str | None:
+    """Why bwrap cannot sandbox an agent here (None: it can). Runs a tiny sandbox like an agent's.
+    Blocking: call from a worker thread."""
+    path = shutil.which(bwrap)
+    if path is None:
+        return f"{bwrap} not found (install the bubblewrap package)"
+    true = shutil.which("true") or "/bin/true"
+    argv = sandboxed_argv([true], "/", {"PATH": os.defpath}, SandboxSpec(hidden=("/tmp",), bwrap=path))
+    try:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S,
+                                check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{bwrap} does not work here: {exc}"
+    if result.returncode != 0:
+        why = result.stderr.decode(errors="replace").strip().splitlines()
+        return f"{bwrap} does not work here: {why[-1] if why else f'exit code {result.returncode}'}"
+    return None
