@@ -42,8 +42,10 @@ BASE_ENVIRONMENT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG"
                               "IS_SANDBOX", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "HTTP_PROXY",
                               "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"})
 BASE_PREFIXES = ("LC_",)
-# Hidden from every agent besides the hub's own state and workspaces.
-SYSTEM_HIDDEN = ("/home", "/root", "/tmp", "/var/tmp", "/run")
+# Hidden from every agent besides the hub's own state and workspaces (read-only and empty), and
+# replaced by private scratch directories (writable and empty) besides the hub's HOME.
+SYSTEM_HIDDEN = ("/home", "/root", "/run")
+SYSTEM_SCRATCH = ("/tmp", "/var/tmp")
 
 
 def expand(path: str, hub_env: Mapping[str, str] | None = None) -> str | None:
@@ -93,6 +95,7 @@ class Sandbox:
 
     state: str
     hidden: tuple[str, ...] = ()
+    scratch: tuple[str, ...] = ()
 
     @property
     def on(self) -> bool:
@@ -138,14 +141,16 @@ class Sandbox:
         if git_dir is not None:
             writable.append(str(git_dir))
         readable = [p.rstrip("/") for p in (expand(path) for path in declared.get("readable", [])) if p]
-        return SandboxSpec(self.hidden, tuple(writable), tuple(readable),
+        return SandboxSpec(self.hidden, self.scratch, tuple(writable), tuple(readable),
                            "none" if declared.get("network") == "none" else "full")
 
 
-def hidden_paths(settings: Settings) -> tuple[str, ...]:
+def hidden_paths(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What agents cannot see: (read-only and empty, writable and empty) paths."""
     home = os.environ.get("HOME") or str(Path.home())
-    paths = {str(settings.state_dir), str(settings.workspaces_root), os.path.realpath(home), home, *SYSTEM_HIDDEN}
-    return tuple(sorted(paths))
+    hidden = {str(settings.state_dir), str(settings.workspaces_root), *SYSTEM_HIDDEN}
+    scratch = {home, os.path.realpath(home), *SYSTEM_SCRATCH} - hidden
+    return tuple(sorted(hidden)), tuple(sorted(scratch))
 
 
 async def open_sandbox(settings: Settings) -> Sandbox:
@@ -156,7 +161,7 @@ async def open_sandbox(settings: Settings) -> Sandbox:
         reason = await trio.to_thread.run_sync(bwrap.probe)
         if reason is not None and settings.sandbox == "bwrap":
             raise ConfigError(f"ORCHESTRA_SANDBOX=bwrap: {reason}")
-        sandbox = Sandbox(f"off: {reason}") if reason else Sandbox("bwrap", hidden_paths(settings))
+        sandbox = Sandbox(f"off: {reason}") if reason else Sandbox("bwrap", *hidden_paths(settings))
     if not sandbox.on:
         log.warning("agents run without a sandbox (%s): each can read and write what the hub can",
                     sandbox.state.removeprefix("off: "))

@@ -6,9 +6,10 @@ wherever the agent runs. The layout, in bwrap's order (later mounts win):
 
 - the whole system read-only (``--ro-bind / /``), a fresh ``/dev``, a ``/proc`` of the sandbox's own
   PID namespace (the hub and every other agent are invisible, so they cannot be signalled);
-- every hidden path (the hub's state directory with its database, WAL, token and backups, the
-  workspaces root with every project and worktree, ``/home``, ``/root``, the hub's HOME, ``/tmp``,
-  ``/var/tmp``, ``/run``) replaced by an empty tmpfs;
+- every hidden path (the hub's state directory with its database, WAL and token, the workspaces
+  root with every project and worktree, ``/home``, ``/root``, ``/run``) replaced by an empty
+  read-only tmpfs, and the scratch paths (``/tmp``, ``/var/tmp``, the hub's HOME) by an empty
+  writable one: a private /tmp, and a HOME where what a CLI writes beside its state vanishes;
 - then, on top: the ``readable`` paths read-only, the directory of the agent's executable read-only
   when it lies in a hidden path, the ``writable`` paths (the CLI's state directories) read-write, the
   git directory the worktree belongs to read-write, and the working directory read-write.
@@ -41,7 +42,8 @@ PROBE_TIMEOUT_S = 10.0
 class SandboxSpec:
     """How one execution is sandboxed: absolute paths, already expanded by the hub."""
 
-    hidden: tuple[str, ...]  # replaced by empty directories
+    hidden: tuple[str, ...]  # replaced by empty read-only directories
+    scratch: tuple[str, ...] = ()  # replaced by empty writable directories (what is written there vanishes)
     writable: tuple[str, ...] = ()  # bound read-write (a missing one is left out)
     readable: tuple[str, ...] = ()  # bound read-only (a missing one is left out)
     network: Literal["full", "none"] = "full"
@@ -52,8 +54,8 @@ class SandboxSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxSpec:
-        return cls(tuple(data["hidden"]), tuple(data["writable"]), tuple(data["readable"]), data["network"],
-                   data.get("bwrap", BWRAP))
+        return cls(tuple(data["hidden"]), tuple(data["scratch"]), tuple(data["writable"]), tuple(data["readable"]),
+                   data["network"], data.get("bwrap", BWRAP))
 
 
 def _inside(path: str, parents: list[str]) -> bool:
@@ -71,13 +73,13 @@ def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: Sand
         raise FileNotFoundError(errno.ENOENT, "executable not found", argv[0])
     if not os.path.isdir(cwd):
         raise FileNotFoundError(errno.ENOENT, "no such directory", cwd)
-    hidden: list[str] = []
-    for path in sorted(set(sandbox.hidden), key=len):  # parents first; a path inside one hidden is hidden already
-        if os.path.isdir(path) and not os.path.islink(path) and not _inside(path, hidden):
-            hidden.append(path)
     command = [sandbox.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for path in hidden:
-        command += ["--tmpfs", path]
+    hidden: list[str] = []
+    scratch = set(sandbox.scratch)
+    for path in sorted(set(sandbox.hidden) | scratch, key=len):  # parents first
+        if os.path.isdir(path) and not os.path.islink(path):
+            hidden.append(path)
+            command += ["--tmpfs", path] if path in scratch else ["--perms", "0555", "--tmpfs", path]
     resolved = os.path.realpath(executable)
     readable = [*sandbox.readable, *{os.path.dirname(executable), os.path.dirname(resolved)}]
     for path in readable:
@@ -101,7 +103,7 @@ def probe(bwrap: str = BWRAP) -> str | None:
     if path is None:
         return f"{bwrap} not found (install the bubblewrap package)"
     true = shutil.which("true") or "/bin/true"
-    argv = sandboxed_argv([true], "/", {"PATH": os.defpath}, SandboxSpec(hidden=("/tmp",), bwrap=path))
+    argv = sandboxed_argv([true], "/", {"PATH": os.defpath}, SandboxSpec(hidden=("/run",), scratch=("/tmp",), bwrap=path))
     try:
         result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S,
                                 check=False)
