@@ -22,11 +22,12 @@ import trio
 from conftest import TOKEN, FakeAgents, LiveHub, make_settings, serving
 from hubproc import hub_env, hub_process, wait_for_event
 
-from orchestra.system import bwrap
+from benchmarks.procfs import processes_mentioning, state
+from orchestra.executors.sandbox import probe
 from orchestra.system.process import EXECUTION_MARK
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None or bwrap.probe() is not None,
-                                reason=f"bubblewrap cannot sandbox here: {bwrap.probe()}")
+_CANNOT = probe()
+pytestmark = pytest.mark.skipif(_CANNOT is not None, reason=f"bubblewrap cannot sandbox here: {_CANNOT}")
 
 OTHER_KEY = "sk-openai-not-for-this-agent"
 
@@ -132,3 +133,135 @@ async def test_health_says_how_agents_are_sandboxed(sandboxed: LiveHub) -> None:
 async def test_health_says_when_agents_run_without_a_sandbox(unsandboxed: LiveHub) -> None:
     health = (await unsandboxed.http.get("/health", headers={"Authorization": ""})).json()
     assert health["sandbox"] == "off: ORCHESTRA_SANDBOX=off"
+
+
+@pytest.mark.parametrize(("sandbox", "field"), [
+    ({"writable": ["~/.mine/", "{state}"]}, "sandbox.writable[1]"),
+    ({"readable": ["{state}/orchestra.db.token"]}, "sandbox.readable[0]"),
+    ({"readable": ["{workspaces}/prj_other"]}, "sandbox.readable[0]"),
+    ({"writable": ["/"]}, "sandbox.writable[0]"),  # above the state directory: everything
+    ({"writable": ["relative/path"]}, "sandbox.writable[0]"),
+    ({"network": "some"}, "sandbox.network"),
+])
+async def test_a_template_that_would_mount_the_hubs_state_is_refused(
+        hub: LiveHub, sandbox: dict[str, Any], field: str) -> None:
+    paths = {"state": str(hub.settings.state_dir), "workspaces": str(hub.settings.workspaces_root)}
+    sandbox = {kind: [p.format(**paths) for p in value] if isinstance(value, list) else value
+               for kind, value in sandbox.items()}
+    response = await hub.post("/agent-templates", {"id": "greedy", "name": "greedy", "output": "text",
+                                                   "command": ["greedy", "{prompt}"], "sandbox": sandbox})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    details = error["details"] if isinstance(error["details"], dict) else {}
+    assert details.get("field") == field or f"'{field}'" in error["message"], error
+    assert (await hub.get("/agent-templates/greedy")).status_code == 404  # nothing stored
+
+
+async def test_env_passthrough_cannot_name_the_hubs_own_settings(hub: LiveHub) -> None:
+    response = await hub.post("/agent-templates", {"id": "greedy", "name": "greedy", "output": "text",
+                                                   "command": ["greedy", "{prompt}"],
+                                                   "env_passthrough": ["ORCHESTRA_*"]})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]["field"] == "env_passthrough"
+    assert (await hub.get("/agent-templates/greedy")).status_code == 404
+
+
+async def test_a_template_with_its_own_state_and_no_network_is_stored_and_sandboxed(
+        sandboxed: LiveHub, tmp_path: Path) -> None:
+    """The declared state directory is created and writable, the network is loopback only (the hub's
+    port cannot be reached), the check runs in the same sandbox, and the execution records it."""
+    hub = sandboxed
+    script = Path(__file__).with_name("offline_agent.py")
+    response = await hub.post("/agent-templates", {
+        "id": "offline", "name": "offline", "output": "text", "command": [sys.executable, str(script), "{prompt}"],
+        "sandbox": {"writable": ["~/.offline-agent/"], "network": "none"}})
+    assert response.status_code == 201, response.text
+    assert response.json()["sandbox"] == {"writable": ["~/.offline-agent/"], "readable": [], "network": "none"}
+    project = await hub.create_project()
+    check = [sys.executable, "-c", "import os, sys; sys.exit(0 if os.getppid() < 10 and not "
+             "os.path.exists(sys.argv[1]) else 1)", str(hub.settings.database_path)]
+    await hub.create_node(project["id"], id="a", agent="offline", prompt=json.dumps({"port": hub.running.port}),
+                          check=check)
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    (execution,) = run["executions"]
+    execution = (await hub.get(f"/executions/{execution['id']}")).json()
+    # The check passed too: it ran in a PID namespace, without the database in sight.
+    assert execution["status"] == "succeeded", (execution["error"], execution["result_text"], execution["stderr"])
+    assert execution["sandbox"] == "bwrap, network none"
+    assert execution["result_text"].startswith("no network"), execution["result_text"]
+    assert (Path(os.environ["HOME"]) / ".offline-agent" / "state").read_text() == "kept"
+    shutil.rmtree(Path(os.environ["HOME"]) / ".offline-agent")
+
+
+SLEEPING_AGENT = Path(__file__).with_name("sleeping_agent.py")
+
+
+def marked(execution_id: str) -> list[int]:
+    return processes_mentioning(f"{EXECUTION_MARK}={execution_id}", in_environment=True)
+
+
+def zombie_children() -> list[int]:
+    """This process's children that exited and were never waited for (a sandbox orphaned to the hub)."""
+    with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as file:
+        return [int(pid) for pid in file.read().split() if state(pid) == "Z"]
+
+
+async def wait_for_output(hub: LiveHub, execution_id: str, text: str) -> None:
+    async def read() -> list[dict[str, Any]]:
+        return await hub.events(execution_id)
+
+    first = (await hub.get(f"/executions/{execution_id}")).json()
+    await hub.wait_for(first["project_id"], lambda events: any(
+        e["type"] == "execution.output" and text in json.dumps(e["output"]) for e in events), read)
+
+
+async def test_cancelling_a_sandboxed_agent_leaves_no_process_and_no_zombie(sandboxed: LiveHub) -> None:
+    hub = sandboxed
+    await add_template(hub, "sleeper", SLEEPING_AGENT)
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="a", agent="sleeper")
+    launched = await hub.launch(project["id"])
+    (execution,) = launched["executions"]
+    await wait_for_output(hub, execution["id"], "ready")
+    assert len(marked(execution["id"])) >= 5  # bwrap, its init, the agent, its child and its setsid grandchild
+
+    assert (await hub.post(f"/executions/{execution['id']}/cancel")).status_code == 202
+    ended = await hub.wait_execution(execution["id"], {"cancelled"})
+    assert ended["sandbox"] == "bwrap"
+    assert marked(execution["id"]) == []
+    assert zombie_children() == []
+
+
+async def test_a_timed_out_sandboxed_agent_leaves_no_process(sandboxed: LiveHub) -> None:
+    hub = sandboxed
+    await add_template(hub, "sleeper", SLEEPING_AGENT)
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="a", agent="sleeper", timeout_s=1)
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    (execution,) = run["executions"]
+    assert execution["status"] == "timed_out"
+    assert marked(execution["id"]) == []
+    assert zombie_children() == []
+
+
+async def test_killing_the_hub_leaves_no_sandboxed_process(tmp_path: Path) -> None:
+    env = hub_env(tmp_path, TOKEN, ORCHESTRA_SANDBOX="bwrap")
+    async with hub_process(env) as hub, hub.http() as http:
+        response = await http.post("/agent-templates", json={
+            "id": "sleeper", "name": "sleeper", "output": "text",
+            "command": [sys.executable, str(SLEEPING_AGENT), "{prompt}"]})
+        assert response.status_code == 201, response.text
+        project = (await http.post("/projects", json={"name": "p"})).json()
+        await http.post(f"/projects/{project['id']}/nodes", json={"id": "a", "title": "a", "agent": "sleeper",
+                                                                   "prompt": "sleep"})
+        launched = (await http.post("/launch", json={"project_id": project["id"]})).json()
+        (execution,) = launched["executions"]
+        await wait_for_event(hub, project["id"], lambda e: e["type"] == "execution.output"
+                             and e["execution_id"] == execution["id"])
+        assert marked(execution["id"])
+        hub.process.send_signal(signal.SIGKILL)
+        await hub.process.wait()
+    # --die-with-parent: the sandbox dies with the hub; nothing needs the next start's sweep.
+    with trio.fail_after(10):
+        while marked(execution["id"]):  # noqa: ASYNC110 - the kernel tears the namespace down: poll /proc
+            await trio.sleep(0.05)

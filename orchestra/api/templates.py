@@ -95,13 +95,12 @@ def _is_program(program: str) -> bool:
 
 def _refuse_exposing_sandbox(body: TemplateCreate, settings: Settings) -> None:
     """422 naming the path's field when a template would mount the hub's state, token or workspaces."""
-    if body.sandbox is None:
-        return
-    for kind in ("writable", "readable"):
+    for name in body.env_passthrough:  # ORCHESTRA_TOKEN, or a prefix of it
+        if name.startswith("ORCHESTRA_") or (name.endswith("*") and "ORCHESTRA_".startswith(name[:-1])):
+            raise Unprocessable("env_passthrough cannot pass the hub's own ORCHESTRA_* settings (its token "
+                                f"among them): '{name}'", {"field": "env_passthrough"})
+    for kind in ("writable", "readable") if body.sandbox else ():
         for index, path in enumerate(getattr(body.sandbox, kind)):
             reason = refused_path(path, settings)
             if reason:
                 raise Unprocessable(f"sandbox.{kind}[{index}]: {reason}", {"field": f"sandbox.{kind}[{index}]"})
-    if any(name.startswith("ORCHESTRA_") for name in body.env_passthrough):
-        raise Unprocessable("env_passthrough cannot pass the hub's own ORCHESTRA_* settings (its token among them)",
-                            {"field": "env_passthrough"})

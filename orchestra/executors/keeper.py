@@ -39,6 +39,7 @@ from orchestra.system.process import (
     end_escapees,
     forget_leader,
     group_members,
+    reap_orphaned_members,
     register_leader,
     signal_group,
     spawn_error_message,
@@ -56,6 +57,7 @@ def end_tree(pgid: int, grace_s: float, execution_id: str) -> None:
     while group_members(pgid):
         signal_group(pgid, signal.SIGKILL)
         time.sleep(GROUP_POLL_S)
+    reap_orphaned_members(pgid)
     end_escapees(execution_id)
 
 

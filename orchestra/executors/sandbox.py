@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +36,12 @@ import trio
 from orchestra.core.rows import Template, TemplateSandbox
 from orchestra.core.settings import ConfigError, Settings
 from orchestra.system import bwrap
-from orchestra.system.bwrap import SandboxSpec
+from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
+from orchestra.system.process import group_members, reap_orphaned_members
 
 log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 10.0
 
 # What every sandboxed agent gets from the hub's environment, whatever its template.
 BASE_ENVIRONMENT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM",
@@ -145,6 +151,35 @@ class Sandbox:
                            "none" if declared.get("network") == "none" else "full")
 
 
+def probe(bwrap_name: str = bwrap.BWRAP) -> str | None:
+    """Why bwrap cannot sandbox an agent here (None: it can): a tiny sandbox like an agent's, in a
+    session of its own; its init, orphaned to a subreaper hub for a moment, is waited for.
+    Blocking: call from a worker thread."""
+    path = shutil.which(bwrap_name)
+    if path is None:
+        return f"{bwrap_name} not found (install the bubblewrap package)"
+    true = shutil.which("true") or "/bin/true"
+    argv = sandboxed_argv([true], "/", {"PATH": os.defpath}, SandboxSpec(("/run",), ("/tmp",), bwrap=path))
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        return f"{bwrap_name} does not work here: {exc}"
+    try:
+        _, stderr = process.communicate(timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, stderr = process.communicate()
+    deadline = time.monotonic() + PROBE_TIMEOUT_S
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reap_orphaned_members(process.pid)
+    if process.returncode != 0:
+        why = stderr.decode(errors="replace").strip().splitlines()
+        return f"{bwrap_name} does not work here: {why[-1] if why else f'exit code {process.returncode}'}"
+    return None
+
+
 def hidden_paths(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """What agents cannot see: (read-only and empty, writable and empty) paths."""
     home = os.environ.get("HOME") or str(Path.home())
@@ -158,7 +193,7 @@ async def open_sandbox(settings: Settings) -> Sandbox:
     if settings.sandbox == "off":
         sandbox = Sandbox("off: ORCHESTRA_SANDBOX=off")
     else:
-        reason = await trio.to_thread.run_sync(bwrap.probe)
+        reason = await trio.to_thread.run_sync(probe)
         if reason is not None and settings.sandbox == "bwrap":
             raise ConfigError(f"ORCHESTRA_SANDBOX=bwrap: {reason}")
         sandbox = Sandbox(f"off: {reason}") if reason else Sandbox("bwrap", *hidden_paths(settings))

@@ -30,12 +30,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 BWRAP = "bwrap"
-PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -94,22 +92,3 @@ def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: Sand
     command += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
                 "--chdir", cwd, "--", *argv]
     return command
-
-
-def probe(bwrap: str = BWRAP) -> str | None:
-    """Why bwrap cannot sandbox an agent here (None: it can). Runs a tiny sandbox like an agent's.
-    Blocking: call from a worker thread."""
-    path = shutil.which(bwrap)
-    if path is None:
-        return f"{bwrap} not found (install the bubblewrap package)"
-    true = shutil.which("true") or "/bin/true"
-    argv = sandboxed_argv([true], "/", {"PATH": os.defpath}, SandboxSpec(hidden=("/run",), scratch=("/tmp",), bwrap=path))
-    try:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S,
-                                check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"{bwrap} does not work here: {exc}"
-    if result.returncode != 0:
-        why = result.stderr.decode(errors="replace").strip().splitlines()
-        return f"{bwrap} does not work here: {why[-1] if why else f'exit code {result.returncode}'}"
-    return None

@@ -286,6 +286,7 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
         while await group_alive(pgid):
             signal_group(pgid, signal.SIGKILL)
             await trio.sleep(GROUP_POLL_S)
+    reap_orphaned_members(pgid)
     _leaders.pids.discard(pgid)  # reaped by trio: from now on the pid may be anyone's
     if execution_id is not None and orphans_possible():
         escaped = await trio.to_thread.run_sync(end_escapees, execution_id)
@@ -295,6 +296,16 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             await stream.aclose()
+
+
+def reap_orphaned_members(pgid: int) -> None:
+    """Wait for members of an ended group that were orphaned to this subreaper and exited: a sandbox's
+    own init (orchestra.system.bwrap) outlives the bwrap that spawned it by a moment."""
+    for pid in _children():
+        stat = _read_stat(pid)
+        if pid != pgid and stat is not None and stat[1] == "Z" and stat[3] == pgid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
 
 
 def kill_orphan_group(pid: int, start_ticks: int | None) -> int:
