@@ -143,6 +143,8 @@ async def rig(tmp_path: Path, clis: dict[str, Path]) -> AsyncIterator[Rig]:
             "CODEX_HOME": str(codex_home),
             "GOOGLE_GEMINI_BASE_URL": model.url,
             "GEMINI_API_KEY": "stand-in",
+            # Each CLI in its sandbox (bwrap): only its own state directories and keys (README).
+            "ORCHESTRA_SANDBOX": os.environ.get("ORCHESTRA_TEST_SANDBOX", "bwrap"),
         }
         env |= {SETTING[agent]: str(path) for agent, path in clis.items()}
         async with hub_process(env) as hub, hub.http() as http:
@@ -183,6 +185,8 @@ async def test_a_dag_of_the_three_real_clis_then_a_follow_up_turn_each(rig: Rig)
         execution = by_node[node["id"]]
         agent, api = node["agent"], API[node["agent"]]
         assert execution["agent"] == agent
+        assert execution["sandbox"] == ("bwrap" if os.environ.get("ORCHESTRA_TEST_SANDBOX", "bwrap") == "bwrap"
+                                        else "off: ORCHESTRA_SANDBOX=off")
         # The model saw exactly the prompt the hub stored (upstream results included), and answered it.
         seen = turns(rig.model.of(api))
         assert [r.answer for r in seen] == ["tool", "final"], rig.explain(executions)

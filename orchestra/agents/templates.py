@@ -48,7 +48,7 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             # Its config, sessions (~/.claude/projects: resume), settings; the native installer's files.
             "sandbox": {"writable": ["~/.claude/", "~/.claude.json", "$CLAUDE_CONFIG_DIR/", "~/.cache/claude",
                                      "~/.local/share/claude", "~/.local/state/claude"],
-                        "readable": ["~/.local/bin"], "network": "full"},
+                        "readable": ["~/.local/bin", "~/.npm-global"], "network": "full"},
             "env_passthrough": ["ANTHROPIC_*", "CLAUDE_*", "DISABLE_*"],
             "builtin": True,
         },
@@ -65,7 +65,7 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "stdin_prompt": {"argument": "-"},
             "default_model": None,
             "env": {},
-            "sandbox": {"writable": ["~/.codex/", "$CODEX_HOME/"], "readable": [], "network": "full"},
+            "sandbox": {"writable": ["~/.codex/", "$CODEX_HOME/"], "readable": ["~/.npm-global"], "network": "full"},
             "env_passthrough": ["OPENAI_*", "CODEX_*"],
             "builtin": True,
         },
@@ -80,7 +80,8 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "stdin_prompt": {"argument": ""},  # `gemini -p ""` appends stdin to the (empty) prompt
             "default_model": None,
             "env": {},
-            "sandbox": {"writable": ["~/.gemini/", "~/.cache/gemini"], "readable": [], "network": "full"},
+            "sandbox": {"writable": ["~/.gemini/", "~/.cache/gemini"], "readable": ["~/.npm-global"],
+                        "network": "full"},
             "env_passthrough": ["GEMINI_*", "GOOGLE_*", "VERTEX_*"],
             "builtin": True,
         },

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from orchestra.executors.ray_host import WATCH_S
+from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
 from orchestra.system.process import (
     EXECUTION_MARK,
     GROUP_POLL_S,
@@ -109,8 +110,10 @@ def main() -> int:
     become_subreaper()
     stdin = base64.b64decode(spec["stdin"]) if spec.get("stdin") is not None else None
     try:
+        argv = spec["argv"] if not spec.get("sandbox") else sandboxed_argv(
+            spec["argv"], spec["cwd"], spec["env"], SandboxSpec.from_json(spec["sandbox"]))
         agent = subprocess.Popen(
-            spec["argv"], stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, cwd=spec["cwd"],
+            argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, cwd=spec["cwd"],
             env=spec["env"] | {EXECUTION_MARK: spec["execution_id"]}, start_new_session=True)
     except (ValueError, OSError) as exc:
         status.write("error " + spawn_error_message(exc, spec["argv"][0], Path(spec["cwd"])).replace("\n", " ") + "\n")

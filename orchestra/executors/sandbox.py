@@ -184,7 +184,9 @@ def hidden_paths(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """What agents cannot see: (read-only and empty, writable and empty) paths."""
     home = os.environ.get("HOME") or str(Path.home())
     hidden = {str(settings.state_dir), str(settings.workspaces_root), *SYSTEM_HIDDEN}
-    scratch = {home, os.path.realpath(home), *SYSTEM_SCRATCH} - hidden
+    # HOME stays scratch even when it is the state directory (systemd: /var/lib/orchestra): what is
+    # there is hidden all the same, and CLIs can write beside their state.
+    scratch = {home, os.path.realpath(home), *SYSTEM_SCRATCH}
     return tuple(sorted(hidden)), tuple(sorted(scratch))
 
 
