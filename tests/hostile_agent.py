@@ -34,9 +34,10 @@ attempt("write_other_project", lambda: write(os.path.join(t["other_workspace"], 
 attempt("write_outside", lambda: write(t["outside"]))
 attempt("signal_hub", lambda: os.kill(t["hub_pid"], 0))
 def other_key():
-    if "OPENAI_API_KEY" not in os.environ:
-        raise KeyError("OPENAI_API_KEY")
-    return os.environ["OPENAI_API_KEY"]
+    name = t.get("other_key", "OPENAI_API_KEY")  # another CLI's key, in the hub's environment
+    if name not in os.environ:
+        raise KeyError(name)
+    return os.environ[name]
 attempt("read_other_key", other_key)
 found = results["read_token"]["detail"] if results["read_token"]["ok"] else ""
 token = found.removeprefix("b'").split("\\n")[0].rstrip("'")
@@ -48,4 +49,6 @@ def api_with_found_token():
 attempt("api_with_found_token", api_with_found_token)
 with open("work.txt", "w") as f:
     f.write("the agent's own work\n")
+with open("attempts.json", "w") as f:
+    json.dump(results, f)
 print(json.dumps(results))

@@ -278,8 +278,10 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
         signal_group(pgid, signal.SIGTERM)
         with trio.move_on_after(grace_s):
             await process.wait()
+            poll_s = 0.001  # a sandbox's init outlives its bwrap by about a millisecond: look again soon
             while await group_alive(pgid):  # noqa: ASYNC110 - nothing signals a group's end: poll /proc
-                await trio.sleep(GROUP_POLL_S)
+                await trio.sleep(poll_s)
+                poll_s = min(poll_s * 2, GROUP_POLL_S)
         signal_group(pgid, signal.SIGKILL)
     await process.wait()
     with trio.move_on_after(grace_s):
