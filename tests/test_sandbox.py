@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import trio
 from conftest import TOKEN, FakeAgents, LiveHub, make_settings, serving
-from hubproc import hub_env, hub_process, wait_for_event
+from hubproc import ENTRY, hub_env, hub_process, wait_for_event
 
 from benchmarks.procfs import processes_mentioning, state
 from orchestra.executors.sandbox import probe
@@ -265,3 +265,29 @@ async def test_killing_the_hub_leaves_no_sandboxed_process(tmp_path: Path) -> No
     with trio.fail_after(10):
         while marked(execution["id"]):  # noqa: ASYNC110 - the kernel tears the namespace down: poll /proc
             await trio.sleep(0.05)
+
+
+def without_bwrap(tmp_path: Path) -> str:
+    """A PATH with git and python but no bwrap, as on a machine without the bubblewrap package."""
+    bin_dir = tmp_path / "nobwrap"
+    bin_dir.mkdir()
+    for tool in ("git", "true"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+async def test_without_bwrap_auto_starts_unsandboxed_and_says_so(tmp_path: Path) -> None:
+    env = hub_env(tmp_path, TOKEN, ORCHESTRA_SANDBOX="auto", PATH=without_bwrap(tmp_path))
+    async with hub_process(env) as hub, hub.http() as http:
+        health = (await http.get("/health")).json()
+    assert health["sandbox"] == "off: bwrap not found (install the bubblewrap package)"
+    assert b"agents run without a sandbox (bwrap not found" in hub.log
+
+
+def test_without_bwrap_a_required_sandbox_refuses_to_start(tmp_path: Path) -> None:
+    env = hub_env(tmp_path, TOKEN, ORCHESTRA_SANDBOX="bwrap", PATH=without_bwrap(tmp_path))
+    done = subprocess.run([sys.executable, str(ENTRY)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "ORCHESTRA_SANDBOX=bwrap: bwrap not found" in done.stderr
