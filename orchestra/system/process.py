@@ -279,7 +279,7 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
         with trio.move_on_after(grace_s):
             await process.wait()
             poll_s = 0.001  # a sandbox's init outlives its bwrap by about a millisecond: look again soon
-            while await group_alive(pgid):  # noqa: ASYNC110 - nothing signals a group's end: poll /proc
+            while await group_alive(pgid):
                 await trio.sleep(poll_s)
                 poll_s = min(poll_s * 2, GROUP_POLL_S)
         signal_group(pgid, signal.SIGKILL)
