@@ -264,7 +264,11 @@ def process_start_ticks(pid: int) -> int | None:
 
 
 async def group_alive(pgid: int) -> bool:
-    """Whether any live process is left in the group; the common empty case costs one syscall."""
+    """Whether any live process is left in the group; the common empty case costs one syscall. A
+    member that is this process's own child (a sandbox's init, orphaned to the subreaper) is seen, or
+    reaped once it exited, from this process's children alone: no scan of /proc."""
+    if reap_orphaned_members(pgid):
+        return True
     if not signal_group(pgid, 0):
         return False
     return bool(await trio.to_thread.run_sync(group_members, pgid))
@@ -300,14 +304,21 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
             await stream.aclose()
 
 
-def reap_orphaned_members(pgid: int) -> None:
-    """Wait for members of an ended group that were orphaned to this subreaper and exited: a sandbox's
-    own init (orchestra.system.bwrap) outlives the bwrap that spawned it by a moment."""
+def reap_orphaned_members(pgid: int) -> bool:
+    """Wait for members of the group that were orphaned to this subreaper and exited: a sandbox's own
+    init (orchestra.system.bwrap) outlives the bwrap that spawned it by a moment. Return whether one of
+    them is still alive."""
+    alive = False
     for pid in _children():
         stat = _read_stat(pid)
-        if pid != pgid and stat is not None and stat[1] == "Z" and stat[3] == pgid:
+        if pid == pgid or stat is None or stat[3] != pgid:
+            continue
+        if stat[1] != "Z":
+            alive = True
+        else:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
+    return alive
 
 
 def kill_orphan_group(pid: int, start_ticks: int | None) -> int:
