@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import trio
 from quart import Blueprint, Response
 
 from orchestra.agents.templates import BUILTIN_IDS, unknown_placeholders
@@ -60,7 +61,7 @@ def blueprint(hub: Hub) -> Blueprint:
         if "{prompt}" not in body.command:
             raise Unprocessable("command must pass the prompt as its own argument: '{prompt}'",
                                 {"field": "command"})
-        _refuse_exposing_sandbox(body, hub.settings)
+        await trio.to_thread.run_sync(_refuse_exposing_sandbox, body, hub.settings)  # resolves symlinks: disk
         fields = body.model_dump()
         template = await hub.db.write(lambda tx: store.insert_template(tx, fields, BUILTIN_IDS))
         hub.check_agent_soon(template)  # /health knows about it without a manual check
@@ -94,7 +95,8 @@ def _is_program(program: str) -> bool:
 
 
 def _refuse_exposing_sandbox(body: TemplateCreate, settings: Settings) -> None:
-    """422 naming the path's field when a template would mount the hub's state, token or workspaces."""
+    """422 naming the path's field when a template would mount the hub's state, token or workspaces.
+    Blocking (resolves paths): call from a worker thread."""
     for name in body.env_passthrough:  # ORCHESTRA_TOKEN, or a prefix of it
         if name.startswith("ORCHESTRA_") or (name.endswith("*") and "ORCHESTRA_".startswith(name[:-1])):
             raise Unprocessable("env_passthrough cannot pass the hub's own ORCHESTRA_* settings (its token "
