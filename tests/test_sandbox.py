@@ -291,3 +291,25 @@ def test_without_bwrap_a_required_sandbox_refuses_to_start(tmp_path: Path) -> No
     done = subprocess.run([sys.executable, str(ENTRY)], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "ORCHESTRA_SANDBOX=bwrap: bwrap not found" in done.stderr
+
+
+async def test_a_node_can_take_its_agent_off_the_network(sandboxed: LiveHub) -> None:
+    hub = sandboxed
+    response = await hub.post("/agent-templates", {
+        "id": "online", "name": "online", "output": "text",
+        "command": [sys.executable, str(Path(__file__).with_name("offline_agent.py")), "{prompt}"],
+        "sandbox": {"writable": ["~/.offline-agent/"]}})
+    assert response.status_code == 201, response.text
+    project = await hub.create_project()
+    prompt = json.dumps({"port": hub.running.port})
+    await hub.create_node(project["id"], id="cut", agent="online", prompt=prompt, network="none")
+    await hub.create_node(project["id"], id="wired", agent="online", prompt=prompt)
+    assert (await hub.get(f"/projects/{project['id']}/nodes/cut")).json()["network"] == "none"
+    await hub.refuse_node(project["id"], {"agent": "online", "network": "some"}, "network")
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    by_node = {e["node_id"]: (await hub.get(f"/executions/{e['id']}")).json() for e in run["executions"]}
+    shutil.rmtree(Path(os.environ["HOME"]) / ".offline-agent")
+    assert by_node["cut"]["sandbox"] == "bwrap, network none"
+    assert by_node["cut"]["result_text"].startswith("no network"), by_node["cut"]
+    assert by_node["wired"]["sandbox"] == "bwrap"
+    assert by_node["wired"]["result_text"] == "reached the hub", by_node["wired"]

@@ -157,6 +157,7 @@ class NodeCreate(Strict):
     review_plan: bool = False  # a plan node: a person approves (or edits) its task list before it grows
     candidates: Candidates | None = None
     placement: Placement | None = None
+    network: Literal["full", "none"] | None = None  # in its sandbox; None: its template's
 
 
 class NodePatch(Strict):
@@ -178,6 +179,7 @@ class NodePatch(Strict):
     review_plan: bool | None = None
     candidates: Candidates | None = None
     placement: Placement | None = None
+    network: Literal["full", "none"] | None = None  # in its sandbox; None: its template's
 
 
 class StdinPrompt(Strict):

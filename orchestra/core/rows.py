@@ -51,6 +51,7 @@ class Node(TypedDict):
     position: dict[str, float] | None
     budget: dict[str, Any] | None
     placement: NotRequired[dict[str, float] | None]  # Ray resources it needs (see models.Placement)
+    network: NotRequired[str | None]  # "full" or "none" in its sandbox; None: its template's
     depends_on: list[str]
     check: list[str] | None  # run after the agent; the node succeeds only when it passes
     check_timeout_s: float | None

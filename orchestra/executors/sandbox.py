@@ -107,10 +107,15 @@ class Sandbox:
     def on(self) -> bool:
         return self.state == "bwrap"
 
-    def describe(self, template: Template) -> str:
+    @staticmethod
+    def network(template: Template, node_network: str | None = None) -> str:
+        """The node's own network setting, else its template's, else "full"."""
+        return node_network or (template.get("sandbox") or {}).get("network") or "full"
+
+    def describe(self, template: Template, node_network: str | None = None) -> str:
         if not self.on:
             return self.state
-        network = (template.get("sandbox") or {}).get("network", "full")
+        network = self.network(template, node_network)
         return "bwrap" if network == "full" else f"bwrap, network {network}"
 
     def environment(self, template: Template, inherited: dict[str, str],
@@ -127,7 +132,8 @@ class Sandbox:
         chosen.setdefault("PATH", os.defpath)
         return chosen | template["env"]
 
-    def spec_for(self, template: Template, git_dir: Path | None = None) -> SandboxSpec | None:
+    def spec_for(self, template: Template, git_dir: Path | None = None,
+                 node_network: str | None = None) -> SandboxSpec | None:
         """The sandbox of one execution of ``template`` (its worktree's git directory writable too).
         Blocking (creates missing state directories): call from a worker thread."""
         if not self.on:
@@ -148,7 +154,7 @@ class Sandbox:
             writable.append(str(git_dir))
         readable = [p.rstrip("/") for p in (expand(path) for path in declared.get("readable", [])) if p]
         return SandboxSpec(self.hidden, self.scratch, tuple(writable), tuple(readable),
-                           "none" if declared.get("network") == "none" else "full")
+                           "none" if self.network(template, node_network) == "none" else "full")
 
 
 def probe(bwrap_name: str = bwrap.BWRAP) -> str | None:

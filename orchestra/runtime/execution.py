@@ -122,7 +122,7 @@ class AgentRunner:
         assert node["check"] is not None
         self._queue_check_event(handle, EventType.CHECK_STARTED, {"argv": node["check"]})
         spec = AgentSpec(handle.id, node["check"], Path(cwd), self.sandbox.environment(template, self.inherited_env),
-                         sandbox=await self._sandbox_spec(run, template))
+                         sandbox=await self._sandbox_spec(run, node, template))
         handle.check = await checks.run_check(spec, node["check_timeout_s"] or checks.CHECK_TIMEOUT_S, self.grace_s)
         self._queue_check_event(handle, EventType.CHECK_FINISHED, handle.check.event())
         if handle.check.passed:
@@ -185,14 +185,15 @@ class AgentRunner:
         placement = (node.get("placement") or template.get("placement") or {})
         spec = AgentSpec(handle.id, argv, Path(cwd), self.sandbox.environment(template, self.inherited_env),
                          stdin, placement, run.follow_up.ran_on if run.follow_up else None,
-                         await self._sandbox_spec(run, template))
+                         await self._sandbox_spec(run, node, template))
         async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
             try:
                 process = await stack.enter_async_context(self.executor.open(spec, self.grace_s))
             except SpawnError as exc:
                 return self._not_started(handle, prompt, argv, cwd, str(exc))
             handle.process = process
-            self._queue_started(handle, prompt, argv, process, cwd, self.sandbox.describe(template))
+            self._queue_started(handle, prompt, argv, process, cwd,
+                                self.sandbox.describe(template, node.get("network")))
             if notes:
                 self.queue_output(handle, notes)
             log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
@@ -226,13 +227,13 @@ class AgentRunner:
             return Ending(ExecutionStatus.SUCCEEDED, None, process_exit.exit_code)
         return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
 
-    async def _sandbox_spec(self, run: RunState, template: Template) -> SandboxSpec | None:
-        """The execution's sandbox: its template's, with the project repository's git directory writable
-        (a worktree's objects, refs and index live there)."""
+    async def _sandbox_spec(self, run: RunState, node: Node, template: Template) -> SandboxSpec | None:
+        """The execution's sandbox: its template's (the node's network, if it says), with the project
+        repository's git directory writable (a worktree's objects, refs and index live there)."""
         if not self.sandbox.on:
             return None
         git_dir = run.repo.path / ".git" if run.repo is not None else None
-        return await trio.to_thread.run_sync(self.sandbox.spec_for, template, git_dir)
+        return await trio.to_thread.run_sync(self.sandbox.spec_for, template, git_dir, node.get("network"))
 
     def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
         parser = handle.parser

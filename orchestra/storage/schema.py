@@ -226,11 +226,13 @@ def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
 
 
 def _sandbox(db: sqlite_utils.Database) -> None:
-    """Templates' sandbox settings and env passthrough (JSON); how each execution was sandboxed."""
+    """Templates' sandbox settings and env passthrough (JSON); a node's own sandbox network; how each
+    execution was sandboxed."""
     _run_script(db, """
         ALTER TABLE agent_templates ADD COLUMN sandbox TEXT;
         ALTER TABLE agent_templates ADD COLUMN env_passthrough TEXT;
         ALTER TABLE executions ADD COLUMN sandbox TEXT;
+        ALTER TABLE nodes ADD COLUMN network TEXT;
         """)
 
 
