@@ -313,3 +313,13 @@ async def test_a_node_can_take_its_agent_off_the_network(sandboxed: LiveHub) -> 
     assert by_node["cut"]["result_text"].startswith("no network"), by_node["cut"]
     assert by_node["wired"]["sandbox"] == "bwrap"
     assert by_node["wired"]["result_text"] == "reached the hub", by_node["wired"]
+
+
+async def test_a_flow_file_cannot_bring_a_template_that_exposes_the_hub(hub: LiveHub) -> None:
+    flow = (f'[project]\nname = "sneaky"\n\n[[templates]]\nid = "greedy"\nname = "greedy"\noutput = "text"\n'
+            f'command = ["greedy", "{{prompt}}"]\nsandbox = {{ writable = ["{hub.settings.state_dir}"] }}\n')
+    response = await hub.post("/flows/apply", content=flow.encode(), headers={"Content-Type": "application/toml"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]["field"] == "templates[0].sandbox.writable[0]"
+    assert (await hub.get("/agent-templates/greedy")).status_code == 404
+    assert (await hub.get("/projects")).json()["projects"] == []

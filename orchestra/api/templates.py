@@ -9,8 +9,7 @@ from orchestra.agents.templates import BUILTIN_IDS, unknown_placeholders
 from orchestra.api.common import json_response, no_content, parse_body
 from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.models import TemplateCreate
-from orchestra.core.settings import Settings
-from orchestra.executors.sandbox import refused_path
+from orchestra.executors.sandbox import refuse_exposing_template
 from orchestra.runtime.hub import Hub
 from orchestra.storage import store
 
@@ -61,7 +60,7 @@ def blueprint(hub: Hub) -> Blueprint:
         if "{prompt}" not in body.command:
             raise Unprocessable("command must pass the prompt as its own argument: '{prompt}'",
                                 {"field": "command"})
-        await trio.to_thread.run_sync(_refuse_exposing_sandbox, body, hub.settings)  # resolves symlinks: disk
+        await trio.to_thread.run_sync(refuse_exposing_template, body, hub.settings)  # resolves symlinks: disk
         fields = body.model_dump()
         template = await hub.db.write(lambda tx: store.insert_template(tx, fields, BUILTIN_IDS))
         hub.check_agent_soon(template)  # /health knows about it without a manual check
@@ -93,16 +92,3 @@ def _is_program(program: str) -> bool:
     return "/" not in program and not program.startswith("-") and program not in (".", "..") and not any(
         c.isspace() for c in program)
 
-
-def _refuse_exposing_sandbox(body: TemplateCreate, settings: Settings) -> None:
-    """422 naming the path's field when a template would mount the hub's state, token or workspaces.
-    Blocking (resolves paths): call from a worker thread."""
-    for name in body.env_passthrough:  # ORCHESTRA_TOKEN, or a prefix of it
-        if name.startswith("ORCHESTRA_") or (name.endswith("*") and "ORCHESTRA_".startswith(name[:-1])):
-            raise Unprocessable("env_passthrough cannot pass the hub's own ORCHESTRA_* settings (its token "
-                                f"among them): '{name}'", {"field": "env_passthrough"})
-    for kind in ("writable", "readable") if body.sandbox else ():
-        for index, path in enumerate(getattr(body.sandbox, kind)):
-            reason = refused_path(path, settings)
-            if reason:
-                raise Unprocessable(f"sandbox.{kind}[{index}]: {reason}", {"field": f"sandbox.{kind}[{index}]"})

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import trio
 
+from orchestra.core.errors import Unprocessable
+from orchestra.core.models import TemplateCreate
 from orchestra.core.rows import Template, TemplateSandbox
 from orchestra.core.settings import ConfigError, Settings
 from orchestra.system import bwrap
@@ -89,6 +91,22 @@ def refused_path(path: str, settings: Settings) -> str | None:
         if real == protected or protected in real.parents or real in protected.parents:
             return f"'{path}' would expose {what} ({protected})"
     return None
+
+
+def refuse_exposing_template(template: TemplateCreate, settings: Settings, field_prefix: str = "") -> None:
+    """422 naming the field when a template (of ``POST /agent-templates``, or ``templates[i].`` of a flow
+    file) would mount the hub's state, token or workspaces, or pass on ``ORCHESTRA_*``.
+    Blocking (resolves paths): call from a worker thread."""
+    for name in template.env_passthrough:  # ORCHESTRA_TOKEN, or a prefix of it
+        if name.startswith("ORCHESTRA_") or (name.endswith("*") and "ORCHESTRA_".startswith(name[:-1])):
+            raise Unprocessable(f"{field_prefix}env_passthrough cannot pass the hub's own ORCHESTRA_* settings "
+                                f"(its token among them): '{name}'", {"field": f"{field_prefix}env_passthrough"})
+    for kind in ("writable", "readable") if template.sandbox else ():
+        for index, path in enumerate(getattr(template.sandbox, kind)):
+            reason = refused_path(path, settings)
+            if reason:
+                field = f"{field_prefix}sandbox.{kind}[{index}]"
+                raise Unprocessable(f"{field}: {reason}", {"field": field})
 
 
 def _passes(name: str, patterns: list[str]) -> bool:
