@@ -45,11 +45,11 @@ async def main(rounds: int) -> None:
     settings = load_settings(database_url=f"sqlite:///{root / 'orchestra.db'}", workspaces=root / "workspaces")
     cwd = root / "workspaces" / ".worktrees" / "prj" / "exe"
     cwd.mkdir(parents=True)
-    hidden, scratch = hidden_paths(settings)
+    hidden, scratch, masked = hidden_paths(settings)
     echo = shutil.which("echo") or "/bin/echo"
     env = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
     off = AgentSpec("exe_bench", [echo, "started"], cwd, env)
-    on = AgentSpec("exe_bench", [echo, "started"], cwd, env, sandbox=SandboxSpec(hidden, scratch))
+    on = AgentSpec("exe_bench", [echo, "started"], cwd, env, sandbox=SandboxSpec(hidden, scratch, masked))
     starts: dict[str, list[float]] = {"off": [], "bwrap": []}
     wholes: dict[str, list[float]] = {"off": [], "bwrap": []}
     for _ in range(5):  # warm up both

@@ -23,7 +23,9 @@ from conftest import TOKEN, FakeAgents, LiveHub, make_settings, serving
 from hubproc import ENTRY, hub_env, hub_process, wait_for_event
 
 from benchmarks.procfs import processes_mentioning, state
-from orchestra.executors.sandbox import probe
+from orchestra.core.settings import load_settings
+from orchestra.executors.sandbox import hidden_paths, probe
+from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
 from orchestra.system.process import EXECUTION_MARK
 
 _CANNOT = probe()
@@ -323,3 +325,28 @@ async def test_a_flow_file_cannot_bring_a_template_that_exposes_the_hub(hub: Liv
     assert response.json()["error"]["details"]["field"] == "templates[0].sandbox.writable[0]"
     assert (await hub.get("/agent-templates/greedy")).status_code == 404
     assert (await hub.get("/projects")).json()["projects"] == []
+
+
+def test_a_state_directory_holding_the_hubs_code_is_masked_file_by_file(tmp_path: Path) -> None:
+    """``python orchestra.py`` in a checkout keeps orchestra.db beside the code: hiding that directory
+    would hide the code from the demo agent, so its database files and token are masked instead."""
+    root = Path(__file__).resolve().parents[1]
+    beside_code = load_settings(database_url=f"sqlite:///{root / 'orchestra.db'}", workspaces=tmp_path / "ws")
+    hidden, _scratch, masked = hidden_paths(beside_code)
+    assert str(root) not in hidden and str(tmp_path / "ws") in hidden
+    assert {str(root / "orchestra.db"), str(root / "orchestra.db-wal"), str(root / "orchestra.db.token")} <= set(masked)
+    elsewhere = load_settings(database_url=f"sqlite:///{tmp_path / 'state' / 'orchestra.db'}")
+    assert str(tmp_path / "state") in hidden_paths(elsewhere)[0]
+
+
+def test_a_masked_file_cannot_be_read_in_the_sandbox(tmp_path: Path) -> None:
+    secret = tmp_path / "orchestra.db.token"
+    secret.write_text("token\n")
+    (tmp_path / "cwd").mkdir()
+    try:
+        spec = SandboxSpec(hidden=(), masked=(str(secret),))
+        argv = sandboxed_argv(["cat", str(secret)], str(tmp_path / "cwd"), {"PATH": "/usr/bin:/bin"}, spec)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    finally:
+        secret.unlink()
+    assert done.returncode != 0 and "token" not in done.stdout, done  # a device node mounted nodev: EACCES

@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ class Sandbox:
     state: str
     hidden: tuple[str, ...] = ()
     scratch: tuple[str, ...] = ()
+    masked: tuple[str, ...] = ()
 
     @property
     def on(self) -> bool:
@@ -171,7 +173,7 @@ class Sandbox:
         if git_dir is not None:
             writable.append(str(git_dir))
         readable = [p.rstrip("/") for p in (expand(path) for path in declared.get("readable", [])) if p]
-        return SandboxSpec(self.hidden, self.scratch, tuple(writable), tuple(readable),
+        return SandboxSpec(self.hidden, self.scratch, self.masked, tuple(writable), tuple(readable),
                            "none" if self.network(template, node_network) == "none" else "full")
 
 
@@ -204,14 +206,23 @@ def probe(bwrap_name: str = bwrap.BWRAP) -> str | None:
     return None
 
 
-def hidden_paths(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """What agents cannot see: (read-only and empty, writable and empty) paths."""
+def hidden_paths(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """What agents cannot see: (read-only and empty directories, writable and empty directories,
+    files replaced by an empty one). The state directory is hidden whole, unless the hub's own code or
+    interpreter lives in it (``python orchestra.py`` in a checkout, the database beside it): then its
+    database files and token are masked one by one, and agents (the demo agent among them) still find
+    the code."""
     home = os.environ.get("HOME") or str(Path.home())
-    hidden = {str(settings.state_dir), str(settings.workspaces_root), *SYSTEM_HIDDEN}
+    database = str(settings.database_path.resolve())
+    masked = (database, database + "-wal", database + "-shm", database + "-journal", str(settings.token_path.resolve()))
+    code = [Path(__file__).resolve().parents[2], Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent]
+    state = settings.state_dir
+    holds_code = any(state == path or state in path.parents for path in code)
+    hidden = {str(settings.workspaces_root), *SYSTEM_HIDDEN} | (set() if holds_code else {str(state)})
     # HOME stays scratch even when it is the state directory (systemd: /var/lib/orchestra): what is
     # there is hidden all the same, and CLIs can write beside their state.
     scratch = {home, os.path.realpath(home), *SYSTEM_SCRATCH}
-    return tuple(sorted(hidden)), tuple(sorted(scratch))
+    return tuple(sorted(hidden)), tuple(sorted(scratch)), masked
 
 
 async def open_sandbox(settings: Settings) -> Sandbox:

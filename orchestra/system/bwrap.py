@@ -9,7 +9,9 @@ wherever the agent runs. The layout, in bwrap's order (later mounts win):
 - every hidden path (the hub's state directory with its database, WAL and token, the workspaces
   root with every project and worktree, ``/home``, ``/root``, ``/run``) replaced by an empty
   read-only tmpfs, and the scratch paths (``/tmp``, ``/var/tmp``, the hub's HOME) by an empty
-  writable one: a private /tmp, and a HOME where what a CLI writes beside its state vanishes;
+  writable one: a private /tmp, and a HOME where what a CLI writes beside its state vanishes; the
+  masked files (the database, its WAL and the token, when their directory cannot be hidden whole)
+  replaced by ``/dev/null`` mounted ``nodev``: they cannot be opened;
 - then, on top: the ``readable`` paths read-only, the directory of the agent's executable read-only
   when it lies in a hidden path, the ``writable`` paths (the CLI's state directories) read-write, the
   git directory the worktree belongs to read-write, and the working directory read-write.
@@ -42,6 +44,7 @@ class SandboxSpec:
 
     hidden: tuple[str, ...]  # replaced by empty read-only directories
     scratch: tuple[str, ...] = ()  # replaced by empty writable directories (what is written there vanishes)
+    masked: tuple[str, ...] = ()  # files replaced by an empty one (/dev/null): the database, its WAL, the token
     writable: tuple[str, ...] = ()  # bound read-write (a missing one is left out)
     readable: tuple[str, ...] = ()  # bound read-only (a missing one is left out)
     network: Literal["full", "none"] = "full"
@@ -52,8 +55,8 @@ class SandboxSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SandboxSpec:
-        return cls(tuple(data["hidden"]), tuple(data["scratch"]), tuple(data["writable"]), tuple(data["readable"]),
-                   data["network"], data.get("bwrap", BWRAP))
+        return cls(tuple(data["hidden"]), tuple(data["scratch"]), tuple(data["masked"]), tuple(data["writable"]),
+                   tuple(data["readable"]), data["network"], data.get("bwrap", BWRAP))
 
 
 def _inside(path: str, parents: list[str]) -> bool:
@@ -78,6 +81,9 @@ def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: Sand
         if os.path.isdir(path) and not os.path.islink(path):
             hidden.append(path)
             command += ["--tmpfs", path] if path in scratch else ["--perms", "0555", "--tmpfs", path]
+    for path in sandbox.masked:  # those inside a hidden directory are out of sight already
+        if os.path.lexists(path) and not _inside(path, hidden):
+            command += ["--ro-bind-try", "/dev/null", path]
     resolved = os.path.realpath(executable)
     readable = [*sandbox.readable, *{os.path.dirname(executable), os.path.dirname(resolved)}]
     for path in readable:
