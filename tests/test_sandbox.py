@@ -247,6 +247,8 @@ async def test_a_timed_out_sandboxed_agent_leaves_no_process(sandboxed: LiveHub)
 
 
 async def test_killing_the_hub_leaves_no_sandboxed_process(tmp_path: Path) -> None:
+    """SIGKILL of the hub: the sandboxed agent, its child and its setsid grandchild are gone once the hub
+    starts again (the mark sweep kills the sandbox's init, and its PID namespace with it)."""
     env = hub_env(tmp_path, TOKEN, ORCHESTRA_SANDBOX="bwrap")
     async with hub_process(env) as hub, hub.http() as http:
         response = await http.post("/agent-templates", json={
@@ -260,13 +262,28 @@ async def test_killing_the_hub_leaves_no_sandboxed_process(tmp_path: Path) -> No
         (execution,) = launched["executions"]
         await wait_for_event(hub, project["id"], lambda e: e["type"] == "execution.output"
                              and e["execution_id"] == execution["id"])
-        assert marked(execution["id"])
+        assert len(marked(execution["id"])) >= 5
         hub.process.send_signal(signal.SIGKILL)
         await hub.process.wait()
-    # --die-with-parent: the sandbox dies with the hub; nothing needs the next start's sweep.
-    with trio.fail_after(10):
-        while marked(execution["id"]):  # noqa: ASYNC110 - the kernel tears the namespace down: poll /proc
-            await trio.sleep(0.05)
+    async with hub_process(env) as hub, hub.http() as http:
+        again = (await http.get(f"/executions/{execution['id']}")).json()
+        assert again["status"] == "interrupted" and again["sandbox"] == "bwrap"
+        with trio.fail_after(10):
+            while marked(execution["id"]):  # noqa: ASYNC110 - the kernel tears the namespace down: poll /proc
+                await trio.sleep(0.05)
+
+
+async def test_a_sandboxed_agent_outlives_the_thread_that_spawned_it(sandboxed: LiveHub) -> None:
+    """trio forks agents from worker threads that end after 10 s idle: the sandbox must not die with
+    one (bwrap's --die-with-parent did: PR_SET_PDEATHSIG follows the thread)."""
+    hub = sandboxed
+    await add_template(hub, "sleeper", SLEEPING_AGENT)
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="a", agent="sleeper", timeout_s=14)
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    (execution,) = run["executions"]
+    assert execution["status"] == "timed_out", execution  # not killed before its timeout
+
 
 
 def without_bwrap(tmp_path: Path) -> str:

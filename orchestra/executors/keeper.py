@@ -111,7 +111,8 @@ def main() -> int:
     stdin = base64.b64decode(spec["stdin"]) if spec.get("stdin") is not None else None
     try:
         argv = spec["argv"] if not spec.get("sandbox") else sandboxed_argv(
-            spec["argv"], spec["cwd"], spec["env"], SandboxSpec.from_json(spec["sandbox"]))
+            spec["argv"], spec["cwd"], spec["env"], SandboxSpec.from_json(spec["sandbox"]),
+            die_with_parent=True)  # forked from the keeper's main thread, which outlives the agent
         agent = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, cwd=spec["cwd"],
             env=spec["env"] | {EXECUTION_MARK: spec["execution_id"]}, start_new_session=True)

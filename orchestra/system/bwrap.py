@@ -16,8 +16,12 @@ wherever the agent runs. The layout, in bwrap's order (later mounts win):
   when it lies in a hidden path, the ``writable`` paths (the CLI's state directories) read-write, the
   git directory the worktree belongs to read-write, and the working directory read-write.
 
-Processes: ``--die-with-parent`` (the sandbox dies with the process that spawned it: the hub, or the
-Ray keeper) and ``--unshare-pid``. No ``--new-session``: the hub already starts every agent in a
+Processes: ``--unshare-pid``, and ``--die-with-parent`` only where the spawning *thread* lives as
+long as the agent (the Ray keeper's main thread). Its signal fires when the thread that forked bwrap
+exits, and trio forks from a worker thread that ends after 10 s idle: the hub's agents were SIGKILLed
+mid-run. After a hub is killed, its next start kills every process carrying the mark, as for agents
+outside a sandbox (killing the sandbox's init ends its whole PID namespace).
+No ``--new-session``: the hub already starts every agent in a
 session of its own with no controlling terminal (the TIOCSTI escape ``--new-session`` guards
 against needs one), and bwrap's own ``setsid`` would take the agent out of the process group the hub
 ends on cancel. Every process of the sandbox stays in that group and carries the execution's mark;
@@ -63,7 +67,8 @@ def _inside(path: str, parents: list[str]) -> bool:
     return any(path == parent or path.startswith(parent.rstrip("/") + "/") for parent in parents)
 
 
-def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: SandboxSpec) -> list[str]:
+def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: SandboxSpec, *,
+                   die_with_parent: bool = False) -> list[str]:
     """The bwrap command that runs ``argv`` in ``cwd`` inside ``sandbox``.
 
     Raises FileNotFoundError (named after ``argv[0]``) when the executable is not on the agent's PATH,
@@ -95,6 +100,8 @@ def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: Sand
         command.append("--unshare-net")
     if os.geteuid() == 0:
         command += ["--cap-drop", "ALL"]
-    command += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-                "--chdir", cwd, "--", *argv]
+    command += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if die_with_parent:
+        command.append("--die-with-parent")
+    command += ["--chdir", cwd, "--", *argv]
     return command
