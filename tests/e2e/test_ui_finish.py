@@ -1,7 +1,7 @@
 """The UI's finishing touches, in a real browser against a real hub with fake agents: the diff's file list
 with +/- counts beside the diffs, unified or side by side (remembered across a reload), coloured by the
-file's language, and a 5,000-line file drawn lazily; the runs view and header at 800x600 keep their
-columns and buttons; the node editor sets a node's network. No serious axe violation in these views.
+file's language, and a 5,000-line file drawn lazily; at 800x600 the runs view keeps its Run and Started
+columns and the header stays one row (Grid and Triggers in "More"). No serious axe violation in these views.
 Screenshots go to docs/ when ORCHESTRA_UPDATE_SCREENSHOT is set."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import test_ui
 import test_ui_layout
-from test_ui import open_ui, panel_status, row
+from test_ui import api_project, open_ui, panel_status, row
 from test_ui_a11y import serious_violations
-from test_ui_working_day import shots
+from test_ui_working_day import make_history, shots
 from ui_support import BrowserTestHub, skip_reason, sync_playwright
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
@@ -124,3 +124,55 @@ def test_a_5000_line_file_diff_is_drawn_a_step_at_a_time_in_both_layouts(page: P
     section.locator("[data-action=diff-more]").click()
     expect(section.locator("[data-action=diff-more]")).to_be_hidden()
     expect(section.locator(".diff-body .sd.del").last).to_have_attribute("data-n", "5000")
+
+
+def toolbar_click(page: Page, action: str) -> None:
+    """Click the DAG view's ``action``, opening the toolbar's "More" first when it went there."""
+    button = page.locator(f"orc-dag-view [data-action={action}]")
+    if not button.is_visible():
+        page.click("orc-dag-view .toolbar [data-action=more]")
+    button.click()
+
+
+def test_at_800x600_the_runs_view_keeps_run_and_started_and_the_header_keeps_one_row(
+        sized_page: Callable[[int, int], Page], hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "A project with a rather long name for a small window", [
+        {"id": "a", "title": "Alpha", "prompt": "go"},
+        {"id": "b", "title": "Beta", "prompt": "go", "depends_on": ["a"]}])
+    with hub.api() as api:
+        make_history(api, project_id, 2)
+        runs = api.get("/runs", params={"project_id": project_id}).json()["runs"]
+    page = sized_page(800, 600)
+    open_ui(page, hub, project_id)
+    # The header: title, live, Runs on one row; Grid and Triggers in the toolbar's "More" menu.
+    title = page.locator("orc-dag-view .dag-title")
+    tops = title.evaluate("el => [...el.children].filter(c => c.offsetParent).map(c => c.getBoundingClientRect().top)")
+    assert len(tops) >= 3 and max(tops) - min(tops) < 8, tops
+    for action in ("grid", "triggers"):
+        expect(page.locator(f"orc-dag-view .toolbar [data-action={action}]")).to_have_count(1)
+    toolbar_click(page, "grid")
+    expect(page.locator("orc-grid-view")).to_have_attribute("data-state", "drawn")
+    toolbar_click(page, "grid")
+    expect(page.locator("orc-grid-view")).to_be_hidden()
+    page.set_viewport_size({"width": 1400, "height": 900})  # room again: back in the header, More gone
+    for action in ("grid", "triggers"):
+        expect(page.locator(f"orc-dag-view .dag-title [data-action={action}]")).to_be_visible()
+    expect(page.locator("orc-dag-view .toolbar [data-action=more]")).to_be_hidden()
+    page.set_viewport_size({"width": 800, "height": 600})
+
+    page.click("[data-action=runs]")
+    table = page.locator("orc-runs-view .runs-table")
+    expect(table.locator("tbody tr")).to_have_count(len(runs))
+    for column in ("col-run", "col-started"):
+        expect(table.locator(f"th.{column}")).to_be_visible()
+        cell = table.locator(f"tbody tr td.{column}").first
+        expect(cell).to_be_visible()
+        assert (cell.bounding_box() or {"width": 0})["width"] > 20
+        assert cell.get_attribute("title"), column  # the whole value on hover
+    first = table.locator("tbody tr").first
+    assert first.locator("td.col-run").get_attribute("title") == first.get_attribute("data-run-id")
+    wrap = page.locator("orc-runs-view .runs-table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "the runs table scrolls sideways"
+    found = serious_violations(page, "runs at 800x600")
+    shots(page, "runs-narrow")
+    assert not found, "\n".join(found)
