@@ -176,3 +176,41 @@ def test_at_800x600_the_runs_view_keeps_run_and_started_and_the_header_keeps_one
     found = serious_violations(page, "runs at 800x600")
     shots(page, "runs-narrow")
     assert not found, "\n".join(found)
+
+
+def test_the_node_editor_sets_a_nodes_network(page: Page, hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Network", [{"id": "fetch", "title": "Fetch", "prompt": "go"}])
+    nodes_url = f"/projects/{project_id}/nodes"
+    open_ui(page, hub, project_id)
+    row(page, "fetch").locator("button").click()
+    page.locator("[data-tab=node]").click()
+    form = page.locator("orc-node-editor form")
+    network = form.locator("[name=network]")
+    expect(network).to_have_value("")  # the template's, and the option says which that is
+    expect(network.locator("option[value='']")).to_have_text("The template's (full)")
+
+    for chosen, stored in (("none", "none"), ("full", "full"), ("", None)):
+        network.select_option(chosen)
+        form.locator("[type=submit]").click()
+        expect(form.locator(".form-status")).to_have_text("Saved.")
+        with hub.api() as api:
+            assert api.get(f"{nodes_url}/fetch").json()["network"] == stored
+        expect(network).to_have_value(chosen)
+
+    # A new node made in the editor whose agent has no network.
+    page.click("[data-action=add-node]")
+    expect(form.locator("h3")).to_have_text("New node")
+    form.locator("[name=title]").fill("Offline")
+    form.locator("[name=prompt]").fill("go")
+    form.locator("[name=network]").select_option("none")
+    form.locator("[type=submit]").click()
+    expect(form.locator("h3")).to_have_text("Node offline")
+    with hub.api() as api:
+        assert api.get(f"{nodes_url}/offline").json()["network"] == "none"
+        # A value the sandbox does not know is refused, and nothing changes.
+        refused = api.patch(f"{nodes_url}/offline", json={"network": "half"})
+        assert refused.status_code == 422, refused.text
+        assert "network" in refused.text
+        assert api.get(f"{nodes_url}/offline").json()["network"] == "none"
+    found = serious_violations(page, "node editor")
+    assert not found, "\n".join(found)
