@@ -103,7 +103,18 @@ class Budget(Strict):
         return None
 
 
-NodeKind = Literal["agent", "gate", "plan"]
+NodeKind = Literal["agent", "gate", "plan", "land"]
+BranchName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")]
+
+
+class LandSettings(Strict):
+    """A land node's settings (orchestra/runtime/landing.py); git checks the branch names' finer rules."""
+
+    mode: Literal["merge", "push", "pull_request"]
+    remote: Slug | None = None  # push, pull_request: the workspace repository's remote (default "origin")
+    base: BranchName | None = None  # merge: the branch to land on; pull_request: the PR's base (default: the
+    # branch checked out in the workspace)
+    branch: BranchName | None = None  # push, pull_request: the branch pushed (default orchestra/<project>/<run>)
 MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
 MaxDepth = Annotated[int, Field(ge=1, le=20)]
 MAX_CANDIDATES = 5
@@ -157,6 +168,7 @@ class NodeCreate(Strict):
     review_plan: bool = False  # a plan node: a person approves (or edits) its task list before it grows
     candidates: Candidates | None = None
     placement: Placement | None = None
+    land: LandSettings | None = None  # a land node's mode and where it lands
 
 
 class NodePatch(Strict):
@@ -178,6 +190,7 @@ class NodePatch(Strict):
     review_plan: bool | None = None
     candidates: Candidates | None = None
     placement: Placement | None = None
+    land: LandSettings | None = None
 
 
 class StdinPrompt(Strict):

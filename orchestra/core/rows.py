@@ -60,6 +60,7 @@ class Node(TypedDict):
     planned_by: str | None  # the plan node whose task list made this node
     review_plan: bool  # a plan node: its task list waits for a person's approval before it grows
     candidates: int | list[str] | None  # best of N: a count, or one candidate per agent id
+    land: NotRequired[dict[str, Any] | None]  # a land node: mode, remote, base, branch (models.LandSettings)
     created_at: float
     updated_at: float
 
@@ -124,6 +125,19 @@ class Execution(ExecutionSummary):
     stderr: NotRequired[str | None]
 
 
+class Landed(TypedDict):
+    """How a run's work landed: merged (``commit``: the base's new tip), pushed (``branch``, ``commit``), or
+    a pull request (also ``url`` and ``number``)."""
+
+    mode: str
+    commit: NotRequired[str]
+    branch: NotRequired[str]
+    base: NotRequired[str]
+    url: NotRequired[str]
+    number: NotRequired[int]
+    landed_at: float
+
+
 class Run(TypedDict):
     id: str
     project_id: str
@@ -138,6 +152,7 @@ class Run(TypedDict):
     started_at: float | None
     finished_at: float | None
     totals: Totals
+    landed: NotRequired[Landed | None]  # how its work landed (a land node, or POST /runs/{id}/land)
     executions: NotRequired[list[Execution]]  # GET /runs/{id} only
 
 

@@ -48,6 +48,7 @@ class NodeKind(StrEnum):
     AGENT = "agent"
     GATE = "gate"  # runs no agent: waits for approve or reject
     PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/plans.py)
+    LAND = "land"  # runs no agent: lands its upstream's work (merge, push, pull request; orchestra/runtime/landing.py)
 
 
 class ProjectState(StrEnum):
@@ -66,6 +67,7 @@ class EventType(StrEnum):
     NODE_DELETED = "node.deleted"
     RUN_STARTED = "run.started"
     RUN_FINISHED = "run.finished"
+    RUN_LANDED = "run.landed"  # its work landed (merged, pushed, a pull request): the run with its ``landed``
     EXECUTION_QUEUED = "execution.queued"
     EXECUTION_STARTED = "execution.started"
     EXECUTION_OUTPUT = "execution.output"

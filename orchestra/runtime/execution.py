@@ -37,7 +37,7 @@ from orchestra.storage import transitions
 from orchestra.storage.db import Database, WriteJob
 from orchestra.system.lines import Line
 from orchestra.system.process import AgentSpec, OutputHandler, SpawnError
-from orchestra.workspaces import git_checkpoints
+from orchestra.workspaces import git_checkpoints, landing
 from orchestra.workspaces.git_checkpoints import Checkout, GitError, MergeConflict, Repository
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class FollowUp:
     parent_commit: str | None
     worktree: Path | None  # the parent's working directory, re-created: CLIs find sessions by cwd
     ran_on: str | None = None  # where the parent ran: the CLI's session files are there
+    merge: str | None = None  # a commit merged into the worktree first, its conflicts left for the agent
 
 
 @dataclass
@@ -241,6 +242,8 @@ class AgentRunner:
             path = None
         checkout = await git_checkpoints.prepare(run.repo, path or self.worktrees_root / handle.id, branch, upstream)
         handle.checkpoint = {"base_commit": checkout.base_commit}
+        if follow_up is not None and follow_up.merge:  # a merge conflict's repair turn (runtime/merge_repairs.py)
+            await landing.start_merge(checkout.path, follow_up.merge)
         return checkout
 
     async def _record(self, run: RunState, node: Node, handle: ExecutionHandle,

@@ -38,6 +38,7 @@ def _present_run(row: Row) -> Run:
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     row["inputs"] = json.loads(row["inputs"]) if row.get("inputs") else {}
     row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
+    row["landed"] = json.loads(row["landed"]) if row.get("landed") else None
     row["scope"] = RunScope.FOLLOW_UP if row.pop("follow_up") else RunScope.NODES if row["node_ids"] else RunScope.ALL
     row["totals"] = {"input_tokens": row.pop("input_tokens"), "output_tokens": row.pop("output_tokens"),
                      "cost_usd": round(row.pop("cost_usd"), 6), "executions": row.pop("executions")}

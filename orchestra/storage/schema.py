@@ -225,9 +225,18 @@ def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _landing(db: sqlite_utils.Database) -> None:
+    """A land node's settings (JSON: mode, remote, base, branch), and how a run's work landed (JSON: mode,
+    commit, branch, url, number)."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN land TEXT;
+        ALTER TABLE runs ADD COLUMN landed TEXT;
+        """)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on]
+    _placement_and_ran_on, _landing]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -135,6 +135,7 @@ def _present_node(row: Row, depends_on: list[str]) -> Node:
     command = row.pop("check_command", None)
     row["check"] = json.loads(command) if command else None
     row["candidates"] = json.loads(row["candidates"]) if row.get("candidates") else None
+    row["land"] = json.loads(row["land"]) if row.get("land") else None
     row["review_plan"] = bool(row.get("review_plan"))
     row["depends_on"] = depends_on
     return cast(Node, row)
@@ -220,9 +221,9 @@ def _check_dependencies(
 
 
 def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builtin_ids: tuple[str, ...]) -> None:
-    if kind == NodeKind.GATE:
+    if kind in _AGENTLESS:
         if agent:
-            raise Unprocessable("a gate runs no agent: leave 'agent' out", {"field": "agent"})
+            raise Unprocessable(f"a {_AGENTLESS[kind]} runs no agent: leave 'agent' out", {"field": "agent"})
         return
     if not agent:
         raise Unprocessable("an agent node needs 'agent', the id of an agent template", {"field": "agent"})
@@ -232,13 +233,23 @@ def _check_agent(db: sqlite_utils.Database, kind: str, agent: str | None, builti
         raise Unprocessable(f"agent template '{agent}' does not exist", {"field": "agent"})
 
 
+_AGENTLESS: dict[str, str] = {NodeKind.GATE: "gate", NodeKind.LAND: "land node"}
+
+
 def _check_check(kind: str, check: list[str] | None, max_repairs: int) -> None:
-    """A check belongs to a node that runs an agent; repair turns need a check to repair against."""
-    if check and kind == NodeKind.GATE:
-        raise Unprocessable("a gate runs no agent, so no check: leave 'check' out", {"field": "check"})
-    if max_repairs and not check:
+    """A check belongs to a node that runs an agent; repair turns need a check to repair against (a land
+    node's repair turns repair merge conflicts: the conflicting node's own check runs on the merge)."""
+    if check and kind in _AGENTLESS:
+        raise Unprocessable(f"a {_AGENTLESS[kind]} runs no agent, so no check: leave 'check' out", {"field": "check"})
+    if max_repairs and not check and kind != NodeKind.LAND:
         raise Unprocessable("'max_repairs' needs a 'check' whose failures the agent repairs",
                             {"field": "max_repairs"})
+
+
+def _check_land(kind: str, land: Row | None) -> None:
+    if (kind == NodeKind.LAND) != bool(land):
+        raise Unprocessable("a land node needs 'land' ({\"mode\": \"merge\"|\"push\"|\"pull_request\", ...}), and "
+                            "only a node of kind 'land' has it", {"field": "land"})
 
 
 def _check_plan_limits(kind: str, fields: Row) -> None:
@@ -273,6 +284,8 @@ def _check_columns(changes: Row) -> None:
         changes["check_command"] = json.dumps(check) if check else None
     if "candidates" in changes:
         changes["candidates"] = json.dumps(changes["candidates"]) if changes["candidates"] else None
+    if "land" in changes:
+        changes["land"] = json.dumps(changes["land"]) if changes["land"] else None
 
 
 def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
@@ -289,6 +302,7 @@ def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: 
     _check_agent(db, fields.get("kind", NodeKind.AGENT), fields.get("agent"), builtin_ids)
     _check_check(fields.get("kind", NodeKind.AGENT), fields.get("check"), fields.get("max_repairs", 0))
     _check_plan_limits(fields.get("kind", NodeKind.AGENT), fields)
+    _check_land(fields.get("kind", NodeKind.AGENT), fields.get("land"))
     _check_candidates(db, fields, builtin_ids)
     _check_columns(fields)
     _check_dependencies(db, project_id, node_id, depends_on, new_node=True)
@@ -322,7 +336,7 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
     changes = dict(changes)
     if "agent" in changes or "kind" in changes:
         kind = changes.get("kind", current["kind"])
-        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind != NodeKind.GATE else None)
+        agent = changes["agent"] if "agent" in changes else (current["agent"] if kind not in _AGENTLESS else None)
         _check_agent(db, kind, agent, builtin_ids)
         changes["agent"] = agent or ""
     if {"kind", "check", "max_repairs"} & changes.keys():
@@ -331,6 +345,8 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
     if {"kind", "max_tasks", "max_depth", "review_plan"} & changes.keys():
         _check_plan_limits(changes.get("kind", current["kind"]), {
             field: changes.get(field, current[field]) for field in ("max_tasks", "max_depth", "review_plan")})
+    if {"kind", "land"} & changes.keys():
+        _check_land(changes.get("kind", current["kind"]), changes.get("land", current.get("land")))
     if {"kind", "candidates", "max_repairs", "retries"} & changes.keys():
         _check_candidates(db, {**current, **changes}, builtin_ids)
     _check_columns(changes)

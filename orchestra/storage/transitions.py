@@ -143,7 +143,9 @@ def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
     return {
         "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
         "attempt": attempt, "status": ExecutionStatus.QUEUED,
-        "agent": node.get("agent") or NodeKind.GATE, "model": node.get("model"),  # a gate's execution: agent "gate"
+        # a gate's execution: agent "gate"; a land node's: agent "land"
+        "agent": node.get("agent") or (NodeKind.LAND if node.get("kind") == NodeKind.LAND else NodeKind.GATE),
+        "model": node.get("model"),
         "parent_execution_id": parent, "created_at": time.time(),
         **candidate_fields(node, 1),
     }
@@ -231,6 +233,16 @@ def finish_run(tx: WriteJobContext, project_id: str, run_id: str, status: RunSta
             "status": leftover_status, "error": error, "finished_at": now}, EventType.EXECUTION_FINISHED)
     tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?", [status, error, now, run_id])
     announce_run(tx, project_id, run_id, EventType.RUN_FINISHED)
+
+
+def record_landed(tx: WriteJobContext, project_id: str, run_id: str, landed: dict[str, Any]) -> None:
+    """How the run's work landed; a landing that changed nothing keeps the record (and its time) it had."""
+    row = tx.execute("SELECT landed FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row and row[0] and {k: v for k, v in json.loads(row[0]).items() if k != "landed_at"} == \
+            {k: v for k, v in landed.items() if k != "landed_at"}:
+        return
+    tx.execute("UPDATE runs SET landed = ? WHERE id = ?", [json.dumps(landed), run_id])
+    tx.emit(project_id, EventType.RUN_LANDED, run_id=run_id, run=history.run_summary(tx.db, run_id))
 
 
 def announce_run(tx: WriteJobContext, project_id: str, run_id: str, type_: EventType) -> None:

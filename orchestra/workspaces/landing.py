@@ -8,7 +8,8 @@ remote branch already points at it.
 Errors::
 
     GitError                       (git_checkpoints) git failed: its message, credentials redacted
-     ├── LandingRefused            the base or remote cannot take the work as it is (dirty, missing, moved)
+     ├── LandingRefused            the base or remote cannot take the work as it is (dirty, moved)
+     │    └── LandingMisconfigured the settings name what is not there (remote, base branch) or is no branch name
      └── MergeConflict             (git_checkpoints) the result and the base's tip edit the same lines
           └── BaseConflict         ... with each conflicted file's text, markers included, for a repair turn
 
@@ -29,6 +30,10 @@ MARKERS_MAX_CHARS = 6_000  # of one conflicted file's text, put in a repair prom
 
 class LandingRefused(GitError):
     """The base branch or the remote cannot take the work as it is; nothing was changed."""
+
+
+class LandingMisconfigured(LandingRefused):
+    """The landing settings name a remote or base branch the repository does not have, or a bad branch name."""
 
 
 class BaseConflict(MergeConflict):
@@ -82,13 +87,13 @@ async def current_branch(repo_path: Path) -> str | None:
 async def check_branch_name(repo_path: Path, name: str) -> None:
     result = await run_git(repo_path, "check-ref-format", "--branch", name)
     if result.returncode != 0 or name.startswith("-"):
-        raise LandingRefused(f"'{name}' is not a valid branch name")
+        raise LandingMisconfigured(f"'{name}' is not a valid branch name")
 
 
 async def branch_tip(repo_path: Path, branch: str) -> str:
     tip = (await git(repo_path, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}", check=False)).strip()
     if not tip:
-        raise LandingRefused(f"the base branch '{branch}' does not exist in {repo_path}")
+        raise LandingMisconfigured(f"the base branch '{branch}' does not exist in {repo_path}")
     return tip
 
 
@@ -165,7 +170,7 @@ async def merge_into_base(repo: Repository, result: str, base: str, message: str
 async def remote_url(repo_path: Path, remote: str) -> str:
     url = await run_git(repo_path, "remote", "get-url", remote)
     if url.returncode != 0:
-        raise LandingRefused(f"the workspace's repository has no remote named '{remote}'")
+        raise LandingMisconfigured(f"the workspace's repository has no remote named '{remote}'")
     return url.stdout.decode(errors="replace").strip()
 
 
@@ -188,3 +193,23 @@ async def push(repo: Repository, commit: str, remote: str, branch: str, secrets:
 
 def _text(data: bytes) -> str:
     return data.decode(errors="replace").strip()
+
+
+async def start_merge(path: Path, other: str) -> list[str]:
+    """Merge ``other`` into the worktree at ``path``, leaving conflicts in place (markers in the files) for
+    an agent to resolve; the files in conflict ([] when it merged cleanly: committed then)."""
+    result = await run_git(path, "merge", "--no-ff", "--no-edit", "-m", f"orchestra: merge {other[:12]}", other)
+    if result.returncode == 0:
+        return []
+    conflicted = (await git(path, "diff", "--name-only", "--diff-filter=U")).split()
+    if not conflicted:
+        raise GitError(f"git merge {other[:12]}: {_text(result.stderr or result.stdout)}")
+    return conflicted
+
+
+async def unresolved(repo_path: Path, commit: str, files: list[str]) -> list[str]:
+    """Which of ``files`` still hold conflict markers at ``commit``."""
+    if not files:
+        return []
+    found = await run_git(repo_path, "grep", "-l", "-e", "^<<<<<<< ", "-e", "^>>>>>>> ", commit, "--", *files)
+    return sorted({line.partition(":")[2] for line in found.stdout.decode(errors="replace").splitlines() if line})
