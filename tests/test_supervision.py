@@ -12,7 +12,7 @@ import trio
 from conftest import FakeAgents, LiveHub, make_settings
 from test_runtime import overlapping
 
-from orchestra.runtime.actor import ProjectActor
+from orchestra.runtime.driver import RunDriver
 
 
 @pytest.fixture
@@ -71,12 +71,12 @@ async def test_a_crashed_actor_is_restarted_and_other_projects_never_notice(
     hang_run = await hub.launch(doomed["id"], ["victim"])
     await hub.wait_execution(hang_run["executions"][0]["id"], {"running"})
 
-    async def crashing_drive_run(self: ProjectActor, run: Any) -> None:
+    async def crashing_drive_run(self: RunDriver, run: Any) -> None:
         raise RuntimeError("a bug in the actor's own task")
 
     # The last line of defence: a bug where nothing contains it, in a task of the actor's nursery.
     with monkeypatch.context() as patch:
-        patch.setattr(ProjectActor, "_drive_run", crashing_drive_run)
+        patch.setattr(RunDriver, "drive", crashing_drive_run)
         crash_run = await hub.launch(doomed["id"], ["other"])
         victim = await hub.wait_execution(hang_run["executions"][0]["id"], {"interrupted"})
         never_started = await hub.wait_execution(crash_run["executions"][0]["id"], {"interrupted"})

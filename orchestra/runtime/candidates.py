@@ -12,7 +12,6 @@ candidate's execution, events and branch stay.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlite_utils
@@ -21,13 +20,11 @@ import trio
 from orchestra.core.errors import Conflict, Unprocessable
 from orchestra.core.rows import Node
 from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
-from orchestra.runtime.execution import Ending, ExecutionHandle, RunState
+from orchestra.runtime.hooks import AttemptRunner
+from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, Outcome, RunState
 from orchestra.storage import transitions
 from orchestra.storage.db import Database, WriteJobContext, fetch_rows
 
-Outcome = tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]
-# ProjectActor._execute: one execution of a node, its final status queued (not awaited).
-Execute = Callable[..., Awaitable[Outcome]]
 _WORK = ("base_commit", "commit_sha", "branch")
 
 
@@ -50,19 +47,19 @@ def _insert(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> li
     return ids
 
 
-async def run(run: RunState, node: Node, execute: Execute, db: Database, project_id: str) -> Outcome:
+async def run(run: RunState, node: Node, runner: AttemptRunner, db: Database, project_id: str) -> Outcome:
     """Run a best-of-N node: its candidates, then the check's or a person's choice."""
     first = run.first_execution[node["id"]]
     if first in run.gates_waiting_since:  # a pick left waiting by a previous hub
         done = await db.read(lambda d: _succeeded_candidates(d, run.id, node["id"]))
-        return await _pick(run, node, execute, db, project_id, first, done)
+        return await _pick(run, node, runner, db, project_id, first, done)
     ids = [first, *await db.write(lambda tx: _insert(tx, project_id, run.id, node), wait_for_storage=True)]
     outcomes: dict[str, Outcome] = {}
     winner: list[str] = []
 
     async def candidate(number: int, execution_id: str, agent: str) -> None:
         turn = node | {"agent": agent, "model": node["model"] if agent == node["agent"] else None}
-        outcomes[execution_id] = outcome = await execute(run, turn, execution_id, 1, candidate=number)
+        outcomes[execution_id] = outcome = await runner.execute(run, Attempt(turn, execution_id, candidate=number))
         if node["check"] and outcome[0] == ExecutionStatus.SUCCEEDED and not winner:
             winner.append(execution_id)
             for other in ids:
@@ -79,11 +76,11 @@ async def run(run: RunState, node: Node, execute: Execute, db: Database, project
     succeeded = {i: o[1] for i, o in outcomes.items() if o[0] == ExecutionStatus.SUCCEEDED}
     if node["check"] or not succeeded:
         _, changes, handle = outcomes[first]
-        return ExecutionStatus.FAILED, changes, handle
-    return await _pick(run, node, execute, db, project_id, None, succeeded)
+        return Outcome(ExecutionStatus.FAILED, changes, handle)
+    return await _pick(run, node, runner, db, project_id, None, succeeded)
 
 
-async def _pick(run: RunState, node: Node, execute: Execute, db: Database, project_id: str, pick_id: str | None,
+async def _pick(run: RunState, node: Node, runner: AttemptRunner, db: Database, project_id: str, pick_id: str | None,
                 succeeded: dict[str, dict[str, Any]]) -> Outcome:
     """Wait for a person to approve one of the candidates that succeeded (or reject them all)."""
     if pick_id is None:
@@ -91,11 +88,11 @@ async def _pick(run: RunState, node: Node, execute: Execute, db: Database, proje
                                  wait_for_storage=True)
     pickable = {i: {key: changes.get(key) for key in _WORK} | {"execution_id": i} for i, changes in succeeded.items()}
     gate = node | {"kind": NodeKind.GATE, "agent": None, "timeout_s": None}
-    status, changes, handle = await execute(run, gate, pick_id, 1, pickable=pickable)
+    status, changes, handle = await runner.execute(run, Attempt(gate, pick_id, pickable=pickable))
     picked = handle.checkpoint.get("execution_id")
     if status != ExecutionStatus.SUCCEEDED or picked is None:
-        return status, changes, handle
-    return status, succeeded[picked], handle
+        return Outcome(status, changes, handle)
+    return Outcome(status, succeeded[picked], handle)
 
 
 def _succeeded_candidates(db: sqlite_utils.Database, run_id: str, node_id: str) -> dict[str, dict[str, Any]]:

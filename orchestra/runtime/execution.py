@@ -12,13 +12,12 @@ import logging
 import math
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from orchestra.agents import AgentParser, make_parser
+from orchestra.agents import make_parser
 from orchestra.agents.templates import (
     ARGUMENT_PROMPT_MAX_BYTES,
     agent_environment,
@@ -28,115 +27,24 @@ from orchestra.agents.templates import (
     too_long_argument,
 )
 from orchestra.core.models import Budget
-from orchestra.core.prompts import UpstreamResult, render_prompt
+from orchestra.core.prompts import render_prompt
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import EventType, ExecutionStatus
 from orchestra.executors import Execution, Executor
 from orchestra.runtime import checks
+from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState, SessionContinuation
 from orchestra.storage import transitions
-from orchestra.storage.db import Database, WriteJob
+from orchestra.storage.db import Database
 from orchestra.system.lines import Line
 from orchestra.system.process import AgentSpec, OutputHandler, SpawnError
 from orchestra.workspaces import git_checkpoints, landing
-from orchestra.workspaces.git_checkpoints import Checkout, GitError, MergeConflict, Repository
-
-if TYPE_CHECKING:
-    from orchestra.runtime.plans import Grown
+from orchestra.workspaces.git_checkpoints import Checkout, GitError, MergeConflict
 
 log = logging.getLogger(__name__)
 
 RAW_LINE_KEEP = 64 * 1024
 # Recording an execution's work is bounded by git_checkpoints.record itself; this is only a backstop.
 SHIELDED_CLEANUP_S = git_checkpoints.RECORD_BUDGET_S + git_checkpoints.RECORD_OVERRUN_S + 10.0
-
-
-@dataclass
-class Ending:
-    """How an execution ended: its status, with the error and the agent's exit code when there are."""
-
-    status: ExecutionStatus
-    error: str | None = None
-    exit_code: int | None = None
-
-
-@dataclass
-class FollowUp:
-    parent_id: str
-    session_id: str
-    parent_commit: str | None
-    worktree: Path | None  # the parent's working directory, re-created: CLIs find sessions by cwd
-    ran_on: str | None = None  # where the parent ran: the CLI's session files are there
-    merge: str | None = None  # a commit merged into the worktree first, its conflicts left for the agent
-
-
-@dataclass
-class RunState:
-    id: str
-    nodes: dict[str, Node]  # node rows of this run, fixed at launch
-    templates: dict[str, Template]
-    first_execution: dict[str, str]  # node id -> its queued execution
-    results: dict[str, UpstreamResult]  # upstream results, including those reused from earlier runs
-    commits: dict[str, str]  # node id -> the commit its work ended at (git workspaces)
-    workspace: str
-    repo: Repository | None = None
-    budget: Budget | None = None
-    inputs: dict[str, str] = field(default_factory=dict)  # the launch's values of {{inputs.NAME}}
-    follow_up: FollowUp | None = None
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    cancel_requested: bool = False
-    budget_exceeded: str | None = None
-    internal_error: str | None = None  # the run's own bookkeeping failed (see ProjectActor._drive_run)
-    # A run resumed after a restart: nodes that had already ended, and gates already waiting (since when)
-    ended: dict[str, ExecutionStatus] = field(default_factory=dict)
-    gates_waiting_since: dict[str, float] = field(default_factory=dict)
-    parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
-    grown: dict[str, Grown] = field(default_factory=dict)  # plan node id -> the nodes it added, until scheduled
-    spent_cost: float = 0.0
-    spent_tokens: int = 0
-    handles: dict[str, ExecutionHandle] = field(default_factory=dict)
-
-    def live_usage(self) -> tuple[float, int]:
-        cost, tokens = self.spent_cost, self.spent_tokens
-        for handle in self.handles.values():
-            extra_cost, extra_tokens = handle.usage()
-            cost, tokens = cost + extra_cost, tokens + extra_tokens
-        return cost, tokens
-
-
-@dataclass
-class ExecutionHandle:
-    id: str
-    node_id: str
-    run: RunState
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
-    stop_ending: Ending | None = None  # why the scope was cancelled, when something chose to stop it
-    process: Execution | None = None
-    parser: AgentParser | None = None
-    checkpoint: dict[str, Any] = field(default_factory=dict)
-    decision: trio.Event | None = None  # gates: set when approved or rejected
-    decided: Ending | None = None
-    comment: str | None = None  # the gate's decision comment, passed downstream as its result
-    check: checks.CheckResult | None = None  # how the node's check ended, when it ran
-    candidate: int | None = None  # best of N: which candidate of its node (its own branch)
-    pickable: dict[str, dict[str, Any]] | None = None  # a best-of-N pick: candidate execution id -> its work
-    proposal: str | None = None  # a plan's review: the task list (JSON text) that grows once approved
-    unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
-
-    async def settle(self, keep: int = 0) -> None:
-        """Wait for this execution's queued writes but the last ``keep``; raise the first error, if any."""
-        while len(self.unsettled) > keep:
-            await self.unsettled.pop(0).wait()
-
-    def stop(self, ending: Ending) -> None:
-        if self.stop_ending is None:
-            self.stop_ending = ending
-        self.scope.cancel()
-
-    def usage(self) -> tuple[float, int]:
-        if self.parser is None:
-            return 0.0, 0
-        report = self.parser.report
-        return report.cost_usd or 0.0, (report.input_tokens or 0) + (report.output_tokens or 0)
 
 
 def _without_nul(prompt: str) -> tuple[str, list[dict[str, Any]]]:
@@ -163,7 +71,7 @@ class AgentRunner:
         self.inherited_env = inherited_environment()
 
     async def attempt(self, run: RunState, node: Node, handle: ExecutionHandle, attempt: int,
-                      follow_up: FollowUp | None = None) -> Ending:
+                      follow_up: SessionContinuation | None = None) -> Ending:
         """Run the agent (continuing a session: ``follow_up``, else the run's), then the node's check."""
         agent = node["agent"]
         assert agent is not None  # an agent node
@@ -222,7 +130,7 @@ class AgentRunner:
             lambda tx: checks.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
 
     def _prompt_and_command(self, run: RunState, node: Node, template: Template,
-                            follow_up: FollowUp | None) -> tuple[str, list[str], str | None]:
+                            follow_up: SessionContinuation | None) -> tuple[str, list[str], str | None]:
         if follow_up is not None:
             assert template["resume_command"] is not None  # checked before the follow-up was stored
             return node["prompt"], template["resume_command"], follow_up.session_id
@@ -230,7 +138,7 @@ class AgentRunner:
         return render_prompt(node["prompt"], upstream, run.inputs), template["command"], None
 
     async def _checkout(self, run: RunState, node: Node, handle: ExecutionHandle,
-                        attempt: int, follow_up: FollowUp | None) -> Checkout:
+                        attempt: int, follow_up: SessionContinuation | None) -> Checkout:
         assert run.repo is not None
         branch = (f"orchestra/{run.id}/{node['id']}" + (f"-c{handle.candidate}" if handle.candidate else "")
                   + (f"-{attempt}" if attempt > 1 else ""))

@@ -16,9 +16,10 @@ from orchestra.core.rows import Landed, Node, Project
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
 from orchestra.runtime import landing as service
-from orchestra.runtime.execution import AgentRunner, Ending, ExecutionHandle, RunState
+from orchestra.runtime.execution import AgentRunner
 from orchestra.runtime.merge_repairs import MergeRepairs
-from orchestra.storage import transitions
+from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState
+from orchestra.storage import store, transitions
 from orchestra.workspaces import landing, pull_requests
 from orchestra.workspaces.git_checkpoints import GitError
 
@@ -31,9 +32,11 @@ class LandNode:
     repairs: MergeRepairs
     settings: Settings
 
-    async def run(self, run: RunState, node: Node, handle: ExecutionHandle, project: Project) -> Ending:
+    async def run(self, run: RunState, node: Node, handle: ExecutionHandle) -> Ending:
         self.runner.queue_status(handle, {"status": ExecutionStatus.RUNNING, "started_at": time.time()},
                                  EventType.EXECUTION_STARTED)
+        project_id = self.repairs.project_id
+        project = await self.repairs.db.read(lambda db: store.get_project(db, project_id))
         try:
             landed = await self._land(run, node, project)
         except (GitError, pull_requests.PullRequestError) as exc:

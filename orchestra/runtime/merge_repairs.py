@@ -20,13 +20,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
 from orchestra.core.rows import Node
 from orchestra.core.statuses import ExecutionStatus
-from orchestra.runtime.execution import ExecutionHandle, FollowUp, RunState
+from orchestra.runtime.hooks import AttemptRunner
+from orchestra.runtime.run_state import Attempt, ExecutionHandle, RunState, SessionContinuation
 from orchestra.storage import transitions
 from orchestra.storage.db import Database
 from orchestra.workspaces import landing
@@ -34,7 +34,6 @@ from orchestra.workspaces.git_checkpoints import GitError, Repository, run_git
 
 log = logging.getLogger(__name__)
 
-Execute = Callable[..., Awaitable[tuple[ExecutionStatus, dict[str, Any], ExecutionHandle]]]
 Settle = Callable[[ExecutionHandle], Awaitable[None]]
 
 
@@ -78,7 +77,7 @@ class MergeRepairs:
 
     db: Database
     project_id: str
-    execute: Execute
+    runner: AttemptRunner  # the run driver
     settle: Settle
 
     async def resolve(self, run: RunState, node_id: str, other: str, conflict: landing.BaseConflict,
@@ -114,9 +113,10 @@ class MergeRepairs:
             tx, self.project_id, run.id, node, 1, parent_execution_id=session.execution_id), wait_for_storage=True)
         worktree = Path(session.workspace) if session.workspace and session.workspace != run.workspace else None
         assert session.session_id is not None
-        follow_up = FollowUp(session.execution_id, session.session_id, session.commit, worktree, session.ran_on,
-                             merge=merging)
-        status, changes, handle = await self.execute(run, node | {"prompt": prompt}, execution_id, 1, follow_up)
+        follow_up = SessionContinuation(session.execution_id, session.session_id, session.commit, worktree,
+                                        session.ran_on, merge=merging)
+        status, changes, handle = await self.runner.execute(run, Attempt(node | {"prompt": prompt}, execution_id, 1,
+                                                                         follow_up))
         await self.settle(handle)
         commit = changes.get("commit_sha")
         if status != ExecutionStatus.SUCCEEDED or not isinstance(commit, str):

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlite_utils
@@ -36,7 +34,8 @@ from orchestra.core.models import Name, Slug, Strict
 from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
-from orchestra.runtime.execution import RunState
+from orchestra.runtime.hooks import TemplateSource
+from orchestra.runtime.run_state import Grown, RunState
 from orchestra.storage import store, transitions
 from orchestra.storage.db import Database, WriteJobContext
 
@@ -62,15 +61,6 @@ class PlanAnswer(Strict):
 
 class PlanError(Exception):
     """Why a plan node's answer cannot become nodes: the plan node fails with this message."""
-
-
-@dataclass
-class Grown:
-    """What a plan node added to its run, for the run's scheduler (:func:`schedule`)."""
-
-    node_ids: list[str]
-    sinks: list[str]  # the tasks no other task depends on: the plan node's downstream waits for them
-    summary: str  # the plan node's result as its tasks and downstream nodes see it
 
 
 def limits(node: Node) -> tuple[int, int]:
@@ -192,11 +182,8 @@ def _sinks(tasks: list[PlanTask], node_id: dict[str, str]) -> list[str]:
     return [node_id[task.id] for task in tasks if task.id not in needed]
 
 
-TemplateOf = Callable[[str], Awaitable[Template | None]]
-
-
 async def _tasks(answer: str | None, plan: Node,
-                 template_of: TemplateOf) -> tuple[list[PlanTask], dict[str, Template]] | str:
+                 source: TemplateSource) -> tuple[list[PlanTask], dict[str, Template]] | str:
     """The answer's tasks and the templates they run, or why they cannot become nodes."""
     try:
         tasks = parse(answer, *limits(plan))
@@ -210,16 +197,16 @@ async def _tasks(answer: str | None, plan: Node,
         agent = task.agent or plan["agent"]
         assert agent is not None  # a plan node runs an agent
         if agent not in templates:
-            template = await template_of(agent)
+            template = await source.template(agent)
             if template is None:
                 return f"task '{task.id}' names agent template '{agent}', which does not exist"
             templates[agent] = template
     return tasks, templates
 
 
-async def check(answer: str | None, plan: Node, template_of: TemplateOf) -> str | None:
+async def check(answer: str | None, plan: Node, source: TemplateSource) -> str | None:
     """Why the answer cannot become nodes, if so (a plan to be reviewed is checked before the review)."""
-    found = await _tasks(answer, plan, template_of)
+    found = await _tasks(answer, plan, source)
     return found if isinstance(found, str) else None
 
 
@@ -247,9 +234,9 @@ def stored_answer(db: sqlite_utils.Database, run_id: str, node_id: str) -> str |
 
 
 async def grow(db: Database, project_id: str, run: RunState, plan: Node, answer: str | None,
-               template_of: TemplateOf) -> str | None:
+               source: TemplateSource) -> str | None:
     """Turn a succeeded plan node's answer into nodes of its run; return why it could not, if so."""
-    found = await _tasks(answer, plan, template_of)
+    found = await _tasks(answer, plan, source)
     if isinstance(found, str):
         return found
     tasks, templates = found

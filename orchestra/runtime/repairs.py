@@ -20,7 +20,7 @@ from orchestra.core.models import Budget
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import ExecutionStatus, NodeKind
 from orchestra.runtime.checks import repair_prompt
-from orchestra.runtime.execution import ExecutionHandle, FollowUp, RunState
+from orchestra.runtime.run_state import ExecutionHandle, RunState, SessionContinuation
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class Repair:
     number: int  # 1 for the first repair of an attempt
     prompt: str
-    follow_up: FollowUp
+    follow_up: SessionContinuation
     spent: tuple[float, int]  # cost and tokens of the attempt's turns so far
 
 
@@ -59,5 +59,5 @@ def next_repair(run: RunState, node: Node, handle: ExecutionHandle, changes: dic
         log.warning("no repair of execution %s: %s", handle.id, over or "its agent reported no session id")
         return None
     worktree = handle.process.spec.cwd if run.repo is not None else None
-    follow_up = FollowUp(handle.id, session, changes.get("commit_sha"), worktree, handle.process.where)
+    follow_up = SessionContinuation(handle.id, session, changes.get("commit_sha"), worktree, handle.process.where)
     return Repair(number, repair_prompt(check, number, node["max_repairs"]), follow_up, spent)
