@@ -285,7 +285,8 @@ def _check_columns(changes: Row) -> None:
     if "candidates" in changes:
         changes["candidates"] = json.dumps(changes["candidates"]) if changes["candidates"] else None
     if "land" in changes:
-        changes["land"] = json.dumps(changes["land"]) if changes["land"] else None
+        land = {key: value for key, value in (changes["land"] or {}).items() if value is not None}
+        changes["land"] = json.dumps(land) if land else None
 
 
 def create_node(tx: WriteJobContext, project_id: str, fields: Row, builtin_ids: tuple[str, ...]) -> Node:
