@@ -107,7 +107,8 @@ async def test_push_pushes_the_result_branch_and_a_second_landing_changes_nothin
     branch = f"orchestra/{project['id']}/{run['id']}"
     result = by_node(run)["c"]["commit_sha"]
     assert git(bare, "rev-parse", f"refs/heads/{branch}") == result
-    assert run["landed"] == {"mode": "push", "branch": branch, "commit": result, "landed_at": run["landed"]["landed_at"]}
+    assert run["landed"] == {"mode": "push", "branch": branch, "commit": result,
+                             "landed_at": run["landed"]["landed_at"]}
     assert git(repo, "rev-parse", "main") != result  # push leaves the base alone
     before = refs(bare)
     again = await hub.post(f"/runs/{run['id']}/land")
@@ -338,3 +339,19 @@ async def test_a_project_without_a_land_node_and_bad_land_settings_are_refused(h
         assert response.status_code == 422 and "land" in response.text, response.text
     nodes = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
     assert [n["id"] for n in nodes] == ["a"]
+
+
+async def test_the_terminal_client_lands_a_run_and_status_shows_how(hub: LiveHub, tmp_path: Path) -> None:
+    from test_terminal_client import run_cli
+
+    project, _, _ = await git_project(hub, tmp_path)
+    await three_nodes_and_land(hub, project["id"], {"mode": "push"})
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    branch = f"orchestra/{project['id']}/{run['id']}"
+    commit = by_node(run)["c"]["commit_sha"][:12]
+    shown = await run_cli(hub, "status", run["id"])
+    assert f"  landed: pushed {branch} at {commit}" in shown.stdout.decode(), shown
+    landed = await run_cli(hub, "land", run["id"])
+    assert landed.returncode == 0 and f"landed: pushed {branch} at {commit}" in landed.stdout.decode()
+    failed = await run_cli(hub, "land", "run_nope")
+    assert failed.returncode != 0 and "does not exist" in failed.stderr.decode()

@@ -20,6 +20,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
 from orchestra.clients import known_hubs
+from orchestra.core.landed import landed_text
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import (
     EXECUTION_CHANGE_EVENT_TYPES,
@@ -314,6 +315,8 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
             print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
         for name, value in (run.get("inputs") or {}).items():
             print(f"  input {name} = {_short(value)}")
+        if run.get("landed"):
+            print(f"  landed: {landed_text(run['landed'])}")
         for e in run["executions"]:
             print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
         return 0
@@ -329,6 +332,12 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         status = execution["status"] if execution else "never run"
         after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
         print(f"  {node['id']:<24} {status:<12}{after}")
+    return 0
+
+
+async def _land(hub: RemoteHub, args: argparse.Namespace) -> int:
+    run = await request(hub, "POST", f"/runs/{args.run_id}/land")
+    print(f"run {run['id']} landed: {landed_text(run['landed'])}")
     return 0
 
 
@@ -424,6 +433,10 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     status = client("status", "show a project's nodes and their latest status, or one run", _status)
     status.add_argument("target", help="project id or name, or a run id (run_…)")
+
+    land = client("land", "land a finished run's work as its project's land node says (merge, push, pull request)",
+                  _land)
+    land.add_argument("run_id", metavar="RUN", help="run id (run_…)")
 
     cancel = client("cancel", "cancel a run (run_…) or one execution (exe_…)", _cancel)
     cancel.add_argument("target", help="run id or execution id")

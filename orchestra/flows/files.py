@@ -165,7 +165,8 @@ def _check_graph(parsed: ParsedFlow) -> None:
             raise parsed.error(("nodes", index, "id"), f"node '{node.id}' is defined twice")
         seen.add(node.id)
         if node.kind in ("gate", "land") and node.agent:
-            raise parsed.error(("nodes", index, "agent"), f"a {'gate' if node.kind == 'gate' else 'land node'} runs no agent: leave 'agent' out")
+            what = "gate" if node.kind == "gate" else "land node"
+            raise parsed.error(("nodes", index, "agent"), f"a {what} runs no agent: leave 'agent' out")
         if node.kind not in ("gate", "land") and not node.agent:
             raise parsed.error(("nodes", index, "agent"), f"an {node.kind} node needs 'agent', the id of an agent "
                                "template")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from orchestra.core.landed import landed_text
 from orchestra.core.rows import Landed, Node, Project
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
@@ -48,7 +49,7 @@ class LandNode:
         handle.checkpoint["commit_sha"] = landed.get("commit")
         if landed.get("branch"):
             handle.checkpoint["branch"] = landed["branch"]
-        handle.comment = _summary(landed)
+        handle.comment = landed_text(landed)
         self.runner.queue_output(handle, [{"kind": "text", "text": handle.comment}])
         return Ending(ExecutionStatus.SUCCEEDED)
 
@@ -85,15 +86,6 @@ class LandNode:
                 result = await self.repairs.resolve(run, author, result, conflict, node["max_repairs"],
                                                     f"the work it is merged with ({result[:12]})")
         return result
-
-
-def _summary(landed: Landed) -> str:
-    commit = landed.get("commit", "")[:12]
-    if landed["mode"] == "merge":
-        return f"merged into {landed.get('base')} at {commit}"
-    if landed["mode"] == "push":
-        return f"pushed {landed.get('branch')} at {commit}"
-    return f"pull request #{landed.get('number')}: {landed.get('url')} ({landed.get('branch')} at {commit})"
 
 
 async def premerge_fan_in(land: LandNode, run: RunState, node: Node) -> None:
