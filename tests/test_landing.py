@@ -147,6 +147,8 @@ async def test_pull_request_is_opened_with_the_runs_title_and_body_then_updated(
         assert post.body["title"] == "test project: Write c"
         assert run["id"] in post.body["body"] and "wrote-a" in post.body["body"]
         assert f"#project={project['id']}&run={run['id']}" in post.body["body"]
+        assert "| Write b (`b`) |" in post.body["body"] and "duration: " in post.body["body"]
+        assert "duration: —" not in post.body["body"]
         landed = run["landed"]
         assert (landed["url"], landed["number"], landed["branch"]) == (
             "https://github.example/acme/widgets/pull/1", 1, branch)

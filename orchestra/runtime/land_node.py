@@ -20,7 +20,7 @@ from orchestra.runtime import landing as service
 from orchestra.runtime.execution import AgentRunner
 from orchestra.runtime.merge_repairs import MergeRepairs
 from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState
-from orchestra.storage import store, transitions
+from orchestra.storage import history, store, transitions
 from orchestra.workspaces import landing, pull_requests
 from orchestra.workspaces.git_checkpoints import GitError
 
@@ -38,8 +38,9 @@ class LandNode:
                                  EventType.EXECUTION_STARTED)
         project_id = self.repairs.project_id
         project = await self.repairs.db.read(lambda db: store.get_project(db, project_id))
+        started = await self.repairs.db.read(lambda db: history.run_summary(db, run.id)["started_at"])
         try:
-            landed = await self._land(run, node, project)
+            landed = await self._land(run, node, project, time.time() - started if started else None)
         except (GitError, pull_requests.PullRequestError) as exc:
             self.runner.queue_output(handle, [{"kind": "error", "message": str(exc)}])
             return Ending(ExecutionStatus.FAILED, f"landing failed: {exc}")
@@ -53,7 +54,7 @@ class LandNode:
         self.runner.queue_output(handle, [{"kind": "text", "text": handle.comment}])
         return Ending(ExecutionStatus.SUCCEEDED)
 
-    async def _land(self, run: RunState, node: Node, project: Project) -> Landed:
+    async def _land(self, run: RunState, node: Node, project: Project, duration_s: float | None) -> Landed:
         repo = run.repo
         if repo is None:
             raise GitError("the project's workspace is not a git repository: there is no work to land")
@@ -64,7 +65,7 @@ class LandNode:
             raise GitError(f"no node upstream of '{node['id']}' left a commit: there is no work to land")
         steps = [service.Step(n, run.nodes[n]["title"], result.result, bool(run.nodes[n]["check"]))
                  for n, result in run.results.items() if n in run.nodes and run.nodes[n]["kind"] != NodeKind.GATE]
-        description = service.describe(project, run.id, steps, run.live_usage()[0], None, self.settings)
+        description = service.describe(project, run.id, steps, run.live_usage()[0], duration_s, self.settings)
         commit = await self.combine(run, node, ups, description.merge_message)
         try:
             return await service.land(repo, target, commit, description, self.settings)
