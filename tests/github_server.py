@@ -35,6 +35,7 @@ class GitHubServer:
     requests: list[Recorded] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     fail: tuple[int, dict[str, Any]] | None = None
+    ignore_head_filter: bool = False  # list every open pull request, as a server without ?head= support would
     port: int = 0
 
     @property
@@ -98,7 +99,7 @@ class GitHubServer:
         if method == "GET" and len(parts) == 4:
             head = query.get("head", "")
             return 200, [pull for pull in self.pulls.values() if pull["repo"] == slug and pull["state"] == "open"
-                         and f"{parts[1]}:{pull['head']['ref']}" == head]
+                         and (self.ignore_head_filter or f"{parts[1]}:{pull['head']['ref']}" == head)]
         if method == "POST" and len(parts) == 4:
             if not parsed.get("title") or not parsed.get("head") or not parsed.get("base"):
                 return 422, {"message": "Validation Failed", "errors": [{"resource": "PullRequest",

@@ -61,3 +61,10 @@ def test_repository_slug_from_a_remote_url(url: str, slug: str) -> None:
 def test_a_remote_url_without_owner_and_name_is_refused() -> None:
     with pytest.raises(PullRequestError, match="cannot tell the repository"):
         pull_requests.repository_slug("file:///widgets.git")
+
+
+async def test_an_open_pull_request_of_another_branch_is_not_updated(nursery: trio.Nursery) -> None:
+    server: GitHubServer = await nursery.start(GitHubServer(ignore_head_filter=True).serve)
+    await pull_requests.open_or_update(server.url, server.token, "acme/widgets", "other", "main", "Other", "b")
+    mine = await pull_requests.open_or_update(server.url, server.token, "acme/widgets", "mine", "main", "Mine", "b")
+    assert mine.created and mine.number == 2 and server.pulls[1]["title"] == "Other"

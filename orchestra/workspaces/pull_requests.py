@@ -58,7 +58,9 @@ async def open_or_update(api: str, token: str, slug: str, head: str, base: str, 
         async with httpx.AsyncClient(base_url=api.rstrip("/"), headers=headers, timeout=TIMEOUT_S) as client:
             listed = await _call(client, token, "GET", f"/repos/{slug}/pulls",
                                  params={"head": f"{owner}:{head}", "state": "open"})
-            existing = listed[0] if isinstance(listed, list) and listed else None
+            # the head filter is the server's; checked here too, so that a server ignoring it updates no other PR
+            existing = next((pull for pull in listed if isinstance(pull, dict)
+                             and (pull.get("head") or {}).get("ref") == head and "number" in pull), None)
             if existing is not None:
                 updated = await _call(client, token, "PATCH", f"/repos/{slug}/pulls/{existing['number']}",
                                       json=fields | {"base": base})
