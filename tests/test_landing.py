@@ -357,3 +357,22 @@ async def test_the_terminal_client_lands_a_run_and_status_shows_how(hub: LiveHub
     assert landed.returncode == 0 and f"landed: pushed {branch} at {commit}" in landed.stdout.decode()
     failed = await run_cli(hub, "land", "run_nope")
     assert failed.returncode != 0 and "does not exist" in failed.stderr.decode()
+
+
+async def test_a_run_resumed_at_its_gate_after_a_restart_lands(tmp_path: Path, agents: FakeAgents) -> None:
+    settings = make_settings(tmp_path, agents)
+    async with serving(settings) as hub:
+        project, repo, _ = await git_project(hub, tmp_path)
+        pid = project["id"]
+        await hub.create_node(pid, id="a", title="Write a", prompt="@write=a.txt:from-a")
+        await hub.create_node(pid, id="gate", title="Review", kind="gate", agent=None, depends_on=["a"])
+        await hub.create_node(pid, id="ship", title="Ship", kind="land", agent=None, land={"mode": "merge"},
+                              depends_on=["gate"])
+        launched = await hub.launch(pid)
+        gate_id = next(e["id"] for e in launched["executions"] if e["node_id"] == "gate")
+        await hub.wait_execution(gate_id, {"waiting"})
+    async with serving(settings) as hub:  # the hub stopped and started again: the gate still waits
+        assert (await hub.post(f"/executions/{gate_id}/approve", {})).status_code == 200
+        run = await hub.wait_run(launched)
+    assert run["status"] == "succeeded", run
+    assert git(repo, "rev-parse", "main") == by_node(run)["a"]["commit_sha"] == run["landed"]["commit"]
