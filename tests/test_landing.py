@@ -236,7 +236,9 @@ async def test_a_repair_that_does_not_resolve_fails_after_max_repairs_naming_the
 
 async def test_a_conflict_without_repairs_fails_the_landing_and_changes_nothing(hub: LiveHub, tmp_path: Path) -> None:
     _, repo, run = await conflicting_project(hub, tmp_path, "agent-line", max_repairs=0)
-    assert run["status"] == "failed" and "story.txt" in by_node(run)["ship"]["error"]
+    error = by_node(run)["ship"]["error"]
+    assert run["status"] == "failed" and "the base branch 'main'" in error and "conflicts with the work of node 'a' " \
+        "in story.txt; allow repair turns (max_repairs)" in error, error
     assert git(repo, "log", "-1", "--format=%s", "main") == "a person's edit"
 
 

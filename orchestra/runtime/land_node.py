@@ -9,6 +9,7 @@ files of a conflict its repair turns did not resolve), the result branches left 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState
 from orchestra.storage import history, store, transitions
 from orchestra.workspaces import landing, pull_requests
 from orchestra.workspaces.git_checkpoints import GitError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,5 +101,5 @@ async def premerge_fan_in(land: LandNode, run: RunState, node: Node) -> None:
         return
     try:
         await land.combine(run, node, ups, f"orchestra: merge upstream of {node['id']}")
-    except GitError:
-        return
+    except GitError as exc:  # the node's own worktree then fails to be prepared, naming the files
+        log.warning("fan-in of node %s not repaired: %s", node["id"], exc)

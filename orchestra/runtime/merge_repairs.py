@@ -84,6 +84,9 @@ class MergeRepairs:
                       max_repairs: int, what: str) -> str:
         """The commit that resolves merging ``other`` into ``node_id``'s work (a merge commit on its branch)."""
         assert run.repo is not None
+        if max_repairs < 1:
+            raise GitError(f"{what} conflicts with the work of node '{node_id}' in {', '.join(conflict.files)}; "
+                           "allow repair turns (max_repairs) or merge by hand") from None
         node, files, why = run.nodes[node_id], conflict.files, ""
         markers, remaining = dict(conflict.markers), list(files)
         session = await self.db.write(lambda tx: latest_session(tx.db, run.id, node_id), wait_for_storage=True)

@@ -41,6 +41,7 @@ class BaseConflict(MergeConflict):
 
     def __init__(self, files: list[str], commit: str, tip: str, markers: dict[str, str]) -> None:
         super().__init__(files, commit)
+        self.args = (f"merging {commit[:12]} into {tip[:12]} conflicts in {', '.join(files)}",)
         self.tip = tip
         self.markers = markers
 
