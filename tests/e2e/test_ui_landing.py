@@ -1,6 +1,6 @@
-"""The runs view lands a finished run (its project has a land node) and shows how it landed, in a real
-browser against a real hub: the "Land" action pushes the run's branch to a bare repository, and a run
-landed as a pull request shows the pull request's link."""
+"""Landing in a real browser against a real hub: the node editor makes a land node, the runs view lands a
+finished run with it (its "Land" action pushes the run's branch to a bare repository; a refusal is
+shown as a toast) and shows how the run landed."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def git(cwd: Path, *args: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def test_land_from_the_runs_view_and_the_landed_line(page: Page, hub: BrowserTestHub, tmp_path: Path) -> None:
+def test_a_land_node_from_the_editor_then_land_from_the_runs_view(page: Page, hub: BrowserTestHub, tmp_path: Path) -> None:
     project_id = api_project(hub, "Landing", [{"id": "a", "title": "A", "prompt": "@write=a.txt:from-a"}])
     bare = tmp_path / "acme" / "widgets.git"
     bare.mkdir(parents=True)
@@ -44,11 +44,21 @@ def test_land_from_the_runs_view_and_the_landed_line(page: Page, hub: BrowserTes
         run_id = api.post("/launch", json={"project_id": project_id}).json()["run_id"]
         run = wait_run(api, run_id)
         assert run["status"] == "succeeded", run
-        # The land node comes after the run: the Land action lands that run's work (a push: no remote yet).
-        land = api.post(f"/projects/{project_id}/nodes", json={
-            "id": "ship", "title": "Ship", "kind": "land", "land": {"mode": "push"}, "depends_on": ["a"]})
-        assert land.status_code == 201, land.text
+        # The land node comes after the run, made in the node editor: the Land action lands that run's work.
         open_ui(page, hub, project_id)
+        page.click("[data-action=add-node]")
+        form = page.locator("orc-node-editor form")
+        form.locator("[name=kind]").select_option("land")
+        expect(form.locator(".agent-fields")).to_be_hidden()
+        form.get_by_label("Title", exact=True).fill("Ship")
+        form.locator("[name=land_mode]").select_option("push")
+        form.locator("[name=land_branch]").fill("agents/ship")
+        form.locator("input[name=depends_on][value=a]").check()
+        form.locator("[type=submit]").click()
+        expect(form.locator("h3")).to_have_text("Node ship")
+        node = api.get(f"/projects/{project_id}/nodes/ship").json()
+        assert (node["kind"], node["land"], node["agent"], node["depends_on"]) == (
+            "land", {"mode": "push", "branch": "agents/ship"}, None, ["a"])
         open_runs(page)
         run_row(page, run_id).click()
         detail = page.locator("orc-runs-view .run-detail")
@@ -57,6 +67,6 @@ def test_land_from_the_runs_view_and_the_landed_line(page: Page, hub: BrowserTes
         expect(detail.locator(".run-landed")).to_have_count(0)
         git(workspace, "remote", "add", "origin", f"file://{bare}")
         detail.locator("[data-action=land-viewed-run]").click()
-        branch = f"orchestra/{project_id}/{run_id}"
+        branch = "agents/ship"
         expect(detail.locator(".run-landed")).to_contain_text(f"Landed: pushed {branch}")
         assert git(bare, "rev-parse", f"refs/heads/{branch}") == api.get(f"/runs/{run_id}").json()["landed"]["commit"]
