@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 
 import trio
@@ -23,7 +23,7 @@ from orchestra.workspaces.git_checkpoints import Repository
 from .stats import latency_summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from github_server import GitHubServer  # noqa: E402  (the tests' stand-in)
+from github_server import GitHubServer  # the tests' stand-in
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -43,9 +43,10 @@ def work(repo: Path, start: str, name: str) -> str:
     return git(repo, "commit-tree", tree, "-p", start, "-m", name)
 
 
-async def timed(samples: list[float], step: Callable[[], Awaitable[object]]) -> None:
+async def timed(samples: list[float], step: Awaitable[object]) -> None:
+    """Time one step (a coroutine not started yet)."""
     started = time.perf_counter()
-    await step()
+    await step
     samples.append(time.perf_counter() - started)
 
 
@@ -71,16 +72,17 @@ async def main(n: int) -> dict[str, dict[str, float]]:
                 tip = git(repo, "rev-parse", "main")
                 result = work(repo, tip, f"ff-{i}.txt")
                 await timed(results["merge_fast_forward"],
-                            lambda: landing.merge_into_base(repository, result, "main", "land"))
+                            landing.merge_into_base(repository, result, "main", "land"))
                 await timed(results["merge_again"],
-                            lambda: landing.merge_into_base(repository, result, "main", "land"))
+                            landing.merge_into_base(repository, result, "main", "land"))
                 side = work(repo, result, f"side-{i}.txt")
                 git(repo, "merge", "-q", "--ff-only", work(repo, result, f"moved-{i}.txt"))
-                await timed(results["merge_commit"], lambda: landing.merge_into_base(repository, side, "main", "land"))
-                await timed(results["push"], lambda: landing.push(repository, side, "origin", f"run/{i}"))
-                await timed(results["push_again"], lambda: landing.push(repository, side, "origin", f"run/{i}"))
+                await timed(results["merge_commit"],
+                            landing.merge_into_base(repository, side, "main", "land"))
+                await timed(results["push"], landing.push(repository, side, "origin", f"run/{i}"))
+                await timed(results["push_again"], landing.push(repository, side, "origin", f"run/{i}"))
                 for key in ("pull_request_open", "pull_request_update"):
-                    await timed(results[key], lambda: pull_requests.open_or_update(
+                    await timed(results[key], pull_requests.open_or_update(
                         server.url, server.token, "acme/widgets", f"run/{i}", "main", "title", "body"))
             nursery.cancel_scope.cancel()
     return {key: latency_summary(values) for key, values in results.items()}
