@@ -378,3 +378,17 @@ async def test_a_run_resumed_at_its_gate_after_a_restart_lands(tmp_path: Path, a
         run = await hub.wait_run(launched)
     assert run["status"] == "succeeded", run
     assert git(repo, "rev-parse", "main") == by_node(run)["a"]["commit_sha"] == run["landed"]["commit"]
+
+
+async def test_launching_only_the_land_node_lands_the_latest_work_of_the_nodes_above(
+        hub: LiveHub, tmp_path: Path) -> None:
+    project, repo, bare = await git_project(hub, tmp_path, remote=False)
+    await three_nodes_and_land(hub, project["id"], {"mode": "push"})
+    first = await hub.wait_run(await hub.launch(project["id"]))
+    assert first["status"] == "failed" and "no remote named 'origin'" in by_node(first)["ship"]["error"]
+    git(repo, "remote", "add", "origin", f"file://{bare}")
+    again = await hub.wait_run(await hub.launch(project["id"], ["ship"]))  # the upstream results are reused
+    assert again["status"] == "succeeded", again
+    assert [e["node_id"] for e in again["executions"]] == ["ship"]
+    branch = f"orchestra/{project['id']}/{again['id']}"
+    assert git(bare, "rev-parse", f"refs/heads/{branch}") == by_node(first)["c"]["commit_sha"]

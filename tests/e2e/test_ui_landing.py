@@ -29,7 +29,8 @@ def git(cwd: Path, *args: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def test_a_land_node_from_the_editor_then_land_from_the_runs_view(page: Page, hub: BrowserTestHub, tmp_path: Path) -> None:
+def test_a_land_node_from_the_editor_then_land_from_the_runs_view(
+        page: Page, hub: BrowserTestHub, tmp_path: Path) -> None:
     project_id = api_project(hub, "Landing", [{"id": "a", "title": "A", "prompt": "@write=a.txt:from-a"}])
     bare = tmp_path / "acme" / "widgets.git"
     bare.mkdir(parents=True)
