@@ -20,6 +20,7 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
 from orchestra.clients import known_hubs
+from orchestra.clients.status_text import status_text
 from orchestra.core.landed import landed_text
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import (
@@ -116,7 +117,7 @@ class Printer:
 
     def snapshot(self, snapshot: dict[str, Any]) -> None:
         project = snapshot["project"]
-        latest = {e["node_id"]: e["status"] for e in snapshot["executions"]}
+        latest = {e["node_id"]: status_text(e) for e in snapshot["executions"]}
         self.line(None, None, f"project {project['name']} ({project['id']}): {len(snapshot['nodes'])} node(s)")
         for node in snapshot["nodes"]:
             after = f" after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
@@ -159,7 +160,7 @@ class Printer:
             details.append(f"{execution['input_tokens']} in / {execution.get('output_tokens')} out tokens")
         if execution.get("cost_usd"):
             details.append(f"${execution['cost_usd']:.4f}")
-        text = status + (f" ({', '.join(details)})" if details else "")
+        text = status_text(execution) + (f" ({', '.join(details)})" if details else "")
         if execution.get("error") and status != ExecutionStatus.SUCCEEDED:
             text += f": {execution['error']}"
         self.line(ts, node, text)
@@ -318,7 +319,7 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         if run.get("landed"):
             print(f"  landed: {landed_text(run['landed'])}")
         for e in run["executions"]:
-            print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
+            print(f"  {e['node_id']:<24} {status_text(e):<12} attempt {e['attempt']}  {e['id']}")
         return 0
     project = await resolve_project(hub, args.target)
     nodes = (await request(hub, "GET", f"/projects/{project['id']}/nodes"))["nodes"]
@@ -329,7 +330,7 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
           + (f", last run {last['id']} {last['status']}" if last else ""))
     for node in nodes:
         execution = latest.get(node["id"])
-        status = execution["status"] if execution else "never run"
+        status = status_text(execution) if execution else "never run"
         after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
         print(f"  {node['id']:<24} {status:<12}{after}")
     return 0

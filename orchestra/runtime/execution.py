@@ -83,7 +83,7 @@ class AgentRunner:
         stdin_prompt = template.get("stdin_prompt")
         if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and stdin_prompt:
             argv_template, stdin = prompt_on_stdin(argv_template, stdin_prompt), prompt.encode()
-        handle.parser = make_parser(template["output"])
+        handle.parser = make_parser(template["output"], tuple(template.get("limit_patterns") or ()))
         project_limiter, hub_limiter = self.limiters
         async with project_limiter, hub_limiter:
             checkout: Checkout | None = None
@@ -220,6 +220,8 @@ class AgentRunner:
             self.queue_output(handle, closing)
         if parser.report.succeeded:
             return Ending(ExecutionStatus.SUCCEEDED, None, process_exit.exit_code)
+        if parser.report.limit is not None:  # the driver decides when it goes on (orchestra/runtime/parking.py)
+            return Ending(ExecutionStatus.PARKED, parser.report.error, process_exit.exit_code)
         return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
 
     def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
@@ -282,7 +284,7 @@ class AgentRunner:
                    "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
                    "proc_start": process.start_ticks if process else None,
                    "base_commit": handle.checkpoint.get("base_commit"),
-                   "ran_on": process.where if process else None}
+                   "ran_on": process.where if process else None, "resume_at": None, "error": None}
         self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from orchestra.core.landed import landed_text
 from orchestra.core.rows import Landed, Node, Project
@@ -19,13 +20,23 @@ from orchestra.core.settings import Settings
 from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
 from orchestra.runtime import landing as service
 from orchestra.runtime.execution import AgentRunner
-from orchestra.runtime.merge_repairs import MergeRepairs
+from orchestra.runtime.hooks import AttemptRunner
+from orchestra.runtime.merge_repairs import MergeRepairs, Settle
 from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState
 from orchestra.storage import history, store, transitions
+from orchestra.storage.db import Database
 from orchestra.workspaces import landing, pull_requests
 from orchestra.workspaces.git_checkpoints import GitError
 
 log = logging.getLogger(__name__)
+
+
+class Driver(AttemptRunner, Protocol):
+    """What a land node needs of its run driver (:class:`orchestra.runtime.driver.RunDriver`)."""
+
+    db: Database
+    project_id: str
+    runner: AgentRunner
 
 
 @dataclass
@@ -35,6 +46,11 @@ class LandNode:
     runner: AgentRunner
     repairs: MergeRepairs
     settings: Settings
+
+    @classmethod
+    def of(cls, driver: Driver, settle: Settle, settings: Settings) -> LandNode:
+        """A run driver's land nodes: their repair turns run through the driver."""
+        return cls(driver.runner, MergeRepairs(driver.db, driver.project_id, driver, settle), settings)
 
     async def run(self, run: RunState, node: Node, handle: ExecutionHandle) -> Ending:
         self.runner.queue_status(handle, {"status": ExecutionStatus.RUNNING, "started_at": time.time()},

@@ -30,6 +30,7 @@ class Ending:
     status: ExecutionStatus
     error: str | None = None
     exit_code: int | None = None
+    resume_at: float | None = None  # parked at a usage/rate limit: when it goes on (orchestra/runtime/parking.py)
 
 
 @dataclass
@@ -75,7 +76,9 @@ class RunState:
     # A run resumed after a restart: nodes that had already ended, and gates already waiting (since when)
     ended: dict[str, ExecutionStatus] = field(default_factory=dict)
     gates_waiting_since: dict[str, float] = field(default_factory=dict)
-    parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
+    parked: set[str] = field(default_factory=set)  # gates (and parked executions) left waiting while the hub stops
+    # A run resumed after a restart: node id -> its execution's row, parked at a usage/rate limit
+    limit_parked: dict[str, dict[str, Any]] = field(default_factory=dict)
     grown: dict[str, Grown] = field(default_factory=dict)  # plan node id -> the nodes it added, until scheduled
     spent_cost: float = 0.0
     spent_tokens: int = 0
@@ -142,6 +145,7 @@ class Attempt:
     candidate: int | None = None
     pickable: dict[str, dict[str, Any]] | None = None
     proposal: str | None = None
+    may_park: bool = False  # a usage/rate limit parks it (else it fails: best-of-N candidates)
 
 
 class Outcome(NamedTuple):

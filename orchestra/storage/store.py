@@ -177,7 +177,7 @@ def get_node(db: sqlite_utils.Database, project_id: str, node_id: str) -> Node:
 
 
 def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")  # one class: linear
     return slug or "node"
 
 
@@ -396,6 +396,7 @@ def _present_template(row: Row) -> Template:
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
+    row["limit_patterns"] = json.loads(row["limit_patterns"]) if row.get("limit_patterns") else None
     row["builtin"] = False
     return cast(Template, row)
 
@@ -419,6 +420,7 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
         "resume_command": json.dumps(resume) if resume else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
+        "limit_patterns": json.dumps(fields["limit_patterns"]) if fields.get("limit_patterns") else None,
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)

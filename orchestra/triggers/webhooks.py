@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from orchestra.core.errors import NotFound
+from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.storage import store
 from orchestra.storage.db import WriteJobContext, fetch_rows
 
@@ -65,6 +65,12 @@ def secret_of(db: sqlite_utils.Database, project_id: str) -> tuple[str, dict[str
 def set_webhook(tx: WriteJobContext, project_id: str, secret: str, inputs: dict[str, str],
                 node_ids: list[str] | None) -> dict[str, Any]:
     store.require_project(tx.db, project_id)
+    if node_ids:  # refused now, not at every delivery
+        known = {node for (node,) in tx.execute("SELECT id FROM nodes WHERE project_id = ?", [project_id])}
+        unknown = [node for node in node_ids if node not in known]
+        if unknown:
+            raise Unprocessable(f"invalid field 'node_ids': project '{project_id}' has no node(s) "
+                                f"{', '.join(unknown)}", {"field": "node_ids", "unknown": unknown})
     now = time.time()
     tx.execute(
         "INSERT INTO webhooks (project_id, secret, inputs, node_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
