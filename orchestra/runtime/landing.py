@@ -128,7 +128,7 @@ async def land(repo: Repository, target: Target, commit: str, description: Descr
     return landed
 
 
-def describe(project: Project, run_id: str, steps: list[Step], cost_usd: float, duration_s: float | None,
+def describe(project: Project, run_id: str, steps: list[Step], cost_usd: float | None, duration_s: float | None,
              settings: Settings) -> Description:
     """A pull request's title and body, and a merge commit's message, from the run."""
     titles = [step.title for step in steps]
@@ -140,7 +140,8 @@ def describe(project: Project, run_id: str, steps: list[Step], cost_usd: float, 
         result = " ".join(step.result.split())[:RESULT_PREVIEW_CHARS].replace("|", "\\|") or "—"
         lines.append(f"| {step.title} (`{step.node_id}`) | {result} | {'passed' if step.checked else '—'} |")
     duration = f"{duration_s:.0f} s" if duration_s is not None else "—"
-    lines += ["", f"Cost: ${cost_usd:.4f} · duration: {duration}"]
+    cost = f"${cost_usd:.4f}" if cost_usd is not None else "—"  # None: no agent reported a cost
+    lines += ["", f"Cost: {cost} · duration: {duration}"]
     message = "\n".join([f"orchestra: land run {run_id} of {project['name']}", "",
                          *(f"- {step.title} ({step.node_id})" for step in steps)])
     return Description(title, "\n".join(lines), message)
