@@ -299,7 +299,7 @@ class RunDriver:
         run.spent_cost += cost
         run.spent_tokens += tokens
         assert ending is not None
-        changes = _ending_changes(handle, ending)
+        changes = handle.ending_changes(ending)
         if handle.parser is not None and not node["model"]:
             changes["model"] = handle.parser.report.model  # the CLI's default, as it reported it
         event = EventType.EXECUTION_FINISHED
@@ -372,27 +372,6 @@ class RunDriver:
         assert handle.decided is not None
         return handle.decided
 
-
-
-def _ending_changes(handle: ExecutionHandle, ending: Ending) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
-                               "finished_at": time.time()}
-    process, parser = handle.process, handle.parser
-    if process is not None:
-        changes["stderr"] = process.stderr_text
-        if ending.exit_code is None:
-            changes["exit_code"] = process.returncode
-    if parser is not None:
-        report = parser.report
-        changes |= {"result_text": report.result_text, "session_id": report.session_id,
-                    "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
-                    "cost_usd": report.cost_usd}
-    if handle.decision is not None or handle.comment is not None:  # a gate's decision; how a land node landed
-        changes["result_text"] = handle.comment or ("approved" if ending.status == ExecutionStatus.SUCCEEDED else None)
-    for key in ("base_commit", "commit_sha", "branch"):
-        if key in handle.checkpoint:
-            changes[key] = handle.checkpoint[key]
-    return changes
 
 
 def _failure_message(exc: Exception) -> str:

@@ -6,6 +6,7 @@ attempts (:mod:`orchestra.runtime.execution`), and the node kinds that shape a r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -122,6 +123,29 @@ class ExecutionHandle:
         if self.stop_ending is None:
             self.stop_ending = ending
         self.scope.cancel()
+
+    def ending_changes(self, ending: Ending) -> dict[str, Any]:
+        """The execution row's changes at its end: status, error, exit code, what its agent reported, the
+        decision at a gate, and its work's commits."""
+        changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
+                                   "finished_at": time.time()}
+        process, parser = self.process, self.parser
+        if process is not None:
+            changes["stderr"] = process.stderr_text
+            if ending.exit_code is None:
+                changes["exit_code"] = process.returncode
+        if parser is not None:
+            report = parser.report
+            changes |= {"result_text": report.result_text, "session_id": report.session_id,
+                        "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
+                        "cost_usd": report.cost_usd}
+        if self.decision is not None or self.comment is not None:  # a gate's decision; how a land node landed
+            approved = ending.status == ExecutionStatus.SUCCEEDED
+            changes["result_text"] = self.comment or ("approved" if approved else None)
+        for key in ("base_commit", "commit_sha", "branch"):
+            if key in self.checkpoint:
+                changes[key] = self.checkpoint[key]
+        return changes
 
     def usage(self) -> tuple[float, int]:
         if self.parser is None:
