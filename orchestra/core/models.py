@@ -116,6 +116,8 @@ class LandSettings(Strict):
     base: BranchName | None = None  # merge: the branch to land on; pull_request: the PR's base (default: the
     # branch checked out in the workspace)
     branch: BranchName | None = None  # push, pull_request: the branch pushed (default orchestra/<project>/<run>)
+
+
 MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
 MaxDepth = Annotated[int, Field(ge=1, le=20)]
 MAX_CANDIDATES = 5
