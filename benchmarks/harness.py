@@ -206,7 +206,7 @@ async def _start_profiler(hub: HubProcess, profile_to: Path | None) -> trio.Proc
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out = profile_to / f"hub-{hub.pid}.txt"
     argv = [spy, "record", "--pid", str(hub.pid), "--rate", "250", "--format", "raw", "--output", str(out),
-            "--nonblocking", "--threads"]
+            "--nonblocking", "--threads"] + (["--gil"] if os.environ.get("ORCHESTRA_BENCH_PROFILE_GIL") else [])
     if os.environ.get("ORCHESTRA_BENCH_PROFILE_IDLE"):
         argv.append("--idle")
     process = await trio.lowlevel.open_process(

@@ -13,6 +13,9 @@ prompts too long for one argument) may carry directives, so one fake CLI serves 
   @sleep=S       sleep S seconds before printing
   @delay=S       sleep S seconds between lines
   @hang          print all but the closing line, then sleep until killed
+  @until=F       before the closing line (after @lines), go on printing text messages "line N+1", ...
+                 (one per @delay, else per 0.01 s) until file F exists: a stream that lasts until the
+                 test releases it, however slow the machine
   @lines=N       before the closing line, add N text messages "line 1".."line N" in the transcript's format
   @garbage       before the closing line, add a non-JSON line, invalid UTF-8, a 5 MB JSON line and an
                  object of unknown type
@@ -133,6 +136,7 @@ def main(argv: list[str]) -> int:
 
     fmt = detect_format(lines)
     closing = closing_index(lines, fmt)
+    transcript = list(lines)  # the recording alone: text_line reads it for each line it makes
     extra: list[bytes] = []
     if "lines" in d:
         extra += [text_line(fmt, i, lines) for i in range(1, int(d["lines"]) + 1)]
@@ -156,16 +160,31 @@ def main(argv: list[str]) -> int:
 
     out = sys.stdout.buffer
     try:
-        for i, line in enumerate(lines[:closing] if "hang" in d else lines):
+        shown = lines[:closing] if "hang" in d else lines
+        for i, line in enumerate(shown):
+            if i == closing and "until" in d:
+                print_until(Path(d["until"]), fmt, transcript, int(d.get("lines", 0)), float(d.get("delay", 0.01)))
             if i and "delay" in d:
                 time.sleep(float(d["delay"]))
             out.write(line + b"\n")
             out.flush()
+        if closing >= len(shown) and "until" in d:
+            print_until(Path(d["until"]), fmt, transcript, int(d.get("lines", 0)), float(d.get("delay", 0.01)))
         while "hang" in d:
             time.sleep(3600)
     except BrokenPipeError:
         return exit_code
     return exit_code
+
+
+def print_until(release: Path, fmt: str, lines: list[bytes], after: int, delay: float) -> None:
+    """Text messages numbered from ``after + 1``, one per ``delay`` seconds, until ``release`` exists."""
+    n = after
+    while not release.exists():
+        n += 1
+        time.sleep(delay)
+        sys.stdout.buffer.write(text_line(fmt, n, lines) + b"\n")
+        sys.stdout.buffer.flush()
 
 
 def install(bin_dir: Path, name: str, transcript: Path, record: Path | None = None) -> Path:

@@ -29,9 +29,11 @@ async def test_backup_while_the_hub_writes_and_a_hub_starts_on_the_copy(tmp_path
     env = hub_env(tmp_path, TOKEN, ORCHESTRA_CLAUDE_BIN=str(agents.bin_dir / "claude"))
     db = tmp_path / "orchestra.db"
     copies = [tmp_path / f"copy{i}.db" for i in range(3)]
+    release = tmp_path / "release"
     async with hub_process(env) as hub:
-        # An agent that prints 4,000 lines over several seconds: the hub stores events all along.
-        launched = await launch_one(hub, "@lines=4000 @delay=0.002", name="backed up")
+        # An agent that prints a line every 2 ms until the test releases it, after the backups: the hub
+        # stores events all along the copies, however slow the machine.
+        launched = await launch_one(hub, f"@lines=100 @delay=0.002 @until={release}", name="backed up")
         await wait_for_event(hub, launched["project_id"], lambda e: e["type"] == "execution.output")
         for copy in copies:
             done = await trio.to_thread.run_sync(run_backup, db, copy)
@@ -39,7 +41,10 @@ async def test_backup_while_the_hub_writes_and_a_hub_starts_on_the_copy(tmp_path
             assert "integrity ok" in done.stdout
         async with hub.http() as http:
             run = (await http.get(f"/runs/{launched['run_id']}")).json()
-        assert run["status"] == "running", "the run ended before the backups did: they did not overlap the writes"
+        assert run["status"] == "running", "the agent streams until released: the run cannot have ended"
+        release.touch()
+        finished = await wait_for_event(hub, launched["project_id"], lambda e: e["type"] == "run.finished")
+        assert finished["run"]["status"] == "succeeded", finished
         await stop(hub)
 
     assert_good_copies(copies)

@@ -20,7 +20,7 @@ import pytest
 import trio
 from conftest import TOKEN, WAIT_S, LiveHub
 from test_api_errors import assert_error, unchanged
-from test_ws import collect_until, run_finished, ws_url
+from test_ws import FLOOD_WAIT_S, collect_until, run_finished, ws_url
 from trio_websocket import ConnectionClosed, ConnectionRejected, open_websocket_url
 
 from orchestra.core.settings import Settings
@@ -473,7 +473,7 @@ async def test_subscriber_that_never_reads_is_dropped_and_logged_while_others_go
                 with trio.fail_after(WAIT_S):
                     await bus.wait_for_subscribers(pid, 2)
                 launched = await hub.launch(pid)
-                events = await collect_until(fast, run_finished(launched["run_id"]))
+                events = await collect_until(fast, run_finished(launched["run_id"]), FLOOD_WAIT_S)
                 with trio.fail_after(WAIT_S):
                     await dropped.seen.wait()
                 assert bus.subscriber_count(pid) == 1  # its buffer is gone; the fast one is still there

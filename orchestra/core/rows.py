@@ -30,6 +30,7 @@ class Project(TypedDict):
     description: str
     workspace: str
     max_parallel: int | None
+    notify: str | None  # apprise URLs for this project's notifications (orchestra/runtime/notifications.py)
     created_at: float
     updated_at: float
     node_count: int
@@ -158,6 +159,7 @@ class Run(TypedDict):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    seen_at: float | None  # a failed run leaves the attention list once seen (POST /runs/{id}/seen)
     totals: Totals
     landed: NotRequired[Landed | None]  # how its work landed (a land node, or POST /runs/{id}/land)
     executions: NotRequired[list[Execution]]  # GET /runs/{id} only

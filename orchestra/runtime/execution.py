@@ -191,9 +191,10 @@ class AgentRunner:
             self._queue_started(handle, prompt, argv, process, cwd)
             if notes:
                 self.queue_output(handle, notes)
-            log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
-                                                 "execution_id": handle.id, "pid": process.pid,
-                                                 "agent": node["agent"], "where": process.where})
+            # DEBUG: a journal line per start costs ~0.1 ms of the hub's CPU (docs/PERFORMANCE.md).
+            log.debug("execution started", extra={"run_id": run.id, "node_id": node["id"],
+                                                  "execution_id": handle.id, "pid": process.pid,
+                                                  "agent": node["agent"], "where": process.where})
             timeout = node["timeout_s"]
             budget = node.get("budget")
             node_budget = Budget.model_validate(budget) if budget else None  # parsed once per execution

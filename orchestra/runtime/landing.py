@@ -133,7 +133,7 @@ def describe(project: Project, run_id: str, steps: list[Step], cost_usd: float |
     """A pull request's title and body, and a merge commit's message, from the run."""
     titles = [step.title for step in steps]
     title = f"{project['name']}: {titles[-1] if titles else 'run ' + run_id}"[:200]
-    link = f"http://{settings.host}:{settings.port}/#project={project['id']}&run={run_id}"
+    link = f"{settings.ui_link_base}#project={project['id']}&run={run_id}"  # ORCHESTRA_UI_URL, else the tunnel's
     lines = [f"Landed by Orchestra from run [{run_id}]({link}) of project **{project['name']}**.", "",
              "| node | result | check |", "|---|---|---|"]
     for step in steps:
