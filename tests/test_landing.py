@@ -392,3 +392,15 @@ async def test_launching_only_the_land_node_lands_the_latest_work_of_the_nodes_a
     assert [e["node_id"] for e in again["executions"]] == ["ship"]
     branch = f"orchestra/{project['id']}/{again['id']}"
     assert git(bare, "rev-parse", f"refs/heads/{branch}") == by_node(first)["c"]["commit_sha"]
+
+
+def test_the_run_finished_notification_says_how_the_run_landed() -> None:
+    from orchestra.runtime.notifications import run_finished_message
+
+    run = {"id": "run_1", "project_id": "prj_1", "status": "succeeded", "created_at": 0.0, "started_at": 0.0,
+           "finished_at": 12.0, "totals": {"cost_usd": 0.5}, "error": None,
+           "landed": {"mode": "pull_request", "branch": "orchestra/prj_1/run_1", "commit": "a" * 40,
+                      "url": "https://github.com/acme/widgets/pull/7", "number": 7, "landed_at": 12.0}}
+    body = run_finished_message(run, "shop", "http://localhost:8000/ui/#project=prj_1").body
+    assert "Landed: pull request #7 https://github.com/acme/widgets/pull/7 (orchestra/prj_1/run_1 at aaaaaaaaaaaa)" \
+        in body
