@@ -3,7 +3,8 @@
 default; ``token``, ``url``, ``backup``, ``hubs``, ``connect-info``), which act on this machine's hub
 and its settings; to the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``:
 :mod:`orchestra.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
-(:mod:`orchestra.connect`, :mod:`orchestra.desktop`), which reach a hub from a laptop.
+(:mod:`orchestra.connect`, :mod:`orchestra.desktop`), which reach a hub from a laptop; and to ``mcp``
+(:mod:`orchestra.clients.mcp_server`), the hub as an MCP server over stdio.
 """
 
 from __future__ import annotations
@@ -130,12 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="copy the database consistently, even while the hub runs")
     backup.add_argument("file", help="where to write the copy (a directory: a dated file inside it)")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
-    from orchestra.clients import connect, desktop
+    from orchestra.clients import connect, desktop, inbox, mcp_server
     from orchestra.clients.terminal_client import add_client_commands
 
     add_client_commands(commands)
+    inbox.add_commands(commands)
     connect.add_command(commands)
     desktop.add_command(commands)
+    mcp_server.add_command(commands)
     return parser
 
 
@@ -158,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestra.clients.connect import run as run_connect
 
         return run_connect(args)
+    if args.command == "mcp":  # asyncio (the MCP SDK), not trio: a process of its own
+        from orchestra.clients.mcp_server import run as run_mcp
+
+        return run_mcp(args, settings)
     if args.command == "desktop":
         from orchestra.clients.desktop import run as run_desktop
 

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import time
 from dataclasses import dataclass
 from functools import partial
 
@@ -25,6 +26,7 @@ from orchestra.core import local_hub
 from orchestra.core.auth import load_or_create_token
 from orchestra.core.settings import Settings
 from orchestra.runtime.hub import Hub
+from orchestra.runtime.notifications import Notifier
 from orchestra.storage.db import Database
 from orchestra.storage.events import CLOSE_GOING_AWAY
 from orchestra.system.loop_lag import LoopLag
@@ -97,7 +99,9 @@ async def serve(
     warn_if_exposed(settings)
     token = await trio.to_thread.run_sync(load_or_create_token, settings)
     stop = trio.Event()
+    started_at = time.time()  # executions the restart interrupts are notified (orchestra/runtime/notifications.py)
     async with Database.open(settings.database_path) as db, Hub.open(settings, db, token) as hub:
+        hub.notifier = Notifier(settings, db)
         scheduler = await Scheduler.for_settings(settings, db, hub.send)
         loop_lag = LoopLag()
         app = create_app(hub, scheduler, loop_lag)
@@ -107,6 +111,7 @@ async def serve(
             if handle_signals:
                 nursery.start_soon(_stop_on_signal, stop)
             await nursery.start(scheduler.run)  # ticks missed while the hub was down fire first
+            await nursery.start(hub.notifier.run, started_at)
             binds = await nursery.start(
                 partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
             port = int(binds[0].rsplit(":", 1)[1])
@@ -124,6 +129,7 @@ async def serve(
             notify("STOPPING=1")
             log.info("stopping: closing subscribers, ending agents")
             scheduler.stop()
+            hub.notifier.stop()
             loop_lag.stop()
             hub.stop()  # agents end while the connections drain, not after
             hub.bus.close_all(CLOSE_GOING_AWAY, "the hub is shutting down")

@@ -15,6 +15,7 @@ import './components/dag-view.js';
 import './components/inspector.js';
 import './components/help-overlay.js';
 import './components/templates-view.js';
+import './components/attention-view.js';
 import './components/launch-inputs.js'; // its fields join the launch dialog
 
 const store = new Store();

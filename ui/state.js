@@ -84,6 +84,9 @@ export class Store extends EventTarget {
       else if (event.project) projects.set(event.project_id, event.project);
     }
     this.setProjects([...projects.values()]);
+    // The Attention view (components/attention-view.js) reads its list again on these.
+    const attention = [HUB_EVENT_TYPE.ATTENTION_CHANGED, HUB_EVENT_TYPE.RUN_FINISHED];
+    if (events.some((event) => attention.includes(event.type))) this.emit('attention-changed', events);
   }
 
   /** The open project's node count in the list, from its own stream (the hub feed has no node events). */

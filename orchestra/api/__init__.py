@@ -14,7 +14,20 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from orchestra.api import client, executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
+from orchestra.api import (
+    attention,
+    client,
+    executions,
+    flows,
+    health,
+    nodes,
+    projects,
+    runs,
+    static,
+    templates,
+    triggers,
+    ws,
+)
 from orchestra.api.common import json_response
 from orchestra.core.auth import bearer_matches
 from orchestra.core.errors import ApiError, Unauthorized, error_body
@@ -67,7 +80,7 @@ def create_app(hub: Hub, scheduler: Scheduler, loop_lag: LoopLag | None = None) 
     app.json.sort_keys = False
 
     app.register_blueprint(health.blueprint(hub, loop_lag))
-    for module in (projects, nodes, flows, templates, runs, executions, ws, static, client):
+    for module in (projects, nodes, flows, templates, runs, executions, attention, ws, static, client):
         app.register_blueprint(module.blueprint(hub))
     app.register_blueprint(triggers.blueprint(hub, scheduler))
 

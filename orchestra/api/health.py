@@ -24,6 +24,8 @@ def blueprint(hub: Hub, loop_lag: LoopLag | None = None) -> Blueprint:
         if bearer_matches(request.headers.get("Authorization"), hub.token):
             body["agents"] = {template_id: {"available": report["available"], "version": report["version"]}
                               for template_id, report in hub.availability.items()}
+            if hub.notifier is not None:  # delivery failures show here (targets without their secrets)
+                body["notifications"] = hub.notifier.health()
         return json_response(body)
 
     return routes

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, field_validator
 
 from orchestra.core.cron import check_cron
+from orchestra.core.notify_urls import check_targets
 from orchestra.core.prompts import INPUT_NAME
 
 # Patterns on API fields (pydantic's regex engine is Rust's: no backtracking) are anchored and bounded.
@@ -70,6 +71,13 @@ class ProjectCreate(Strict):
     description: Annotated[str, StringConstraints(max_length=20_000)] = ""
     workspace: Workspace | None = None
     max_parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
+    # Apprise URLs for this project's notifications, besides ORCHESTRA_NOTIFY ("" or null: none).
+    notify: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: str | None) -> str | None:
+        return check_targets(value)
 
 
 class ProjectPatch(Strict):
@@ -77,6 +85,13 @@ class ProjectPatch(Strict):
     description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
     workspace: Workspace | None = None
     max_parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
+    # Apprise URLs for this project's notifications, besides ORCHESTRA_NOTIFY ("" or null: none).
+    notify: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: str | None) -> str | None:
+        return check_targets(value)
 
 
 class Position(Strict):

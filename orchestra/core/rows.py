@@ -30,6 +30,7 @@ class Project(TypedDict):
     description: str
     workspace: str
     max_parallel: int | None
+    notify: str | None  # apprise URLs for this project's notifications (orchestra/runtime/notifications.py)
     created_at: float
     updated_at: float
     node_count: int
@@ -144,6 +145,7 @@ class Run(TypedDict):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    seen_at: float | None  # a failed run leaves the attention list once seen (POST /runs/{id}/seen)
     totals: Totals
     executions: NotRequired[list[Execution]]  # GET /runs/{id} only
 

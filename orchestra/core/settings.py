@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     timezone: str | None = None
     # For tests: schedules read the time (epoch seconds) from this file instead of the system clock.
     clock_file: Path | None = None
+    # Apprise URLs (ntfy://topic, slack://..., json://host/path) separated by spaces or commas: where the hub
+    # says that something waits for a person, a run finished, an execution parked (orchestra/runtime/notifications.py).
+    notify: str = ""
+    # Each delivery attempt gives up after this long (a receiver that hangs); three attempts, then it is dropped.
+    notify_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    # The UI as the person notified reaches it (through their tunnel): the links in notifications. Default:
+    # http://localhost:<port>/ui/ (the SSH tunnel of docs/VM_SETUP.md).
+    ui_url: str | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, value: str) -> str:
+        from orchestra.core.notify_urls import check_targets
+
+        return check_targets(value) or ""
 
     @field_validator("timezone")
     @classmethod
@@ -88,6 +103,11 @@ class Settings(BaseSettings):
         if value == "ray" and importlib.util.find_spec("ray") is None:
             raise ValueError("ray is not installed here: pip install 'orchestra-hub[ray]'")
         return value
+
+    @property
+    def ui_link_base(self) -> str:
+        """Where links in notifications point: ``ui_url``, else this hub's UI through a tunnel to localhost."""
+        return (self.ui_url or f"http://localhost:{self.port}/ui/").rstrip("#")
 
     @property
     def database_path(self) -> Path:
@@ -121,6 +141,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors(include_url=False):
             name = ENV_PREFIX + str(error["loc"][0]).upper() if error["loc"] else "configuration"
             value = error.get("input")
-            shown = "" if name == ENV_PREFIX + "TOKEN" else f" (got {value!r})"
+            # Secrets are not echoed: the token, and notification URLs (they hold webhook tokens).
+            shown = "" if name in (ENV_PREFIX + "TOKEN", ENV_PREFIX + "NOTIFY") else f" (got {value!r})"
             problems.append(f"{name}: {error['msg']}{shown}")
         raise ConfigError("; ".join(problems)) from None

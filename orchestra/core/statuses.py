@@ -86,6 +86,19 @@ class HubEventType(StrEnum):
     PROJECT_DELETED = "project.deleted"
     RUN_STARTED = EventType.RUN_STARTED.value
     RUN_FINISHED = EventType.RUN_FINISHED.value
+    # Something started or stopped waiting for a person (orchestra/storage/attention.py): ``added`` or
+    # ``removed`` names the item; clients keep their GET /attention list current with it.
+    ATTENTION_CHANGED = "attention.changed"
+
+
+class AttentionKind(StrEnum):
+    """The ``kind`` of an item of ``GET /attention``: what waits for a person."""
+
+    GATE = "gate"  # a gate node waiting for approve or reject
+    PICK = "pick"  # a best-of-N node waiting for a person to pick a candidate
+    PLAN_REVIEW = "plan_review"  # a plan node's task list waiting for its review
+    PARKED = "parked"  # an execution parked at a usage limit, until its resume_at
+    FAILED_RUN = "failed_run"  # a run that failed and has not been marked seen
 
 
 class RunScope(StrEnum):
@@ -175,6 +188,7 @@ def ui_constants() -> dict[str, object]:
         "EVENT_TYPE": _members(EventType),
         "HUB_EVENT_TYPE": _members(HubEventType),
         "RUN_SCOPE": _members(RunScope),
+        "ATTENTION_KIND": _members(AttentionKind),
         "MESSAGE_TYPE": _members(MessageType),
         "UNFINISHED_RUN_STATUSES": _ordered(UNFINISHED_RUN_STATUSES),
         "FINAL_RUN_STATUSES": _ordered(FINAL_RUN_STATUSES),

@@ -24,6 +24,7 @@ from orchestra.executors import Executor, open_executor
 from orchestra.runtime import availability, commands
 from orchestra.runtime.actor import ProjectActor
 from orchestra.runtime.commands import Envelope
+from orchestra.runtime.notifications import Notifier
 from orchestra.storage import history, store
 from orchestra.storage.db import Database, fetch_rows
 from orchestra.storage.events import EventBus
@@ -67,6 +68,7 @@ class Hub:
         self.check_mark = availability.check_mark(str(settings.database_path))
         self._nursery: trio.Nursery | None = None
         self._actors_scope = trio.CancelScope()
+        self.notifier: Notifier | None = None  # set by the server (orchestra/runtime/notifications.py)
 
     @classmethod
     @asynccontextmanager

@@ -253,9 +253,19 @@ def _template_version_command(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE agent_templates ADD COLUMN version_command TEXT;")
 
 
+def _attention(db: sqlite_utils.Database) -> None:
+    """The attention list (orchestra/storage/attention.py): when a failed run was marked seen (it leaves the
+    list), a project's own notification URLs, and an index for what waits (gates, picks, reviews, parked)."""
+    _run_script(db, """
+        ALTER TABLE runs ADD COLUMN seen_at REAL;
+        ALTER TABLE projects ADD COLUMN notify TEXT;
+        CREATE INDEX runs_unseen_failures ON runs(finished_at) WHERE status = 'failed' AND seen_at IS NULL;
+        """)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command]
+    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command, _attention]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -27,7 +27,7 @@ from orchestra.core.statuses import (
     RunStatus,
     sql_list,
 )
-from orchestra.storage import history, store
+from orchestra.storage import attention, history, store
 from orchestra.storage.db import WriteJobContext, fetch_rows
 
 # What an execution event carries: the keys of rows.ExecutionSummary, in their order.
@@ -201,6 +201,8 @@ def update_execution(tx: WriteJobContext, project_id: str, execution_id: str, ch
     """Apply ``changes`` to one execution and emit ``event`` with its new summary (one statement: this
     runs twice per execution on the writer's thread)."""
     assignments = ", ".join(f"{column} = ?" for column in changes)
+    before = tx.execute("SELECT status FROM executions WHERE id = ?", [execution_id]).fetchone() \
+        if "status" in changes else None
     rows = tx.execute(f"UPDATE executions SET {assignments} WHERE id = ? RETURNING {_SUMMARY_COLUMNS}",
                       [*changes.values(), execution_id]).fetchall()
     if not rows:
@@ -208,6 +210,10 @@ def update_execution(tx: WriteJobContext, project_id: str, execution_id: str, ch
     row = dict(zip(SUMMARY_KEYS, rows[0], strict=True))
     tx.emit(project_id, event, run_id=row["run_id"], node_id=row["node_id"], execution_id=execution_id,
             execution=row)
+    if before is not None:  # the attention list's live feed (hub feed): an item appears or goes
+        was_waiting = before[0] in attention.WAITING_STATUSES
+        if was_waiting or row["status"] in attention.WAITING_STATUSES:
+            attention.announce_change(tx, project_id, execution_id, row["status"], was_waiting)
 
 
 def store_outputs(tx: WriteJobContext, project_id: str, ids: dict[str, str], outputs: list[dict[str, Any]]) -> None:
@@ -240,6 +246,8 @@ def announce_run(tx: WriteJobContext, project_id: str, run_id: str, type_: Event
     run = history.run_summary(tx.db, run_id)
     tx.emit(project_id, type_, run_id=run_id, run=run)
     tx.emit_hub(project_id, type_, run_id=run_id, run=run, project=store.get_project(tx.db, project_id))
+    if type_ == EventType.RUN_FINISHED:
+        attention.announce_run_finished(tx, project_id, run_id, run["status"])
 
 
 # What recovery leaves alone: a gate waiting for a person, or an execution parked at a usage limit, runs
