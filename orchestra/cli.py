@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -182,4 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     run: Callable[[argparse.Namespace, Settings], int] = args.run  # a client command (terminal_client)
-    return run(args, settings)
+    try:
+        return run(args, settings)
+    except BrokenPipeError:  # `orchestra status demo | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
