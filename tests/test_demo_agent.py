@@ -5,7 +5,11 @@ that grows the DAG. A copy of the template with ``DEMO_AGENT_SECONDS`` keeps the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,3 +84,13 @@ async def test_a_repair_in_a_shared_workspace_fixes_the_file_the_check_reads(hub
     (repair,) = [e for e in run["executions"] if e["node_id"] == "notes" and e["parent_execution_id"]]
     assert repair["status"] == "succeeded", repair
     assert "demo-notes.md" in repair["result_text"], repair
+
+
+def test_an_empty_demo_agent_seconds_means_the_default(tmp_path: Path) -> None:
+    """A flow exported from another hub carries ``DEMO_AGENT_SECONDS = ""`` (env values are left out):
+    applied on a hub without the template, the agent got "" and died on float('')."""
+    done = subprocess.run([sys.executable, "-m", "orchestra.agents.demo_agent", "--resume", "s1", "Write X.md"],
+                          env=os.environ | {"DEMO_AGENT_SECONDS": ""}, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["result"] == "Wrote X.md (5 lines)."

@@ -148,6 +148,16 @@ def unfinished_files(cwd: Path) -> list[Path]:
     return found
 
 
+def work_seconds(value: str) -> float:
+    """How long to "work": ``DEMO_AGENT_SECONDS``, else 2. An empty value is what a flow file exported
+    from another hub carries (env values are left out), so it means the default, not a crash."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return 2.0
+    return seconds if 0 <= seconds <= 3600 else 2.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo_agent", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("prompt", nargs="?", help="the prompt (read from stdin when left out)")
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(VERSION)
         return 0
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
-    seconds = float(os.environ.get("DEMO_AGENT_SECONDS", "2"))
+    seconds = work_seconds(os.environ.get("DEMO_AGENT_SECONDS", ""))
     session = args.resume or str(uuid.uuid4())
     cwd = Path.cwd()
     started = time.monotonic()
