@@ -63,6 +63,8 @@ def hub_env(root: Path, token: str, *, db_name: str = "orchestra.db", port: int 
         "ORCHESTRA_PORT": str(port),
         "ORCHESTRA_TOKEN": token,
         "ORCHESTRA_KILL_GRACE_S": "2",
+        # Fake agents write records under ``root``, which a sandbox hides: on only where asked for.
+        "ORCHESTRA_SANDBOX": os.environ.get("ORCHESTRA_TEST_SANDBOX", "off"),
     }
     return env | extra
 

@@ -61,6 +61,12 @@ if ! [ -x "$python" ]; then
     echo "installing python3..."
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3
 fi
+# -- bubblewrap: every agent runs in its sandbox (ORCHESTRA_SANDBOX=auto uses it when it works) ------
+if [ -z "$root" ] && ! command -v bwrap >/dev/null; then
+    echo "installing bubblewrap..."
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap \
+        || echo "warning: bubblewrap not installed: agents will run without a sandbox" >&2
+fi
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "$python is $("$python" -V 2>&1); Orchestra needs Python 3.11 or newer (Debian 12, Ubuntu 24.04)"
 

@@ -66,6 +66,9 @@ def make_settings(tmp_path: Path, agents: FakeAgents, **overrides: Any) -> Setti
         "claude_bin": str(agents.bin_dir / "claude"),
         "codex_bin": str(agents.bin_dir / "codex"),
         "gemini_bin": str(agents.bin_dir / "gemini"),
+        # Fake agents record what they were given under tmp_path, which the sandbox hides: tests that
+        # are about the sandbox turn it on (tests/test_sandbox.py); ORCHESTRA_TEST_SANDBOX=bwrap runs all.
+        "sandbox": os.environ.get("ORCHESTRA_TEST_SANDBOX", "off"),
     }
     return load_settings(**(values | overrides))
 

@@ -231,11 +231,15 @@ def directives(prompt: str) -> dict[str, str]:
 
 
 def write_record(directory: Path, record: dict[str, Any]) -> None:
-    """Atomically, so a test polling the directory never reads half a file."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{record['pid']}.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, directory / f"{record['pid']}.json")
+    """Atomically, so a test polling the directory never reads half a file. In a sandbox the test's
+    directory is out of sight (ORCHESTRA_TEST_SANDBOX=bwrap): the agent runs on, unrecorded."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{record['pid']}.json.tmp"
+        tmp.write_text(json.dumps(record, indent=2))
+        os.replace(tmp, directory / f"{record['pid']}.json")
+    except OSError:
+        pass
 
 
 def sibling(transcript: Path, suffix: str) -> Path:

@@ -14,7 +14,9 @@ and one tool call that writes ``<cli>.txt`` in the agent's working directory (Cl
 ``Write``; Codex's ``exec_command``, or its JavaScript ``exec`` tool in code mode, the default of its
 newer models; Gemini's ``write_file``); a turn that ends with a tool's result is answered with the
 final text ``received N characters; sha256 HEX`` describing the user's latest words, so a test can
-check that a prompt reached the model whole. Side requests get a short, well-formed answer: a
+check that a prompt reached the model whole. A prompt ``RUN-SHELL: COMMAND`` gets a shell tool call
+running COMMAND instead (Claude Code's ``Bash``, Codex's shell, Gemini's ``run_shell_command``):
+tests/test_sandbox.py has each CLI run a hostile script that way. Side requests get a short, well-formed answer: a
 request without tools a text, Gemini's model-router classifier JSON that fits its response schema.
 
 Every request is recorded (``ModelServer.requests``; with ``record_dir`` also written to disk as
@@ -383,7 +385,9 @@ def anthropic_answer(body: dict[str, Any], recorded: ModelRequest) -> tuple[int,
         recorded.answer_text = f"I'll write {WRITTEN_FILE[ANTHROPIC]}."
         workdir = _workdir("\n".join(_strings([body.get("system"), messages])))
         content = _tool_content(ANTHROPIC, prompt)
-        if "Write" in tools and workdir:
+        if _run_shell(prompt) is not None and "Bash" in tools:
+            call = {"name": "Bash", "input": {"command": _run_shell(prompt), "description": "Run the command"}}
+        elif "Write" in tools and workdir:
             call = {"name": "Write", "input": {"file_path": f"{workdir}/{WRITTEN_FILE[ANTHROPIC]}",
                                                "content": content}}
         else:
@@ -453,7 +457,7 @@ def responses_answer(body: dict[str, Any], recorded: ModelRequest) -> tuple[int,
         recorded.answer = "tool"
         recorded.answer_text = f"I'll write {WRITTEN_FILE[RESPONSES]}."
         out.append(_responses_message(f"msg_{recorded.number}_0", recorded.answer_text))
-        script = _shell_write(WRITTEN_FILE[RESPONSES], _tool_content(RESPONSES, prompt))
+        script = _run_shell(prompt) or _shell_write(WRITTEN_FILE[RESPONSES], _tool_content(RESPONSES, prompt))
         if "exec" in tools and "exec_command" not in tools:  # code mode: JavaScript that calls the tools
             out.append({"type": "custom_tool_call", "id": f"ctc_{recorded.number}_1",
                         "call_id": f"call_{recorded.number}_1", "name": "exec", "status": "completed",
@@ -554,7 +558,9 @@ def gemini_answer(method: str, body: dict[str, Any], recorded: ModelRequest) -> 
         recorded.answer = "tool"
         recorded.answer_text = f"I'll write {WRITTEN_FILE[GEMINI]}."
         content = _tool_content(GEMINI, prompt)
-        if "write_file" in declared:
+        if _run_shell(prompt) is not None and "run_shell_command" in declared:
+            call = {"name": "run_shell_command", "args": {"command": _run_shell(prompt)}}
+        elif "write_file" in declared:
             call = {"name": "write_file", "args": {"file_path": WRITTEN_FILE[GEMINI], "content": content}}
         else:
             call = {"name": "run_shell_command", "args": {"command": _shell_write(WRITTEN_FILE[GEMINI], content)}}
@@ -627,6 +633,11 @@ def _pieces(text: str, size: int = 16) -> Iterable[str]:
 
 def _tokens(body: Any) -> int:
     return max(1, len(json.dumps(body)) // 4) if body is not None else 1
+
+
+def _run_shell(prompt: str) -> str | None:
+    """The command a ``RUN-SHELL: COMMAND`` prompt asks to run, else None."""
+    return prompt.removeprefix("RUN-SHELL: ") if prompt.startswith("RUN-SHELL: ") else None
 
 
 def _shell_write(name: str, content: str) -> str:

@@ -54,9 +54,12 @@ def test_unit_stops_gracefully_and_leaves_no_agent() -> None:
 
 def test_unit_sandbox_leaves_what_agents_need() -> None:
     unit = unit_settings()
-    for breaks_agents in ("MemoryDenyWriteExecute", "SystemCallFilter", "RestrictNamespaces", "PrivateNetwork",
-                          "IPAddressDeny", "ProcSubset", "DynamicUser"):
+    for breaks_agents in ("MemoryDenyWriteExecute", "PrivateNetwork", "IPAddressDeny", "ProcSubset", "DynamicUser"):
         assert breaks_agents not in unit, breaks_agents
+    # The agents' bubblewrap sandboxes need these namespaces and the mount syscalls; debuggers need ptrace.
+    assert set(unit["RestrictNamespaces"][0].split()) >= {"user", "mnt", "pid", "net", "ipc", "uts"}
+    (filtered,) = unit["SystemCallFilter"]
+    assert filtered.startswith("~") and "@mount" not in filtered and "@debug" not in filtered
     env = dict(value.split("=", 1) for value in unit["Environment"])
     assert "/usr/local/bin" in env["PATH"].split(":")  # npm's global bin
     assert env["ORCHESTRA_DATABASE_URL"] == "sqlite:////var/lib/orchestra/orchestra.db"

@@ -7,9 +7,11 @@ Placement validation needs no cluster: those tests run without ray installed too
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -416,3 +418,34 @@ async def test_placement_is_stored_on_nodes_and_templates_and_ignored_locally(hu
     assert patched.json()["placement"] is None
     run = await hub.wait_run(await hub.launch(project["id"]))
     assert run["status"] == "succeeded" and run["executions"][0]["ran_on"] == "local"
+
+
+@needs_ray
+async def test_the_keeper_puts_a_remote_agent_in_the_same_sandbox(
+        tmp_path: Path, agents: FakeAgents, ray_cluster: RayCluster) -> None:
+    """tests/hostile_agent.py on a Ray worker, with ORCHESTRA_SANDBOX=bwrap: the keeper wraps it at the
+    worker's working directory; it reaches nothing of the hub and its own work lands in its workspace."""
+    hostile = Path(__file__).with_name("hostile_agent.py")
+    env = ray_env(tmp_path, agents, ray_cluster, ORCHESTRA_SANDBOX="bwrap", OPENAI_API_KEY="sk-not-for-it")
+    (tmp_path / "orchestra.db.token").write_text(TOKEN + "\n")
+    async with hub_process(env) as hub, hub.http() as http:
+        response = await http.post("/agent-templates", json={
+            "id": "hostile", "name": "hostile", "output": "text", "placement": {"worker-a": 1},
+            "command": [sys.executable, str(hostile), "{prompt}"]})
+        assert response.status_code == 201, response.text
+        other = (await http.post("/projects", json={"name": "other"})).json()
+        project = (await http.post("/projects", json={"name": "hostile"})).json()
+        targets = {"token_file": str(tmp_path / "orchestra.db.token"), "database": str(tmp_path / "orchestra.db"),
+                   "other_workspace": other["workspace"], "outside": str(tmp_path / "outside.txt"),
+                   "hub_pid": hub.pid, "hub_url": hub.url}
+        await add_node(http, project["id"], id="evil", agent="hostile", prompt=json.dumps(targets))
+        launched = (await http.post("/launch", json={"project_id": project["id"]})).json()
+        await wait_for_event(hub, project["id"], lambda e: e["type"] == "run.finished", within=WAIT_S * 2)
+        (execution,) = (await http.get(f"/runs/{launched['run_id']}")).json()["executions"]
+        execution = (await http.get(f"/executions/{execution['id']}")).json()
+    assert execution["status"] == "succeeded", execution
+    assert execution["ran_on"] == ray_cluster.where("worker-a") and execution["sandbox"] == "bwrap"
+    attempts = json.loads(execution["result_text"])
+    assert {name for name, got in attempts.items() if got["ok"]} == set(), attempts
+    assert (Path(project["workspace"]) / "work.txt").read_text() == "the agent's own work\n"
+    assert not (tmp_path / "outside.txt").exists() and os.listdir(other["workspace"]) == []

@@ -1,7 +1,9 @@
 """The real agent CLIs -- Claude Code, Codex CLI and Gemini CLI, installed from npm at pinned
 versions by ``.ci/install-agent-clis.sh`` -- driven by a real hub through its BUILT-IN templates
 against a stand-in model server on loopback (tests/model_server.py): a three-node DAG, a follow-up
-turn per CLI, and a 150,000-character prompt that must reach each model whole.
+turn per CLI, and a 150,000-character prompt that must reach each model whole, each CLI in its
+bubblewrap sandbox (ORCHESTRA_TEST_SANDBOX=off runs them without); and each CLI's shell tool running a
+hostile script that reaches nothing of the hub in the sandbox, and everything without it.
 
 Skipped, naming what is missing, when the CLIs are not installed. Nothing leaves 127.0.0.1: every
 CLI is pointed at the stand-in by its own base-URL setting, with telemetry and update checks off.
@@ -11,8 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +128,8 @@ def clis() -> dict[str, Path]:
     return installed_clis()  # a sync fixture: a skip raised in an async one loses its reason under pytest-trio
 
 
-def rig_env(tmp_path: Path, model: ModelServer, clis: dict[str, Path]) -> dict[str, str]:
+def rig_env(tmp_path: Path, model: ModelServer, clis: dict[str, Path],
+            sandbox: str | None = None) -> dict[str, str]:
     """The hub's environment: the CLIs' own settings point them at the stand-in, nothing else leaks in."""
     home = tmp_path / "home"
     codex_home = home / ".codex"
@@ -144,16 +151,28 @@ def rig_env(tmp_path: Path, model: ModelServer, clis: dict[str, Path]) -> dict[s
         "GOOGLE_GEMINI_BASE_URL": model.url,
         "GEMINI_API_KEY": "stand-in",
         "ORCHESTRA_PARK_BACKOFF_S": "2",  # a limit without a reset time (an API key's 429) waits this long
+        # Each CLI in its sandbox (bwrap): only its own state directories and keys (README).
+        "ORCHESTRA_SANDBOX": sandbox or os.environ.get("ORCHESTRA_TEST_SANDBOX", "bwrap"),
     }
     return env | {SETTING[agent]: str(path) for agent, path in clis.items()}
 
 
 @pytest.fixture
 async def rig(tmp_path: Path, clis: dict[str, Path]) -> AsyncIterator[Rig]:
+    async with open_rig(tmp_path, clis, os.environ.get("ORCHESTRA_TEST_SANDBOX", "bwrap")) as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def open_rig(tmp_path: Path, clis: dict[str, Path], sandbox: str) -> AsyncIterator[Rig]:
+    """A hub (its token also in the file beside the database) whose agents are the real CLIs."""
     async with trio.open_nursery() as nursery:
         model = ModelServer(record_dir=tmp_path / "model-requests")
         await nursery.start(model.serve)
-        async with hub_process(rig_env(tmp_path, model, clis)) as hub, hub.http() as http:
+        # The token also in its file beside the database, where an agent would look for it.
+        (tmp_path / "orchestra.db.token").write_text(TOKEN + "\n")
+        (tmp_path / "orchestra.db.token").chmod(0o600)
+        async with hub_process(rig_env(tmp_path, model, clis, sandbox)) as hub, hub.http() as http:
             yield Rig(hub, http, model, tmp_path / "home")
         nursery.cancel_scope.cancel()
 
@@ -191,6 +210,8 @@ async def test_a_dag_of_the_three_real_clis_then_a_follow_up_turn_each(rig: Rig)
         execution = by_node[node["id"]]
         agent, api = node["agent"], API[node["agent"]]
         assert execution["agent"] == agent
+        assert execution["sandbox"] == ("bwrap" if os.environ.get("ORCHESTRA_TEST_SANDBOX", "bwrap") == "bwrap"
+                                        else "off: ORCHESTRA_SANDBOX=off")
         # The model saw exactly the prompt the hub stored (upstream results included), and answered it.
         seen = turns(rig.model.of(api))
         assert [r.answer for r in seen] == ["tool", "final"], rig.explain(executions)
@@ -375,3 +396,63 @@ async def test_a_real_failure_of_a_real_cli_still_fails(rig: Rig) -> None:
     assert [(e["node_id"], e["status"]) for e in executions] == [("a", "failed"), ("b", "skipped")], \
         rig.explain(executions)
     assert executions[0]["exit_code"] == 1 and executions[0]["resume_at"] is None
+
+
+HOSTILE_AGENT = ROOT / "tests" / "hostile_agent.py"
+#: The script runs in the agent's shell: a Python outside every hidden path (not a pyenv under HOME).
+SYSTEM_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+#: Another CLI's key, in the hub's environment, that each CLI's sandbox must not pass on.
+OTHER_KEY = {"claude-code": "OPENAI_API_KEY", "codex": "ANTHROPIC_API_KEY", "gemini": "OPENAI_API_KEY"}
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
+                          capture_output=True, text=True).stdout
+
+
+async def hostile_tool_calls(rig: Rig, tmp_path: Path) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Each real CLI asked by its model to run tests/hostile_agent.py through its shell tool, in a git
+    project beside another project: agent -> (its execution, what each attempt got, from the branch)."""
+    other = await rig.post("/projects", {"name": "other"}, 201)
+    (Path(other["workspace"]) / "secret.txt").write_text("another project's code\n")
+    project = await rig.post("/projects", {"name": "hostile", "workspace": "repo"}, 201)
+    repo = Path(project["workspace"])
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("base\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "base")
+    for agent in EXECUTABLES:
+        targets = {"token_file": str(tmp_path / "orchestra.db.token"), "database": str(tmp_path / "orchestra.db"),
+                   "other_workspace": other["workspace"], "outside": str(tmp_path / f"outside-{agent}.txt"),
+                   "hub_pid": rig.hub.pid, "hub_url": rig.hub.url, "other_key": OTHER_KEY[agent]}
+        command = f"{SYSTEM_PYTHON} {HOSTILE_AGENT} {shlex.quote(json.dumps(targets))}"
+        await rig.post(f"/projects/{project['id']}/nodes", {"id": f"evil-{agent}", "title": agent, "agent": agent,
+                                                            "prompt": f"RUN-SHELL: {command}",
+                                                            "timeout_s": NODE_TIMEOUT_S}, 201)
+    executions = await rig.finished(project["id"], await rig.post("/launch", {"project_id": project["id"]}, 202))
+    tools = [(e["agent"], outputs(await rig.events(e["id"]), "tool_result")) for e in executions]
+    assert all(e["status"] == "succeeded" and e["branch"] for e in executions), f"{rig.explain(executions)}\n{tools}"
+    return {e["agent"]: (e, json.loads(git(repo, "show", f"{e['branch']}:attempts.json"))) for e in executions}
+
+
+async def test_each_real_cli_in_its_sandbox_reaches_nothing_of_the_hub(tmp_path: Path, clis: dict[str, Path]) -> None:
+    async with open_rig(tmp_path, clis, "bwrap") as rig:
+        token = (tmp_path / "orchestra.db.token").read_bytes()
+        results = await hostile_tool_calls(rig, tmp_path)
+        for agent, (execution, attempts) in results.items():
+            assert execution["sandbox"] == "bwrap"
+            assert {name for name, got in attempts.items() if got["ok"]} == set(), (agent, attempts)
+            assert "401" in attempts["api_with_found_token"]["detail"], (agent, attempts)
+            assert not (tmp_path / f"outside-{agent}.txt").exists()
+        assert (tmp_path / "orchestra.db.token").read_bytes() == token
+        others = [p for p in (tmp_path / "workspaces").iterdir() if (p / "secret.txt").exists()]
+        assert [sorted(c.name for c in p.iterdir()) for p in others] == [["secret.txt"]]
+        assert (await rig.http.get("/projects")).status_code == 200
+
+
+async def test_with_the_sandbox_off_each_real_cli_reaches_the_hub(tmp_path: Path, clis: dict[str, Path]) -> None:
+    async with open_rig(tmp_path, clis, "off") as rig:
+        results = await hostile_tool_calls(rig, tmp_path)
+    for agent, (execution, attempts) in results.items():
+        assert execution["sandbox"] == "off: ORCHESTRA_SANDBOX=off"
+        assert {name for name, got in attempts.items() if not got["ok"]} == set(), (agent, attempts)

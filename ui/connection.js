@@ -44,7 +44,7 @@ export class ConnectionMonitor {
     clearTimeout(this.timer);
     const wasOnline = this.store.connection.state === 'online';
     try {
-      await this.client.health();
+      this.store.sandbox = (await this.client.health()).sandbox;  // "bwrap" or "off: <reason>"
     } catch (error) {
       this.store.setConnection('unreachable',
         `${error.message} Retrying every ${RETRY_MS / 1000} s; the page will catch up by itself.`);

@@ -50,6 +50,11 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "stdin_prompt": {"argument": None},  # `claude -p` without a prompt argument reads stdin
             "default_model": None,
             "env": {},
+            # Its config, sessions (~/.claude/projects: resume), settings; the native installer's files.
+            "sandbox": {"writable": ["~/.claude/", "~/.claude.json", "$CLAUDE_CONFIG_DIR/", "~/.cache/claude",
+                                     "~/.local/share/claude", "~/.local/state/claude"],
+                        "readable": ["~/.local/bin", "~/.npm-global"], "network": "full"},
+            "env_passthrough": ["ANTHROPIC_*", "CLAUDE_*", "DISABLE_*"],
             "builtin": True,
         },
         "codex": {
@@ -66,6 +71,8 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "stdin_prompt": {"argument": "-"},
             "default_model": None,
             "env": {},
+            "sandbox": {"writable": ["~/.codex/", "$CODEX_HOME/"], "readable": ["~/.npm-global"], "network": "full"},
+            "env_passthrough": ["OPENAI_*", "CODEX_*"],
             "builtin": True,
         },
         "gemini": {
@@ -80,6 +87,9 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "stdin_prompt": {"argument": ""},  # `gemini -p ""` appends stdin to the (empty) prompt
             "default_model": None,
             "env": {},
+            "sandbox": {"writable": ["~/.gemini/", "~/.cache/gemini"], "readable": ["~/.npm-global"],
+                        "network": "full"},
+            "env_passthrough": ["GEMINI_*", "GOOGLE_*", "VERTEX_*"],
             "builtin": True,
         },
         "demo": {

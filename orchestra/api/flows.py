@@ -15,6 +15,7 @@ from quart import Blueprint, Response, request
 
 from orchestra.api.common import json_response
 from orchestra.core.errors import BadRequest, Conflict, Unprocessable
+from orchestra.executors.sandbox import refuse_exposing_template
 from orchestra.flows import files as flows
 from orchestra.runtime import commands
 from orchestra.runtime.hub import Hub
@@ -63,6 +64,8 @@ def blueprint(hub: Hub) -> Blueprint:
         dry_run = _flag("dry_run")
         project_id = request.args.get("project_id") or None
         parsed = await trio.to_thread.run_sync(flows.parse_flow, text)
+        for index, template in enumerate(parsed.flow.templates):  # as POST /agent-templates checks them
+            await trio.to_thread.run_sync(refuse_exposing_template, template, hub.settings, f"templates[{index}].")
         project = parsed.flow.project
         if project_id is None:
             named = await hub.db.read(

@@ -18,7 +18,7 @@ def blueprint(hub: Hub, loop_lag: LoopLag | None = None) -> Blueprint:
 
     @routes.get("/health")
     async def health() -> Response:
-        body: dict[str, object] = {"status": "ok", "version": __version__}
+        body: dict[str, object] = {"status": "ok", "version": __version__, "sandbox": hub.sandbox.state}
         if loop_lag is not None:
             body["loop_lag_ms"] = loop_lag.report()
         if bearer_matches(request.headers.get("Authorization"), hub.token):

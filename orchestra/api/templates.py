@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import trio
 from quart import Blueprint, Response
 
 from orchestra.agents.templates import BUILTIN_IDS, unknown_placeholders
 from orchestra.api.common import json_response, no_content, parse_body
 from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.models import TemplateCreate
+from orchestra.executors.sandbox import refuse_exposing_template
 from orchestra.runtime.hub import Hub
 from orchestra.storage import store
 
@@ -63,6 +65,7 @@ def blueprint(hub: Hub) -> Blueprint:
         if "{prompt}" not in body.command:
             raise Unprocessable("command must pass the prompt as its own argument: '{prompt}'",
                                 {"field": "command"})
+        await trio.to_thread.run_sync(refuse_exposing_template, body, hub.settings)  # resolves symlinks: disk
         fields = body.model_dump()
         template = await hub.db.write(lambda tx: store.insert_template(tx, fields, BUILTIN_IDS))
         hub.check_agent_soon(template)  # /health knows about it without a manual check
@@ -93,3 +96,4 @@ def _is_program(program: str) -> bool:
         return not program.endswith("/")
     return "/" not in program and not program.startswith("-") and program not in (".", "..") and not any(
         c.isspace() for c in program)
+

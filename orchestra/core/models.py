@@ -173,6 +173,7 @@ class NodeCreate(Strict):
     review_plan: bool = False  # a plan node: a person approves (or edits) its task list before it grows
     candidates: Candidates | None = None
     placement: Placement | None = None
+    network: Literal["full", "none"] | None = None  # in its sandbox; None: its template's
 
 
 class NodePatch(Strict):
@@ -194,6 +195,7 @@ class NodePatch(Strict):
     review_plan: bool | None = None
     candidates: Candidates | None = None
     placement: Placement | None = None
+    network: Literal["full", "none"] | None = None  # in its sandbox; None: its template's
 
 
 class StdinPrompt(Strict):
@@ -201,6 +203,21 @@ class StdinPrompt(Strict):
     ``{prompt}`` argument becomes ``argument`` ("-" for many CLIs), or is left out when null."""
 
     argument: Annotated[str, StringConstraints(max_length=200)] | None
+
+
+SandboxPath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+
+
+class TemplateSandbox(Strict):
+    """What a template's agents may reach inside the sandbox (orchestra.executors.sandbox)."""
+
+    writable: Annotated[list[SandboxPath], Field(max_length=50)] = []  # state directories, read-write
+    readable: Annotated[list[SandboxPath], Field(max_length=50)] = []  # read-only, beyond the system
+    network: Literal["full", "none"] = "full"
+
+
+# A hub variable's name, or a prefix of names ending in "*" (ANTHROPIC_*).
+EnvPassthrough = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*\*?$", max_length=200)]
 
 
 class TemplateCreate(Strict):
@@ -224,6 +241,8 @@ class TemplateCreate(Strict):
     limit_patterns: Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=3,
                                                                      max_length=200)]],
                               Field(max_length=20)] | None = None
+    sandbox: TemplateSandbox | None = None
+    env_passthrough: Annotated[list[EnvPassthrough], Field(max_length=100)] = []
 
 
 InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]

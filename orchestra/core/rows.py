@@ -53,6 +53,7 @@ class Node(TypedDict):
     position: dict[str, float] | None
     budget: dict[str, Any] | None
     placement: NotRequired[dict[str, float] | None]  # Ray resources it needs (see models.Placement)
+    network: NotRequired[str | None]  # "full" or "none" in its sandbox; None: its template's
     depends_on: list[str]
     check: list[str] | None  # run after the agent; the node succeeds only when it passes
     check_timeout_s: float | None
@@ -68,6 +69,12 @@ class Node(TypedDict):
 
 class StdinPrompt(TypedDict):
     argument: str | None
+
+
+class TemplateSandbox(TypedDict, total=False):
+    writable: list[str]
+    readable: list[str]
+    network: str  # "full" or "none"
 
 
 class Template(TypedDict):
@@ -87,6 +94,8 @@ class Template(TypedDict):
     # Phrases (case-insensitive substrings) of its CLI's usage/rate-limit message: a failed run that
     # printed one is parked, not failed (orchestra/agents/limits.py). The built-ins know their CLIs'.
     limit_patterns: NotRequired[list[str] | None]
+    sandbox: NotRequired[TemplateSandbox | None]  # what its agents may reach (orchestra.executors.sandbox)
+    env_passthrough: NotRequired[list[str]]  # hub variables its agents inherit ("ANTHROPIC_*": a prefix)
     builtin: bool
     created_at: NotRequired[float]  # user templates only
 
@@ -115,6 +124,7 @@ class ExecutionSummary(TypedDict):
     branch: str | None
     ran_on: str | None  # where its agent ran: "local", or "ray:<host>/<node id>"
     resume_at: float | None  # parked at a usage/rate limit: when it goes on (epoch seconds)
+    sandbox: str | None  # how: "bwrap", "bwrap, network none", or "off: <reason>"
     created_at: float
     started_at: float | None
     finished_at: float | None

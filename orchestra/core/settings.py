@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # Comma-separated directories every Ray worker sees at the same path (e.g. an NFS mount): executions
     # whose workspace lies under one run on the cluster; the others run on the hub's machine.
     ray_shared_paths: str = ""
+    # Agents in a bubblewrap sandbox (docs/SECURITY.md): "auto" when bwrap works here, "bwrap" always
+    # (the hub refuses to start when it cannot), "off" never.
+    sandbox: Literal["auto", "bwrap", "off"] = "auto"
     # The time zone of cron schedules (an IANA name, e.g. Europe/Paris); None: the system's.
     timezone: str | None = None
     # For tests: schedules read the time (epoch seconds) from this file instead of the system clock.
@@ -118,6 +121,11 @@ class Settings(BaseSettings):
         """The generated token lives beside the database, readable by its owner only."""
         path = self.database_path
         return path.with_name(path.name + ".token")
+
+    @property
+    def state_dir(self) -> Path:
+        """The directory of the database, its WAL and SHM files and the token file."""
+        return self.database_path.resolve().parent
 
     @property
     def workspaces_root(self) -> Path:

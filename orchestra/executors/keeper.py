@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from orchestra.executors.ray_host import WATCH_S
+from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
 from orchestra.system.process import (
     EXECUTION_MARK,
     GROUP_POLL_S,
@@ -39,6 +40,7 @@ from orchestra.system.process import (
     end_escapees,
     forget_leader,
     group_members,
+    reap_orphaned_members,
     register_leader,
     signal_group,
     spawn_error_message,
@@ -56,6 +58,7 @@ def end_tree(pgid: int, grace_s: float, execution_id: str) -> None:
     while group_members(pgid):
         signal_group(pgid, signal.SIGKILL)
         time.sleep(GROUP_POLL_S)
+    reap_orphaned_members(pgid)
     end_escapees(execution_id)
 
 
@@ -107,8 +110,11 @@ def main() -> int:
     become_subreaper()
     stdin = base64.b64decode(spec["stdin"]) if spec.get("stdin") is not None else None
     try:
+        argv = spec["argv"] if not spec.get("sandbox") else sandboxed_argv(
+            spec["argv"], spec["cwd"], spec["env"], SandboxSpec.from_json(spec["sandbox"]),
+            die_with_parent=True)  # forked from the keeper's main thread, which outlives the agent
         agent = subprocess.Popen(
-            spec["argv"], stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, cwd=spec["cwd"],
+            argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, cwd=spec["cwd"],
             env=spec["env"] | {EXECUTION_MARK: spec["execution_id"]}, start_new_session=True)
     except (ValueError, OSError) as exc:
         status.write("error " + spawn_error_message(exc, spec["argv"][0], Path(spec["cwd"])).replace("\n", " ") + "\n")

@@ -151,7 +151,8 @@ class RayExecutor:
                 try:
                     started = await _call(actor.start.remote({
                         "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,
-                        "grace_s": grace_s, "stdin": spec.stdin}, bundle))
+                        "grace_s": grace_s, "stdin": spec.stdin,
+                        "sandbox": spec.sandbox.to_json() if spec.sandbox else None}, bundle))
                 except RayActorError as exc:
                     refused = f"the Ray worker was lost before the agent started: {_lost_reason(exc)}"
                 except RayError as exc:  # e.g. a follow-up whose worker is gone: nowhere to start it

@@ -92,7 +92,7 @@ class AgentHost:
         assert self.keeper.stdin is not None
         self.keeper.stdin.write(json.dumps({
             "argv": spec["argv"], "cwd": spec["cwd"], "env": spec["env"], "execution_id": spec["execution_id"],
-            "grace_s": spec["grace_s"],
+            "grace_s": spec["grace_s"], "sandbox": spec.get("sandbox"),  # applied by the keeper, at the worker's cwd
             "watch": [(pid, process_start_ticks(pid)) for pid in (os.getpid(), os.getppid())],  # worker, raylet
             "stdin": base64.b64encode(spec["stdin"]).decode() if spec["stdin"] is not None else None,
         }).encode() + b"\n")

@@ -203,7 +203,7 @@ def _project_fields(project: Any, workspaces_root: Path) -> dict[str, Any]:
 
 def _template_fields(template: Mapping[str, object]) -> dict[str, Any]:
     """A template as a flow file has it: the fields of ``POST /agent-templates`` that are set."""
-    return {name: template[name] for name in TemplateCreate.model_fields if template.get(name) not in (None, {})}
+    return {name: template[name] for name in TemplateCreate.model_fields if template.get(name) not in (None, {}, [])}
 
 
 def _exported_template(template: Mapping[str, object]) -> dict[str, Any]:

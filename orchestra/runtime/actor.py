@@ -49,7 +49,7 @@ class ProjectActor:
         self.limiter = trio.CapacityLimiter(hub.settings.max_parallel)
         worktrees = hub.settings.workspaces_root / ".worktrees" / project_id
         self.runner = AgentRunner(hub.db, project_id, hub.settings.kill_grace_s, worktrees,
-                                  (self.limiter, hub.limiter), hub.executor)
+                                  (self.limiter, hub.limiter), hub.executor, hub.sandbox)
         self.driver = RunDriver(hub, project_id, self.runner)
         self._nursery: trio.Nursery | None = None
 

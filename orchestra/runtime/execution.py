@@ -20,7 +20,6 @@ import trio
 from orchestra.agents import make_parser
 from orchestra.agents.templates import (
     ARGUMENT_PROMPT_MAX_BYTES,
-    agent_environment,
     build_argv,
     inherited_environment,
     prompt_on_stdin,
@@ -31,10 +30,12 @@ from orchestra.core.prompts import render_prompt
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import EventType, ExecutionStatus
 from orchestra.executors import Execution, Executor
+from orchestra.executors.sandbox import Sandbox
 from orchestra.runtime import checks
 from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState, SessionContinuation
 from orchestra.storage import transitions
 from orchestra.storage.db import Database
+from orchestra.system.bwrap import SandboxSpec
 from orchestra.system.lines import Line
 from orchestra.system.process import AgentSpec, OutputHandler, SpawnError
 from orchestra.workspaces import git_checkpoints
@@ -61,9 +62,11 @@ class AgentRunner:
     """Runs agent attempts for one project actor."""
 
     def __init__(self, db: Database, project_id: str, grace_s: float, worktrees_root: Path,
-                 limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter], executor: Executor) -> None:
+                 limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter], executor: Executor,
+                 sandbox: Sandbox) -> None:
         self.db = db
         self.executor = executor
+        self.sandbox = sandbox
         self.project_id = project_id
         self.grace_s = grace_s
         self.worktrees_root = worktrees_root
@@ -105,7 +108,7 @@ class AgentRunner:
                     return self._not_started(handle, prompt, [], cwd, message)
                 ending = await self._run_process(run, node, handle, prompt, argv, cwd, template, stdin, notes)
                 if ending.status == ExecutionStatus.SUCCEEDED and node["check"]:
-                    ending = await self._check(node, handle, cwd, ending)
+                    ending = await self._check(run, node, template, handle, cwd, ending)
             finally:
                 if checkout is not None:
                     not_recorded = await self._record(run, node, handle, checkout)
@@ -113,11 +116,13 @@ class AgentRunner:
             return Ending(ExecutionStatus.FAILED, not_recorded, ending.exit_code)
         return ending
 
-    async def _check(self, node: Node, handle: ExecutionHandle, cwd: str, agent_ending: Ending) -> Ending:
-        """The node's check, where the agent worked (see :mod:`orchestra.checks`)."""
+    async def _check(self, run: RunState, node: Node, template: Template, handle: ExecutionHandle, cwd: str,
+                     agent_ending: Ending) -> Ending:
+        """The node's check, where the agent worked, in the agent's sandbox (see :mod:`orchestra.checks`)."""
         assert node["check"] is not None
         self._queue_check_event(handle, EventType.CHECK_STARTED, {"argv": node["check"]})
-        spec = AgentSpec(handle.id, node["check"], Path(cwd), agent_environment({}, self.inherited_env))
+        spec = AgentSpec(handle.id, node["check"], Path(cwd), self.sandbox.environment(template, self.inherited_env),
+                         sandbox=await self._sandbox_spec(run, node, template))
         handle.check = await checks.run_check(spec, node["check_timeout_s"] or checks.CHECK_TIMEOUT_S, self.grace_s)
         self._queue_check_event(handle, EventType.CHECK_FINISHED, handle.check.event())
         if handle.check.passed:
@@ -178,15 +183,17 @@ class AgentRunner:
                            argv: list[str], cwd: str, template: Template, stdin: bytes | None,
                            notes: list[dict[str, Any]]) -> Ending:
         placement = (node.get("placement") or template.get("placement") or {})
-        spec = AgentSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
-                         stdin, placement, run.follow_up.ran_on if run.follow_up else None)
+        spec = AgentSpec(handle.id, argv, Path(cwd), self.sandbox.environment(template, self.inherited_env),
+                         stdin, placement, run.follow_up.ran_on if run.follow_up else None,
+                         await self._sandbox_spec(run, node, template))
         async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
             try:
                 process = await stack.enter_async_context(self.executor.open(spec, self.grace_s))
             except SpawnError as exc:
                 return self._not_started(handle, prompt, argv, cwd, str(exc))
             handle.process = process
-            self._queue_started(handle, prompt, argv, process, cwd)
+            self._queue_started(handle, prompt, argv, process, cwd,
+                                self.sandbox.describe(template, node.get("network")))
             if notes:
                 self.queue_output(handle, notes)
             # DEBUG: a journal line per start costs ~0.1 ms of the hub's CPU (docs/PERFORMANCE.md).
@@ -222,6 +229,14 @@ class AgentRunner:
         if parser.report.limit is not None:  # the driver decides when it goes on (orchestra/runtime/parking.py)
             return Ending(ExecutionStatus.PARKED, parser.report.error, process_exit.exit_code)
         return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
+
+    async def _sandbox_spec(self, run: RunState, node: Node, template: Template) -> SandboxSpec | None:
+        """The execution's sandbox: its template's (the node's network, if it says), with the project
+        repository's git directory writable (a worktree's objects, refs and index live there)."""
+        if not self.sandbox.on:
+            return None
+        git_dir = run.repo.path / ".git" if run.repo is not None else None
+        return await trio.to_thread.run_sync(self.sandbox.spec_for, template, git_dir, node.get("network"))
 
     def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
         parser = handle.parser
@@ -272,18 +287,19 @@ class AgentRunner:
     def _not_started(self, handle: ExecutionHandle, prompt: str, argv: list[str], cwd: str, message: str,
                      detail: dict[str, Any] | None = None) -> Ending:
         """An agent that could not be started: its start (with no process) and the reason are stored."""
-        self._queue_started(handle, prompt, argv, None, cwd)
+        self._queue_started(handle, prompt, argv, None, cwd, None)
         self.queue_output(handle, [{"kind": "error", "message": message, **(detail or {})}])
         return Ending(ExecutionStatus.FAILED, message)
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
-                       process: Execution | None, cwd: str) -> None:
+                       process: Execution | None, cwd: str, sandbox: str | None) -> None:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
                    "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
                    "proc_start": process.start_ticks if process else None,
                    "base_commit": handle.checkpoint.get("base_commit"),
-                   "ran_on": process.where if process else None, "resume_at": None, "error": None}
+                   "ran_on": process.where if process else None, "resume_at": None, "error": None,
+                   "sandbox": sandbox}
         self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:

@@ -18,6 +18,7 @@ import trio
 from orchestra.core.rows import Template
 from orchestra.core.settings import Settings
 from orchestra.executors import Executor
+from orchestra.executors.sandbox import Sandbox
 from orchestra.runtime.run_state import Attempt, Outcome, RunState
 from orchestra.storage.db import Database
 
@@ -42,6 +43,9 @@ class HubServices(TemplateSource, Protocol):
 
     @property
     def executor(self) -> Executor: ...  # where agents run (local or a Ray cluster)
+
+    @property
+    def sandbox(self) -> Sandbox: ...  # what agents can reach (bwrap, or off)
 
     @property
     def stopping(self) -> bool: ...

@@ -21,6 +21,7 @@ from orchestra.core.rows import LaunchedRun, Template
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import UNFINISHED_EXECUTION_STATUSES, UNFINISHED_RUN_STATUSES, sql_list
 from orchestra.executors import Executor, open_executor
+from orchestra.executors.sandbox import Sandbox, open_sandbox
 from orchestra.runtime import availability, commands
 from orchestra.runtime.actor import ProjectActor
 from orchestra.runtime.commands import Envelope
@@ -54,9 +55,11 @@ class _Mailbox:
 
 
 class Hub:
-    def __init__(self, settings: Settings, db: Database, token: str, executor: Executor) -> None:
+    def __init__(self, settings: Settings, db: Database, token: str, executor: Executor,
+                 sandbox: Sandbox | None = None) -> None:
         self.settings = settings
         self.executor = executor
+        self.sandbox = sandbox or Sandbox("off: not probed")
         self.db = db
         self.bus: EventBus = db.bus
         self.token = token
@@ -76,8 +79,9 @@ class Hub:
         if not become_subreaper():
             log.warning("cannot become a child subreaper: agents' processes that leave their process group "
                         "(setsid) are not ended with their execution")
+        sandbox = await open_sandbox(settings)
         async with open_executor(settings) as executor, trio.open_nursery() as nursery:
-            hub = cls(settings, db, token, executor)
+            hub = cls(settings, db, token, executor, sandbox)
             await hub.recover()
             if swept := await availability.sweep_leftover_checks(hub.check_mark):
                 log.warning("ended %d leftover process(es) of an availability check", swept)

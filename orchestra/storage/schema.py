@@ -263,9 +263,20 @@ def _attention(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _sandbox(db: sqlite_utils.Database) -> None:
+    """Templates' sandbox settings and env passthrough (JSON); a node's own sandbox network; how each
+    execution was sandboxed."""
+    _run_script(db, """
+        ALTER TABLE agent_templates ADD COLUMN sandbox TEXT;
+        ALTER TABLE agent_templates ADD COLUMN env_passthrough TEXT;
+        ALTER TABLE executions ADD COLUMN sandbox TEXT;
+        ALTER TABLE nodes ADD COLUMN network TEXT;
+        """)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command, _attention]
+    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command, _attention, _sandbox]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

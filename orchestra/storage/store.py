@@ -387,6 +387,8 @@ def _present_template(row: Row) -> Template:
     row["env"] = json.loads(row["env"])
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
     row["limit_patterns"] = json.loads(row["limit_patterns"]) if row.get("limit_patterns") else None
+    row["sandbox"] = json.loads(row["sandbox"]) if row.get("sandbox") else None
+    row["env_passthrough"] = json.loads(row["env_passthrough"]) if row.get("env_passthrough") else []
     row["builtin"] = False
     return cast(Template, row)
 
@@ -412,6 +414,8 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
         "limit_patterns": json.dumps(fields["limit_patterns"]) if fields.get("limit_patterns") else None,
+        "sandbox": json.dumps(fields["sandbox"]) if fields.get("sandbox") else None,
+        "env_passthrough": json.dumps(fields.get("env_passthrough") or []),
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)

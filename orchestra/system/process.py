@@ -34,6 +34,7 @@ from typing import Literal
 
 import trio
 
+from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
 from orchestra.system.lines import Line, LineSplitter
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class AgentSpec:
     placement: dict[str, float] = field(default_factory=dict)
     # Where the execution it follows up ran (its ``ran_on``): a follow-up goes where the session is.
     same_place_as: str | None = None
+    # The sandbox it runs in (orchestra.system.bwrap); None: none.
+    sandbox: SandboxSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,10 @@ async def _spawn(spec: AgentSpec, grace_s: float) -> AgentProcess:
     """Argv as is (no shell), stdin /dev/null or the given bytes, a new session and process group,
     the execution's mark in the environment."""
     try:
+        argv = spec.argv if spec.sandbox is None else await trio.to_thread.run_sync(
+            sandboxed_argv, spec.argv, str(spec.cwd), spec.env, spec.sandbox)
         process = await trio.lowlevel.open_process(
-            spec.argv,
+            argv,
             stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -259,7 +264,11 @@ def process_start_ticks(pid: int) -> int | None:
 
 
 async def group_alive(pgid: int) -> bool:
-    """Whether any live process is left in the group; the common empty case costs one syscall."""
+    """Whether any live process is left in the group; the common empty case costs one syscall. A
+    member that is this process's own child (a sandbox's init, orphaned to the subreaper) is seen, or
+    reaped once it exited, from this process's children alone: no scan of /proc."""
+    if reap_orphaned_members(pgid):
+        return True
     if not signal_group(pgid, 0):
         return False
     return bool(await trio.to_thread.run_sync(group_members, pgid))
@@ -273,14 +282,17 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
         signal_group(pgid, signal.SIGTERM)
         with trio.move_on_after(grace_s):
             await process.wait()
-            while await group_alive(pgid):  # noqa: ASYNC110 - nothing signals a group's end: poll /proc
-                await trio.sleep(GROUP_POLL_S)
+            poll_s = 0.001  # a sandbox's init outlives its bwrap by about a millisecond: look again soon
+            while await group_alive(pgid):
+                await trio.sleep(poll_s)
+                poll_s = min(poll_s * 2, GROUP_POLL_S)
         signal_group(pgid, signal.SIGKILL)
     await process.wait()
     with trio.move_on_after(grace_s):
         while await group_alive(pgid):
             signal_group(pgid, signal.SIGKILL)
             await trio.sleep(GROUP_POLL_S)
+    reap_orphaned_members(pgid)
     _leaders.pids.discard(pgid)  # reaped by trio: from now on the pid may be anyone's
     if execution_id is not None and orphans_possible():
         escaped = await trio.to_thread.run_sync(end_escapees, execution_id)
@@ -290,6 +302,23 @@ async def end_group(process: trio.Process, grace_s: float, execution_id: str | N
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None:
             await stream.aclose()
+
+
+def reap_orphaned_members(pgid: int) -> bool:
+    """Wait for members of the group that were orphaned to this subreaper and exited: a sandbox's own
+    init (orchestra.system.bwrap) outlives the bwrap that spawned it by a moment. Return whether one of
+    them is still alive."""
+    alive = False
+    for pid in _children():
+        stat = _read_stat(pid)
+        if pid == pgid or stat is None or stat[3] != pgid:
+            continue
+        if stat[1] != "Z":
+            alive = True
+        else:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+    return alive
 
 
 def kill_orphan_group(pid: int, start_ticks: int | None) -> int:

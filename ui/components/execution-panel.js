@@ -335,6 +335,7 @@ class ExecutionPanel extends AppElement {
         fact('Exit code', e.exit_code ?? '–'),
         fact('Model', e.model || '–'),
         e.ran_on && e.ran_on !== 'local' ? fact('Ran on', h('code', { 'data-role': 'ran-on' }, e.ran_on)) : null,
+        e.sandbox ? fact('Sandbox', h('code', { 'data-role': 'sandbox' }, e.sandbox)) : null,
         e.session_id ? fact('Session', h('code', { 'data-role': 'session' }, e.session_id)) : null) : null,
       node.check ? h('p', { class: 'check-line', 'data-role': 'check' }, 'Check ',
         h('code', { title: node.check.join(' ') }, node.check.join(' ')),

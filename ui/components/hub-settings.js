@@ -83,7 +83,9 @@ class HubSettings extends AppElement {
       this.toggle(false);
       this.app.connect();
     });
-    render(this.panel, h('h2', {}, 'Hub connection'), form);
+    const sandbox = this.store.sandbox && h('p', { class: 'muted', 'data-role': 'sandbox' },
+      this.store.sandbox === 'bwrap' ? 'Agents run in a sandbox (bwrap).' : `Agents run without a sandbox (${this.store.sandbox}).`);
+    render(this.panel, h('h2', {}, 'Hub connection'), sandbox || null, form);
     sync();
     (this.store.connection.state === 'unauthorized' ? token : select).focus();
   }
