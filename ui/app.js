@@ -5,6 +5,7 @@ import { HubClient } from './api.js';
 import { ConnectionMonitor } from './connection.js';
 import { hubUrl, readFragment, tokenFor } from './settings.js';
 import { Shell } from './shell.js';
+import { installInspectorResizer, maximise } from './components/reading-room.js';
 import { installShortcuts } from './shortcuts.js';
 import { Store } from './state.js';
 import './components/hub-settings.js';
@@ -45,7 +46,10 @@ function connect() {
       return;
     }
     if (wantedProject && !store.projectId) {
-      if (store.projects.some((p) => p.id === wantedProject)) actions.openProject(wantedProject);
+      if (store.projects.some((p) => p.id === wantedProject)) {
+        actions.openProject(wantedProject);
+        if (fragment.node) openFromFragment(fragment);
+      }
       else actions.notify('error', `Project ${wantedProject} does not exist on ${url}.`);
       wantedProject = null;
     }
@@ -54,7 +58,18 @@ function connect() {
   app.monitor.start();
 }
 
+/** "#project=…&node=…&view=log|diff": select the node once its project is loaded, then maximise the view. */
+function openFromFragment({ node, view }) {
+  const off = store.on('nodes', () => {
+    if (!store.nodes.has(node)) return;
+    off();
+    store.selectNode(node);
+    if (view) maximise(view);
+  });
+}
+
 for (const el of document.querySelectorAll('[data-app]')) el.app = app;
 installShortcuts(app);
+installInspectorResizer(document.querySelector('main.layout'), document.querySelector('orc-inspector'));
 connect();
 window.orchestra = app; // for the console and the browser tests

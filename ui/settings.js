@@ -90,7 +90,7 @@ export function readFragment() {
     const rest = params.toString();
     history.replaceState(null, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
   }
-  return { project: params.get('project') };
+  return { project: params.get('project'), node: params.get('node'), view: params.get('view') };
 }
 
 /** Remember the open project in the fragment, so a reload comes back to it. */

@@ -2,6 +2,8 @@
 // and what Escape closes. The drawer toggle is shown by style.css only where the projects pane
 // does not fit beside the DAG; there the pane opens by itself while no project is open.
 
+import { maximise, maximised } from './components/reading-room.js';
+
 export class Shell {
   constructor(store) {
     this.store = store;
@@ -34,7 +36,8 @@ export class Shell {
   escape() {
     const hub = document.querySelector('orc-hub-settings');
     const canvas = document.querySelector('orc-dag-canvas');
-    if (hub?.open) hub.toggle(false);
+    if (maximised()) maximise(null);
+    else if (hub?.open) hub.toggle(false);
     else if (document.body.dataset.drawer) this.toggleProjects(false);
     else if (canvas?.connecting) canvas.setConnectMode(false);
   }

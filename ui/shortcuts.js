@@ -2,6 +2,8 @@
 // user sees is the list that works). A shortcut that stands for a toolbar button clicks that button,
 // so a disabled action stays disabled. Keys typed into a field are the field's, except Escape.
 
+import { maximise } from './components/reading-room.js';
+
 const button = (action) => () => document.querySelector(`orc-dag-view [data-action="${action}"]`)?.click();
 
 export const SHORTCUTS = [
@@ -15,6 +17,8 @@ export const SHORTCUTS = [
   { keys: ['R'], shown: 'Shift+R', label: 'Run all', run: button('run-all') },
   { keys: ['F'], shown: 'Shift+F', label: 'Run the selected node and what depends on it', run: button('run-from') },
   { keys: ['X'], shown: 'Shift+X', label: 'Cancel the current run', run: button('cancel-run') },
+  { keys: ['m'], label: 'Maximise the agent output (again: restore)', run: () => maximise('log') },
+  { keys: ['M'], shown: 'Shift+M', label: 'Maximise the diff (again: restore)', run: () => maximise('diff') },
   { keys: ['p'], label: 'Show or hide the projects (narrow windows)', run: (app) => app.shell.toggleProjects() },
 ];
 

@@ -19,6 +19,7 @@ from orchestra.api import (
     client,
     executions,
     flows,
+    grid,
     health,
     nodes,
     projects,
@@ -80,7 +81,7 @@ def create_app(hub: Hub, scheduler: Scheduler, loop_lag: LoopLag | None = None) 
     app.json.sort_keys = False
 
     app.register_blueprint(health.blueprint(hub, loop_lag))
-    for module in (projects, nodes, flows, templates, runs, executions, attention, ws, static, client):
+    for module in (projects, nodes, flows, templates, runs, executions, attention, grid, ws, static, client):
         app.register_blueprint(module.blueprint(hub))
     app.register_blueprint(triggers.blueprint(hub, scheduler))
 

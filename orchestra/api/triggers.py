@@ -13,8 +13,8 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from orchestra.api.common import json_response, no_content, parse_body
-from orchestra.core.errors import Unauthorized
-from orchestra.core.models import ScheduleCreate, WebhookSet
+from orchestra.core.errors import Unauthorized, Unprocessable
+from orchestra.core.models import ScheduleCreate, ScheduleUpdate, WebhookSet
 from orchestra.runtime import commands
 from orchestra.runtime.hub import Hub
 from orchestra.triggers import deliveries, schedules, webhooks
@@ -77,6 +77,17 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
         created = await hub.db.write(lambda tx: schedules.insert_schedule(tx, project_id, fields, now, scheduler.zone))
         scheduler.changed()
         return json_response(created, 201)
+
+    @routes.patch("/schedules/<schedule_id>")
+    async def update_schedule(schedule_id: str) -> Response:
+        body = await parse_body(ScheduleUpdate)
+        fields = body.model_dump(exclude_unset=True)
+        if fields.get("cron", "") is None or fields.get("enabled", False) is None:
+            raise Unprocessable("cron and enabled cannot be null", {"fields": sorted(fields)})
+        now = await scheduler.clock.now()
+        updated = await hub.db.write(lambda tx: schedules.update_schedule(tx, schedule_id, fields, now, scheduler.zone))
+        scheduler.changed()
+        return json_response(updated)
 
     @routes.delete("/schedules/<schedule_id>")
     async def delete_schedule(schedule_id: str) -> Response:

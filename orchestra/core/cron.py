@@ -46,6 +46,15 @@ def next_tick(expression: str, now: float, zone: tzinfo) -> float:
     raise ValueError(f"cron expression {expression!r} yields no tick after {now}")
 
 
+def next_ticks(expression: str, now: float, zone: tzinfo, count: int) -> list[str]:
+    """The next ``count`` ticks after ``now``, as ISO times in ``zone`` (what a person reads to check a cron)."""
+    ticks: list[str] = []
+    for _ in range(count):
+        now = next_tick(expression, now, zone)
+        ticks.append(iso(now, zone))
+    return ticks
+
+
 def latest_tick(expression: str, now: float, zone: tzinfo) -> float:
     """The latest tick at or before ``now``: the latest one that stepping forward yields (stepping back
     through a repeated hour also yields its second pass of a daily time, which Debian's rule skips)."""

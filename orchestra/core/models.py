@@ -275,6 +275,18 @@ class WebhookSet(Strict):
     node_ids: Annotated[list[Slug], Field(min_length=1, max_length=MAX_NODES_PER_PROJECT)] | None = None
 
 
+CronText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(check_cron)]
+
+
+class ScheduleUpdate(Strict):
+    """PATCH /schedules/{id}: the fields given change; ``enabled: false`` keeps it without firing."""
+
+    cron: CronText | None = None
+    inputs: Inputs | None = None
+    node_ids: Annotated[list[Slug], Field(min_length=1, max_length=MAX_NODES_PER_PROJECT)] | None = None
+    enabled: bool | None = None
+
+
 class ScheduleCreate(Strict):
     cron: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(check_cron)]
     inputs: Inputs = {}

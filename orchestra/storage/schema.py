@@ -274,9 +274,15 @@ def _sandbox(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _schedule_enabled(db: sqlite_utils.Database) -> None:
+    """A schedule can be switched off without losing it (the UI's enable/disable)."""
+    _run_script(db, "ALTER TABLE schedules ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command, _attention, _sandbox]
+    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command, _attention, _sandbox,
+    _schedule_enabled]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

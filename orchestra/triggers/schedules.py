@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlite_utils
 import trio
 
-from orchestra.core.cron import iso, latest_tick, next_tick
+from orchestra.core.cron import iso, latest_tick, next_tick, next_ticks
 from orchestra.core.errors import ApiError, Conflict, NotFound
 from orchestra.core.rows import LaunchedRun
 from orchestra.core.settings import Settings
@@ -43,6 +43,7 @@ from orchestra.storage.db import Database, WriteJobContext, fetch_rows
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_ERROR_S = 5.0
+UPCOMING = 5  # fire times a schedule lists ahead (next_times), for a person to check the cron
 SYSTEM_CLOCK_LOOK_AGAIN_S = 60.0  # the wall clock can jump (suspend, NTP): never sleep longer on it
 FILE_CLOCK_POLL_S = 0.02
 
@@ -105,7 +106,10 @@ class FileClock:
 def _present(row: dict[str, Any], now: float, zone: tzinfo) -> dict[str, Any]:
     row["inputs"] = json.loads(row["inputs"]) if row["inputs"] else {}
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
-    row["next_at"] = iso(next_tick(row["cron"], max(now, _handled(row)), zone), zone)
+    row["enabled"] = bool(row.get("enabled", 1))
+    upcoming = next_ticks(row["cron"], max(now, _handled(row)), zone, UPCOMING)
+    row["next_at"] = upcoming[0] if row["enabled"] else None
+    row["next_times"] = upcoming if row["enabled"] else []
     row["last_tick"] = iso(row["last_tick"], zone) if row["last_tick"] is not None else None
     return row
 
@@ -133,6 +137,29 @@ def insert_schedule(tx: WriteJobContext, project_id: str, fields: dict[str, Any]
            "node_ids": json.dumps(fields["node_ids"]) if fields.get("node_ids") else None, "created_at": now}
     tx.db.table("schedules").insert(row)
     return _present(fetch_rows(tx.db, "SELECT * FROM schedules WHERE id = ?", [row["id"]])[0], now, zone)
+
+
+def update_schedule(tx: WriteJobContext, schedule_id: str, fields: dict[str, Any], now: float,
+                    zone: tzinfo) -> dict[str, Any]:
+    """Change a schedule's cron, inputs, nodes or ``enabled``. Enabling it again (or a new cron) counts
+    from ``now``: the ticks it missed while off do not fire on the way back."""
+    rows = fetch_rows(tx.db, "SELECT * FROM schedules WHERE id = ?", [schedule_id])
+    if not rows:
+        raise NotFound(f"schedule '{schedule_id}' does not exist")
+    changes: dict[str, Any] = {}
+    if "cron" in fields:
+        changes["cron"] = fields["cron"]
+    if "inputs" in fields:
+        changes["inputs"] = json.dumps(fields["inputs"]) if fields["inputs"] else None
+    if "node_ids" in fields:
+        changes["node_ids"] = json.dumps(fields["node_ids"]) if fields["node_ids"] else None
+    if "enabled" in fields:
+        changes["enabled"] = int(fields["enabled"])
+    if (changes.get("enabled") == 1 and not rows[0]["enabled"]) or "cron" in changes:
+        changes["last_tick"] = max(now, _handled(rows[0]))
+    if changes:
+        tx.db.table("schedules").update(schedule_id, changes)
+    return _present(fetch_rows(tx.db, "SELECT * FROM schedules WHERE id = ?", [schedule_id])[0], now, zone)
 
 
 def delete_schedule(tx: WriteJobContext, schedule_id: str) -> None:
@@ -226,6 +253,8 @@ class Scheduler:
         schedules = await self.db.read(lambda db: fetch_rows(db, "SELECT * FROM schedules ORDER BY created_at"))
         wake_at = math.inf
         for schedule in schedules:
+            if not schedule["enabled"]:
+                continue
             tick = latest_tick(schedule["cron"], now, self.zone)
             handled = _handled(schedule)
             if tick > handled:

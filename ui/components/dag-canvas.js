@@ -15,6 +15,7 @@ import { h } from '../dom.js';
 import { AppElement } from '../element.js';
 import { statusLabel } from '../format.js';
 import { statusIcon } from '../status-icons.js';
+import { NodeTip, distinctTitles } from './node-labels.js';
 import { EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 
 cytoscape.use(dagre);
@@ -154,6 +155,10 @@ class DagCanvas extends AppElement {
     this.cy.on('zoom', () => this.restyleLabels());
     this.cy.on('dragpan scrollzoom pinchzoom', () => { this.autoFit = false; });
     this.cy.on('tap', 'node', (event) => this.tapNode(event.target.id()));
+    this.tip = new NodeTip(this);
+    this.cy.on('mouseover', 'node', (event) => this.showTip(event.target.id()));
+    this.cy.on('mouseout', 'node', () => this.tip.hide());
+    this.cy.on('viewport', () => this.tip.hide());
     this.cy.on('tap', 'edge', (event) => {
       const edge = event.target;
       this.store.selectEdge({ source: edge.data('source'), target: edge.data('target') });
@@ -218,6 +223,7 @@ class DagCanvas extends AppElement {
     const { nodes, viewedRun } = this.store;
     const latest = this.store.shownExecutions();
     const never = viewedRun ? 'not in this run' : 'not run yet';
+    const distinct = distinctTitles(nodes.values());
     this.cy.batch(() => {
       for (const node of nodes.values()) {
         const element = this.cy.getElementById(node.id);
@@ -226,8 +232,9 @@ class DagCanvas extends AppElement {
         const kind = node.kind === NODE_KIND.AGENT ? '' : `${node.kind} · `;
         const icon = statusIcon(status);
         const label = `${node.title}\n${icon} ${kind}${status === NONE ? never : statusLabel(status)}`;
-        const short = status === NONE ? node.title : `${icon} ${node.title}`; // every letter counts
-        const title = node.title.length > WRAPPED_CHARS ? `${node.title.slice(0, WRAPPED_CHARS - 1)}…` : node.title;
+        const own = distinct.get(node.id) ?? node.title; // what tells it apart from the others
+        const short = status === NONE ? own : `${icon} ${own}`; // every letter counts
+        const title = own.length > WRAPPED_CHARS ? `${own.slice(0, WRAPPED_CHARS - 1)}…` : own;
         const wrapped = status === NONE ? title : `${icon} ${title}`;
         if (element.data('status') !== status) element.data('status', status);
         if (element.data('kind') !== node.kind) element.data('kind', node.kind);
@@ -292,9 +299,23 @@ class DagCanvas extends AppElement {
     if (!cy.nodes().length || !width || !height) return;
     // Labels sit inside their nodes: the boxes alone give the extent, without measuring any text.
     const box = cy.nodes().boundingBox({ includeLabels: false, includeOverlays: false });
-    const zoom = Math.max(cy.minZoom(), Math.min(1.1, (width - 2 * PADDING) / box.w, (height - 2 * PADDING) / box.h));
+    const band = this.overlayBand(height); // the legend, zoom buttons and minimap float at the bottom
+    const room = Math.max(height / 3, height - band);
+    const zoom = Math.max(cy.minZoom(), Math.min(1.1, (width - 2 * PADDING) / box.w, (room - 2 * PADDING) / box.h));
     this.restyleLabels(zoom);
-    cy.viewport({ zoom, pan: { x: width / 2 - zoom * (box.x1 + box.w / 2), y: height / 2 - zoom * (box.y1 + box.h / 2) } });
+    cy.viewport({ zoom, pan: { x: width / 2 - zoom * (box.x1 + box.w / 2), y: room / 2 - zoom * (box.y1 + box.h / 2) } });
+  }
+
+  /** How far up from the canvas's bottom the floating overlays reach (0 when none is shown). */
+  overlayBand(height) {
+    const bottom = this.container.getBoundingClientRect().bottom;
+    let band = 0;
+    // The minimap is left out: it shows only while part of the graph is out of view, never after Fit.
+    for (const overlay of this.parentElement?.querySelectorAll(':scope > .legend, .zoom-controls') ?? []) {
+      const rect = overlay.getBoundingClientRect();
+      if (rect.height) band = Math.max(band, bottom - rect.top);
+    }
+    return Math.min(band, height);
   }
 
   /** Zoom in (`factor` > 1) or out around the centre of the view. */
@@ -316,7 +337,16 @@ class DagCanvas extends AppElement {
     this.store.selectNode(nodeId);
     if (this.cy.zoom() < 1) this.cy.zoom(1);
     this.cy.center(node);
+    this.showTip(nodeId); // the keyboard's way to the full title: find a node, the tip names it
     return true;
+  }
+
+  /** The tip with the node's full title, status, duration and agent, just below the node. */
+  showTip(nodeId) {
+    const element = this.cy.getElementById(nodeId);
+    if (element.empty()) return;
+    const box = element.renderedBoundingBox({ includeLabels: false });
+    this.tip.show(this.store.nodes.get(nodeId), this.store.shownExecutions().get(nodeId), { x: box.x1, y: box.y2 + 4 });
   }
 }
 

@@ -16,6 +16,8 @@ import { requestLaunch } from './launch-dialog.js';
 import './node-list.js';
 import { OverflowToolbar } from './overflow-toolbar.js';
 import './runs-view.js';
+import './grid-view.js';
+import './triggers-view.js';
 
 const WIDE_STAGE = 1000; // px: from this canvas width on the legend starts open
 
@@ -25,6 +27,8 @@ class DagView extends AppElement {
     this.canvas.app = this.app;
     this.list.app = this.app;
     this.runs.app = this.app;
+    this.grid.app = this.app;
+    this.triggers.app = this.app;
     this.minimap.follow(this.canvas);
     for (const topic of ['project', 'projects', 'nodes', 'executions', 'runs', 'selection', 'live', 'connection']) {
       this.listen(topic, () => this.schedule());
@@ -44,6 +48,9 @@ class DagView extends AppElement {
     this.minimap = document.createElement('orc-dag-minimap');
     this.runs = document.createElement('orc-runs-view');
     this.runs.hidden = true;
+    this.grid = document.createElement('orc-grid-view');
+    this.grid.hidden = true;
+    this.triggers = document.createElement('orc-triggers-view');
     const legend = h('details', { class: 'legend' }, h('summary', {}, 'Legend'),
       h('div', { class: 'legend-items' }, ['none', ...Object.values(EXECUTION_STATUS)].map((s) => h('span',
         { class: 'legend-item' }, h('span', { class: `swatch status-${s}` }),
@@ -59,8 +66,15 @@ class DagView extends AppElement {
     // The hint floats over the canvas: a layout shift would move the nodes under the pointer.
     this.stage = h('div', { class: 'dag-stage' }, this.canvas, this.empty, legend, this.hint,
       h('div', { class: 'canvas-corner' }, this.minimap, zoom));
-    render(this, this.head, this.toolbar.el, this.stage, this.list, this.runs);
+    render(this, this.head, this.toolbar.el, this.stage, this.list, this.runs, this.grid);
+    document.body.append(this.triggers); // its dialog is the page's, not the DAG view's
     this.addEventListener('connect-mode', (event) => this.connectHint(event.detail));
+    this.addEventListener('open-triggers', (event) => this.triggers.open(event.detail));
+    document.addEventListener('open-run', (event) => {
+      this.showGrid(false);
+      this.showRuns(true);
+      this.actions.viewRun(event.detail).catch(() => {});
+    });
     requestAnimationFrame(() => { legend.open = this.stage.clientWidth >= WIDE_STAGE; });
   }
 
@@ -119,7 +133,9 @@ class DagView extends AppElement {
       h('span', { class: `live live-${live}`, title: store.live.message || '' },
         live === 'live' ? '● live' : live === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'),
       this.runSummary(),
-      this.runsToggle());
+      this.runsToggle(),
+      this.gridToggle(),
+      this.triggers.opener);
     this.dataset.state = store.loaded ? 'loaded' : 'loading';
     this.empty.hidden = store.nodes.size > 0 || !store.loaded;
     render(this.empty, h('p', {}, 'No nodes yet. Add the first one with "+ Node".'));
@@ -189,8 +205,26 @@ class DagView extends AppElement {
       onclick: () => this.showRuns(this.runs.hidden) }, this.runs.hidden ? 'Runs' : 'Runs ✕');
   }
 
+  gridToggle() {
+    return h('button', { type: 'button', class: 'small grid-toggle', 'data-action': 'grid',
+      'aria-pressed': String(!this.grid.hidden),
+      title: 'Nodes × runs: which node did what in each of the last runs',
+      onclick: () => this.showGrid(this.grid.hidden) }, this.grid.hidden ? 'Grid' : 'Grid ✕');
+  }
+
+  /** The grid takes the canvas's place (and the list's); closing it brings the canvas back. */
+  showGrid(on) {
+    this.grid.show(on);
+    this.stage.hidden = on;
+    this.list.hidden = on || !this.runs.hidden;
+    if (on) this.runs.hidden = true;
+    this.update();
+    if (!on) requestAnimationFrame(() => { this.canvas.cy.resize(); this.canvas.fit(); });
+  }
+
   /** The runs view replaces the node list; closing it shows the latest executions again. */
   showRuns(on) {
+    if (on && !this.grid.hidden) this.showGrid(false);
     this.runs.hidden = !on;
     this.list.hidden = on;
     if (!on && this.store.viewedRun) this.actions.viewRun(null);

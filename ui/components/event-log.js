@@ -4,7 +4,9 @@
 // FRAME_BUDGET_MS (markdown costs far more than a plain line), each one rendered on its own
 // (render-event.js: markdown per event, never the whole log); only the newest CAP entries stay in
 // the DOM (older ones are counted, not drawn), so 20,000 lines cost a bounded amount of work per
-// frame and of memory. It sticks to the bottom unless the user scrolled up.
+// frame and of memory. It reads like a terminal: each entry has its line number (data-line; the
+// timestamp too with the "show-times" class, and long lines unwrapped with "nowrap"). It follows the
+// tail unless the user scrolled up; then "↓ Follow" (floating at the bottom) resumes it in one click.
 //
 // search(query) shows only the entries whose words contain the query (matches marked), among the
 // newest KEEP events it holds (adopt() gives it the stored ones it was not given); an empty query
@@ -24,10 +26,12 @@ class EventLog extends HTMLElement {
     this.notice = h('p', { class: 'log-notice muted', hidden: true });
     this.list = h('div', { class: 'log-lines', role: 'log', 'aria-label': 'Agent output' });
     this.status = h('p', { class: 'log-status muted' });
-    render(this, this.notice, this.list, this.status);
-    this.addEventListener('scroll', () => {
-      this.stick = this.scrollTop + this.clientHeight >= this.scrollHeight - 24;
-    }, { passive: true });
+    this.followButton = h('button', { type: 'button', class: 'small follow-tail', 'data-action': 'follow-tail',
+      hidden: true, title: 'Scroll to the newest output and keep following it', onclick: () => this.followTail() },
+    '↓ Follow');
+    render(this, this.notice, this.list, this.status, this.followButton);
+    this.addEventListener('scroll', () => this.setStick(this.scrollTop + this.clientHeight >= this.scrollHeight - 24),
+      { passive: true });
     this.reset('');
   }
 
@@ -46,11 +50,25 @@ class EventLog extends HTMLElement {
     this.setStatus(message);
   }
 
+  /** Following the tail (true) or held where the user scrolled to; the attribute is for styles and tests. */
+  setStick(stick) {
+    if (stick === this.stick) return;
+    this.stick = stick;
+    this.dataset.follow = String(stick);
+    this.followButton.hidden = stick;
+  }
+
+  followTail() {
+    this.setStick(true);
+    this.scrollTop = this.scrollHeight;
+  }
+
   /** Empty the drawing (not the events). */
   clear() {
     this.queue = [];
     this.dropped = 0;
-    this.stick = true;
+    this.lineNo = 0; // the number of the last entry drawn (entries dropped unseen are counted too)
+    this.setStick(true);
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = null;
     this.list.replaceChildren();
@@ -109,6 +127,7 @@ class EventLog extends HTMLElement {
       const drop = this.queue.length - CAP;
       this.queue.splice(0, drop);
       this.dropped += drop;
+      this.lineNo += drop;
     }
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
   }
@@ -153,6 +172,8 @@ class EventLog extends HTMLElement {
         continue;
       }
       last = renderEvent(event, { plain: this.plain, query: this.query });
+      this.lineNo += 1;
+      last.dataset.line = String(this.lineNo);
       if (this.query) mark(last, this.query);
       fragment.append(last);
     }

@@ -19,6 +19,7 @@ import { planReview } from './plan-review.js';
 import { diffView } from './diff-view.js';
 import { parkedNote } from './parked-note.js';
 import './event-log.js';
+import { logViewControls, maximiseButton, ownTabLink } from './reading-room.js';
 
 const LOGGED = new Set([EVENT_TYPE.EXECUTION_OUTPUT, EVENT_TYPE.CHECK_STARTED, EVENT_TYPE.CHECK_FINISHED]);
 const TAIL = 2000; // stored events read when an execution is opened (the log shows the newest 1,500)
@@ -202,7 +203,8 @@ class ExecutionPanel extends AppElement {
       actionButton('Copy', () => this.copyLog(), { class: 'small', 'data-action': 'copy-log',
         title: 'Copy the whole log as text' }),
       actionButton('Download', () => this.downloadLog(), { class: 'small', 'data-action': 'download-log',
-        title: 'Download the whole log as a text file' }));
+        title: 'Download the whole log as a text file' }),
+      ...logViewControls(this.log, this.store));
   }
 
   /** Every stored output event of the shown execution (the log on screen was given the newest only). */
@@ -313,6 +315,7 @@ class ExecutionPanel extends AppElement {
     const followUps = e ? (this.executions || []).filter((x) => x.parent_execution_id === e.id) : [];
     const status = e?.status || 'none';
     this.dataset.status = status;
+    this.dataset.executionId = e?.id || '';
     const online = this.store.connection.state === 'online';
     const fact = (label, value) => [h('dt', {}, label), h('dd', {}, value)];
     render(this.head,
@@ -485,7 +488,7 @@ class ExecutionPanel extends AppElement {
     if (key === this.changesKey) return;
     this.changesKey = key;
     this.changes.hidden = !key;
-    const summary = h('summary', {}, 'Changes');
+    const summary = h('summary', {}, 'Changes ', maximiseButton('diff', 'The diff'), ' ', ownTabLink('diff', this.store));
     if (!key) {
       render(this.changes);
       return;

@@ -5,6 +5,7 @@ import { h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import './execution-panel.js';
 import './node-editor.js';
+import './project-overview.js';
 
 class Inspector extends AppElement {
   attach() {
@@ -13,10 +14,12 @@ class Inspector extends AppElement {
       this.editor = document.createElement('orc-node-editor');
       this.panel = document.createElement('orc-execution-panel');
       this.placeholder = h('p', { class: 'muted empty' }, 'Select a node to see its executions and settings.');
-      render(this, this.tabs, this.placeholder, this.panel, this.editor);
+      this.overview = document.createElement('orc-project-overview');
+      render(this, this.tabs, this.placeholder, this.overview, this.panel, this.editor);
       this.tab = 'execution';
     }
     this.editor.app = this.app;
+    this.overview.app = this.app;
     this.panel.app = this.app;
     this.listen('selection', () => {
       const node = this.store.selectedNode;
@@ -41,7 +44,8 @@ class Inspector extends AppElement {
     const creating = this.editor.creating;
     const node = store.selectedNode;
     const visible = Boolean(store.projectId && (node || creating));
-    this.placeholder.hidden = visible;
+    this.placeholder.hidden = visible || Boolean(store.projectId);
+    this.overview.hidden = visible || !store.projectId;
     this.tabs.hidden = !visible;
     this.placeholder.textContent = store.projectId ? 'Select a node to see its executions and settings.' : '';
     if (!visible) {

@@ -21,6 +21,18 @@ export function triggerLabel(run) {
   return run.trigger?.kind ? `${scope} · ${run.trigger.kind}` : scope;
 }
 
+/** The trigger column: a webhook's or schedule's run links back to it (the triggers dialog). */
+function triggerCell(run) {
+  const kind = run.trigger?.kind;
+  if (kind !== 'webhook' && kind !== 'schedule') return triggerLabel(run);
+  return h('button', { type: 'button', class: 'link small trigger-link', 'data-action': 'open-trigger',
+    title: `Open the ${kind} that started this run`,
+    onclick: (event) => {
+      event.stopPropagation();
+      event.target.dispatchEvent(new CustomEvent('open-triggers', { bubbles: true, detail: run.trigger.schedule_id ?? null }));
+    } }, triggerLabel(run));
+}
+
 function tokenCount(totals) {
   if (!totals) return '–';
   const count = totals.input_tokens + totals.output_tokens;
@@ -116,7 +128,7 @@ class RunsView extends AppElement {
       onkeydown: (event) => { if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); pick(); } } },
     h('td', {}, h('span', { class: `badge status-${run.status}` }, statusLabel(run.status))),
     h('td', { class: 'col-run' }, h('code', { title: run.id }, run.id)),
-    h('td', { class: 'trigger' }, triggerLabel(run)),
+    h('td', { class: 'trigger' }, triggerCell(run)),
     h('td', { class: 'col-started' }, time(run.started_at || run.created_at)),
     h('td', {}, durationOf(run) ?? '–'), // ticks (clock.js) while the run runs
     h('td', { class: 'num' }, tokenCount(totals)),
