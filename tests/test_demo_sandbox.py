@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.agents.templates import DEMO_AGENT, DEMO_READABLE
-from orchestra.executors.sandbox import probe
+from orchestra.core.settings import Settings
+from orchestra.executors.sandbox import probe, refused_path
 from orchestra.system.bwrap import SandboxSpec, sandboxed_argv
 
 _CANNOT = probe()
@@ -42,3 +43,19 @@ def test_without_its_readable_paths_it_cannot_start(tmp_path: Path) -> None:
     if Path(sys.prefix).resolve().is_relative_to(CHECKOUT) or Path(__file__).is_relative_to(CHECKOUT):
         done = run_demo(tmp_path, ())
         assert done.returncode != 0 and "orchestra" in done.stderr
+
+
+def test_a_template_may_read_a_checkouts_code_beside_its_database_but_not_the_database(tmp_path: Path) -> None:
+    """The README's recipe (a copy of the demo template with its readable paths) in a checkout that holds
+    the database (the QA pass: 422 "'…/.venv' would expose the hub's state directory"): the venv and the
+    package may be read; the checkout itself (it holds the database), the token and writing are refused."""
+    settings = Settings(database_url=f"sqlite:///{CHECKOUT / 'orchestra-never-created.db'}",
+                        workspaces=str(tmp_path / "workspaces"))
+    assert refused_path(str(CHECKOUT / "orchestra"), settings) is None
+    assert refused_path(sys.prefix, settings) is None
+    assert "database" in (refused_path(str(CHECKOUT), settings) or "")
+    assert "token" in (refused_path(str(settings.token_path), settings) or "")
+    assert "state directory" in (refused_path(str(CHECKOUT / "orchestra"), settings, writable=True) or "")
+    elsewhere = Settings(database_url=f"sqlite:///{tmp_path / 'state' / 'orchestra.db'}",
+                         workspaces=str(tmp_path / "workspaces"))
+    assert "state directory" in (refused_path(str(tmp_path / "state" / "sub"), elsewhere) or "")
