@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 
 from orchestra.core.cron import check_cron
 from orchestra.core.prompts import INPUT_NAME
+from orchestra.core.statuses import NodeKind
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -103,7 +104,8 @@ class Budget(Strict):
         return None
 
 
-NodeKind = Literal["agent", "gate", "plan"]
+# A node's kind: statuses.NodeKind itself, given as its text value (flow files are read in Python mode).
+Kind = Annotated[NodeKind, Field(strict=False)]
 MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
 MaxDepth = Annotated[int, Field(ge=1, le=20)]
 MAX_CANDIDATES = 5
@@ -139,7 +141,7 @@ Placement = Annotated[
 
 class NodeCreate(Strict):
     id: Slug | None = None
-    kind: NodeKind = "agent"
+    kind: Kind = NodeKind.AGENT
     title: Name
     prompt: Prompt = ""
     agent: Slug | None = None  # required for an agent node; a gate runs no agent
@@ -160,7 +162,7 @@ class NodeCreate(Strict):
 
 
 class NodePatch(Strict):
-    kind: NodeKind | None = None
+    kind: Kind | None = None
     budget: Budget | None = None
     title: Name | None = None
     prompt: Prompt | None = None

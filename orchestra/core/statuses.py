@@ -45,9 +45,26 @@ class ExecutionStatus(StrEnum):
 
 
 class NodeKind(StrEnum):
+    """What a node does when it runs (``kind`` of a node): the API's models take this same type."""
+
     AGENT = "agent"
     GATE = "gate"  # runs no agent: waits for approve or reject
     PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/plans.py)
+
+
+class CancelStatus(StrEnum):
+    """The ``status`` a cancel request replies with: the cancellation is under way (the run's or the
+    execution's own status says when it has ended)."""
+
+    CANCELLING = "cancelling"
+
+
+class ProcessEnd(StrEnum):
+    """How an agent's process ended as its executor saw it (``kind`` of an executor's
+    :class:`~orchestra.executors.spec.ProcessExit`); a cancelled one raises instead."""
+
+    EXITED = "exited"  # it exited with a code: the agent's own doing
+    LOST = "lost"  # the machine or engine under it went away: the execution is lost, never re-run
 
 
 class ProjectState(StrEnum):

@@ -25,6 +25,7 @@ from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import LaunchedRun, Node, Project, Template
 from orchestra.core.statuses import (
     FINAL_EXECUTION_STATUSES,
+    CancelStatus,
     ExecutionStatus,
     NodeKind,
 )
@@ -203,7 +204,7 @@ class ProjectActor:
             raise Conflict(f"run '{run_id}' is not running")
         run.cancel_requested = True
         run.scope.cancel()
-        return {"run_id": run_id, "status": "cancelling"}
+        return {"run_id": run_id, "status": CancelStatus.CANCELLING}
 
     def _cancel_execution(self, command: commands.CancelExecution) -> commands.ExecutionCancelling:
         execution_id = command.execution_id
@@ -211,7 +212,7 @@ class ProjectActor:
         if handle is None:
             raise Conflict(f"execution '{execution_id}' is not running or queued")
         handle.stop(Ending(ExecutionStatus.CANCELLED, "cancelled by request"))
-        return {"execution_id": execution_id, "status": "cancelling"}
+        return {"execution_id": execution_id, "status": CancelStatus.CANCELLING}
 
     def _decide(self, command: commands.Decide) -> commands.Decided:
         execution_id, comment = command.execution_id, command.comment

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, Ty
 import trio
 
 from orchestra.core.rows import LaunchedRun
-from orchestra.core.statuses import ExecutionStatus
+from orchestra.core.statuses import CancelStatus, ExecutionStatus
 
 if TYPE_CHECKING:
     from orchestra.flows.files import ParsedFlow
@@ -27,12 +27,12 @@ R_co = TypeVar("R_co", covariant=True)
 
 class RunCancelling(TypedDict):
     run_id: str
-    status: Literal["cancelling"]
+    status: Literal[CancelStatus.CANCELLING]
 
 
 class ExecutionCancelling(TypedDict):
     execution_id: str
-    status: Literal["cancelling"]
+    status: Literal[CancelStatus.CANCELLING]
 
 
 class Decided(TypedDict):

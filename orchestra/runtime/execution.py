@@ -29,14 +29,14 @@ from orchestra.agents.templates import (
 from orchestra.core.models import Budget
 from orchestra.core.prompts import render_prompt
 from orchestra.core.rows import Node, Template
-from orchestra.core.statuses import EventType, ExecutionStatus
-from orchestra.executors import Execution, Executor
+from orchestra.core.statuses import EventType, ExecutionStatus, ProcessEnd
+from orchestra.executors import Executor, RunningAgent
+from orchestra.executors.spec import AgentSpec, OutputHandler, SpawnError
 from orchestra.runtime import checks
 from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState, SessionContinuation
 from orchestra.storage import transitions
 from orchestra.storage.db import Database
 from orchestra.system.lines import Line
-from orchestra.system.process import AgentSpec, OutputHandler, SpawnError
 from orchestra.workspaces import git_checkpoints
 from orchestra.workspaces.git_checkpoints import Checkout, GitError, MergeConflict
 
@@ -177,9 +177,9 @@ class AgentRunner:
     async def _run_process(self, run: RunState, node: Node, handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: Template, stdin: bytes | None,
                            notes: list[dict[str, Any]]) -> Ending:
-        placement = (node.get("placement") or template.get("placement") or {})
+        executor_options = node.get("placement") or template.get("placement") or {}
         spec = AgentSpec(handle.id, argv, Path(cwd), agent_environment(template["env"], self.inherited_env),
-                         stdin, placement, run.follow_up.ran_on if run.follow_up else None)
+                         stdin, executor_options, run.follow_up.ran_on if run.follow_up else None)
         async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
             try:
                 process = await stack.enter_async_context(self.executor.open(spec, self.grace_s))
@@ -190,7 +190,7 @@ class AgentRunner:
             if notes:
                 self.queue_output(handle, notes)
             log.info("execution started", extra={"run_id": run.id, "node_id": node["id"],
-                                                 "execution_id": handle.id, "pid": process.pid,
+                                                 "execution_id": handle.id, **process.recovery_fields,
                                                  "agent": node["agent"], "where": process.where})
             timeout = node["timeout_s"]
             budget = node.get("budget")
@@ -207,7 +207,7 @@ class AgentRunner:
             message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
             return Ending(ExecutionStatus.FAILED, message)
-        if process_exit.kind == "lost":
+        if process_exit.kind == ProcessEnd.LOST:
             message = f"lost: {process_exit.reason}; it is not run again"
             self.queue_output(handle, [{"kind": "error", "message": message}])
             return Ending(ExecutionStatus.LOST, message)
@@ -274,13 +274,12 @@ class AgentRunner:
         return Ending(ExecutionStatus.FAILED, message)
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
-                       process: Execution | None, cwd: str) -> None:
+                       process: RunningAgent | None, cwd: str) -> None:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
-                   "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
-                   "proc_start": process.start_ticks if process else None,
+                   "started_at": time.time(), "workspace": cwd,
                    "base_commit": handle.checkpoint.get("base_commit"),
-                   "ran_on": process.where if process else None}
+                   "ran_on": process.where if process else None} | (process.recovery_fields if process else {})
         self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:

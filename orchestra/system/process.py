@@ -1,18 +1,15 @@
-"""One agent CLI as a local subprocess in its own process group.
+"""The operating system's side of agent processes: process groups, the execution mark, the subreaper.
 
-The narrow boundary between the hub and an agent process: :func:`open_agent_process` takes an
-:class:`AgentSpec` and yields an :class:`AgentProcess`; its :meth:`AgentProcess.run` delivers batches
-of output lines and returns a :class:`ProcessExit`. Cancelling the scope ``run`` is awaited in is how
-an execution is cancelled, the Trio way: leaving the ``open_agent_process`` block ends the whole
-process group (SIGTERM, grace, SIGKILL), shielded, so once the block is left no process is left.
+Agents run in their own session and process group (:mod:`orchestra.executors.local` spawns them);
+:func:`end_group` ends a group (SIGTERM, grace, SIGKILL) and waits until no member is left.
 
 Every agent carries ``ORCHESTRA_EXECUTION_ID=<id>`` in its environment from its first instruction,
 and its descendants inherit it. That mark is how processes that left the agent's process group
 (``setsid``, ``setpgid``) are found: the hub is a child subreaper (:func:`become_subreaper`), so an
 orphaned descendant becomes the hub's child, and when an execution ends, the hub's children that
-carry its mark are killed (:func:`end_escapees`). After a hub was killed, recovery scans /proc for
-the marks of the executions it left unfinished (:func:`kill_marked`): no pid needs to have been
-stored first.
+carry its mark are killed (:func:`end_escapees`). After a hub was killed, recovery scans the process
+table for the marks of the executions it left unfinished (:func:`kill_marked`): no pid needs to
+have been stored first. :func:`run_command` runs a short command (a CLI's ``--version``, git) the same way.
 """
 
 from __future__ import annotations
@@ -21,20 +18,14 @@ import contextlib
 import ctypes
 import errno
 import logging
-import math
 import os
 import signal
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import trio
-
-from orchestra.system.lines import Line, LineSplitter
 
 log = logging.getLogger(__name__)
 
@@ -47,155 +38,6 @@ EXECUTION_MARK = "ORCHESTRA_EXECUTION_ID"
 _PR_SET_CHILD_SUBREAPER = 36
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ADOPT_AFTER_S = 1.0
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """What to start: the agent's command line, working directory, environment and stdin."""
-
-    execution_id: str
-    argv: list[str]
-    cwd: Path
-    env: dict[str, str]
-    stdin: bytes | None = None  # written to the agent's stdin, then closed; None: /dev/null
-    # Where it may run, as Ray custom resources (e.g. {"claude": 1}); the local executor ignores it.
-    placement: dict[str, float] = field(default_factory=dict)
-    # Where the execution it follows up ran (its ``ran_on``): a follow-up goes where the session is.
-    same_place_as: str | None = None
-
-
-@dataclass(frozen=True)
-class ProcessExit:
-    """How the agent process ended: it exited (an execution's :class:`~orchestra.execution.Ending` takes
-    its exit code), or the machine it ran on was lost (``reason``; never re-run)."""
-
-    kind: Literal["exited", "lost"]  # a cancelled run raises Cancelled instead
-    exit_code: int | None = None
-    reason: str | None = None
-
-
-class SpawnError(Exception):
-    """The agent could not be started at all (missing executable, bad working directory)."""
-
-
-OutputHandler = Callable[[list[Line]], Awaitable[None]]
-
-
-@dataclass
-class AgentProcess:
-    """A started agent: its process, and the tail of its stderr once :meth:`run` pumps it."""
-
-    spec: AgentSpec
-    process: trio.Process
-    start_ticks: int | None  # its start time in /proc: tells it from a later process with its PID
-    grace_s: float
-    stderr_tail: bytearray = field(default_factory=bytearray)
-
-    where = "local"  # what an execution records as where it ran
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
-    @property
-    def stderr_text(self) -> str:
-        return self.stderr_tail.decode("utf-8", errors="replace")
-
-    async def run(self, on_output: OutputHandler) -> ProcessExit:
-        """Pump stdout to ``on_output`` line batches until the agent and its output are done.
-        Leftovers of its process group are ended by :func:`open_agent_process` when its block exits."""
-        async with trio.open_nursery() as nursery:
-            stored, reading = trio.Event(), _Reading()
-            if self.spec.stdin is not None:
-                nursery.start_soon(self._feed_stdin, self.spec.stdin)
-            nursery.start_soon(self._pump_stdout, on_output, reading, stored)
-            nursery.start_soon(self._pump_stderr)
-            await self.process.wait()
-            reading.agent_exited()
-            await stored.wait()
-            nursery.cancel_scope.cancel()
-        return ProcessExit("exited", self.process.returncode)
-
-    async def _pump_stdout(self, on_output: OutputHandler, reading: _Reading, stored: trio.Event) -> None:
-        assert self.process.stdout is not None
-        splitter = LineSplitter()
-        while True:
-            with trio.CancelScope(deadline=reading.deadline) as reading.scope:
-                chunk = await self.process.stdout.receive_some(65536)
-            if reading.scope.cancelled_caught or not chunk:
-                break
-            lines = splitter.feed(chunk)
-            if lines:
-                handling_since = trio.current_time()
-                await on_output(lines)
-                reading.deadline += trio.current_time() - handling_since
-        last = splitter.finish()
-        if last:
-            await on_output(last)
-        stored.set()
-
-    async def _feed_stdin(self, data: bytes) -> None:
-        """The prompt, for CLIs that take it on stdin; an agent that exits without reading it is fine."""
-        assert self.process.stdin is not None
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self.process.stdin.send_all(data)
-            await self.process.stdin.aclose()  # EOF: the CLI starts once it has the whole prompt
-
-    async def _pump_stderr(self) -> None:
-        assert self.process.stderr is not None
-        while chunk := await self.process.stderr.receive_some(65536):
-            self.stderr_tail += chunk
-            if len(self.stderr_tail) > STDERR_KEEP_BYTES:
-                del self.stderr_tail[: len(self.stderr_tail) - STDERR_KEEP_BYTES]
-
-
-@dataclass
-class _Reading:
-    """When the stdout pump gives up on EOF: DRAIN_AFTER_EXIT_S of waiting on the pipe after the agent
-    exited (a grandchild may hold it open). Time spent handling what was read does not count: that
-    waits for the database, which can be seconds behind a fast agent, and the pipe still holds lines."""
-
-    deadline: float = math.inf
-    scope: trio.CancelScope | None = None
-
-    def agent_exited(self) -> None:
-        self.deadline = trio.current_time() + DRAIN_AFTER_EXIT_S
-        if self.scope is not None:
-            self.scope.deadline = self.deadline
-
-
-@asynccontextmanager
-async def open_agent_process(spec: AgentSpec, grace_s: float) -> AsyncIterator[AgentProcess]:
-    """Spawn the agent; however the block ends (even cancelled before ``run``), its group is gone after."""
-    agent = await _spawn(spec, grace_s)
-    try:
-        yield agent
-    finally:
-        with trio.CancelScope(shield=True):
-            await end_group(agent.process, grace_s, spec.execution_id)
-
-
-async def _spawn(spec: AgentSpec, grace_s: float) -> AgentProcess:
-    """Argv as is (no shell), stdin /dev/null or the given bytes, a new session and process group,
-    the execution's mark in the environment."""
-    try:
-        process = await trio.lowlevel.open_process(
-            spec.argv,
-            stdin=subprocess.DEVNULL if spec.stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=str(spec.cwd),
-            env=spec.env | {EXECUTION_MARK: spec.execution_id},
-            start_new_session=True,
-        )
-        _leaders.pids.add(process.pid)
-    except (ValueError, OSError) as exc:
-        raise SpawnError(spawn_error_message(exc, spec.argv[0], spec.cwd)) from None
-    return AgentProcess(spec, process, process_start_ticks(process.pid), grace_s)
 
 
 def spawn_error_message(exc: ValueError | OSError, executable: str, cwd: Path) -> str:
