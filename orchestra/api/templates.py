@@ -9,7 +9,7 @@ from orchestra.api.common import json_response, no_content, parse_body
 from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.models import TemplateCreate
 from orchestra.runtime.hub import Hub
-from orchestra.storage import store
+from orchestra.storage import definitions, store
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -59,7 +59,7 @@ def blueprint(hub: Hub) -> Blueprint:
             raise Unprocessable("command must pass the prompt as its own argument: '{prompt}'",
                                 {"field": "command"})
         fields = body.model_dump()
-        template = await hub.db.write(lambda tx: store.insert_template(tx, fields, BUILTIN_IDS))
+        template = await hub.db.write(lambda tx: definitions.insert_template(tx, fields, BUILTIN_IDS))
         hub.check_agent_soon(template)  # /health knows about it without a manual check
         return json_response(template, 201)
 
@@ -72,7 +72,7 @@ def blueprint(hub: Hub) -> Blueprint:
 
     @routes.delete("/agent-templates/<template_id>")
     async def delete_template(template_id: str) -> Response:
-        await hub.db.write(lambda tx: store.delete_template(tx, template_id, BUILTIN_IDS))
+        await hub.db.write(lambda tx: definitions.delete_template(tx, template_id, BUILTIN_IDS))
         hub.availability.pop(template_id, None)
         return no_content()
 

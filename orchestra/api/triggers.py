@@ -15,6 +15,7 @@ from orchestra.core.errors import Unauthorized
 from orchestra.core.models import ScheduleCreate, WebhookSet
 from orchestra.runtime import commands
 from orchestra.runtime.hub import Hub
+from orchestra.storage import definitions
 from orchestra.triggers import schedules, webhooks
 
 
@@ -33,7 +34,7 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
 
     @routes.delete("/projects/<project_id>/webhook")
     async def delete_webhook(project_id: str) -> Response:
-        await hub.db.write(lambda tx: webhooks.delete_webhook(tx, project_id))
+        await hub.db.write(lambda tx: definitions.delete_webhook(tx, project_id))
         return no_content()
 
     @routes.post("/hooks/<project_id>")
@@ -68,7 +69,7 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
 
     @routes.delete("/schedules/<schedule_id>")
     async def delete_schedule(schedule_id: str) -> Response:
-        await hub.db.write(lambda tx: schedules.delete_schedule(tx, schedule_id))
+        await hub.db.write(lambda tx: definitions.delete_schedule(tx, schedule_id))
         scheduler.changed()
         return no_content()
 

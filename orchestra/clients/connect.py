@@ -132,13 +132,15 @@ def ssh_master(target: str, options: Sequence[str]) -> Iterator[Master]:
 
 
 @dataclass(frozen=True)
-class RemoteHub:
+class InstalledHub:
+    """The hub installed on the VM, as its helper reports it: where it listens and its token."""
+
     host: str
     port: int
     token: str
 
 
-def remote_hub(master: Master, helper: str) -> RemoteHub:
+def remote_hub(master: Master, helper: str) -> InstalledHub:
     """Run the install's helper over the master connection: the hub's port and token."""
     done = subprocess.run(master.ssh(master.target, shlex.quote(helper)), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, errors="replace", timeout=120)
@@ -151,7 +153,7 @@ def remote_hub(master: Master, helper: str) -> RemoteHub:
         raise ConnectError(f"cannot get the hub's token from {master.target}: {said}")
     try:
         info = json.loads(done.stdout.strip().splitlines()[-1])
-        return RemoteHub(str(info.get("host") or "127.0.0.1"), int(info["port"]), str(info["token"]))
+        return InstalledHub(str(info.get("host") or "127.0.0.1"), int(info["port"]), str(info["token"]))
     except (ValueError, KeyError, IndexError, TypeError):
         raise ConnectError(f"{helper} on {master.target} did not answer with the hub's port and token: "
                            f"{done.stdout.strip()[:200]!r}") from None
@@ -179,7 +181,7 @@ def pick_local_port(wanted: int | None, remote_port: int) -> int:
         return int(sock.getsockname()[1])
 
 
-def forward(master: Master, local_port: int, hub: RemoteHub) -> None:
+def forward(master: Master, local_port: int, hub: InstalledHub) -> None:
     remote_host = "127.0.0.1" if hub.host in known_hubs.LOCAL_HOSTS else hub.host
     spec = f"127.0.0.1:{local_port}:{remote_host}:{hub.port}"
     done = subprocess.run(master.ssh("-O", "forward", "-L", spec, master.target), stdin=subprocess.DEVNULL,
@@ -189,7 +191,7 @@ def forward(master: Master, local_port: int, hub: RemoteHub) -> None:
         raise ConnectError(f"cannot open the tunnel localhost:{local_port} -> {master.target}:{hub.port}: {said}")
 
 
-def check_hub(url: str, target: str, hub: RemoteHub) -> None:
+def check_hub(url: str, target: str, hub: InstalledHub) -> None:
     try:
         with httpx.Client(base_url=url, timeout=20) as http:
             health = http.get("/health")

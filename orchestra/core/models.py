@@ -182,7 +182,7 @@ class NodePatch(Strict):
     placement: Placement | None = None
 
 
-class StdinPrompt(Strict):
+class StdinPromptRequest(Strict):
     """How the CLI takes a prompt too long for one argument (over 100,000 bytes) on stdin: its
     ``{prompt}`` argument becomes ``argument`` ("-" for many CLIs), or is left out when null."""
 
@@ -199,7 +199,7 @@ class TemplateCreate(Strict):
     resume_command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]],
                               Field(min_length=1, max_length=200)] | None = None
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
-    stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
+    stdin_prompt: StdinPromptRequest | None = None  # None: prompts must fit in one argument
     placement: Placement | None = None  # a node's own placement wins over its template's
 
 

@@ -21,10 +21,8 @@ from typing import Any
 
 import trio
 
-from orchestra.core.statuses import EventType
 from orchestra.executors.local import open_agent_process
 from orchestra.executors.spec import AgentSpec, SpawnError
-from orchestra.storage.db import WriteJobContext
 from orchestra.system.lines import Line
 
 CHECK_TIMEOUT_S = 600.0  # a check's timeout when its node names none
@@ -96,8 +94,3 @@ def repair_prompt(result: CheckResult, repair: int, max_repairs: int) -> str:
     return (f"The check `{shlex.join(result.argv)}` {what}. Fix the work so that it passes; the check runs "
             f"again when you finish (repair {repair} of {max_repairs}).\n\n"
             f"The end of its output:\n```\n{result.output}\n```\n")
-
-
-def store_check_event(tx: WriteJobContext, project_id: str, ids: dict[str, str], event: EventType,
-                      check: dict[str, Any]) -> None:
-    tx.emit(project_id, event, **ids, check=check)

@@ -127,7 +127,7 @@ class AgentRunner:
     def _queue_check_event(self, handle: ExecutionHandle, event: EventType, check: dict[str, Any]) -> None:
         ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
         handle.unsettled.append(self.db.submit(
-            lambda tx: checks.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
+            lambda tx: transitions.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
 
     def _prompt_and_command(self, run: RunState, node: Node, template: Template,
                             follow_up: SessionContinuation | None) -> tuple[str, list[str], str | None]:

@@ -25,7 +25,7 @@ from orchestra.executors.local import end_leftovers
 from orchestra.runtime import availability, commands
 from orchestra.runtime.actor import ProjectActor
 from orchestra.runtime.commands import Envelope
-from orchestra.storage import history, store
+from orchestra.storage import definitions, history, store
 from orchestra.storage.db import Database, fetch_rows
 from orchestra.storage.events import EventBus
 from orchestra.storage.transitions import abandon_run, finish_interrupted
@@ -197,7 +197,7 @@ class Hub:
         if project_id in self._mailboxes:
             await self.send(project_id, commands.DeleteProject())
         else:
-            await self.db.write(lambda tx: store.delete_project(tx, project_id))
+            await self.db.write(lambda tx: definitions.delete_project(tx, project_id))
         self.db.node_versions[project_id] = -1  # any cached node list of it is stale
 
     def forget_project(self, project_id: str) -> None:

@@ -47,6 +47,7 @@ from orchestra.storage.schema import migrate
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Row = dict[str, Any]  # a row as fetch_rows returns it: column name -> value
 
 MAX_JOBS_PER_TRANSACTION = 1_000
 # A transaction starts at most this long after the previous one ended, with whatever was queued
@@ -115,7 +116,7 @@ def storage_unavailable(exc: sqlite3.Error, busy_timeout_s: float) -> StorageUna
     return StorageUnavailable(message, {"sqlite_error": getattr(exc, "sqlite_errorname", None)})
 
 
-def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[Row]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import cast
 
 import sqlite_utils
 
 from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.rows import Execution, Run, Totals
 from orchestra.core.statuses import ExecutionStatus, RunScope
-from orchestra.storage.db import fetch_rows
-
-Row = dict[str, Any]
+from orchestra.storage.db import Row, fetch_rows
 
 _STATUS_FILTER = frozenset(ExecutionStatus)
 
