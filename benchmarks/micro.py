@@ -17,7 +17,8 @@ from pathlib import Path
 import trio
 
 from orchestra.storage import history, store
-from orchestra.storage.db import WriteJobContext, connect
+from orchestra.storage.connections import connect
+from orchestra.storage.db import WriteJobContext
 from orchestra.storage.events import Sequencer, StoredEvent
 from orchestra.storage.schema import migrate
 

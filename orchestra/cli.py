@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from orchestra import __version__
 from orchestra.core.logging_setup import configure_logging
 from orchestra.core.settings import ConfigError, Settings, load_settings
+from orchestra.core.version import __version__
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
