@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,13 +18,11 @@ import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
 from orchestra.clients import known_hubs
+from orchestra.clients.printer import Printer, short
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import (
-    EXECUTION_CHANGE_EVENT_TYPES,
     FINAL_RUN_STATUSES,
-    NODE_EVENT_TYPES,
     EventType,
-    ExecutionStatus,
     MessageType,
     RunStatus,
 )
@@ -93,113 +89,6 @@ async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
         problem = "is ambiguous" if matches else "does not exist"
         raise ClientError(f"project '{name_or_id}' {problem}; projects: {known}")
     return matches[0]
-
-
-# -- rendering ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Printer:
-    """Turns events into readable lines: agent text, tool calls, state changes."""
-
-    out: TextIO = sys.stdout
-    verbose: bool = False
-    _partial: dict[str, str] = field(default_factory=dict)
-
-    def line(self, ts: float | None, node: str | None, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S", time.localtime(ts or time.time()))
-        prefix = f"[{node}] " if node else ""
-        for piece in text.splitlines() or [""]:
-            print(f"{stamp} {prefix}{piece}", file=self.out)
-        self.out.flush()
-
-    def snapshot(self, snapshot: dict[str, Any]) -> None:
-        project = snapshot["project"]
-        latest = {e["node_id"]: e["status"] for e in snapshot["executions"]}
-        self.line(None, None, f"project {project['name']} ({project['id']}): {len(snapshot['nodes'])} node(s)")
-        for node in snapshot["nodes"]:
-            after = f" after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
-            self.line(None, node["id"], f"{latest.get(node['id'], 'never run')}{after}")
-
-    def event(self, event: dict[str, Any]) -> None:
-        kind, ts, node = event.get("type"), event.get("ts"), event.get("node_id")
-        if kind != EventType.EXECUTION_OUTPUT and node in self._partial:
-            self.line(ts, node, self._partial.pop(node))
-        if kind == EventType.RUN_STARTED:
-            self.line(ts, None, f"run {event['run_id']} started")
-        elif kind == EventType.RUN_FINISHED:
-            run = event["run"]
-            suffix = f": {run['error']}" if run.get("error") else ""
-            self.line(ts, None, f"run {event['run_id']} {run['status']}{suffix}")
-        elif kind in EXECUTION_CHANGE_EVENT_TYPES:
-            self._execution(event)
-        elif kind == EventType.EXECUTION_OUTPUT:
-            self._output(ts, node, event["output"])
-        elif kind in (EventType.CHECK_STARTED, EventType.CHECK_FINISHED):
-            self._check(ts, node, event["check"])
-        elif kind in NODE_EVENT_TYPES and self.verbose:
-            self.line(ts, node, kind.split(".")[1])
-
-    def _execution(self, event: dict[str, Any]) -> None:
-        execution, ts, node = event["execution"], event.get("ts"), event.get("node_id")
-        status = execution["status"]
-        if event["type"] == EventType.EXECUTION_QUEUED:
-            if self.verbose or execution.get("attempt", 1) > 1:
-                self.line(ts, node, f"queued (attempt {execution.get('attempt', 1)})")
-            return
-        if event["type"] == EventType.EXECUTION_STARTED:
-            self.line(ts, node, f"started {execution['agent']} ({execution['id']})")
-            return
-        details = []
-        if execution.get("started_at") and execution.get("finished_at"):
-            seconds = execution["finished_at"] - execution["started_at"]
-            details.append(f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s")
-        if execution.get("input_tokens") is not None:
-            details.append(f"{execution['input_tokens']} in / {execution.get('output_tokens')} out tokens")
-        if execution.get("cost_usd"):
-            details.append(f"${execution['cost_usd']:.4f}")
-        text = status + (f" ({', '.join(details)})" if details else "")
-        if execution.get("error") and status != ExecutionStatus.SUCCEEDED:
-            text += f": {execution['error']}"
-        self.line(ts, node, text)
-
-    def _check(self, ts: float | None, node: str | None, check: dict[str, Any]) -> None:
-        command = shlex.join(check["argv"])
-        if "passed" not in check:
-            self.line(ts, node, f"check {command} started")
-        elif check["passed"]:
-            self.line(ts, node, f"check {command} passed")
-        else:
-            why = check.get("error") or f"exit code {check.get('exit_code')}"
-            tail = [line for line in str(check.get("output") or "").splitlines() if line.strip()][-3:]
-            self.line(ts, node, "\n".join([f"check {command} FAILED ({why})", *(f"  {line}" for line in tail)]))
-
-    def _output(self, ts: float | None, node: str | None, output: dict[str, Any]) -> None:
-        kind = output.get("kind")
-        key = node or ""
-        if kind == "text" and output.get("delta"):
-            self._partial[key] = self._partial.get(key, "") + output.get("text", "")
-            return
-        if key in self._partial:
-            self.line(ts, node, self._partial.pop(key))
-        if kind == "text":
-            self.line(ts, node, output.get("text", ""))
-        elif kind == "thinking" and self.verbose:
-            self.line(ts, node, f"(thinking) {output.get('text', '')}")
-        elif kind == "tool_use":
-            self.line(ts, node, f"tool {output.get('name')} {_short(json.dumps(output.get('input'), default=str))}")
-        elif kind == "tool_result":
-            mark = "tool error" if output.get("is_error") else "tool result"
-            self.line(ts, node, f"  {mark}: {_short(str(output.get('output', '')))}")
-        elif kind == "error":
-            self.line(ts, node, f"ERROR {output.get('message')}")
-        elif kind in ("raw", "system", "usage") and self.verbose:
-            self.line(ts, node, f"({kind}) {_short(json.dumps(output, default=str))}")
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- following a project --------------------------------------------------------------------------
@@ -313,7 +202,7 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
             details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items() if key != "kind")
             print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
         for name, value in (run.get("inputs") or {}).items():
-            print(f"  input {name} = {_short(value)}")
+            print(f"  input {name} = {short(value)}")
         for e in run["executions"]:
             print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
         return 0

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
 import sqlite_utils
-import tomli_w
 from pydantic import Field, ValidationError
 
 from orchestra.agents.templates import BUILTIN_IDS
@@ -30,6 +29,7 @@ from orchestra.core.errors import Conflict, Unprocessable
 from orchestra.core.models import MAX_NODES_PER_PROJECT, NodeCreate, ProjectCreate, Slug, Strict, TemplateCreate
 from orchestra.core.rows import Node
 from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, sql_list
+from orchestra.flows import toml_text
 from orchestra.flows.key_lines import key_lines, line_of
 from orchestra.storage import definitions, store
 from orchestra.storage.db import WriteJobContext
@@ -196,38 +196,7 @@ def export_flow(db: sqlite_utils.Database, project_id: str, workspaces_root: Pat
         doc["templates"] = [_template_fields(t) for t in templates]
     if nodes:
         doc["nodes"] = [_node_fields(node) for node in nodes]
-    return HEADER + _dumps(doc)
-
-
-def _dumps(doc: dict[str, Any]) -> str:
-    """TOML the way a person would write it: top-level keys, then ``[table]`` and one ``[[array]]``
-    table per item, each key on its own line, small tables and lists inline, long text as multi-line
-    strings (tomli_w writes each value: its escaping is the part worth not writing by hand)."""
-    out = [_key_line(key, value) for key, value in doc.items() if not isinstance(value, dict | list)]
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            out += ["", f"[{key}]", *(_key_line(k, v) for k, v in value.items())]
-        elif isinstance(value, list):
-            for item in value:
-                out += ["", f"[[{key}]]", *(_key_line(k, v) for k, v in item.items())]
-    return "\n".join(out) + "\n"
-
-
-def _key_line(key: str, value: Any) -> str:
-    return f"{_key(key)} = {_value(value, multiline=True)}"
-
-
-def _key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _value(key, multiline=False)
-
-
-def _value(value: Any, *, multiline: bool) -> str:
-    if isinstance(value, dict):
-        items = ", ".join(f"{_key(k)} = {_value(v, multiline=False)}" for k, v in value.items() if v is not None)
-        return f"{{ {items} }}" if items else "{}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_value(item, multiline=False) for item in value) + "]"
-    return tomli_w.dumps({"v": value}, multiline_strings=multiline).removeprefix("v = ").removesuffix("\n")
+    return HEADER + toml_text.dumps(doc)
 
 
 def _project_fields(project: Any, workspaces_root: Path) -> dict[str, Any]:
