@@ -4,8 +4,9 @@ sqlite-utils is the connection wrapper type (:func:`orchestra.storage.connection
 writes that insert or update whole rows from dicts (``db.table(...).insert/insert_all/update``, in
 definitions.py and transitions.py). Everything else is raw SQL: reads and the hot paths (event inserts
 by ``executemany``, ``UPDATE ... RETURNING``, the writer's ``BEGIN IMMEDIATE`` and ``SAVEPOINT``), because
-it is explicit and measurably cheaper (one row: ~27 us through ``table().insert``, ~2 us raw). sqlite-utils is also why the
-pyz build strips pip: it depends on pip only for its ``install`` command, which the hub never runs.
+it is explicit and measurably cheaper (one row: ~27 us through ``table().insert``, ~2 us raw).
+sqlite-utils is also why the pyz build strips pip: it depends on pip only for its ``install`` command,
+which the hub never runs.
 
 Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the
 writer; a cancelled read is interrupted, so it never holds the read slot). Writes go to one writer
