@@ -2,8 +2,8 @@
 (``orchestra.cli:main``): it dispatches to the operator commands defined here (``serve``, the
 default; ``token``, ``url``, ``backup``, ``hubs``, ``connect-info``), which act on this machine's hub
 and its settings; to the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``:
-:mod:`orchestra.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
-(:mod:`orchestra.connect`, :mod:`orchestra.desktop`), which reach a hub from a laptop.
+:mod:`orchestra.clients.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
+(:mod:`orchestra.clients.connect`, :mod:`orchestra.clients.desktop`), which reach a hub from a laptop.
 """
 
 from __future__ import annotations

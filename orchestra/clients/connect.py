@@ -6,9 +6,9 @@ prompts are its own: we handle no password): a master connection (``-M -N``, kee
 control socket in a private temporary directory. Over it, ``orchestra-connect-info`` (written by
 systemd/install.sh) prints the hub's port and token as one JSON line; then ``ssh -O forward`` adds
 the tunnel from a local port (the hub's own port when free, else 8000-8009, else any free one) to the
-hub. The hub is saved in ``hubs.toml`` (:mod:`orchestra.known_hubs`) under a name (the host's, by
+hub. The hub is saved in ``hubs.toml`` (:mod:`orchestra.clients.known_hubs`) under a name (the host's, by
 default) and the UI opens: a native window when the desktop extra is installed
-(:mod:`orchestra.desktop`), else the default browser. Closing the window, Ctrl-C or SIGTERM ends
+(:mod:`orchestra.clients.desktop`), else the default browser. Closing the window, Ctrl-C or SIGTERM ends
 the master, and with it the tunnel; every failure is one line and exit code 1, with nothing left
 running.
 """

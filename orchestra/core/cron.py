@@ -1,7 +1,7 @@
 """Cron expressions of the five standard fields, stepped in a time zone (cronsim does the stepping).
 
 Pure functions: the API checks an expression with :func:`check_cron`, the scheduler
-(:mod:`orchestra.schedules`) finds the ticks around "now" with the others. Times are epoch seconds.
+(:mod:`orchestra.triggers.schedules`) finds the ticks around "now" with the others. Times are epoch seconds.
 """
 
 from __future__ import annotations

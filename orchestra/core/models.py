@@ -106,7 +106,7 @@ class Budget(Strict):
 
 # A node's kind: statuses.NodeKind itself, given as its text value (flow files are read in Python mode).
 Kind = Annotated[NodeKind, Field(strict=False)]
-MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
+MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/runtime/plans.py)
 MaxDepth = Annotated[int, Field(ge=1, le=20)]
 MAX_CANDIDATES = 5
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -123,9 +123,9 @@ def _candidates(value: Any) -> int | list[str]:
     return value  # type: ignore[no-any-return]
 
 
-# Best of N (orchestra/candidates.py): how many executions of the node's agent, or one per agent listed.
+# Best of N (orchestra/runtime/candidates.py): how many executions of the node's agent, or one per agent listed.
 Candidates = Annotated[int | list[str], PlainValidator(_candidates)]
-# A node's check: an argv run without a shell in the execution's working directory (orchestra/checks.py).
+# A node's check: an argv run without a shell in the execution's working directory (orchestra/runtime/checks.py).
 CheckArgv = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=10_000)]],
                       Field(min_length=1, max_length=200)]
 CheckTimeout = Annotated[float, Field(gt=0, le=24 * 3600)]
@@ -204,7 +204,7 @@ class TemplateCreate(Strict):
 
 
 InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]
-# Values for a launch's {{inputs.NAME}} placeholders (orchestra.prompts).
+# Values for a launch's {{inputs.NAME}} placeholders (orchestra.core.prompts).
 Inputs = Annotated[dict[InputName, Annotated[str, StringConstraints(max_length=100_000)]], Field(max_length=100)]
 
 

@@ -49,7 +49,7 @@ class NodeKind(StrEnum):
 
     AGENT = "agent"
     GATE = "gate"  # runs no agent: waits for approve or reject
-    PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/plans.py)
+    PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/runtime/plans.py)
 
 
 class CancelStatus(StrEnum):
@@ -87,7 +87,7 @@ class EventType(StrEnum):
     EXECUTION_STARTED = "execution.started"
     EXECUTION_OUTPUT = "execution.output"
     EXECUTION_FINISHED = "execution.finished"
-    CHECK_STARTED = "check.started"  # a node's check (orchestra/checks.py) started after its agent
+    CHECK_STARTED = "check.started"  # a node's check (orchestra/runtime/checks.py) started after its agent
     CHECK_FINISHED = "check.finished"  # ... and how it ended: exit code, output tail
 
 
@@ -188,7 +188,7 @@ def ui_constants() -> dict[str, object]:
 
 def ui_module() -> str:
     """:func:`ui_constants` as an ES module, each value frozen (no component can change them)."""
-    lines = ["// The hub's statuses, node kinds and event types (orchestra/statuses.py), served by the hub as",
+    lines = ["// The hub's statuses, node kinds and event types (orchestra/core/statuses.py), served by the hub as",
              "// GET /ui/statuses.js. Generated: there is no file to edit.", ""]
     for name, value in ui_constants().items():
         lines.append(f"export const {name} = Object.freeze({json.dumps(value)});")

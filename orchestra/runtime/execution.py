@@ -114,7 +114,7 @@ class AgentRunner:
         return ending
 
     async def _check(self, node: Node, handle: ExecutionHandle, cwd: str, agent_ending: Ending) -> Ending:
-        """The node's check, where the agent worked (see :mod:`orchestra.checks`)."""
+        """The node's check, where the agent worked (see :mod:`orchestra.runtime.checks`)."""
         assert node["check"] is not None
         self._queue_check_event(handle, EventType.CHECK_STARTED, {"argv": node["check"]})
         spec = AgentSpec(handle.id, node["check"], Path(cwd), agent_environment({}, self.inherited_env))

@@ -57,7 +57,7 @@ def select_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str
             raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
                                 {"field": "node_ids", "missing": missing})
         selected = downstream_of(graph, node_ids)
-    # A plan node that runs again grows its tasks anew (orchestra/plans.py): those it grew before are left out.
+    # A plan node that runs again grows its tasks anew (orchestra/runtime/plans.py): those it grew before are left out.
     regrown = {node_id for node_id in selected if nodes[node_id]["planned_by"] in selected}
     selected -= regrown
     ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}

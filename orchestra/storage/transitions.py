@@ -44,7 +44,7 @@ def summary(row: dict[str, Any]) -> ExecutionSummary:
 
 
 def candidate_fields(node: Node, number: int) -> dict[str, Any]:
-    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/candidates.py)."""
+    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/runtime/candidates.py)."""
     candidates = node.get("candidates")
     if not candidates:
         return {}
