@@ -26,6 +26,7 @@ from orchestra.core.settings import Settings
 from orchestra.runtime.hub import Hub
 from orchestra.storage.db import Database
 from orchestra.storage.events import CLOSE_GOING_AWAY
+from orchestra.system.loop_lag import LoopLag
 from orchestra.system.sd_notify import notify
 from orchestra.triggers.schedules import Scheduler
 
@@ -59,6 +60,8 @@ class Running:
     hub: Hub
     port: int
     stop: trio.Event
+    scheduler: Scheduler
+    loop_lag: LoopLag
 
 
 def _config(settings: Settings) -> Config:
@@ -95,9 +98,11 @@ async def serve(
     stop = trio.Event()
     async with Database.open(settings.database_path) as db, Hub.open(settings, db, token) as hub:
         scheduler = await Scheduler.for_settings(settings, db, hub.send)
-        app = create_app(hub, scheduler)
+        loop_lag = LoopLag()
+        app = create_app(hub, scheduler, loop_lag)
         server_stop = trio.Event()
         async with trio.open_nursery() as nursery:
+            await nursery.start(loop_lag.run)
             if handle_signals:
                 nursery.start_soon(_stop_on_signal, stop)
             await nursery.start(scheduler.run)  # ticks missed while the hub was down fire first
@@ -107,11 +112,12 @@ async def serve(
             log.info("orchestra listening on %s (database %s)", ", ".join(binds), settings.database_path)
             _freeze_startup_objects()
             notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
-            task_status.started(Running(hub, port, stop))
+            task_status.started(Running(hub, port, stop, scheduler, loop_lag))
             await stop.wait()
             notify("STOPPING=1")
             log.info("stopping: closing subscribers, ending agents")
             scheduler.stop()
+            loop_lag.stop()
             hub.stop()  # agents end while the connections drain, not after
             hub.bus.close_all(CLOSE_GOING_AWAY, "the hub is shutting down")
             with trio.move_on_after(SUBSCRIBERS_CLOSE_S):  # closed before hypercorn cuts them off (1006)

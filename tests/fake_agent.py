@@ -21,6 +21,7 @@ prompts too long for one argument) may carry directives, so one fake CLI serves 
   @ignore-term   ignore SIGTERM (SIGKILL escalation)
   @crash         print nothing and exit 3
   @result=WORD   the final answer becomes WORD (applied after @lines/@garbage, so it wins)
+  @result-file=F the final answer becomes the text of file F (newlines and all), as @result
   @write=F:T,..  write file F (relative to the working directory) containing T, before printing
   @costs=C1,C2   (claude) before the closing line, one interim `result` line per cost, as a
                  multi-turn session reports its growing total_cost_usd
@@ -137,6 +138,9 @@ def main(argv: list[str]) -> int:
     closing += len(extra)
     if "result" in d:
         lines = replace_result(lines, fmt, d["result"])
+        closing = closing_index(lines, fmt)
+    if "result-file" in d:
+        lines = replace_result(lines, fmt, Path(d["result-file"]).read_text())
         closing = closing_index(lines, fmt)
     if "fail" in d:
         del lines[closing : closing + 1]

@@ -19,6 +19,14 @@ request without tools a text, Gemini's model-router classifier JSON that fits it
 
 Every request is recorded (``ModelServer.requests``; with ``record_dir`` also written to disk as
 JSON) so a test can assert on what the model saw.
+
+Usage limits: ``ModelServer.limit(api, requests=N, reset_in_s=S)`` answers the next N requests to
+that API's model endpoint (for Gemini its streamed turns, not its model router's side calls) with
+HTTP 429 and the API's real limit body and headers (Anthropic's ``rate_limit_error`` with
+``retry-after`` and the ``anthropic-ratelimit-unified-*`` headers a subscription sees; OpenAI's
+``rate_limit_exceeded`` or ``usage_limit_reached`` with ``retry-after`` and ``x-ratelimit-reset-*``;
+Gemini's ``RESOURCE_EXHAUSTED`` with a ``RetryInfo`` ``retryDelay``); ``lift(api)`` lets requests
+through again before N are used up. See ``limit_answer``.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import hashlib
 import itertools
 import json
 import re
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,6 +64,20 @@ def describe(text: str) -> str:
 
 
 @dataclass
+class Limit:
+    """The next ``requests`` calls to one API's model endpoint get a 429 saying the limit resets at
+    ``resets_at`` (epoch seconds)."""
+
+    requests: int
+    resets_at: float
+    #: How many calls still go through first (1: the agent's first turn succeeds, its next one is refused).
+    skip: int = 0
+    #: "rate": an API key's rate limit; "usage": a subscription's usage limit where the API has its own
+    #: body for it (OpenAI's ``usage_limit_reached`` that ChatGPT-plan Codex users get).
+    kind: str = "rate"
+
+
+@dataclass
 class ModelRequest:
     """One request the stand-in received, and what it made of it."""
 
@@ -70,9 +93,11 @@ class ModelRequest:
     #: True when the conversation ends with a tool's result (the answer is then the final text).
     after_tool: bool = False
     #: What the stand-in answered: "tool" (a text and a tool call) or "final" (the final text) to the
-    #: agent's own turns; "text", "json" or "error" to side requests.
+    #: agent's own turns; "text", "json" or "error" to side requests; "limit" for a 429.
     answer: str = ""
     answer_text: str = ""
+    #: Response headers beyond content-type (a 429's retry and rate-limit headers).
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         size = len(self.prompt) if self.prompt is not None else None
@@ -87,6 +112,7 @@ class ModelServer:
         self.port = 0
         self.record_dir = record_dir
         self._ids = itertools.count(1)
+        self.limits: dict[str, Limit] = {}
         if record_dir is not None:
             record_dir.mkdir(parents=True, exist_ok=True)
 
@@ -99,6 +125,25 @@ class ModelServer:
 
     def of(self, api: str) -> list[ModelRequest]:
         return [r for r in self.requests if r.api == api]
+
+    def limit(self, api: str, *, requests: int = 1_000_000, reset_in_s: float = 30, kind: str = "rate",
+              skip: int = 0) -> Limit:
+        """Refuse the next ``requests`` model calls of ``api`` after the first ``skip`` with a 429 (until ``lift``)."""
+        self.limits[api] = Limit(requests, time.time() + reset_in_s, skip, kind)
+        return self.limits[api]
+
+    def lift(self, api: str) -> None:
+        self.limits.pop(api, None)
+
+    def _limited(self, api: str) -> Limit | None:
+        limit = self.limits.get(api)
+        if limit is None or limit.requests <= 0:
+            return None
+        if limit.skip > 0:
+            limit.skip -= 1
+            return None
+        limit.requests -= 1
+        return limit
 
     async def serve(self, *, task_status: trio.TaskStatus[ModelServer] = trio.TASK_STATUS_IGNORED) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
@@ -159,7 +204,7 @@ class ModelServer:
         self.requests.append(recorded)
         status, content_type, chunks = self._dispatch(method, path, parsed, recorded)
         self._write_record(recorded)
-        headers = [("content-type", content_type), ("cache-control", "no-cache")]
+        headers = [("content-type", content_type), ("cache-control", "no-cache"), *recorded.headers]
         if content_type == "application/json":
             data = b"".join(chunks)
             headers.append(("content-length", str(len(data))))
@@ -185,19 +230,91 @@ class ModelServer:
             return 200, "application/json", [_json({"input_tokens": _tokens(body)})]
         if method == "POST" and path.endswith("/messages") and isinstance(body, dict):
             recorded.api = ANTHROPIC
-            return anthropic_answer(body, recorded)
+            return self._limit_or(recorded) or anthropic_answer(body, recorded)
         if method == "POST" and path.endswith("/responses") and isinstance(body, dict):
             recorded.api = RESPONSES
-            return responses_answer(body, recorded)
+            return self._limit_or(recorded) or responses_answer(body, recorded)
         if method == "POST" and "/models/" in path and ":" in path and isinstance(body, dict):
             recorded.api = GEMINI
-            return gemini_answer(path.rsplit(":", 1)[1], body, recorded)
+            method_name = path.rsplit(":", 1)[1]
+            if method_name != "streamGenerateContent":  # a side call (the model router's classifier): no limit
+                return gemini_answer(method_name, body, recorded)
+            return self._limit_or(recorded) or gemini_answer(method_name, body, recorded)
         if method == "GET" and path.rstrip("/").endswith("/models"):
             recorded.answer = "json"
             return 200, "application/json", [_json({"object": "list", "data": [], "models": []})]
         recorded.answer = "error"
         return 404, "application/json", [_json({"error": {"code": 404, "message": f"stand-in: no {path}",
                                                          "type": "not_found_error", "status": "NOT_FOUND"}})]
+
+
+    def _limit_or(self, recorded: ModelRequest) -> tuple[int, str, list[bytes]] | None:
+        limit = self._limited(recorded.api)
+        return None if limit is None else limit_answer(recorded, limit.resets_at, limit.kind)
+
+
+def limit_answer(recorded: ModelRequest, resets_at: float, kind: str = "rate") -> tuple[int, str, list[bytes]]:
+    """A 429 as each API really sends it when a rate or usage limit is hit (bodies and header names
+    from the providers' documentation and the CLIs' own parsing of them)."""
+    recorded.answer = "limit"
+    wait = max(1, round(resets_at - time.time()))
+    reset_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(resets_at))
+    if recorded.api == ANTHROPIC:
+        recorded.answer_text = "This request would exceed your account's rate limit. Please try again later."
+        recorded.headers = [
+            ("retry-after", str(wait)), ("x-should-retry", "false"),
+            ("request-id", f"req_standin{recorded.number:04d}"),
+            ("anthropic-ratelimit-requests-limit", "50"), ("anthropic-ratelimit-requests-remaining", "0"),
+            ("anthropic-ratelimit-requests-reset", reset_iso),
+            ("anthropic-ratelimit-unified-status", "rejected"),
+            ("anthropic-ratelimit-unified-reset", str(int(resets_at))),
+            ("anthropic-ratelimit-unified-representative-claim", "five_hour"),
+            ("anthropic-ratelimit-unified-5h-status", "rejected"),
+            ("anthropic-ratelimit-unified-5h-reset", str(int(resets_at))),
+            ("anthropic-ratelimit-unified-5h-utilization", "1.0"),
+            ("anthropic-ratelimit-unified-overage-status", "rejected"),
+            ("anthropic-ratelimit-unified-overage-disabled-reason", "org_level_disabled"),
+        ]
+        body = {"type": "error", "error": {"type": "rate_limit_error", "message": recorded.answer_text},
+                "request_id": f"req_standin{recorded.number:04d}"}
+    elif recorded.api == RESPONSES and kind == "usage":
+        recorded.answer_text = "The usage limit has been reached"
+        recorded.headers = [("x-codex-primary-used-percent", "100"), ("x-codex-primary-window-minutes", "300"),
+                            ("x-codex-primary-reset-after-seconds", str(wait)),
+                            ("x-codex-primary-reset-at", str(int(resets_at))),
+                            ("x-request-id", f"req_standin{recorded.number:04d}")]
+        body = {"error": {"type": "usage_limit_reached", "message": recorded.answer_text, "plan_type": "plus",
+                          "resets_at": int(resets_at), "resets_in_seconds": wait}}
+    elif recorded.api == RESPONSES:
+        recorded.answer_text = ("Rate limit reached for gpt-5 in organization org-standin on tokens per min (TPM): "
+                                f"Limit 30000, Used 30000, Requested 1200. Please try again in {wait}s.")
+        recorded.headers = [
+            ("retry-after", str(wait)), ("retry-after-ms", str(wait * 1000)),
+            ("x-ratelimit-limit-requests", "500"), ("x-ratelimit-remaining-requests", "0"),
+            ("x-ratelimit-reset-requests", f"{wait}s"),
+            ("x-ratelimit-limit-tokens", "30000"), ("x-ratelimit-remaining-tokens", "0"),
+            ("x-ratelimit-reset-tokens", f"{wait}s"), ("x-request-id", f"req_standin{recorded.number:04d}"),
+        ]
+        body = {"error": {"message": recorded.answer_text, "type": "tokens", "param": None,
+                          "code": "rate_limit_exceeded"}}
+    else:  # Gemini: a per-minute quota (retryable) for "rate", the daily one (terminal) for "usage"
+        per = "Day" if kind == "usage" else "Minute"
+        recorded.answer_text = ("You exceeded your current quota, please check your plan and billing details. "
+                                "For more information on this error, head to: https://ai.google.dev/gemini-api/"
+                                f"docs/rate-limits. Please retry in {wait}.{recorded.number % 1000:03d}s.")
+        body = {"error": {"code": 429, "message": recorded.answer_text, "status": "RESOURCE_EXHAUSTED",
+                          "details": [
+                              {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                               "violations": [{"quotaMetric": "generativelanguage.googleapis.com/"
+                                               "generate_content_free_tier_requests",
+                                               "quotaId": f"GenerateRequestsPer{per}PerProjectPerModel-FreeTier",
+                                               "quotaDimensions": {"location": "global", "model": "gemini-stand-in"},
+                                               "quotaValue": "250" if kind == "usage" else "10"}]},
+                              {"@type": "type.googleapis.com/google.rpc.Help",
+                               "links": [{"description": "Learn more about Gemini API quotas",
+                                          "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+                              {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"}]}}
+    return 429, "application/json", [_json(body)]
 
 
 # -- the script ------------------------------------------------------------------------------------

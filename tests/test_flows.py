@@ -69,6 +69,7 @@ async def test_export_then_apply_on_a_fresh_hub_reproduces_the_project(
     assert "[[templates]]" in text and 'id = "echo-agent"' in text
     assert 'workspace = "shop-repo"' in text  # relative to the workspaces root, as the API takes it
     assert "claude-code" not in text.split("[[nodes]]")[0]  # built-in templates are not exported
+    assert "quiet" not in text and "env = { MODE = \"\" }" in text and "values are set on the hub" in text
 
     async with fresh_hub(tmp_path / "other", agents) as other:
         created = await apply(other, text)
@@ -87,7 +88,8 @@ async def test_export_then_apply_on_a_fresh_hub_reproduces_the_project(
         theirs = (await other.get(f"/projects/{new_pid}/nodes")).json()["nodes"]
         assert comparable(theirs) == comparable(mine)
         template = (await other.get("/agent-templates/echo-agent")).json()
-        assert template["env"] == {"MODE": "quiet"} and template["stdin_prompt"] == {"argument": "-"}
+        # env values stay on the hub they were set on (they are often secrets): the names travel, with ""
+        assert template["env"] == {"MODE": ""} and template["stdin_prompt"] == {"argument": "-"}
         assert (await other.get(f"/projects/{new_pid}/flow")).text == text
 
         again = await apply(other, text)  # the second apply changes nothing, and says so

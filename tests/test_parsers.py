@@ -94,6 +94,7 @@ def test_claude_tool() -> None:
         final_seen=True,
         error=None,
         succeeded=True,
+        worked=True,
     )
 
 

@@ -24,6 +24,8 @@ from conftest import TOKEN
 from hubproc import HubProcess, hub_env, hub_process, wait_for_event
 from model_server import ANTHROPIC, GEMINI, RESPONSES, WRITTEN_FILE, ModelRequest, ModelServer, describe
 
+from orchestra.runtime.parking import CONTINUE_PROMPT
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Where .ci/install-agent-clis.sh puts them; ORCHESTRA_TEST_AGENT_CLIS names another directory.
 CLI_DIR = Path(os.environ.get("ORCHESTRA_TEST_AGENT_CLIS") or ROOT / ".ci" / "agent-clis" / "node_modules" / ".bin")
@@ -120,33 +122,39 @@ def clis() -> dict[str, Path]:
     return installed_clis()  # a sync fixture: a skip raised in an async one loses its reason under pytest-trio
 
 
+def rig_env(tmp_path: Path, model: ModelServer, clis: dict[str, Path]) -> dict[str, str]:
+    """The hub's environment: the CLIs' own settings point them at the stand-in, nothing else leaks in."""
+    home = tmp_path / "home"
+    codex_home = home / ".codex"
+    if not home.exists():
+        write_cli_settings(home, codex_home, model.url)
+    env = {k: v for k, v in hub_env(tmp_path, TOKEN).items()
+           if not k.startswith(_AGENT_PREFIXES) and k not in _PROXIES}
+    env |= {
+        # What the hub passes on to its agents (orchestra/templates.py inherited_environment).
+        "HOME": str(home),
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+        "IS_SANDBOX": "1",  # Claude Code refuses --dangerously-skip-permissions as root without it
+        "ANTHROPIC_BASE_URL": model.url,
+        "ANTHROPIC_API_KEY": "sk-ant-stand-in",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "OPENAI_API_KEY": "sk-stand-in",
+        "CODEX_HOME": str(codex_home),
+        "GOOGLE_GEMINI_BASE_URL": model.url,
+        "GEMINI_API_KEY": "stand-in",
+        "ORCHESTRA_PARK_BACKOFF_S": "2",  # a limit without a reset time (an API key's 429) waits this long
+    }
+    return env | {SETTING[agent]: str(path) for agent, path in clis.items()}
+
+
 @pytest.fixture
 async def rig(tmp_path: Path, clis: dict[str, Path]) -> AsyncIterator[Rig]:
     async with trio.open_nursery() as nursery:
         model = ModelServer(record_dir=tmp_path / "model-requests")
         await nursery.start(model.serve)
-        home = tmp_path / "home"
-        codex_home = home / ".codex"
-        write_cli_settings(home, codex_home, model.url)
-        env = {k: v for k, v in hub_env(tmp_path, TOKEN).items()
-               if not k.startswith(_AGENT_PREFIXES) and k not in _PROXIES}
-        env |= {
-            # What the hub passes on to its agents (orchestra/templates.py inherited_environment).
-            "HOME": str(home),
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-            "IS_SANDBOX": "1",  # Claude Code refuses --dangerously-skip-permissions as root without it
-            "ANTHROPIC_BASE_URL": model.url,
-            "ANTHROPIC_API_KEY": "sk-ant-stand-in",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-            "OPENAI_API_KEY": "sk-stand-in",
-            "CODEX_HOME": str(codex_home),
-            "GOOGLE_GEMINI_BASE_URL": model.url,
-            "GEMINI_API_KEY": "stand-in",
-        }
-        env |= {SETTING[agent]: str(path) for agent, path in clis.items()}
-        async with hub_process(env) as hub, hub.http() as http:
-            yield Rig(hub, http, model, home)
+        async with hub_process(rig_env(tmp_path, model, clis)) as hub, hub.http() as http:
+            yield Rig(hub, http, model, tmp_path / "home")
         nursery.cancel_scope.cancel()
 
 
@@ -262,3 +270,108 @@ async def test_a_150000_character_prompt_reaches_each_real_cli_whole(rig: Rig) -
             assert request.prompt is not None and len(request.prompt) == BIG, (agent, request.summary())
             assert request.prompt == prompts[agent], f"{agent}: the model got a different prompt"
         assert execution["result_text"] == describe(prompts[agent])
+
+
+async def test_each_real_cli_at_a_usage_limit_is_parked_then_goes_on(rig: Rig) -> None:
+    """Each API answers the agent's second model call (after its first tool call ran) with its real 429:
+    Claude and Codex (an API key's rate limit, no reset time: the hub's back-off) and Gemini (its per-minute
+    quota's retryDelay) park; the downstream waits; at resume_at the stand-in lets calls through and each
+    node goes on in its own session ("continue where you stopped")."""
+    project = await rig.post("/projects", {"name": "limits"}, 201)
+    pid = project["id"]
+    chain = [("plan", "claude-code"), ("build", "codex"), ("review", "gemini")]
+    for index, (node_id, agent) in enumerate(chain):
+        await rig.post(f"/projects/{pid}/nodes", {"id": node_id, "title": node_id.title(), "agent": agent,
+                                                  "prompt": f"Do the {node_id} step.", "timeout_s": NODE_TIMEOUT_S,
+                                                  "depends_on": [chain[index - 1][0]] if index else []}, 201)
+    for api in API.values():
+        rig.model.limit(api, requests=1, reset_in_s=3, skip=1)
+
+    executions = await rig.finished(pid, await rig.post("/launch", {"project_id": pid}, 202))
+    assert [e["status"] for e in executions] == ["succeeded"] * 3, rig.explain(executions)
+    ends = {}
+    for execution in executions:
+        agent, api = execution["agent"], API[execution["agent"]]
+        events = await rig.events(execution["id"])
+        types = [e["type"] for e in events if e["type"] != "execution.output"]
+        assert types == ["execution.queued", "execution.started", "execution.parked", "execution.started",
+                         "execution.finished"], (agent, types, rig.explain(executions))
+        parked = next(e for e in events if e["type"] == "execution.parked")["execution"]
+        assert parked["status"] == "parked" and parked["resume_at"] > parked["started_at"], parked
+        ends[execution["node_id"]] = (min(e["seq"] for e in events if e["type"] == "execution.started"),
+                                      max(e["seq"] for e in events))
+        calls = [r.answer for r in rig.model.of(api) if r.answer in ("limit", "tool", "final")]
+        # A tool call, the refused call; then the continuing turn (Claude answers its pending tool result
+        # and the new words in one call: a final answer at once).
+        assert calls[:2] == ["tool", "limit"] and calls[-1] == "final" and len(calls) <= 4, (agent, rig.model.log())
+        assert session_id_in(execution["argv"], execution["session_id"]), (agent, execution["argv"])
+        assert execution["result_text"] == describe(CONTINUE_PROMPT), (agent, rig.explain(executions))
+        assert execution["error"] is None and execution["resume_at"] is None
+    # Each downstream node started only after its upstream node went on and finished.
+    assert ends["plan"][1] < ends["build"][0] and ends["build"][1] < ends["review"][0]
+    # The continuing turns carried the node's first prompt in their history, the continue prompt last.
+    for execution in executions:
+        calls = [r for r in rig.model.of(API[execution["agent"]]) if r.answer in ("limit", "tool", "final")]
+        resumed = calls[2]
+        assert resumed.prompt == CONTINUE_PROMPT, resumed.summary()
+        assert any(text.startswith(f"Do the {execution['node_id']} step.") for text in resumed.user_texts)
+
+
+def session_id_in(argv: list[str], session_id: str | None) -> bool:
+    return session_id is not None and session_id in argv
+
+
+async def test_a_parked_real_cli_survives_a_hub_restart(tmp_path: Path, clis: dict[str, Path]) -> None:
+    """Claude Code with a subscription (an OAuth token) at its 5-hour limit: the denied rate_limit_event's
+    resetsAt is the resume time; the hub stops and starts again; the execution is still parked and goes on."""
+    async with trio.open_nursery() as nursery:
+        model = ModelServer(record_dir=tmp_path / "model-requests")
+        await nursery.start(model.serve)
+        env = rig_env(tmp_path, model, clis)
+        del env["ANTHROPIC_API_KEY"]
+        env["CLAUDE_CODE_OAUTH_TOKEN"] = "sk-ant-oat01-stand-in"
+        limit = model.limit(ANTHROPIC, requests=1, reset_in_s=3600, skip=1)  # after its first tool call
+        async with hub_process(env) as hub, hub.http() as http:
+            rig = Rig(hub, http, model, tmp_path / "home")
+            project = await rig.post("/projects", {"name": "restart"}, 201)
+            pid = project["id"]
+            await rig.post(f"/projects/{pid}/nodes", {"id": "a", "title": "A", "agent": "claude-code",
+                                                      "prompt": "Write it.", "timeout_s": NODE_TIMEOUT_S}, 201)
+            await rig.post(f"/projects/{pid}/nodes", {"id": "b", "title": "B", "agent": "claude-code",
+                                                      "prompt": "Check it.", "depends_on": ["a"],
+                                                      "timeout_s": NODE_TIMEOUT_S}, 201)
+            launched = await rig.post("/launch", {"project_id": pid}, 202)
+            ids = {e["node_id"]: e["id"] for e in launched["executions"]}
+            await wait_for_event(hub, pid, lambda e: e["type"] == "execution.parked", within=RUN_WITHIN_S)
+            before = await rig.execution(ids["a"])
+            assert before["resume_at"] == pytest.approx(int(limit.resets_at) + 2), before
+            assert before["error"].startswith("usage limit: You've hit your"), before
+
+        async with hub_process(env) as hub, hub.http() as http:
+            rig = Rig(hub, http, model, tmp_path / "home")
+            after = await rig.execution(ids["a"])
+            assert (after["status"], after["resume_at"]) == ("parked", before["resume_at"])
+            assert (await rig.execution(ids["b"]))["status"] == "queued"
+            await rig.post(f"/executions/{ids['a']}/resume", {}, 202)
+            executions = await rig.finished(pid, launched)
+            assert [e["status"] for e in executions] == ["succeeded", "succeeded"], rig.explain(executions)
+            assert before["session_id"] in executions[0]["argv"]  # --resume SESSION
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_real_failure_of_a_real_cli_still_fails(rig: Rig) -> None:
+    """An agent that exits 1 without any limit is a failure, not a park."""
+    project = await rig.post("/projects", {"name": "failure"}, 201)
+    pid = project["id"]
+    response = await rig.http.post("/agent-templates", json={
+        "id": "broken-claude", "name": "Broken", "output": "claude-stream-json",
+        "command": [str(CLI_DIR / "claude"), "-p", "{prompt}", "--output-format", "stream-json", "--verbose",
+                    "--no-such-flag"]})
+    assert response.status_code == 201, response.text
+    await rig.post(f"/projects/{pid}/nodes", {"id": "a", "title": "A", "agent": "broken-claude", "prompt": "x"}, 201)
+    await rig.post(f"/projects/{pid}/nodes", {"id": "b", "title": "B", "agent": "claude-code", "prompt": "y",
+                                              "depends_on": ["a"]}, 201)
+    executions = await rig.finished(pid, await rig.post("/launch", {"project_id": pid}, 202))
+    assert [(e["node_id"], e["status"]) for e in executions] == [("a", "failed"), ("b", "skipped")], \
+        rig.explain(executions)
+    assert executions[0]["exit_code"] == 1 and executions[0]["resume_at"] is None

@@ -247,6 +247,12 @@ export class Actions {
     this.notify('info', `Cancelling execution ${executionId}…`);
   }
 
+  /** A parked execution (a usage limit) goes on now rather than at its resume_at. */
+  async resumeExecution(executionId) {
+    await this.attempt(`Resuming execution ${executionId}`, () => this.client.resumeExecution(executionId));
+    this.notify('info', `Resuming execution ${executionId}…`);
+  }
+
   /** Approve (`approve` true) or reject a waiting gate, with an optional comment; `choice` is a best-of-N
    * pick's {candidate} or a plan review's edited {plan}. */
   async decide(executionId, approve, comment, choice = {}) {

@@ -118,6 +118,7 @@ export class HubClient extends EventTarget {
   /** Stored events after `after`, oldest first: {events, next_after} (null on the last page). */
   events(id, after = 0, limit = 10000) { return this.get(`/executions/${enc(id)}/events?after=${after}&limit=${limit}`); }
   cancelExecution(id) { return this.post(`/executions/${enc(id)}/cancel`); }
+  resumeExecution(id) { return this.post(`/executions/${enc(id)}/resume`); }
   /** Decide a waiting gate: downstream runs (approve) or is skipped (reject); the comment is its result. */
   /** `choice`: a best-of-N pick's {candidate}, a plan review's edited {plan}. */
   approve(id, comment, choice = {}) {

@@ -86,7 +86,8 @@ clock.start();
 
 function draw(el, now) {
   const start = Number(el.dataset.start);
-  const text = el.dataset.clock === 'ago' ? ago(start, now) : elapsed(now - start);
+  const kind = el.dataset.clock;
+  const text = kind === 'ago' ? ago(start, now) : elapsed(kind === 'countdown' ? start - now : now - start);
   if (el.textContent !== text) el.textContent = text;
 }
 
@@ -101,6 +102,16 @@ export function durationOf(execution) {
   el.className = 'live-duration';
   el.dataset.clock = 'elapsed';
   el.dataset.start = String(execution.started_at);
+  draw(el, clock.now());
+  return el;
+}
+
+/** The time left until `ts` (hub time), ticking down to 0 s. */
+export function countdown(ts) {
+  const el = document.createElement('span');
+  el.className = 'countdown';
+  el.dataset.clock = 'countdown';
+  el.dataset.start = String(ts);
   draw(el, clock.now());
   return el;
 }

@@ -175,6 +175,7 @@ export class Store extends EventTarget {
         case EVENT_TYPE.EXECUTION_QUEUED:
         case EVENT_TYPE.EXECUTION_STARTED:
         case EVENT_TYPE.EXECUTION_FINISHED:
+        case EVENT_TYPE.EXECUTION_PARKED:
           if (event.run_id === this.viewedRun) this.putViewed(event.execution);
           if (!this.nodes.has(event.node_id)) break;
           this.putExecution({ ...event.execution, project_id: event.project_id });

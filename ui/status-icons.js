@@ -10,6 +10,7 @@ export const STATUS_ICON = {
   [S.QUEUED]: '◷',
   [S.RUNNING]: '⟳',
   [S.WAITING]: '❚❚',
+  [S.PARKED]: '☾', // hit a usage limit: sleeps until it resets
   [S.SUCCEEDED]: '✓',
   [S.FAILED]: '✕',
   [S.CANCELLED]: '⊘',

@@ -12,6 +12,10 @@ becomes zero or more normalized events, plain dicts with a ``kind`` and no None 
 - ``usage`` (``input_tokens``, ``output_tokens``, ``cost_usd`` for Claude)
 - ``error`` (``message``): reported by the CLI, a missing final result, or a parser error
 - ``raw`` (``line``, ``truncated`` = original size in bytes when cut): anything not understood
+- ``system`` with ``subtype`` "rate_limit" (``status``, ``resets_at``, ``message``): Claude's rate-limit notices
+
+A failed run whose CLI said it hit a usage or rate limit leaves ``AgentReport.limit`` set
+(orchestra/agents/limits.py): the hub parks such an execution instead of failing it.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ _PARSERS: dict[str, type[AgentParser]] = {
 OUTPUT_FORMATS: tuple[str, ...] = tuple(_PARSERS)
 
 
-def make_parser(output_format: str) -> AgentParser:
-    """A fresh parser for one run; ValueError names the valid formats."""
+def make_parser(output_format: str, limit_patterns: tuple[str, ...] = ()) -> AgentParser:
+    """A fresh parser for one run (with the template's own limit phrases); ValueError names the
+    valid formats."""
     try:
-        return _PARSERS[output_format]()
+        return _PARSERS[output_format](limit_patterns)
     except KeyError:
         raise ValueError(
             f"unknown output format {output_format!r}; expected one of {', '.join(OUTPUT_FORMATS)}"

@@ -14,9 +14,13 @@ import math
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from orchestra.agents.limits import SCAN_CHARS, UsageLimit, matches_any, reset_time
+
 Event = dict[str, Any]
+_WORK = frozenset({"text", "thinking", "tool_use"})
 Handler = Callable[[dict[str, Any]], list[Event] | None]  # None: a shape we do not know -> raw
 
 #: Cap, in UTF-8 bytes, for raw lines, tool outputs and the text-format result.
@@ -40,6 +44,11 @@ class AgentReport:
     final_seen: bool = False
     error: str | None = None
     succeeded: bool | None = None
+    #: Set by ``finish`` when the run failed because the CLI hit a usage or rate limit: the hub parks
+    #: the execution instead of failing it (see orchestra/agents/limits.py).
+    limit: UsageLimit | None = None
+    #: The agent did something in this run (text, thinking or a tool call), beyond errors and notices.
+    worked: bool = False
 
 
 def event(kind: str, **fields: Any) -> Event:
@@ -116,9 +125,22 @@ class AgentParser:
     output_format: ClassVar[str]
     cli: ClassVar[str]  # the CLI's name, for messages
 
-    def __init__(self) -> None:
+    def __init__(self, limit_patterns: tuple[str, ...] = ()) -> None:
         self.report = AgentReport()
         self._handlers = self.handlers()
+        #: A template's own phrases for its CLI's limit message, lower case (matched as substrings).
+        self.limit_patterns = tuple(p.lower() for p in limit_patterns if p)
+        self._limit: UsageLimit | None = None  # seen so far; kept by finish only if the run failed
+
+    def note_limit(self, message: str, resets_at: float | None = None) -> None:
+        """The CLI said it hit a usage/rate limit; the reset time is read from ``message`` when not given.
+        The latest message is kept (the CLI's closing words are the clearest), with the first reset
+        time it gave (an exact epoch from a structured event beats a clock time read from text)."""
+        if self._limit is not None and self._limit.resets_at is not None:
+            resets_at = self._limit.resets_at
+        elif resets_at is None:
+            resets_at = reset_time(message, datetime.now(UTC))
+        self._limit = UsageLimit(message[:1000], resets_at)
 
     def handlers(self) -> dict[str, Handler]:
         return {}
@@ -132,7 +154,12 @@ class AgentParser:
     def feed(self, line: str) -> list[Event]:
         """One stdout line (without its newline) -> 0..n normalized events. Never raises."""
         try:
-            return self._feed(line)
+            if self.limit_patterns and matches_any(line, self.limit_patterns):
+                self.note_limit(line)
+            events = self._feed(line)
+            if not self.report.worked:
+                self.report.worked = any(e["kind"] in _WORK for e in events)
+            return events
         except Exception as exc:  # a bug in a handler must not take the node down
             return [event("error", message=f"parser error: {exc!r}"[:1000]), raw_event(str(line))]
 
@@ -148,14 +175,29 @@ class AgentParser:
         return events if events is not None else [raw_event(line)]
 
     def finish(self, exit_code: int | None, stderr: str) -> list[Event]:
-        """Called once after the process exited: closing events; sets ``report.succeeded``."""
+        """Called once after the process exited: closing events; sets ``report.succeeded`` (and
+        ``report.limit`` when a failed run hit a usage or rate limit)."""
         try:
-            return self._finish(exit_code, stderr or "")
+            events = self._finish(exit_code, stderr or "")
         except Exception as exc:
             self.report.succeeded = False
             message = f"parser error: {exc!r}"[:1000]
             self.report.error = self.report.error or message
             return [event("error", message=message)]
+        self._settle_limit(stderr[-SCAN_CHARS:] if stderr else "")
+        return events
+
+    def _settle_limit(self, stderr_end: str) -> None:
+        """A limit counts only for a run that failed: one that retried past a 429 and finished is a success."""
+        if self.report.succeeded:
+            return
+        if self.limit_patterns and matches_any(stderr_end, self.limit_patterns):
+            self.note_limit(stderr_tail(stderr_end))
+        limit = self._limit
+        if limit is not None and limit.resets_at is None and stderr_end:
+            # Gemini prints the API's retry delay only on stderr.
+            limit = UsageLimit(limit.message, reset_time(stderr_end, datetime.now(UTC)))
+        self.report.limit = limit
 
     def _finish(self, exit_code: int | None, stderr: str) -> list[Event]:
         """JSON formats: success needs exit 0, the closing event, and no reported error."""

@@ -8,17 +8,50 @@ Lines: ``system`` (``init``, ``status``, ``api_retry``), one ``assistant`` line 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, tool_result
+from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, raw_event, tool_result
+from orchestra.agents.limits import mentions_limit
 
 #: Claude's stderr when --dangerously-skip-permissions is used as root (exit 1, empty stdout).
 ROOT_REFUSAL = "cannot be used with root/sudo privileges"
+#: Claude Code 2.1.74 was seen writing a rate_limit_event into the middle of another line.
+_EMBEDDED_EVENT = '{"type":"rate_limit_event"'
+_DECODER = json.JSONDecoder()
 
 
 class ClaudeParser(AgentParser):
     output_format = "claude-stream-json"
     cli = "claude"
+
+    def __init__(self, limit_patterns: tuple[str, ...] = ()) -> None:
+        super().__init__(limit_patterns)
+        self._held: str | None = None  # the first part of a line a rate_limit_event was written into
+
+    def _feed(self, line: str) -> list[Event]:
+        """A line with a ``rate_limit_event`` written into it is two events (the one it split may end on
+        the next line): neither is lost."""
+        held, self._held = self._held, None
+        if held is not None:
+            joined = super()._feed(held + line)
+            if not _is_raw(joined):
+                return joined
+            return [raw_event(held), *self._feed(line)]
+        events = super()._feed(line)
+        at = line.find(_EMBEDDED_EVENT, 1) if _is_raw(events) else -1
+        if at < 0:
+            return events
+        try:
+            _, end = _DECODER.raw_decode(line, at)
+        except ValueError:
+            return events
+        embedded = super()._feed(line[at:end])
+        rest = line[:at] + line[end:]
+        if end == len(line):  # the split line goes on on the next line
+            self._held = line[:at]
+            return embedded
+        return [*embedded, *super()._feed(rest)]
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -26,6 +59,7 @@ class ClaudeParser(AgentParser):
             "assistant": self._assistant,
             "user": self._user,
             "result": self._result,
+            "rate_limit_event": self._rate_limit_event,
             # With --include-partial-messages, each message is streamed as deltas *and* then sent
             # whole as `assistant` lines; the whole lines are the ones we keep, so the deltas would
             # only duplicate them (and a half-streamed tool input is not valid JSON yet).
@@ -54,7 +88,9 @@ class ClaudeParser(AgentParser):
         blocks = message["content"]
         if obj.get("is_api_error_message"):
             # The CLI's own stand-in message for a failed API call ("Invalid API key · …").
-            return self.report_error(_block_text(blocks) or str(obj.get("error") or "API error"))
+            text = _block_text(blocks) or str(obj.get("error") or "API error")
+            self._api_error_limit(obj, text)
+            return self.report_error(text)
         events: list[Event] = []
         for block in blocks:
             kind = block.get("type")
@@ -97,12 +133,42 @@ class ClaudeParser(AgentParser):
         if obj.get("is_error") or subtype.startswith("error"):
             errors = obj.get("errors")
             detail = "; ".join(map(str, errors)) if isinstance(errors, list) and errors else None
-            events += self.report_error(text or detail or f"claude finished with {subtype or 'an error'}")
+            message = text or detail or f"claude finished with {subtype or 'an error'}"
+            self._api_error_limit(obj, message)
+            events += self.report_error(message)
             events.append(event("system", subtype="result", is_error=True, text=report.error))
         else:
             report.error = None  # the closing verdict wins over errors that were retried mid-run
             events.append(event("system", subtype="result", is_error=False, text=text))
         return events
+
+    def _rate_limit_event(self, obj: dict[str, Any]) -> list[Event]:
+        """``allowed`` / ``allowed_warning`` inform; ``rejected`` (``denied`` in older versions) is the limit."""
+        self._note_session(obj)
+        info = obj.get("rate_limit_info")
+        info = info if isinstance(info, dict) else {}
+        status = str(info.get("status") or "")
+        resets_at = _epoch(info.get("resetsAt"))
+        kind = str(info.get("rateLimitType") or "usage").replace("_", "-")
+        message = f"claude: {kind} limit {status}"
+        if status in ("rejected", "denied"):
+            self.note_limit(f"{kind} limit reached", resets_at)
+        return [event("system", subtype="rate_limit", status=status, resets_at=resets_at, message=message)]
+
+    def _api_error_limit(self, obj: dict[str, Any], text: str) -> None:
+        """A 429 from the API, or the CLI's limit texts ("You've hit your limit · resets 4pm (…)",
+        "Claude AI usage limit reached|1750708800")."""
+        params = obj.get("api_error_params")
+        info = params.get("rate_limit_info") if isinstance(params, dict) else None
+        resets_at = _epoch(info.get("resetsAt")) if isinstance(info, dict) else None
+        if obj.get("api_error_status") == 429 or obj.get("error") == "rate_limit" or resets_at is not None:
+            self.note_limit(text, resets_at)
+        elif "limit" in text[:2000].lower() and mentions_limit(text):
+            self.note_limit(text)
+
+    def _finish(self, exit_code: int | None, stderr: str) -> list[Event]:
+        held, self._held = self._held, None
+        return ([raw_event(held)] if held is not None else []) + super()._finish(exit_code, stderr)
 
     def missing_final_message(self, exit_code: int | None, stderr: str) -> str:
         if ROOT_REFUSAL in stderr:
@@ -112,6 +178,17 @@ class ClaudeParser(AgentParser):
                 f"(claude said: {stderr.strip()[:300]})"
             )
         return super().missing_final_message(exit_code, stderr)
+
+
+def _is_raw(events: list[Event]) -> bool:
+    return len(events) == 1 and events[0]["kind"] == "raw"
+
+
+def _epoch(value: Any) -> float | None:
+    """Epoch seconds as Claude gives them (a number; milliseconds are recognised by their size)."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return None
+    return float(value) / 1000 if value > 10_000_000_000 else float(value)
 
 
 def _system_message(obj: dict[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, tool_result
+from orchestra.agents.limits import mentions_limit
 
 #: Item types that are tool calls, and the tool name the hub shows for them.
 TOOL_ITEMS = {"command_execution", "file_change", "mcp_tool_call", "web_search"}
@@ -21,8 +22,8 @@ class CodexParser(AgentParser):
     output_format = "codex-json"
     cli = "codex"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, limit_patterns: tuple[str, ...] = ()) -> None:
+        super().__init__(limit_patterns)
         self._started: set[str] = set()  # tool items already announced by item.started
 
     def handlers(self) -> dict[str, Handler]:
@@ -34,8 +35,15 @@ class CodexParser(AgentParser):
             "item.completed": self._item_completed,
             "turn.completed": self._turn_completed,
             "turn.failed": self._turn_failed,
-            "error": lambda obj: self.report_error(str(obj["message"])),
+            "error": lambda obj: self._error(str(obj["message"])),
         }
+
+    def _error(self, message: str) -> list[Event]:
+        # "You've hit your usage limit. … try again at 7:16 PM." (a ChatGPT plan) or "exceeded retry
+        # limit, last status: 429 Too Many Requests" (an API key): a limit, if the turn then fails.
+        if mentions_limit(message):
+            self.note_limit(message)
+        return self.report_error(message)
 
     def _thread_started(self, obj: dict[str, Any]) -> list[Event]:
         self.report.session_id = str(obj["thread_id"])
@@ -85,7 +93,7 @@ class CodexParser(AgentParser):
         self.report.final_seen = True
         error = obj.get("error")
         message = error.get("message") if isinstance(error, dict) else None
-        events = self.report_error(str(message or self.report.error or "codex turn failed"))
+        events = self._error(str(message or self.report.error or "codex turn failed"))
         return [*events, event("system", subtype="result", is_error=True, text=self.report.error)]
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from orchestra.agents.base import AgentParser, Event, Handler, as_int, event, tool_result
+from orchestra.agents.limits import mentions_limit
 
 
 class GeminiParser(AgentParser):
     output_format = "gemini-stream-json"
     cli = "gemini"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, limit_patterns: tuple[str, ...] = ()) -> None:
+        super().__init__(limit_patterns)
         self._answer: list[str] = []  # assistant text since the last tool call
 
     def handlers(self) -> dict[str, Handler]:
@@ -77,6 +78,13 @@ class GeminiParser(AgentParser):
         message = str(obj["message"])
         if obj.get("severity") == "warning":
             return [event("system", subtype="warning", message=message)]
+        return self._report(message)
+
+    def _report(self, message: str) -> list[Event]:
+        # "You exceeded your current quota … Please retry in 11817.001s." / "You have exhausted your
+        # daily quota on this model." (429 RESOURCE_EXHAUSTED): a limit, if the run then fails.
+        if mentions_limit(message):
+            self.note_limit(message)
         return self.report_error(message)
 
     def _result(self, obj: dict[str, Any]) -> list[Event]:
@@ -92,5 +100,5 @@ class GeminiParser(AgentParser):
         error = obj.get("error")
         message = error.get("message") if isinstance(error, dict) else None
         fallback = f"gemini finished with status {obj.get('status')}"
-        events += self.report_error(str(message or report.error or fallback))
+        events += self._report(str(message or report.error or fallback))
         return [*events, event("system", subtype="result", is_error=True, text=report.error)]

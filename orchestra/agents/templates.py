@@ -21,6 +21,7 @@ from orchestra.core.rows import StdinPrompt, Template
 from orchestra.core.settings import Settings
 
 PLACEHOLDERS = frozenset({"prompt", "model", "workspace", "session_id"})
+# Linear: one character class between literal braces; an attempt ends at the first non-name character.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 BUILTIN_IDS = ("claude-code", "codex", "gemini")

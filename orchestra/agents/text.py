@@ -15,8 +15,8 @@ class TextParser(AgentParser):
     output_format = "text"
     cli = "agent"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, limit_patterns: tuple[str, ...] = ()) -> None:
+        super().__init__(limit_patterns)
         self._lines: deque[str] = deque()
         self._size = 0  # characters held in _lines, newlines included
 

@@ -19,6 +19,7 @@ from orchestra.api.common import json_response
 from orchestra.core.auth import bearer_matches
 from orchestra.core.errors import ApiError, Unauthorized, error_body
 from orchestra.runtime.hub import Hub
+from orchestra.system.loop_lag import LoopLag
 from orchestra.triggers.schedules import Scheduler
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class _ShieldedSendConnection(TrioASGIHTTPConnection):
         await super().__call__(receive, shielded_send)
 
 
-def create_app(hub: Hub, scheduler: Scheduler) -> QuartTrio:
+def create_app(hub: Hub, scheduler: Scheduler, loop_lag: LoopLag | None = None) -> QuartTrio:
     app = QuartTrio("orchestra", static_folder=None)
     app.asgi_http_class = _ShieldedSendConnection
     app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
@@ -64,7 +65,8 @@ def create_app(hub: Hub, scheduler: Scheduler) -> QuartTrio:
     assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False
 
-    for module in (health, projects, nodes, flows, templates, runs, executions, ws, static):
+    app.register_blueprint(health.blueprint(hub, loop_lag))
+    for module in (projects, nodes, flows, templates, runs, executions, ws, static):
         app.register_blueprint(module.blueprint(hub))
     app.register_blueprint(triggers.blueprint(hub, scheduler))
 
@@ -98,7 +100,9 @@ def create_app(hub: Hub, scheduler: Scheduler) -> QuartTrio:
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
-        return json_response(error.body(), error.status)
+        response = json_response(error.body(), error.status)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:

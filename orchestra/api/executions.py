@@ -61,6 +61,11 @@ def blueprint(hub: Hub) -> Blueprint:
     async def cancel_execution(execution_id: str) -> Response:
         return json_response(await hub.cancel_execution(execution_id), 202)
 
+    @routes.post("/executions/<execution_id>/resume")
+    async def resume(execution_id: str) -> Response:
+        """A parked execution (a usage limit) goes on now instead of at its ``resume_at``."""
+        return json_response(await hub.execution_command(commands.ResumeExecution(execution_id)), 202)
+
     @routes.post("/executions/<execution_id>/follow-up")
     async def follow_up(execution_id: str) -> Response:
         body = await parse_body(FollowUpRequest)

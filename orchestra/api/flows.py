@@ -6,6 +6,10 @@ The file travels as itself (``application/toml``), not wrapped in JSON, so that
 
 from __future__ import annotations
 
+import contextlib
+from functools import partial
+from pathlib import Path
+
 import trio
 from quart import Blueprint, Response, request
 
@@ -25,6 +29,14 @@ def _flag(name: str) -> bool:
     if value in ("1", "true", "yes"):
         return True
     raise Unprocessable(f"query parameter '{name}' must be true or false", {"field": name})
+
+
+def _remove_if_empty(root: Path, workspace: str, project_id: str) -> None:
+    """The default workspace made for a project that another apply created first: it is nobody's."""
+    path = Path(workspace)
+    if path == root.resolve() / project_id:
+        with contextlib.suppress(OSError):
+            path.rmdir()  # only when empty
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -61,16 +73,22 @@ def blueprint(hub: Hub) -> Blueprint:
             project_id = named[0] if named else None
         async def resolved_workspace(project_id: str) -> str:
             try:
-                return str(await trio.to_thread.run_sync(resolve_workspace, root, project.workspace, project_id))
+                return str(await trio.to_thread.run_sync(partial(
+                    resolve_workspace, root, project.workspace, project_id, create=not dry_run)))
             except Unprocessable as exc:  # outside the workspaces root, or not a directory: say where
                 raise parsed.error(("project", "workspace"), exc.message) from None
 
         if project_id is None:
             new_id = store.new_id("prj")
-            workspace = None if dry_run else await resolved_workspace(new_id)
-            result = await hub.db.write(lambda tx: flows.apply_flow(
-                tx, None, parsed, workspace=workspace, new_project_id=new_id, dry_run=dry_run))
-            return json_response(result, 200 if dry_run else 201)
+            new_workspace = await resolved_workspace(new_id)  # a dry run checks it and creates nothing
+            try:
+                result = await hub.db.write(lambda tx: flows.apply_flow(
+                    tx, None, parsed, workspace=new_workspace, new_project_id=new_id, dry_run=dry_run))
+                return json_response(result, 200 if dry_run else 201)
+            except flows.NameTaken as taken:  # a concurrent apply created it first: apply to that one
+                project_id = taken.details["project_id"]
+                if not dry_run:
+                    await trio.to_thread.run_sync(_remove_if_empty, root, new_workspace, new_id)
         existing = project_id
         workspace = None
         if project.workspace is not None:

@@ -3,7 +3,9 @@ cron schedules (``/projects/{id}/schedules``, ``/schedules/{id}``).
 
 ``POST /hooks/{id}`` takes no token: the delivery's HMAC signature is its credential. Every way of
 not being allowed (no signature, a wrong one, a project without a webhook or that does not exist)
-is the same 401, so the route says nothing about which projects exist.
+is the same 401, so the route says nothing about which projects exist. A signed delivery is then held
+to :mod:`orchestra.triggers.deliveries`: a replayed delivery id launches nothing (200, ``duplicate``),
+and past the webhook's queue limit a delivery is 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from orchestra.core.models import ScheduleCreate, WebhookSet
 from orchestra.runtime import commands
 from orchestra.runtime.hub import Hub
 from orchestra.storage import definitions
-from orchestra.triggers import schedules, webhooks
+from orchestra.triggers import deliveries, schedules, webhooks
 
 
 def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
@@ -50,8 +52,18 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
         if event == "ping":  # a git host checking the hook when it is added: nothing to launch
             return json_response({"ping": "ok"})
         _, inputs, node_ids = hook
-        trigger = {"kind": "webhook"} | ({"event": event} if event else {})
-        return json_response(await hub.send(project_id, commands.Launch(node_ids, None, inputs, trigger)), 202)
+        delivery = deliveries.delivery_id(request.headers)
+        window, limit = hub.settings.webhook_replay_window_s, hub.settings.webhook_max_queued
+        trigger = ({"kind": "webhook"} | ({"event": event} if event else {})
+                   | ({"delivery_id": delivery} if delivery else {}))
+        try:
+            await hub.db.read(lambda db: deliveries.precheck(db, project_id, delivery, window, limit))
+            launched = await hub.send(project_id, commands.Launch(
+                node_ids, None, inputs, trigger,
+                claim=lambda tx, run_id: deliveries.claim(tx, run_id, project_id, delivery, window, limit)))
+        except deliveries.DuplicateDelivery as duplicate:
+            return json_response(deliveries.duplicate_answer(duplicate))
+        return json_response(launched, 202)
 
     @routes.get("/projects/<project_id>/schedules")
     async def list_schedules(project_id: str) -> Response:

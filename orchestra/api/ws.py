@@ -62,7 +62,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_INTERNAL_ERROR = 1011
 MAX_SINCE = 2**62
 # ASCII digits only: int() would also take "+5", " 5", "1_000" and other scripts' digits ("٣").
-_DIGITS = re.compile(r"[0-9]{1,19}")
+_DIGITS = re.compile(r"[0-9]{1,19}")  # bounded (19 characters): fullmatch in constant time
 
 
 @dataclass(frozen=True)

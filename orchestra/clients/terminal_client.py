@@ -19,6 +19,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError,
 
 from orchestra.clients import known_hubs
 from orchestra.clients.printer import Printer, short
+from orchestra.clients.status_text import status_text
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import (
     FINAL_RUN_STATUSES,
@@ -204,7 +205,7 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         for name, value in (run.get("inputs") or {}).items():
             print(f"  input {name} = {short(value)}")
         for e in run["executions"]:
-            print(f"  {e['node_id']:<24} {e['status']:<12} attempt {e['attempt']}  {e['id']}")
+            print(f"  {e['node_id']:<24} {status_text(e):<12} attempt {e['attempt']}  {e['id']}")
         return 0
     project = await resolve_project(hub, args.target)
     nodes = (await request(hub, "GET", f"/projects/{project['id']}/nodes"))["nodes"]
@@ -215,7 +216,7 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
           + (f", last run {last['id']} {last['status']}" if last else ""))
     for node in nodes:
         execution = latest.get(node["id"])
-        status = execution["status"] if execution else "never run"
+        status = status_text(execution) if execution else "never run"
         after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
         print(f"  {node['id']:<24} {status:<12}{after}")
     return 0

@@ -6,6 +6,7 @@
      ├── NotFound            404 not_found
      ├── Conflict            409 conflict           (cycle, duplicate id, busy project)
      ├── Unprocessable       422 validation_error   (unknown field, wrong type, bad value)
+     ├── TooManyRequests     429 too_many_requests  (a webhook's queue is full; with Retry-After)
      └── StorageUnavailable  503 storage_unavailable (disk full, database locked by another process)
 
 Body: ``{"error": {"code": ..., "message": ..., "details": ...}}``.
@@ -24,6 +25,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers: dict[str, str] = {}  # extra response headers (Retry-After)
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, self.details)
@@ -49,6 +51,17 @@ class Conflict(ApiError):
 
 class Unprocessable(ApiError):
     status, code = 422, "validation_error"
+
+
+class TooManyRequests(ApiError):
+    """Refused for now; ``Retry-After`` says in how many seconds to try again."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int, details: Any = None) -> None:
+        super().__init__(message, details)
+        self.headers["Retry-After"] = str(retry_after_s)
 
 
 class StorageUnavailable(ApiError):

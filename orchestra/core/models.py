@@ -17,6 +17,7 @@ from orchestra.core.cron import check_cron
 from orchestra.core.prompts import INPUT_NAME
 from orchestra.core.statuses import NodeKind
 
+# Patterns on API fields (pydantic's regex engine is Rust's: no backtracking) are anchored and bounded.
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Prompt = Annotated[str, StringConstraints(max_length=200_000)]
@@ -201,6 +202,11 @@ class TemplateCreate(Strict):
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
     stdin_prompt: StdinPromptRequest | None = None  # None: prompts must fit in one argument
     placement: Placement | None = None  # a node's own placement wins over its template's
+    # Its CLI's usage/rate-limit message: case-insensitive phrases, each found as a plain substring
+    # (never a regex: agent output is untrusted). A failed run that printed one is parked, not failed.
+    limit_patterns: Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=3,
+                                                                     max_length=200)]],
+                              Field(max_length=20)] | None = None
 
 
 InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]

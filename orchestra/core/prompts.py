@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 INPUT_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
+# Linear over a prompt (a flow file's or a plan answer's is untrusted): every match starts at a literal "{{",
+# and each quantifier runs over characters that cannot hold "{", so no two attempts scan the same text.
 _PLACEHOLDER = re.compile(
     r"\{\{\s*(?:upstream\.(?P<one>[A-Za-z0-9][A-Za-z0-9_.-]*?)\.result|(?P<all>upstream\.results)"
     rf"|inputs\.(?P<input>{INPUT_NAME}))\s*\}}\}}")

@@ -80,6 +80,9 @@ class Template(TypedDict):
     default_model: str | None
     env: dict[str, str]
     placement: NotRequired[dict[str, float] | None]
+    # Phrases (case-insensitive substrings) of its CLI's usage/rate-limit message: a failed run that
+    # printed one is parked, not failed (orchestra/agents/limits.py). The built-ins know their CLIs'.
+    limit_patterns: NotRequired[list[str] | None]
     builtin: bool
     created_at: NotRequired[float]  # user templates only
 
@@ -107,6 +110,7 @@ class ExecutionSummary(TypedDict):
     commit_sha: str | None
     branch: str | None
     ran_on: str | None  # where its agent ran: "local", or "ray:<host>/<node id>"
+    resume_at: float | None  # parked at a usage/rate limit: when it goes on (epoch seconds)
     created_at: float
     started_at: float | None
     finished_at: float | None

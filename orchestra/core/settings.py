@@ -43,8 +43,15 @@ class Settings(BaseSettings):
     gemini_bin: str = "gemini"
     # Seconds between SIGTERM and SIGKILL when an agent's process group is ended.
     kill_grace_s: float = Field(default=5.0, gt=0, le=300)
+    # How long an agent parked at a usage/rate limit waits when its CLI gave no reset time; doubled at
+    # each further park of the same execution, up to an hour (orchestra/runtime/parking.py).
+    park_backoff_s: float = Field(default=300.0, gt=0, le=86400)
     # Largest accepted request body, in bytes.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Webhooks: a delivery id (X-GitHub-Delivery, X-Orchestra-Delivery) seen within this many seconds is
+    # not launched again; at most this many runs started by a project's webhook are unfinished at once.
+    webhook_replay_window_s: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
+    webhook_max_queued: int = Field(default=5, ge=1, le=1000)
     # Where agents run: on this machine, or on a Ray cluster (docs/SCALE_OUT.md; orchestra-hub[ray]).
     executor: Literal["local", "ray"] = "local"
     ray_address: str = "auto"  # the cluster's GCS address (host:port); "auto": the one `ray start` left here

@@ -30,11 +30,13 @@ class RunStatus(StrEnum):
 
 class ExecutionStatus(StrEnum):
     """``queued -> running -> (final)`` for an agent, ``queued -> waiting -> (final)`` for a gate;
-    ``skipped`` when an upstream node of its run did not succeed."""
+    ``skipped`` when an upstream node of its run did not succeed. ``running -> parked -> running``
+    when the agent's CLI hit a usage or rate limit: it waits for ``resume_at`` (orchestra/runtime/parking.py)."""
 
     QUEUED = "queued"
     RUNNING = "running"
     WAITING = "waiting"  # a gate waiting for a person's decision
+    PARKED = "parked"  # hit a usage/rate limit: goes on at resume_at; holds its downstream, not a failure
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -87,6 +89,7 @@ class EventType(StrEnum):
     EXECUTION_STARTED = "execution.started"
     EXECUTION_OUTPUT = "execution.output"
     EXECUTION_FINISHED = "execution.finished"
+    EXECUTION_PARKED = "execution.parked"  # hit a usage/rate limit: waits until its resume_at
     CHECK_STARTED = "check.started"  # a node's check (orchestra/runtime/checks.py) started after its agent
     CHECK_FINISHED = "check.finished"  # ... and how it ended: exit code, output tail
 
@@ -123,8 +126,12 @@ class MessageType(StrEnum):
 UNFINISHED_RUN_STATUSES = frozenset({RunStatus.RUNNING})
 FINAL_RUN_STATUSES = frozenset(RunStatus) - UNFINISHED_RUN_STATUSES
 
-# Queued, running, or a gate waiting: an execution that has not ended (recovery looks for these).
-UNFINISHED_EXECUTION_STATUSES = frozenset({ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING})
+# Queued, running, a gate waiting, or parked at a limit: an execution that has not ended (recovery looks
+# for these).
+UNFINISHED_EXECUTION_STATUSES = frozenset({ExecutionStatus.QUEUED, ExecutionStatus.RUNNING, ExecutionStatus.WAITING,
+                                           ExecutionStatus.PARKED})
+# Executions that run no process while they wait, and so survive a hub restart with their run.
+HELD_EXECUTION_STATUSES = frozenset({ExecutionStatus.WAITING, ExecutionStatus.PARKED})
 FINAL_EXECUTION_STATUSES = frozenset(ExecutionStatus) - UNFINISHED_EXECUTION_STATUSES
 # Ended without succeeding, of its own (a skipped execution never ran): such a node fails its run,
 # and the UI offers to run it again.
@@ -135,10 +142,11 @@ RETRIED_EXECUTION_STATUSES = frozenset({ExecutionStatus.FAILED, ExecutionStatus.
 NODE_EVENT_TYPES = frozenset({EventType.NODE_CREATED, EventType.NODE_UPDATED, EventType.NODE_DELETED})
 # The events that carry an execution's summary (``execution``) after a change of its row.
 EXECUTION_CHANGE_EVENT_TYPES = frozenset(
-    {EventType.EXECUTION_QUEUED, EventType.EXECUTION_STARTED, EventType.EXECUTION_FINISHED})
+    {EventType.EXECUTION_QUEUED, EventType.EXECUTION_STARTED, EventType.EXECUTION_FINISHED,
+     EventType.EXECUTION_PARKED})
 
 
-_SQL_SAFE = re.compile(r"[a-z_.]+")
+_SQL_SAFE = re.compile(r"[a-z_.]+")  # over the enums' own values, never input; one class: linear
 E = TypeVar("E", bound=StrEnum)
 
 

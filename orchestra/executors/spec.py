@@ -45,5 +45,9 @@ class SpawnError(Exception):
     """The agent could not be started at all (missing executable, bad working directory, no worker)."""
 
 
+# The execution row's columns an executor may fill (RunningAgent.recovery_fields) to find its process
+# again after a hub crash: the local executor's pid and start time.
+RECOVERY_COLUMNS = ("pid", "proc_start")
+
 # Called with each batch of the agent's output lines; the next batch is read once it returns.
 OutputHandler = Callable[[list[Line]], Awaitable[None]]

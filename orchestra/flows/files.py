@@ -12,11 +12,10 @@ nodes (``models.NodeCreate``) is exported and applied without a change here.
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
@@ -28,14 +27,17 @@ from orchestra.core.dag import find_cycle
 from orchestra.core.errors import Conflict, Unprocessable
 from orchestra.core.models import MAX_NODES_PER_PROJECT, NodeCreate, ProjectCreate, Slug, Strict, TemplateCreate
 from orchestra.core.rows import Node
-from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, sql_list
-from orchestra.flows import toml_text
+from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, NodeKind, sql_list
+from orchestra.flows.changes import Change
 from orchestra.flows.key_lines import key_lines, line_of
+from orchestra.flows.toml_text import dumps
 from orchestra.storage import definitions, store
 from orchestra.storage.db import WriteJobContext
 
 FLOW_VERSION = 1
 HEADER = "# An Orchestra flow (schema: docs/FLOWS.md). Apply it with: orchestra apply FILE\n\n"
+ENV_NOTE = ("# Template env values are not exported (they are often secrets): only their names, with \"\".\n"
+            "# The values are set on the hub; applying this file keeps the hub's values.\n\n")
 # The order of a node's keys in an exported file: the short ones first, the prompt last; fields the
 # list does not name (added to nodes later) come before the prompt.
 _NODE_KEY_ORDER = ("id", "title", "kind", "agent", "model", "depends_on", "timeout_s", "retries")
@@ -69,31 +71,8 @@ class ParsedFlow:
                              [{"line": line, "field": _dotted(path), "message": message}])
 
 
-@dataclass
-class Change:
-    """One difference between a project and a flow: ``fields`` maps a changed field to (now, then)."""
-
-    op: Literal["create", "update", "delete"]
-    what: Literal["project", "template", "node"]
-    id: str
-    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        mark = {"create": "+", "update": "~", "delete": "-"}[self.op]
-        text = f"{mark} {self.what} {self.id}"
-        if self.op == "update":
-            text += ": " + "; ".join(f"{name} {_short(old)} -> {_short(new)}"
-                                     for name, (old, new) in self.fields.items())
-        return text
-
-    def as_json(self) -> dict[str, Any]:
-        return {"op": self.op, "what": self.what, "id": self.id,
-                "fields": {name: {"from": old, "to": new} for name, (old, new) in self.fields.items()}}
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+class NameTaken(Conflict):
+    """A new project's name was taken by the time its transaction ran; ``details["project_id"]`` has it."""
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
@@ -114,6 +93,7 @@ def _describe(path: tuple[str | int, ...], nodes: list[FlowNode] | list[dict[str
 
 # -- reading --------------------------------------------------------------------------------------
 
+# Linear: run over tomllib's own short error message, never over the file; anchored on a literal.
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -121,6 +101,9 @@ def parse_flow(text: str) -> ParsedFlow:
     """The flow in ``text``, checked on its own (not against a hub): 422 naming the line and field."""
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses per level of nested arrays and inline tables
+        raise Unprocessable("flow file not valid: arrays or tables nested too deeply",
+                            [{"line": None, "column": None, "message": "nested too deeply"}]) from None
     except tomllib.TOMLDecodeError as exc:
         position = _TOML_POSITION.search(str(exc))
         line, column = (int(position.group(1)), int(position.group(2))) if position else (None, None)
@@ -133,6 +116,9 @@ def parse_flow(text: str) -> ParsedFlow:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
         raise _schema_error(exc, data, lines) from None
+    except RecursionError:
+        raise Unprocessable("flow file not valid: values nested too deeply",
+                            [{"line": None, "column": None, "message": "nested too deeply"}]) from None
     parsed = ParsedFlow(flow, lines)
     _check_graph(parsed)
     return parsed
@@ -193,10 +179,10 @@ def export_flow(db: sqlite_utils.Database, project_id: str, workspaces_root: Pat
     agents = sorted({node["agent"] for node in nodes if node["agent"] and node["agent"] not in BUILTIN_IDS})
     templates = [t for t in (store.user_template(db, agent) for agent in agents) if t is not None]
     if templates:
-        doc["templates"] = [_template_fields(t) for t in templates]
+        doc["templates"] = [_exported_template(t) for t in templates]
     if nodes:
         doc["nodes"] = [_node_fields(node) for node in nodes]
-    return HEADER + toml_text.dumps(doc)
+    return HEADER + (ENV_NOTE if any(t.get("env") for t in templates) else "") + dumps(doc)
 
 
 def _project_fields(project: Any, workspaces_root: Path) -> dict[str, Any]:
@@ -217,6 +203,22 @@ def _project_fields(project: Any, workspaces_root: Path) -> dict[str, Any]:
 def _template_fields(template: Mapping[str, object]) -> dict[str, Any]:
     """A template as a flow file has it: the fields of ``POST /agent-templates`` that are set."""
     return {name: template[name] for name in TemplateCreate.model_fields if template.get(name) not in (None, {})}
+
+
+def _exported_template(template: Mapping[str, object]) -> dict[str, Any]:
+    """A template for a file that may be committed: its ``env`` by names only (values "")."""
+    fields = _template_fields(template)
+    if isinstance(fields.get("env"), dict):
+        fields["env"] = dict.fromkeys(fields["env"], "")
+    return fields
+
+
+def _with_hub_env(wanted: dict[str, Any], have: dict[str, Any]) -> dict[str, Any]:
+    """A file's template fields with each ``env`` value "" (as exported) taken as the hub's value."""
+    env, hub_env = wanted.get("env"), have.get("env")
+    if isinstance(env, dict) and isinstance(hub_env, dict):
+        wanted = wanted | {"env": {k: hub_env.get(k, v) if v == "" else v for k, v in env.items()}}
+    return wanted
 
 
 def _authored_nodes(nodes: list[Node]) -> list[Node]:
@@ -280,7 +282,8 @@ def plan_changes(db: sqlite_utils.Database, project_id: str | None, parsed: Pars
         if node.agent and node.agent not in known and store.user_template(db, node.agent) is None:
             raise parsed.error(("nodes", index, "agent"), f"agent template '{node.agent}' does not exist on this "
                                "hub; add it to the flow's [[templates]]")
-    authored = _authored_nodes(store.list_nodes(db, project_id)) if project_id else []
+    every_node = store.list_nodes(db, project_id) if project_id else []
+    authored = _authored_nodes(every_node)
     current = {node["id"]: _node_values(node) for node in authored}
     desired = {node.id: _flow_node_values(node) for node in flow.nodes}
     for node_id, values in desired.items():
@@ -292,6 +295,9 @@ def plan_changes(db: sqlite_utils.Database, project_id: str | None, parsed: Pars
         if differ:
             changes.append(Change("update", "node", node_id, differ))
     changes += [Change("delete", "node", node_id) for node_id in current if node_id not in desired]
+    going = {c.id for c in changes if c.what == "node" and c.op == "delete"} | {
+        c.id for c in changes if c.what == "node" and "kind" in c.fields and c.fields["kind"][0] == NodeKind.PLAN}
+    changes += [Change("delete", "node", node["id"]) for node in every_node if node.get("planned_by") in going]
     return changes
 
 
@@ -304,8 +310,8 @@ def _template_changes(db: sqlite_utils.Database, parsed: ParsedFlow) -> list[Cha
         if existing is None:
             changes.append(Change("create", "template", template.id))
             continue
-        wanted = _template_fields(template.model_dump())
         have = _template_fields(existing)
+        wanted = _with_hub_env(_template_fields(template.model_dump()), have)
         differ = sorted(name for name in set(wanted) | set(have) if wanted.get(name) != have.get(name))
         if differ:
             raise Conflict(f"flow file line {line_of(parsed.lines, ('templates', index, 'id'))}: agent template "
@@ -319,6 +325,12 @@ def apply_flow(tx: WriteJobContext, project_id: str | None, parsed: ParsedFlow, 
                new_project_id: str | None = None, dry_run: bool = False) -> dict[str, Any]:
     """Make the project match the flow (or, with ``project_id`` None, create it as ``new_project_id``
     in ``workspace``), all in this one transaction; refused while one of its runs is in progress."""
+    if project_id is None:  # checked in the transaction that creates it: concurrent applies see each other
+        same = tx.execute("SELECT id FROM projects WHERE name = ? ORDER BY created_at, id LIMIT 1",
+                          [parsed.flow.project.name]).fetchone()
+        if same is not None:
+            raise NameTaken(f"project '{same[0]}' named '{parsed.flow.project.name}' was created meanwhile "
+                            "(by another apply of this flow)", {"project_id": same[0]})
     changes = plan_changes(tx.db, project_id, parsed, workspace if project_id else None)
     if project_id is not None and changes:
         running = tx.execute(_RUNNING, [project_id]).fetchone()
@@ -348,7 +360,12 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
         if any(c.what == "template" and c.id == template.id for c in changes):
             definitions.insert_template(tx, template.model_dump(exclude_none=True), BUILTIN_IDS)
     deleted = [c.id for c in changes if c.what == "node" and c.op == "delete"]
-    for node_id in deleted:
+    unplanned = [c.id for c in changes if c.what == "node" and c.op == "update" and "kind" in c.fields
+                 and c.fields["kind"][0] == NodeKind.PLAN]
+    removed: set[str] = set()
+    for node_id in [*deleted, *unplanned]:  # a plan node's grown tasks go with it (definitions.remove_grown)
+        removed.update(definitions.remove_grown(tx, project_id, node_id))
+    for node_id in (d for d in deleted if d not in removed):
         definitions.remove_node(tx, project_id, node_id)
     nodes = {node.id: node for node in flow.nodes}
     created = [c.id for c in changes if c.what == "node" and c.op == "create"]

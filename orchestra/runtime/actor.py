@@ -88,6 +88,8 @@ class ProjectActor:
                 return self._cancel_run(command)
             case commands.CancelExecution():
                 return self._cancel_execution(command)
+            case commands.ResumeExecution():
+                return self._resume_execution(command)
             case commands.Decide():
                 return self._decide(command)
             case commands.ApplyFlow():
@@ -171,6 +173,7 @@ class ProjectActor:
             ended=ended, inputs=selection["run"]["inputs"],
             gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
                                  if e["status"] == ExecutionStatus.WAITING},
+            limit_parked={n: dict(e) for n, e in latest.items() if e["status"] == ExecutionStatus.PARKED},
         )
         log.info("run resumed at its gate(s)", extra={"run_id": run_id, "waiting": len(run.gates_waiting_since)})
         await self._start_run(run, selection["project"])
@@ -213,6 +216,14 @@ class ProjectActor:
             raise Conflict(f"execution '{execution_id}' is not running or queued")
         handle.stop(Ending(ExecutionStatus.CANCELLED, "cancelled by request"))
         return {"execution_id": execution_id, "status": CancelStatus.CANCELLING}
+
+    def _resume_execution(self, command: commands.ResumeExecution) -> commands.ExecutionResuming:
+        execution_id = command.execution_id
+        handle = self.driver.executions.get(execution_id)
+        agent = handle.run.nodes[handle.node_id]["agent"] if handle is not None else None
+        if handle is None or not self.driver.parking.resume_now(execution_id, agent):
+            raise Conflict(f"execution '{execution_id}' is not parked")
+        return {"execution_id": execution_id, "status": "resuming"}
 
     def _decide(self, command: commands.Decide) -> commands.Decided:
         execution_id, comment = command.execution_id, command.comment

@@ -92,6 +92,18 @@ class CancelExecution(ExecutionCommand[ExecutionCancelling]):
     name: ClassVar[str] = "cancel_execution"
 
 
+class ExecutionResuming(TypedDict):
+    execution_id: str
+    status: Literal["resuming"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeExecution(ExecutionCommand[ExecutionResuming]):
+    """Wake an execution parked at a usage limit now, instead of at its ``resume_at``."""
+
+    name: ClassVar[str] = "resume_execution"
+
+
 @dataclass(frozen=True, slots=True)
 class Decide(ExecutionCommand[Decided]):
     """Approve or reject a gate waiting for a decision."""

@@ -34,10 +34,10 @@ from orchestra.core.statuses import (
     NodeKind,
     RunStatus,
 )
-from orchestra.runtime import candidates, plans, repairs
+from orchestra.runtime import candidates, parking, plans, repairs
 from orchestra.runtime.execution import AgentRunner
 from orchestra.runtime.hooks import HubServices
-from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, Outcome, RunState
+from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, Outcome, RunState, SessionContinuation
 from orchestra.storage import transitions
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class RunDriver:
         self.runner = runner
         self.runs: dict[str, RunState] = {}  # the runs in progress
         self.executions: dict[str, ExecutionHandle] = {}  # their live executions, for cancel and decide
+        self.parking = parking.Parking()  # templates paused at a usage limit, parked executions to wake
 
     def start(self, nursery: trio.Nursery, run: RunState) -> None:
         """Drive ``run`` in ``nursery`` (the actor's); it counts as in progress from now on."""
@@ -185,11 +186,23 @@ class RunDriver:
         attempt = 1
         repair: repairs.Repair | None = None
         first_turn = plans.instruction(node) if node["kind"] == NodeKind.PLAN else node
+        parked = parking.Parked.stored(run, node["id"])  # parked at a usage limit before a restart, or None
         while True:
+            resumed: SessionContinuation | None = None
+            if parked is not None:  # not a failure nor a retry: the same execution goes on, in its session if it can
+                ended, resumed = await self._hold(run, node, execution_id, parked)
+                if ended is not None:
+                    return ended
             turn = node | {"prompt": repair.prompt} if repair else first_turn
-            outcome = await self.execute(run, Attempt(turn, execution_id, attempt,
-                                                      repair.follow_up if repair else None))
+            follow_up = repair.follow_up if repair else None
+            if resumed is not None:
+                turn, follow_up = node | {"prompt": parking.CONTINUE_PROMPT}, resumed
+            outcome = await self.execute(run, Attempt(turn, execution_id, attempt, follow_up, may_park=True))
             status, changes, handle = outcome
+            parked = parking.Parked.after(handle, changes) if status == ExecutionStatus.PARKED else None
+            if parked is not None:
+                await self._settle(handle)
+                continue
             repair = repairs.next_repair(run, node, handle, changes, repair)
             if repair is not None:  # its check failed: the agent's session gets another turn
                 await self._settle(handle)
@@ -249,7 +262,8 @@ class RunDriver:
                     if handle.proposal is not None and ending.status == ExecutionStatus.SUCCEEDED:  # a plan's review
                         ending = await self._grow(run, run.nodes[node["id"]], handle, ending, handle.proposal)
                 else:
-                    ending = await self.runner.attempt(run, node, handle, attempt.number, attempt.follow_up)
+                    ending = await self.parking.turn(self.runner, run, node, handle, attempt,
+                                                     self.hub.settings.park_backoff_s)
                     if node["kind"] == NodeKind.PLAN and ending.status == ExecutionStatus.SUCCEEDED:
                         assert handle.parser is not None
                         ending = await self._grow(run, node, handle, ending, handle.parser.report.result_text,
@@ -284,14 +298,46 @@ class RunDriver:
         run.spent_cost += cost
         run.spent_tokens += tokens
         assert ending is not None
-        changes = _ending_changes(handle, ending)
+        changes = handle.ending_changes(ending)
         if handle.parser is not None and not node["model"]:
             changes["model"] = handle.parser.report.model  # the CLI's default, as it reported it
-        self.runner.queue_status(handle, changes, EventType.EXECUTION_FINISHED)
+        event = EventType.EXECUTION_FINISHED
+        if ending.status == ExecutionStatus.PARKED:  # not finished: it goes on at resume_at
+            event, changes["resume_at"] = EventType.EXECUTION_PARKED, ending.resume_at
+            del changes["finished_at"]
+        self.runner.queue_status(handle, changes, event)
         log.info("execution finished", extra={
             "run_id": run.id, "node_id": node["id"], "execution_id": handle.id, "status": ending.status,
             "exit_code": changes.get("exit_code"), "error": ending.error})
         return changes
+
+    async def _hold(self, run: RunState, node: Node, execution_id: str,
+                    parked: parking.Parked) -> tuple[Outcome | None, SessionContinuation | None]:
+        """Wait while parked, cancellable as if it ran; then (None, the session it goes on with, or None
+        for a fresh attempt), or (how it ended while parked, None)."""
+        self.parking.pause(node["agent"] or "", parked.resume_at, execution_id)
+        handle = ExecutionHandle(execution_id, node["id"], run)
+        self.executions[execution_id] = run.handles[execution_id] = handle
+        ending: Ending | None = None
+        try:
+            with handle.scope:
+                await self.parking.hold(execution_id, parked.resume_at)
+            if handle.scope.cancelled_caught:
+                ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED, "cancelled by request")
+        except BaseException:  # its run was cancelled, or the hub stops: then it stays parked for the next start
+            if handle.stop_ending is None and not run.cancel_requested and self.hub.stopping:
+                run.parked.add(execution_id)
+                raise
+            ending = handle.stop_ending or Ending(ExecutionStatus.CANCELLED if run.cancel_requested
+                                                  else ExecutionStatus.INTERRUPTED, self._interruption())
+            raise
+        finally:
+            self.executions.pop(execution_id, None)
+            run.handles.pop(execution_id, None)
+            changes = self._record_ending(run, node, handle, ending) if ending is not None else {}
+        if ending is not None:
+            return Outcome(ending.status, changes, handle), None
+        return None, parked.continuation(execution_id, run.templates[node["agent"] or ""], run.workspace, run.repo)
 
     async def _grow(self, run: RunState, plan: Node, handle: ExecutionHandle, ending: Ending, answer: str | None,
                     *, review: bool = False) -> Ending:
@@ -325,27 +371,6 @@ class RunDriver:
         assert handle.decided is not None
         return handle.decided
 
-
-
-def _ending_changes(handle: ExecutionHandle, ending: Ending) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
-                               "finished_at": time.time()}
-    process, parser = handle.process, handle.parser
-    if process is not None:
-        changes["stderr"] = process.stderr_text
-        if ending.exit_code is None:
-            changes["exit_code"] = process.returncode
-    if parser is not None:
-        report = parser.report
-        changes |= {"result_text": report.result_text, "session_id": report.session_id,
-                    "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
-                    "cost_usd": report.cost_usd}
-    if handle.decision is not None:
-        changes["result_text"] = handle.comment or ("approved" if ending.status == ExecutionStatus.SUCCEEDED else None)
-    for key in ("base_commit", "commit_sha", "branch"):
-        if key in handle.checkpoint:
-            changes[key] = handle.checkpoint[key]
-    return changes
 
 
 def _failure_message(exc: Exception) -> str:

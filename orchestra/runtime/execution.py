@@ -31,7 +31,7 @@ from orchestra.core.prompts import render_prompt
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import EventType, ExecutionStatus, ProcessEnd
 from orchestra.executors import Executor, RunningAgent
-from orchestra.executors.spec import AgentSpec, OutputHandler, SpawnError
+from orchestra.executors.spec import RECOVERY_COLUMNS, AgentSpec, OutputHandler, SpawnError
 from orchestra.runtime import checks
 from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState, SessionContinuation
 from orchestra.storage import transitions
@@ -83,7 +83,7 @@ class AgentRunner:
         stdin_prompt = template.get("stdin_prompt")
         if len(prompt.encode(errors="surrogateescape")) > ARGUMENT_PROMPT_MAX_BYTES and stdin_prompt:
             argv_template, stdin = prompt_on_stdin(argv_template, stdin_prompt), prompt.encode()
-        handle.parser = make_parser(template["output"])
+        handle.parser = make_parser(template["output"], tuple(template.get("limit_patterns") or ()))
         project_limiter, hub_limiter = self.limiters
         async with project_limiter, hub_limiter:
             checkout: Checkout | None = None
@@ -218,6 +218,8 @@ class AgentRunner:
             self.queue_output(handle, closing)
         if parser.report.succeeded:
             return Ending(ExecutionStatus.SUCCEEDED, None, process_exit.exit_code)
+        if parser.report.limit is not None:  # the driver decides when it goes on (orchestra/runtime/parking.py)
+            return Ending(ExecutionStatus.PARKED, parser.report.error, process_exit.exit_code)
         return Ending(ExecutionStatus.FAILED, parser.report.error, process_exit.exit_code)
 
     def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
@@ -279,7 +281,9 @@ class AgentRunner:
         changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
                    "started_at": time.time(), "workspace": cwd,
                    "base_commit": handle.checkpoint.get("base_commit"),
-                   "ran_on": process.where if process else None} | (process.recovery_fields if process else {})
+                   "ran_on": process.where if process else None, "resume_at": None, "error": None,
+                   # a parked execution resumed runs again in the same row: no earlier process's pid stays
+                   **dict.fromkeys(RECOVERY_COLUMNS), **(process.recovery_fields if process else {})}
         self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:

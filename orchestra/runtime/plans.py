@@ -21,7 +21,6 @@ plan node, which grows the tasks once approved.
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 import sqlite_utils
@@ -43,8 +42,13 @@ DEFAULT_MAX_TASKS = 10
 DEFAULT_MAX_DEPTH = 4
 MAX_NODE_ID = 64  # a node id's length at the API edge (models.Slug)
 
+# Anchored, one bounded character class: checked in time linear in the (at most 24-character) id.
 TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$")]
-_FENCED = re.compile(r"```(?:json)?\s*\n(.*?)```", re.DOTALL)
+# An answer is an agent's output, untrusted: it is read by a line scanner and json.loads (both linear),
+# on the event loop, so it is bounded first. A plan is a few kilobytes; this leaves room for long prompts.
+MAX_ANSWER_CHARS = 2_000_000
+_FENCE = "```"
+_FENCE_TAIL = 16  # what may follow an opening fence on its line: "json" and some spaces
 
 
 class PlanTask(Strict):
@@ -123,16 +127,47 @@ def _in_dependency_order(tasks: list[PlanTask]) -> list[PlanTask]:
 
 
 def _json_of(text: str) -> Any:
-    """The answer's JSON object: the whole text, else its last fenced block, else its outermost braces."""
-    candidates = [text, *reversed(_FENCED.findall(text))]
-    if "{" in text:
-        candidates.append(text[text.index("{"): text.rindex("}") + 1])
+    """The answer's JSON object: the whole text, else its last fenced block, else its outermost braces.
+
+    Linear in the answer: the blocks are found by one pass over its lines, and the candidates handed to
+    ``json.loads`` (itself linear) are the text, disjoint parts of it and one slice of it. Whatever the
+    answer holds, the outcome is a value or PlanError ("malformed plan"), never another exception.
+    """
+    if len(text) > MAX_ANSWER_CHARS:
+        raise PlanError(f"malformed plan: the answer has {len(text):,} characters, over the limit of "
+                        f"{MAX_ANSWER_CHARS:,}")
+    candidates = [text, *reversed(_fenced_blocks(text))]
+    first, last = text.find("{"), text.rfind("}")
+    if 0 <= first < last:
+        candidates.append(text[first:last + 1])
     for candidate in candidates:
         try:
             return json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested deeper than Python recurses
             continue
     raise PlanError("malformed plan: the answer holds no JSON object" + (f" (it begins {text[:80]!r})" if text else ""))
+
+
+def _fenced_blocks(text: str) -> list[str]:
+    """The bodies of the answer's fenced blocks (from ```` ``` ```` or ```` ```json ```` ending a line, up to
+    the next ```` ``` ````), in order. Linear: ``str.find`` only ever moves forward, and what follows a
+    fence is looked at for at most :data:`_FENCE_TAIL` characters."""
+    blocks: list[str] = []
+    at = 0
+    while (start := text.find(_FENCE, at)) >= 0:
+        after = start + len(_FENCE)
+        tail = text[after:after + _FENCE_TAIL + 1]
+        newline = tail.find("\n")
+        if newline < 0 or tail[:newline].strip() not in ("", "json"):
+            at = after  # not an opening fence: look on from just after it
+            continue
+        body = after + newline + 1
+        end = text.find(_FENCE, body)
+        if end < 0:
+            break
+        blocks.append(text[body:end])
+        at = end + len(_FENCE)
+    return blocks
 
 
 def _depth(graph: dict[str, list[str]]) -> int:

@@ -6,6 +6,7 @@ attempts (:mod:`orchestra.runtime.execution`), and the node kinds that shape a r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +31,7 @@ class Ending:
     status: ExecutionStatus
     error: str | None = None
     exit_code: int | None = None
+    resume_at: float | None = None  # parked at a usage/rate limit: when it goes on (orchestra/runtime/parking.py)
 
 
 @dataclass
@@ -74,7 +76,9 @@ class RunState:
     # A run resumed after a restart: nodes that had already ended, and gates already waiting (since when)
     ended: dict[str, ExecutionStatus] = field(default_factory=dict)
     gates_waiting_since: dict[str, float] = field(default_factory=dict)
-    parked: set[str] = field(default_factory=set)  # gates left waiting while the hub stops
+    parked: set[str] = field(default_factory=set)  # gates (and parked executions) left waiting while the hub stops
+    # A run resumed after a restart: node id -> its execution's row, parked at a usage/rate limit
+    limit_parked: dict[str, dict[str, Any]] = field(default_factory=dict)
     grown: dict[str, Grown] = field(default_factory=dict)  # plan node id -> the nodes it added, until scheduled
     spent_cost: float = 0.0
     spent_tokens: int = 0
@@ -119,6 +123,29 @@ class ExecutionHandle:
             self.stop_ending = ending
         self.scope.cancel()
 
+    def ending_changes(self, ending: Ending) -> dict[str, Any]:
+        """The execution row's changes at its end: status, error, exit code, what its agent reported, the
+        decision at a gate, and its work's commits."""
+        changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
+                                   "finished_at": time.time()}
+        process, parser = self.process, self.parser
+        if process is not None:
+            changes["stderr"] = process.stderr_text
+            if ending.exit_code is None:
+                changes["exit_code"] = process.returncode
+        if parser is not None:
+            report = parser.report
+            changes |= {"result_text": report.result_text, "session_id": report.session_id,
+                        "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
+                        "cost_usd": report.cost_usd}
+        if self.decision is not None:
+            approved = ending.status == ExecutionStatus.SUCCEEDED
+            changes["result_text"] = self.comment or ("approved" if approved else None)
+        for key in ("base_commit", "commit_sha", "branch"):
+            if key in self.checkpoint:
+                changes[key] = self.checkpoint[key]
+        return changes
+
     def usage(self) -> tuple[float, int]:
         if self.parser is None:
             return 0.0, 0
@@ -141,6 +168,7 @@ class Attempt:
     candidate: int | None = None
     pickable: dict[str, dict[str, Any]] | None = None
     proposal: str | None = None
+    may_park: bool = False  # a usage/rate limit parks it (else it fails: best-of-N candidates)
 
 
 class Outcome(NamedTuple):

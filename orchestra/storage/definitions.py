@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from orchestra.core.errors import Conflict, NotFound
+from orchestra.core.errors import Conflict, NotFound, Unprocessable
 from orchestra.core.models import MAX_NODES_PER_PROJECT
 from orchestra.core.rows import Node, Project, Template
 from orchestra.core.statuses import UNFINISHED_EXECUTION_STATUSES, EventType, HubEventType, NodeKind, sql_list
@@ -136,6 +136,8 @@ def _insert_edges(tx: WriteJobContext, project_id: str, node_id: str, depends_on
 def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row, builtin_ids: tuple[str, ...]) -> Node:
     db = tx.db
     current = get_node(db, project_id, node_id)
+    if current["kind"] == NodeKind.PLAN and changes.get("kind") not in (None, NodeKind.PLAN):
+        remove_grown(tx, project_id, node_id)  # a plan node changed into another kind loses its tasks
     changes = dict(changes)
     if "agent" in changes or "kind" in changes:
         kind = changes.get("kind", current["kind"])
@@ -170,6 +172,25 @@ def update_node(tx: WriteJobContext, project_id: str, node_id: str, changes: Row
 
 
 def delete_node(tx: WriteJobContext, project_id: str, node_id: str) -> None:
+    """Delete a node, and first the tasks it grew when it is a plan node (:func:`remove_grown`)."""
+    get_node(tx.db, project_id, node_id)  # 404 before anything else
+    remove_grown(tx, project_id, node_id)
+    _delete_one_node(tx, project_id, node_id)
+
+
+def remove_grown(tx: WriteJobContext, project_id: str, plan_id: str) -> list[str]:
+    """Delete the nodes a plan node grew (``planned_by``), the last grown first (a task after those it
+    depends on); return their ids. A plan node's grown tasks go with it: deleted, or changed into another
+    kind, it leaves none behind (they would point at nothing, be left out of a flow's export, and run at
+    the next launch). A grown node with an unfinished execution refuses the whole change (409)."""
+    grown = [node for (node,) in tx.execute(
+        "SELECT id FROM nodes WHERE project_id = ? AND planned_by = ? ORDER BY rowid DESC", [project_id, plan_id])]
+    for node_id in grown:
+        _delete_one_node(tx, project_id, node_id)
+    return grown
+
+
+def _delete_one_node(tx: WriteJobContext, project_id: str, node_id: str) -> None:
     db = tx.db
     get_node(db, project_id, node_id)
     active = db.execute(
@@ -199,6 +220,7 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
         "resume_command": json.dumps(resume) if resume else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
+        "limit_patterns": json.dumps(fields["limit_patterns"]) if fields.get("limit_patterns") else None,
         "created_at": time.time(),
     })
     template = user_template(tx.db, template_id)
@@ -224,8 +246,15 @@ def delete_template(tx: WriteJobContext, template_id: str, builtin_ids: tuple[st
 
 def set_webhook(tx: WriteJobContext, project_id: str, secret: str, inputs: dict[str, str],
                 node_ids: list[str] | None) -> None:
-    """The project's one webhook, created or replaced."""
+    """The project's one webhook, created or replaced; node ids it does not have are refused now (422),
+    not at every delivery."""
     require_project(tx.db, project_id)
+    if node_ids:
+        known = {node for (node,) in tx.execute("SELECT id FROM nodes WHERE project_id = ?", [project_id])}
+        unknown = [node for node in node_ids if node not in known]
+        if unknown:
+            raise Unprocessable(f"invalid field 'node_ids': project '{project_id}' has no node(s) "
+                                f"{', '.join(unknown)}", {"field": "node_ids", "unknown": unknown})
     now = time.time()
     tx.execute(
         "INSERT INTO webhooks (project_id, secret, inputs, node_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -264,3 +293,14 @@ def claim_tick(tx: WriteJobContext, schedule_id: str, tick: float, run_id: str |
     """Record ``tick`` as handled, unless it (or a later one) already was: then refuse (409)."""
     if tx.execute(_CLAIM, [tick, run_id, error, schedule_id, tick]).rowcount == 0:
         raise Conflict(f"schedule '{schedule_id}' already handled its tick of {tick}")
+
+
+def forget_deliveries(tx: WriteJobContext, project_id: str, *, before: float) -> None:
+    """Webhook delivery ids received before ``before`` fall out of the replay window."""
+    tx.execute("DELETE FROM webhook_deliveries WHERE project_id = ? AND received_at < ?", [project_id, before])
+
+
+def record_delivery(tx: WriteJobContext, project_id: str, delivery: str, received_at: float, run_id: str) -> None:
+    """A webhook delivery id and the run it launched (:mod:`orchestra.triggers.deliveries`)."""
+    tx.execute("INSERT OR REPLACE INTO webhook_deliveries (project_id, delivery_id, received_at, run_id) "
+               "VALUES (?, ?, ?, ?)", [project_id, delivery, received_at, run_id])

@@ -16,12 +16,12 @@ _STATUS_FILTER = frozenset(ExecutionStatus)
 
 _EXECUTION_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, prompt, argv,
     workspace, pid, exit_code, error, result_text, session_id, input_tokens, output_tokens, cost_usd,
-    parent_execution_id, candidate, base_commit, commit_sha, branch, ran_on, stderr, created_at, started_at,
-    finished_at"""
+    parent_execution_id, candidate, base_commit, commit_sha, branch, ran_on, resume_at, stderr, created_at,
+    started_at, finished_at"""
 # Pages of GET /executions leave out the bulky fields (prompt, argv, stderr): GET /executions/{id} has them.
 _LIST_COLUMNS = """id, project_id, run_id, node_id, attempt, status, agent, model, workspace, pid, exit_code, error,
     result_text, session_id, input_tokens, output_tokens, cost_usd, parent_execution_id, candidate, base_commit,
-    commit_sha, branch, ran_on, created_at, started_at, finished_at"""
+    commit_sha, branch, ran_on, resume_at, created_at, started_at, finished_at"""
 
 
 

@@ -20,7 +20,7 @@ from orchestra.storage.store import dependency_graph
 
 
 def _slug(title: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40].strip("-")  # one class: linear
     return slug or "node"
 
 

@@ -225,9 +225,32 @@ def _placement_and_ran_on(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _webhook_deliveries(db: sqlite_utils.Database) -> None:
+    """The delivery ids a project's webhook launched, so that a replayed delivery does not launch again
+    (rows older than the replay window are pruned as deliveries arrive)."""
+    _run_script(db, """
+        CREATE TABLE webhook_deliveries (
+            project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            delivery_id TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            run_id TEXT,
+            PRIMARY KEY (project_id, delivery_id)
+        );
+        CREATE INDEX webhook_deliveries_received ON webhook_deliveries(project_id, received_at);
+    """)
+
+
+def _usage_limits(db: sqlite_utils.Database) -> None:
+    """Parked executions (a usage/rate limit): when each goes on; a template's own limit phrases (JSON list)."""
+    _run_script(db, """
+        ALTER TABLE executions ADD COLUMN resume_at REAL;
+        ALTER TABLE agent_templates ADD COLUMN limit_patterns TEXT;
+        """)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on]
+    _placement_and_ran_on, _webhook_deliveries, _usage_limits]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

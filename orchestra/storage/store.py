@@ -141,6 +141,7 @@ def _present_template(row: Row) -> Template:
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None
+    row["limit_patterns"] = json.loads(row["limit_patterns"]) if row.get("limit_patterns") else None
     row["builtin"] = False
     return cast(Template, row)
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 from orchestra.core.errors import NotFound
 from orchestra.core.rows import ExecutionSummary, LaunchedRun, Node
 from orchestra.core.statuses import (
+    HELD_EXECUTION_STATUSES,
     UNFINISHED_EXECUTION_STATUSES,
     UNFINISHED_RUN_STATUSES,
     EventType,
@@ -161,9 +162,9 @@ def announce_run(tx: WriteJobContext, project_id: str, run_id: str, type_: Event
     tx.emit_hub(project_id, type_, run_id=run_id, run=run, project=store.get_project(tx.db, project_id))
 
 
-# What recovery leaves alone: a gate waiting for a person runs no process, so it survives a restart,
-# and so do its run and the run's executions still queued behind it.
-_GATED_RUNS = f"SELECT run_id FROM executions WHERE status = '{ExecutionStatus.WAITING}'"
+# What recovery leaves alone: a gate waiting for a person, or an execution parked at a usage limit, runs
+# no process, so it survives a restart, and so do its run and the run's executions still queued behind it.
+_GATED_RUNS = f"SELECT run_id FROM executions WHERE status IN {sql_list(HELD_EXECUTION_STATUSES)}"
 _INTERRUPTED_EXECUTIONS = ("SELECT id, project_id FROM executions WHERE "
                            f"(status = '{ExecutionStatus.RUNNING}' OR "
                            f"(status = '{ExecutionStatus.QUEUED}' AND run_id NOT IN ({_GATED_RUNS})))")

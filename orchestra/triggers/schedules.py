@@ -105,9 +105,17 @@ class FileClock:
 def _present(row: dict[str, Any], now: float, zone: tzinfo) -> dict[str, Any]:
     row["inputs"] = json.loads(row["inputs"]) if row["inputs"] else {}
     row["node_ids"] = json.loads(row["node_ids"]) if row["node_ids"] else None
+    row["next_at"] = iso(next_tick(row["cron"], max(now, _handled(row)), zone), zone)
     row["last_tick"] = iso(row["last_tick"], zone) if row["last_tick"] is not None else None
-    row["next_at"] = iso(next_tick(row["cron"], now, zone), zone)
     return row
+
+
+def _handled(schedule: dict[str, Any]) -> float:
+    """The time up to which the schedule's ticks are handled: after a clock jump back, the ticks up to
+    there do not fire again, so the next one that will fire (``next_at``, the scheduler's wake-up) is
+    the first after it."""
+    last = schedule["last_tick"]
+    return float(last if isinstance(last, int | float) else schedule["created_at"])
 
 
 def list_schedules(db: sqlite_utils.Database, project_id: str, now: float, zone: tzinfo) -> list[dict[str, Any]]:
@@ -140,6 +148,7 @@ class Scheduler:
         self._changed = False
         self._sleep: trio.CancelScope | None = None
         self._running = trio.CancelScope()
+        self.passes = 0  # passes over the schedules since the start: a test sees the scheduler does not spin
 
     def changed(self) -> None:
         """A schedule was added or deleted: look again now."""
@@ -194,15 +203,17 @@ class Scheduler:
 
     async def _fire_due(self) -> float:
         """Launch each schedule whose latest tick is due; return when the next tick of any is."""
+        self.passes += 1
         now = await self.clock.now()
         schedules = await self.db.read(lambda db: fetch_rows(db, "SELECT * FROM schedules ORDER BY created_at"))
         wake_at = math.inf
         for schedule in schedules:
             tick = latest_tick(schedule["cron"], now, self.zone)
-            handled = schedule["last_tick"] if schedule["last_tick"] is not None else schedule["created_at"]
+            handled = _handled(schedule)
             if tick > handled:
                 await self._fire(schedule, tick)
-            wake_at = min(wake_at, next_tick(schedule["cron"], now, self.zone))
+                handled = tick
+            wake_at = min(wake_at, next_tick(schedule["cron"], max(now, handled), self.zone))
         return wake_at
 
     async def _fire(self, schedule: dict[str, Any], tick: float) -> None:

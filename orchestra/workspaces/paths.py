@@ -7,8 +7,9 @@ from pathlib import Path
 from orchestra.core.errors import Unprocessable
 
 
-def resolve_workspace(root: Path, requested: str | None, project_id: str) -> Path:
+def resolve_workspace(root: Path, requested: str | None, project_id: str, *, create: bool = True) -> Path:
     """The absolute workspace for a project; it must stay inside ``root`` once symlinks are followed.
+    ``create=False`` (a dry run) checks it and creates nothing.
 
     Blocking (resolves and creates directories): call it from a worker thread.
     """
@@ -25,5 +26,6 @@ def resolve_workspace(root: Path, requested: str | None, project_id: str) -> Pat
         raise Unprocessable("workspace cannot be the workspaces root itself", {"field": "workspace"})
     if resolved.exists() and not resolved.is_dir():
         raise Unprocessable(f"workspace '{requested}' exists and is not a directory", {"field": "workspace"})
-    resolved.mkdir(parents=True, exist_ok=True)
+    if create:
+        resolved.mkdir(parents=True, exist_ok=True)
     return resolved

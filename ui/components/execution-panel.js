@@ -17,6 +17,7 @@ import { asLogEntry, logText } from '../render-event.js';
 import { candidatePick } from './candidate-pick.js';
 import { planReview } from './plan-review.js';
 import { diffView } from './diff-view.js';
+import { parkedNote } from './parked-note.js';
 import './event-log.js';
 
 const LOGGED = new Set([EVENT_TYPE.EXECUTION_OUTPUT, EVENT_TYPE.CHECK_STARTED, EVENT_TYPE.CHECK_FINISHED]);
@@ -343,7 +344,8 @@ class ExecutionPanel extends AppElement {
       followUps.length ? h('p', { class: 'lineage', 'data-role': 'follow-ups' },
         followUps.every((x) => this.isRepair(x)) ? 'Repaired by: ' : `Follow-up${followUps.length === 1 ? '' : 's'}: `,
         followUps.map((x, i) => [i ? ', ' : '', this.executionLink(x.id)])) : null,
-      e?.error ? h('p', { class: 'exec-error', role: 'alert' }, e.error) : null,
+      e?.error && e.status !== EXECUTION_STATUS.PARKED ? h('p', { class: 'exec-error', role: 'alert' }, e.error) : null,
+      parkedNote(e, this.actions, online),
       h('div', { class: 'row' },
         e && ACTIVE.has(e.status) ? actionButton('■ Cancel execution',
           () => this.actions.cancelExecution(e.id).catch(() => {}),
