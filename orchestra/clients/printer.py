@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from orchestra.clients.status_text import status_text
 from orchestra.core.statuses import (
     EXECUTION_CHANGE_EVENT_TYPES,
     NODE_EVENT_TYPES,
@@ -35,7 +36,7 @@ class Printer:
 
     def snapshot(self, snapshot: dict[str, Any]) -> None:
         project = snapshot["project"]
-        latest = {e["node_id"]: e["status"] for e in snapshot["executions"]}
+        latest = {e["node_id"]: status_text(e) for e in snapshot["executions"]}
         self.line(None, None, f"project {project['name']} ({project['id']}): {len(snapshot['nodes'])} node(s)")
         for node in snapshot["nodes"]:
             after = f" after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
@@ -78,7 +79,7 @@ class Printer:
             details.append(f"{execution['input_tokens']} in / {execution.get('output_tokens')} out tokens")
         if execution.get("cost_usd"):
             details.append(f"${execution['cost_usd']:.4f}")
-        text = status + (f" ({', '.join(details)})" if details else "")
+        text = status_text(execution) + (f" ({', '.join(details)})" if details else "")
         if execution.get("error") and status != ExecutionStatus.SUCCEEDED:
             text += f": {execution['error']}"
         self.line(ts, node, text)
