@@ -61,8 +61,13 @@ $(PYZ): $(DEPS)/.stamp $(BUILD)/targets $(SOURCES) Makefile
 	rm -rf $(SITE)/bin $(SITE)/pip $(SITE)/pip-*.dist-info
 	# The hub itself is plain Python: copied as is (a setuptools build would leave build/lib behind).
 	cp -r orchestra $(SITE)/orchestra
-	# orchestra/api/static.py looks for <site-packages>/orchestra/../ui: put the UI right there.
+	# orchestra/system/packaging.py looks for <site-packages>/orchestra/../ui: put the UI right there.
 	cp -r ui $(SITE)/ui
+	# The distribution's metadata (METADATA, entry points) from a wheel of this tree, so that the hub in
+	# the pyz can serve a laptop its own wheel (GET /client/, orchestra/system/packaging.py).
+	rm -rf $(BUILD)/self && $(BUILD)/venv/bin/pip wheel --quiet --no-deps -w $(BUILD)/self .
+	$(PYTHON) -c 'import sys, zipfile; w = zipfile.ZipFile(sys.argv[1]); w.extractall(sys.argv[2], [n for n in w.namelist() if ".dist-info/" in n and not n.endswith("/RECORD")])' $(BUILD)/self/orchestra_hub-*.whl $(SITE)
+	rm -rf build/lib build/bdist.*  # what setuptools left in the tree
 	find $(SITE) -name __pycache__ -prune -exec rm -rf {} +
 	$(BUILD)/venv/bin/shiv --site-packages $(SITE) --reproducible --compressed \
 		--python '/usr/bin/env python3' --entry-point orchestra.cli:main --output-file $@

@@ -111,6 +111,13 @@ cold=$elapsed
 echo "/health after $cold s: $(curl -fsS "http://127.0.0.1:$port/health")"
 # The UI travels inside the pyz (site-packages/ui, where orchestra/api/static.py looks).
 curl -fsS "http://127.0.0.1:$port/ui/" | grep -qi '<html' || fail "the pyz does not serve the UI"
+# The laptop's client, from the hub itself (issue 26): the wheel of the pyz's own code, the UI inside.
+wheel=$(curl -fsS "http://127.0.0.1:$port/client/" | python3 -c 'import sys, json; print(json.load(sys.stdin)["wheel"])') \
+    || fail "the pyz does not serve its client (GET /client/)"
+curl -fsS -o "$tmp/$wheel" "http://127.0.0.1:$port/client/$wheel" || fail "GET /client/$wheel"
+python3 -c 'import sys, zipfile; assert "orchestra/ui/index.html" in zipfile.ZipFile(sys.argv[1]).namelist()' \
+    "$tmp/$wheel" || fail "the served wheel has no UI"
+echo "serves its client: $wheel"
 token=$(orchestra token)
 orchestra url | grep -q "#token=$token" || fail "url does not carry the token"
 project=$(api POST /projects '{"name": "deploy check"}' | field id)
@@ -206,7 +213,8 @@ set -eu
 fail() { echo "in the container: $*" >&2; journalctl -u orchestra --no-pager -n 30 >&2; exit 1; }
 install -m 0755 /payload/claude /payload/codex /usr/local/bin/
 bash /payload/install.sh --pyz /payload/orchestra.pyz >/tmp/install.log 2>&1 || { cat /tmp/install.log; fail install.sh; }
-T=$(orchestra token); U=http://127.0.0.1:8000
+# Only the hub creates its token (on its first start): wait for it rather than race the service's start.
+for _ in $(seq 300); do T=$(orchestra token 2>/dev/null) && break; sleep 0.1; done; U=http://127.0.0.1:8000
 api() { curl -fsS -H "Authorization: Bearer $T" -H 'Content-Type: application/json' "$@"; }
 count() { api "$U/executions?project_id=$P&status=$1" | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["executions"]))'; }
 run_agents() {

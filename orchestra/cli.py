@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from orchestra.core import local_hub
 from orchestra.core.logging_setup import configure_logging
 from orchestra.core.settings import ConfigError, Settings, load_settings
 from orchestra.core.version import __version__
@@ -34,23 +35,35 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _local_hub(settings: Settings) -> local_hub.LocalHub | None:
+    """This machine's hub files; None (and why, on stderr) when it has no token yet: only ``serve``
+    creates one, so that a command run in another directory never mints a token of its own."""
+    hub = local_hub.read(settings)
+    if hub.token is None:
+        print(f"orchestra: no token yet at {settings.token_path.absolute()} (the hub creates it when it first starts: "
+              "orchestra serve; or set ORCHESTRA_TOKEN, or ORCHESTRA_DATABASE_URL to the hub's database)",
+              file=sys.stderr)
+        return None
+    return hub
+
+
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from orchestra.clients import known_hubs
-    from orchestra.core.auth import load_or_create_token
 
-    token = load_or_create_token(settings)
-    print(token)
+    hub = _local_hub(settings)
+    if hub is None or hub.token is None:
+        return 1
+    print(hub.token)
     if args.save is not None:
         if not known_hubs.valid_name(args.save):
             print(f"orchestra: '{args.save}' cannot name a hub (no '/' or '://')", file=sys.stderr)
             return 1
-        url = known_hubs.local_url(settings)
         try:
-            path = known_hubs.save(known_hubs.SavedHub(args.save, url, token))
+            path = known_hubs.save(known_hubs.SavedHub(args.save, hub.url, hub.token))
         except (OSError, known_hubs.HubNotFound) as exc:
             print(f"orchestra: cannot save the hub: {exc}", file=sys.stderr)
             return 1
-        print(f"saved {url} as '{args.save}' in {path}", file=sys.stderr)
+        print(f"saved {hub.url} as '{args.save}' in {path} ({hub.describe()})", file=sys.stderr)
     return 0
 
 
@@ -86,10 +99,10 @@ def _connect_info(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _url(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestra.core.auth import load_or_create_token
-
-    host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else settings.host
-    print(f"http://{host}:{settings.port}/ui/#token={load_or_create_token(settings)}")
+    hub = _local_hub(settings)
+    if hub is None:
+        return 1
+    print(local_hub.login_link(hub.url, hub.token or ""))
     return 0
 
 

@@ -21,6 +21,7 @@ import trio
 from hypercorn.config import Config, Sockets
 
 from orchestra.api import create_app
+from orchestra.core import local_hub
 from orchestra.core.auth import load_or_create_token
 from orchestra.core.settings import Settings
 from orchestra.runtime.hub import Hub
@@ -109,7 +110,13 @@ async def serve(
             binds = await nursery.start(
                 partial(hypercorn.trio.serve, app, _config(settings), shutdown_trigger=server_stop.wait))
             port = int(binds[0].rsplit(":", 1)[1])
+            url = local_hub.url_for(settings.host, port)
+            written = await trio.to_thread.run_sync(local_hub.write_url, settings, url)
             log.info("orchestra listening on %s (database %s)", ", ".join(binds), settings.database_path)
+            # The link without its token (logs are read by more people than the token file): `orchestra url`
+            # prints it with the token.
+            log.info("the UI: %s (the login link, token included: orchestra url; this URL is in %s)",
+                     local_hub.login_link(url, "").removesuffix("#token="), written)
             _freeze_startup_objects()
             notify("READY=1", f"STATUS=listening on {', '.join(binds)}")
             task_status.started(Running(hub, port, stop, scheduler, loop_lag))

@@ -188,7 +188,8 @@ if [ -n "$build_id" ]; then
     done
 fi
 
-url=$("$wrapper" url)
+# Only the hub creates its token, on its first start: without systemctl it has not started yet.
+url=$("$wrapper" url 2>/dev/null || echo "(the login link, once the hub has started: sudo orchestra url)")
 cat <<EOF
 
 Orchestra is installed ($("$wrapper" --version)).
@@ -197,7 +198,8 @@ Orchestra is installed ($("$wrapper" --version)).
   logs:     journalctl -u orchestra -f
   commands: sudo orchestra url | token | backup FILE
 
-From your machine (pip install orchestra-hub, or a clone), one command opens the tunnel and the UI:
+From your machine (the client: pip install http://localhost:8000/client/<wheel> through a tunnel, as
+GET /client/ prints it; or a clone), one command opens the tunnel and the UI:
   orchestra connect ${SUDO_USER:-$(id -un)}@$(timeout 2 hostname -f 2>/dev/null || hostname)
 (a user other than root needs: sudo usermod -aG $service_user USER). By hand instead:
   ssh -L 8000:localhost:8000 -L 8001:localhost:8001 ${SUDO_USER:-$(id -un)}@$(timeout 2 hostname -f 2>/dev/null || hostname)

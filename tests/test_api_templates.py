@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -17,16 +18,17 @@ MINE: dict[str, Any] = {
 
 async def test_builtins_are_listed_and_readable(hub: LiveHub) -> None:
     listed = (await hub.get("/agent-templates")).json()["agent_templates"]
-    assert [t["id"] for t in listed] == ["claude-code", "codex", "gemini"]
+    assert [t["id"] for t in listed] == ["claude-code", "codex", "gemini", "demo"]
     outputs = {t["id"]: t["output"] for t in listed}
-    assert outputs == {"claude-code": "claude-stream-json", "codex": "codex-json", "gemini": "gemini-stream-json"}
+    assert outputs == {"claude-code": "claude-stream-json", "codex": "codex-json", "gemini": "gemini-stream-json",
+                       "demo": "claude-stream-json"}  # the demo agent speaks Claude Code's stream-json
     for template in listed:
         assert template["builtin"] is True
         assert "{prompt}" in template["command"]
         assert (await hub.get(f"/agent-templates/{template['id']}")).json().items() <= template.items()
     bins = {t["id"]: t["command"][0] for t in listed}
     assert bins == {"claude-code": hub.settings.claude_bin, "codex": hub.settings.codex_bin,
-                    "gemini": hub.settings.gemini_bin}
+                    "gemini": hub.settings.gemini_bin, "demo": sys.executable}
 
 
 async def test_user_template_lifecycle(hub: LiveHub) -> None:
@@ -36,7 +38,7 @@ async def test_user_template_lifecycle(hub: LiveHub) -> None:
     assert {k: created[k] for k in MINE} == MINE
     assert created["builtin"] is False
     listed = (await hub.get("/agent-templates")).json()["agent_templates"]
-    assert [t["id"] for t in listed] == ["claude-code", "codex", "gemini", "mine"]
+    assert [t["id"] for t in listed] == ["claude-code", "codex", "gemini", "demo", "mine"]
     assert created.items() <= listed[-1].items()  # the list may add more (availability)
     assert (await hub.get("/agent-templates/mine")).json() == created
 
@@ -65,7 +67,7 @@ async def test_duplicate_template_id_is_409(hub: LiveHub, template_id: str) -> N
     assert (await hub.get("/agent-templates/codex")).json()["builtin"] is True
 
 
-@pytest.mark.parametrize("template_id", ["claude-code", "codex", "gemini"])
+@pytest.mark.parametrize("template_id", ["claude-code", "codex", "gemini", "demo"])
 async def test_deleting_a_builtin_is_409(hub: LiveHub, template_id: str) -> None:
     async with unchanged(hub):
         assert_error(await hub.delete(f"/agent-templates/{template_id}"), 409, "conflict", f"'{template_id}'",

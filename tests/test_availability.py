@@ -1,7 +1,10 @@
-"""Each template's CLI is looked for at start and on demand, with its --version."""
+"""Each template's CLI is looked for at start and on demand: its executable resolved, its version asked
+only where the template declares a ``version_command`` (the built-ins do), never its real command."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -10,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from conftest import WAIT_S, LiveHub
+from conftest import TOKEN, WAIT_S, LiveHub
+from hubproc import hub_env, hub_process
 from signalling import Fifo, leftovers
 from test_api_errors import assert_error, unchanged
 
@@ -47,14 +51,16 @@ async def test_a_missing_cli_is_reported_before_any_launch(hub: LiveHub) -> None
 SLEEPER = f"'{sys.executable}' -c 'import time; time.sleep(3600)' \"$0\""
 
 
-def executable(tmp_path: Path, name: str, body: str) -> dict[str, Any]:
-    """A user template whose executable is the shell script ``body`` under ``tmp_path/bin``."""
+def executable(tmp_path: Path, name: str, body: str, *, version: bool = True) -> dict[str, Any]:
+    """A user template whose executable is the shell script ``body`` under ``tmp_path/bin``; with
+    ``version``, it declares ``[script, "--version"]`` as its version command."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     script = bin_dir / name
     script.write_text("#!/bin/sh\n" + textwrap.dedent(body))
     script.chmod(0o755)
-    return {"id": name, "name": name, "command": [str(script), "{prompt}"], "output": "text", "env": {}}
+    template = {"id": name, "name": name, "command": [str(script), "{prompt}"], "output": "text", "env": {}}
+    return template | {"version_command": [str(script), "--version"]} if version else template
 
 
 async def test_a_version_that_forks_a_child_holding_the_pipe_leaves_nothing_and_does_not_hang(
@@ -156,3 +162,80 @@ async def test_one_template_is_checked_on_demand(hub: LiveHub, tmp_path: Path) -
 async def test_checking_an_unknown_template_is_404(hub: LiveHub) -> None:
     async with unchanged(hub):
         assert_error(await hub.post("/agent-templates/nope/check"), 404, "not_found", "'nope'")
+
+
+# -- issue 26, item 4: no side effects ---------------------------------------------------------------
+
+
+async def test_a_script_template_without_a_version_command_is_resolved_never_run(tmp_path: Path) -> None:
+    """A script that does its real work whatever its arguments (and knows no --version) is available,
+    with its resolved path, and the check never ran it (on 5d24be3 it ran it with --version)."""
+    ran = tmp_path / "ran"
+    template = executable(tmp_path, "worker", f"""\
+        echo "$@" >> '{ran}'
+        exit 2
+        """, version=False)
+    link = tmp_path / "bin" / "worker-link"
+    link.symlink_to(tmp_path / "bin" / "worker")
+    template["command"][0] = str(link)
+    with trio.fail_after(WAIT_S):
+        report = await availability.check(template)
+    assert report["available"] is True, report
+    assert report["error"] is None and report["version"] is None
+    assert report["path"] == str(link) and report["resolved_path"] == str(tmp_path / "bin" / "worker")
+    assert not ran.exists(), "the check ran the template's command"
+
+
+async def test_a_file_that_is_not_executable_or_missing_is_said_so(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.sh"
+    plain.write_text("#!/bin/sh\n")
+    report = await availability.check({"id": "p", "name": "p", "command": [str(plain), "{prompt}"],
+                                        "output": "text", "env": {}})  # type: ignore[typeddict-item]
+    assert (report["available"], report["error"]) == (False, f"{plain}: not an executable file")
+    gone = tmp_path / "gone"
+    report = await availability.check({"id": "g", "name": "g", "command": [str(gone), "{prompt}"],
+                                        "output": "text", "env": {}})  # type: ignore[typeddict-item]
+    assert (report["available"], report["error"]) == (False, f"{gone}: no such file")
+
+
+async def test_a_user_template_declares_its_version_command_through_the_api(hub: LiveHub, tmp_path: Path) -> None:
+    template = executable(tmp_path, "versioned", 'echo "versioned 7.1"\n')
+    created = await hub.post("/agent-templates", template)
+    assert created.status_code == 201 and created.json()["version_command"] == template["version_command"]
+    checked = (await hub.post("/agent-templates/versioned/check")).json()["availability"]
+    assert (checked["available"], checked["version"]) == (True, "versioned 7.1")
+    async with unchanged(hub):
+        bad = await hub.post("/agent-templates", template | {"id": "bad", "version_command": ["{prompt}"]})
+        assert_error(bad, 422, "validation_error", "version_command")
+
+
+async def test_the_demo_template_is_available_with_its_version(hub: LiveHub) -> None:
+    demo = (await hub.post("/agent-templates/demo/check")).json()
+    assert demo["builtin"] is True and demo["output"] == "claude-stream-json"
+    assert demo["availability"]["available"] is True, demo
+    assert demo["availability"]["version"] == "orchestra demo agent 1.0"
+
+
+async def test_a_check_in_flight_when_the_hub_is_sigkilled_is_ended_at_the_next_start(tmp_path: Path) -> None:
+    """Its processes carry the hub's check mark; the next hub on the same database ends them (on 5d24be3
+    they ran on, orphaned, for ever)."""
+    started, first = Fifo(tmp_path / "started"), tmp_path / "first-done"
+    template = executable(tmp_path, "hangs", f"""\
+        if [ -e '{first}' ]; then echo "hangs 1.0"; exit 0; fi
+        touch '{first}'
+        {SLEEPER} &
+        echo started > '{started.path}'
+        wait
+        """)
+    env = hub_env(tmp_path, TOKEN)
+    async with hub_process(env) as hub, hub.http() as http:
+        assert (await http.post("/agent-templates", json=template)).status_code == 201
+        with trio.fail_after(WAIT_S):
+            assert await started.line() == "started"  # the check's script and its child are running
+        os.kill(hub.pid, signal.SIGKILL)
+        await hub.process.wait()
+    assert len(await leftovers(str(tmp_path / "bin"))) == 2, "the check should outlive its SIGKILLed hub"
+    async with hub_process(env) as hub:
+        assert await leftovers(str(tmp_path / "bin")) == []
+        assert "ended 2 leftover process(es) of an availability check" in hub.log.decode()
+    await started.aclose()

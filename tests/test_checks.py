@@ -187,3 +187,24 @@ async def test_patching_check_fields_is_validated_against_the_node(hub: LiveHub)
     assert (cleared.json()["check"], cleared.json()["max_repairs"]) == (None, 0)
     changed = await hub.patch(f"/projects/{pid}/nodes/a", {"check": ["npm", "test"], "check_timeout_s": 90})
     assert (changed.json()["check"], changed.json()["check_timeout_s"]) == (["npm", "test"], 90)
+
+
+async def test_a_repair_that_cannot_happen_says_why_in_an_event_and_the_error(hub: LiveHub) -> None:
+    """Issue 26, item 6: a text template can resume, but its output carries no session id; on 5d24be3
+    the node just failed with the check's error, and the reason was only in the hub's log."""
+    claude = str(hub.settings.claude_bin)
+    assert (await hub.post("/agent-templates", {
+        "id": "texty", "name": "Texty", "command": [claude, "{prompt}"], "output": "text",
+        "resume_command": [claude, "--resume", "{session_id}", "{prompt}"]})).status_code == 201
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="a", agent="texty", check=check(ALWAYS_FAILS), max_repairs=1)
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    (only,) = run["executions"]
+    assert only["status"] == "failed"
+    reason = ("no repair: its agent reported no session id, so agent template 'texty' cannot continue its "
+              "session (resume_command)")
+    assert only["error"] == f"check `{shlex.join(check(ALWAYS_FAILS))}` failed with exit code 1; {reason}"
+    events = await hub.events(only["id"])
+    errors = [e["output"]["message"] for e in of_type(events, "execution.output") if e["output"]["kind"] == "error"]
+    assert errors == [reason]
+    assert (await hub.get(f"/executions/{only['id']}")).json()["error"] == only["error"]

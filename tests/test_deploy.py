@@ -118,14 +118,14 @@ def test_install_twice_upgrades_in_place_and_keeps_the_database(tmp_path: Path) 
     for d in ("workspaces", ".claude", ".codex", ".gemini"):
         assert (state / d).is_dir()
     assert "ssh -L 8000:localhost:8000 -L 8001:localhost:8001" in done.stdout
-    token = (state / "orchestra.db.token").read_text().strip()
-    assert f"http://localhost:8000/ui/#token={token}" in done.stdout
+    # Only the hub creates its token, on its first start (never install.sh or `orchestra url`).
+    assert not (state / "orchestra.db.token").exists()
+    assert "(the login link, once the hub has started: sudo orchestra url)" in done.stdout
 
     # The operator sets a port; the hub runs through the wrapper and gets a project.
     port = free_port()
     with open(root / "etc/orchestra/orchestra.env", "a") as env_file:
         env_file.write(f"ORCHESTRA_PORT={port}\n")
-    headers = {"Authorization": f"Bearer {token}"}
     url = f"http://127.0.0.1:{port}"
 
     @contextmanager
@@ -135,6 +135,7 @@ def test_install_twice_upgrades_in_place_and_keeps_the_database(tmp_path: Path) 
                           log_path=tmp_path / f"{name}.log")
         hub.start()
         try:
+            headers = {"Authorization": f"Bearer {(state / 'orchestra.db.token').read_text().strip()}"}
             with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
                 yield http
             assert hub.stop(within=15) == 0, hub.log_tail()
@@ -144,12 +145,13 @@ def test_install_twice_upgrades_in_place_and_keeps_the_database(tmp_path: Path) 
     with run_hub("before") as http:
         assert http.post("/projects", json={"name": "survives upgrades"}).status_code == 201
     assert (state / "orchestra.db").is_file()
+    token = (state / "orchestra.db.token").read_text().strip()
 
     done = install(root, second)
     assert (root / "opt/orchestra/orchestra.pyz").read_bytes() == second.read_bytes()
     assert f"ORCHESTRA_PORT={port}" in (root / "etc/orchestra/orchestra.env").read_text(), "env file overwritten"
     assert len(list((state / "backups").glob("pre-upgrade-*.db"))) == 1
-    assert f"#token={token}" in done.stdout  # same token after the upgrade
+    assert f"http://localhost:{port}/ui/#token={token}" in done.stdout  # same token after the upgrade; the hub's port
     with run_hub("after") as http:
         assert [p["name"] for p in http.get("/projects").json()["projects"]] == ["survives upgrades"]
 

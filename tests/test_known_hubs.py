@@ -12,9 +12,10 @@ from pathlib import Path
 
 import trio
 from conftest import TOKEN, WAIT_S, LiveHub
-from hubproc import ENTRY
+from hubproc import ENTRY, hub_env, hub_process
 
 from benchmarks.hub_subprocess import free_port
+from orchestra.clients.known_hubs import split_link
 
 
 def user_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -109,3 +110,48 @@ async def test_several_saved_hubs_need_a_choice(hub: LiveHub, tmp_path: Path) ->
     assert ambiguous.returncode == 2
     assert "2 saved hubs: pick one with --hub NAME (one, two)" in ambiguous.stderr
     assert "http://127.0.0.1:8000" in ambiguous.stderr
+
+
+async def test_the_hub_writes_its_url_and_the_client_finds_it_by_its_files(tmp_path: Path) -> None:
+    """Issue 26, item 5: on 5d24be3 `url`, `token --save` and the client assumed port 8000 unless
+    ORCHESTRA_PORT was set again in that shell, and `token` in another directory minted a new token
+    that then won over the saved hub. The login link `orchestra url` prints works as --hub (and so for
+    `orchestra desktop`, which resolves hubs the same way)."""
+    hubdir, elsewhere = tmp_path / "hubdir", tmp_path / "elsewhere"
+    hubdir.mkdir()
+    env = hub_env(hubdir, "")
+    del env["ORCHESTRA_TOKEN"]  # the hub makes its own token file
+    async with hub_process(env, cwd=hubdir) as hub:
+        url_file = hubdir / "orchestra.db.url"
+        assert url_file.read_text() == f"{hub.url}\n"
+        token = (hubdir / "orchestra.db.token").read_text().strip()
+        async with hub.http() as http:
+            await http.post("/projects", json={"name": "found"}, headers={"Authorization": f"Bearer {token}"})
+        operator = user_env(tmp_path)  # no ORCHESTRA_PORT, no ORCHESTRA_TOKEN: only the hub's files
+        link = await run(["url"], operator, hubdir)
+        assert link.stdout == f"http://localhost:{hub.port}/ui/#token={token}\n", link.stderr
+        saved = await run(["token", "--save", "vm"], operator, hubdir)
+        assert saved.returncode == 0, saved.stderr
+        assert f"saved {hub.url} as 'vm'" in saved.stderr and f"URL from {url_file}" in saved.stderr
+        local = await run(["status", "found"], operator, hubdir)
+        assert local.returncode == 0, local.stderr
+
+        minted = await run(["token"], operator, elsewhere)
+        assert minted.returncode == 1 and "no token yet at" in minted.stderr
+        assert list(elsewhere.iterdir()) == []  # nothing minted: the saved hub still wins there
+        by_saved = await run(["status", "found"], operator, elsewhere)
+        assert by_saved.returncode == 0, by_saved.stderr
+        by_link = await run(["status", "found", "--hub", link.stdout.strip()], user_env(tmp_path, XDG_CONFIG_HOME=str(
+            tmp_path / "empty-config")), elsewhere)
+        assert by_link.returncode == 0, by_link.stderr
+    down = await run(["status", "found"], operator, hubdir)
+    assert down.returncode == 3
+    assert down.stderr.startswith(f"orchestra: cannot reach the hub at {hub.url} (URL from {url_file}, token from "
+                                  f"{hubdir / 'orchestra.db.token'}): ")
+
+
+def test_a_login_link_splits_into_the_hub_and_its_token() -> None:
+    assert split_link("http://127.0.0.1:8095/ui/#token=abc%2Bd") == ("http://127.0.0.1:8095", "abc+d")
+    assert split_link("http://localhost:8000/ui") == ("http://localhost:8000", None)
+    assert split_link("https://hub.example/orchestra/ui/index.html#token=t") == ("https://hub.example/orchestra", "t")
+    assert split_link("http://localhost:8000/") == ("http://localhost:8000", None)

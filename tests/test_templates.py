@@ -3,6 +3,8 @@ agent's environment never carries the hub's token."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from orchestra.agents.templates import agent_environment, build_argv, builtin_templates, unknown_placeholders
@@ -71,7 +73,9 @@ def test_builtin_templates_point_at_the_configured_binaries() -> None:
     settings = load_settings(claude_bin="/opt/c", codex_bin="cx", gemini_bin="/g/gem")
     templates = builtin_templates(settings)
     assert {k: t["command"][0] for k, t in templates.items()} == {"claude-code": "/opt/c", "codex": "cx",
-                                                                  "gemini": "/g/gem"}
+                                                                  "gemini": "/g/gem", "demo": sys.executable}
+    for cli in ("claude-code", "codex", "gemini"):  # the availability check asks the CLIs' --version
+        assert templates[cli].get("version_command") == [templates[cli]["command"][0], "--version"]
     for template in templates.values():
         assert unknown_placeholders(template["command"]) == set()
         assert template["command"].count("{prompt}") == 1

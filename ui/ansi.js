@@ -74,6 +74,11 @@ function span(text, style) {
   return el;
 }
 
+/** `text` without any escape sequence (where colours cannot be drawn: a title, a one-line preview). */
+export function stripAnsi(text) {
+  return hasAnsi(text) ? String(text).replace(SEQUENCE, '') : text;
+}
+
 /** `text` with its colours, as a DocumentFragment. */
 export function ansi(text) {
   const fragment = document.createDocumentFragment();

@@ -60,7 +60,8 @@ export function tokens(execution) {
 }
 
 export function cost(usd) {
-  if (usd === null || usd === undefined) return '–';
+  if (usd === null || usd === undefined) return '–'; // the agent reports no cost
+  if (usd === 0) return '$0';
   return usd < 0.01 ? `$${usd.toFixed(5)}` : `$${usd.toFixed(2)}`;
 }
 

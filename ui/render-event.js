@@ -99,7 +99,7 @@ function renderOutput(output, plain, query) {
       return toolResult(output, query);
     case 'usage':
       return block('usage', `Usage: ${output.input_tokens ?? '?'} tokens in, ${output.output_tokens ?? '?'} out`,
-        output.cost_usd !== undefined ? ` · ${cost(output.cost_usd)}` : '');
+        output.cost_usd != null ? ` · ${cost(output.cost_usd)}` : '');
     case 'system':
       return renderSystem(output);
     case 'error':

@@ -5,9 +5,18 @@
 
 import { clock } from './clock.js';
 import { mergeExecution } from './format.js';
-import { EVENT_TYPE, HUB_EVENT_TYPE, UNFINISHED_RUN_STATUSES } from './statuses.js';
+import {
+  EVENT_TYPE, HUB_EVENT_TYPE, RUN_STATUS, SHOWN_FIRST_EXECUTION_STATUSES, UNFINISHED_EXECUTION_STATUSES,
+  UNFINISHED_RUN_STATUSES,
+} from './statuses.js';
 
 const ACTIVE_RUN = new Set(UNFINISHED_RUN_STATUSES);
+const AT_WORK = new Set(SHOWN_FIRST_EXECUTION_STATUSES);
+const UNFINISHED = new Set(UNFINISHED_EXECUTION_STATUSES);
+
+/** 0 at work, 1 queued, 2 ended: a node shows its execution of the lowest rank (the hub's rule too). */
+const shownRank = (execution) => (AT_WORK.has(execution.status) ? 0 : UNFINISHED.has(execution.status) ? 1 : 2);
+const newer = (a, b) => (a.created_at ?? 0) >= (b.created_at ?? 0);
 
 export class Store extends EventTarget {
   constructor() {
@@ -26,7 +35,8 @@ export class Store extends EventTarget {
     this.project = null;
     this.loaded = false;
     this.nodes = new Map();
-    this.latest = new Map(); // node id -> its latest execution (summary)
+    this.latest = new Map(); // node id -> the execution it shows (summary): see putExecution
+    this.candidates = new Map(); // node id -> Map(execution id -> execution): its unfinished ones and its newest
     this.runs = new Map();
     this.runsBefore = null; // the id to load older runs before (GET /runs?before=), null: all loaded
     this.viewedRun = null; // a run id: the canvas and the node list show that run, not the latest
@@ -104,10 +114,12 @@ export class Store extends EventTarget {
     this.loaded = true;
     this.nodes = new Map(snapshot.nodes.map((n) => [n.id, n]));
     this.latest = new Map();
-    // The snapshot also lists the latest executions of nodes deleted since: leave those out.
-    for (const execution of snapshot.executions) {
+    this.candidates = new Map();
+    // The snapshot also lists the latest executions of nodes deleted since: leave those out. Where runs
+    // overlap, newer_executions has a node's newest beside the older one at work that it shows.
+    for (const execution of [...snapshot.executions, ...(snapshot.newer_executions ?? [])]) {
       clock.observePast(execution.finished_at ?? execution.started_at ?? execution.created_at);
-      if (this.nodes.has(execution.node_id)) this.latest.set(execution.node_id, execution);
+      if (this.nodes.has(execution.node_id)) this.putExecution(execution);
     }
     if (this.selectedNode && !this.nodes.has(this.selectedNode)) this.selectedNode = null;
     this.countNodes();
@@ -169,6 +181,7 @@ export class Store extends EventTarget {
         case EVENT_TYPE.NODE_DELETED:
           this.nodes.delete(event.node_id);
           this.latest.delete(event.node_id);
+          this.candidates.delete(event.node_id);
           if (this.selectedNode === event.node_id) this.selectedNode = null;
           nodes = true;
           break;
@@ -206,20 +219,43 @@ export class Store extends EventTarget {
     if (outputs.length) this.emit('output', outputs);
   }
 
+  /**
+   * A node shows one execution, also while runs overlap: one at work (running, a gate waiting), else one
+   * queued, else its newest; the newest within each. So a newer run cancelled while an older one still has
+   * the node running shows it running, as the hub's snapshot and the terminal client do.
+   */
   putExecution(execution) {
-    const current = this.latest.get(execution.node_id);
-    if (!current || current.id === execution.id || (execution.created_at ?? 0) >= (current.created_at ?? 0)) {
-      this.latest.set(execution.node_id, execution);
+    const nodeId = execution.node_id;
+    const known = this.candidates.get(nodeId) ?? new Map();
+    this.candidates.set(nodeId, known);
+    known.set(execution.id, execution);
+    let newest = null;
+    for (const candidate of known.values()) if (!newest || newer(candidate, newest)) newest = candidate;
+    for (const [id, candidate] of known) if (candidate !== newest && !UNFINISHED.has(candidate.status)) known.delete(id);
+    let shown = null;
+    for (const candidate of known.values()) {
+      const order = shown ? shownRank(candidate) - shownRank(shown) : -1;
+      if (order < 0 || (order === 0 && newer(candidate, shown))) shown = candidate;
     }
+    this.latest.set(nodeId, shown);
   }
 
-  /** The newest run that has not finished, if any. */
-  currentRun() {
-    let best = null;
+  /** Ids of the open project's unfinished runs, newest first (runs may overlap). */
+  runningRuns() {
+    const ids = new Set(this.project?.running_runs ?? []);
     for (const run of this.runs.values()) {
-      if (ACTIVE_RUN.has(run.status) && (!best || run.created_at > best.created_at)) best = run;
+      if (ACTIVE_RUN.has(run.status)) ids.add(run.id);
+      else ids.delete(run.id); // a live event newer than the project summary
     }
-    return best;
+    const created = (id) => this.runs.get(id)?.created_at ?? 0;
+    return [...ids].sort((a, b) => created(b) - created(a));
+  }
+
+  /** The newest run that has not finished, if any (from the project's summary when no event told of it). */
+  currentRun() {
+    const [id] = this.runningRuns();
+    if (!id) return null;
+    return this.runs.get(id) ?? { id, status: RUN_STATUS.RUNNING };
   }
 
   selectNode(nodeId) {

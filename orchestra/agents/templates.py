@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 from orchestra.core.rows import StdinPrompt, Template
 from orchestra.core.settings import Settings
@@ -24,7 +25,8 @@ PLACEHOLDERS = frozenset({"prompt", "model", "workspace", "session_id"})
 # Linear: one character class between literal braces; an attempt ends at the first non-name character.
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-BUILTIN_IDS = ("claude-code", "codex", "gemini")
+BUILTIN_IDS = ("claude-code", "codex", "gemini", "demo")
+DEMO_AGENT = [sys.executable, "-m", "orchestra.agents.demo_agent"]
 # Prompts longer than this (UTF-8 bytes) go on stdin where the template allows it: below Linux's
 # 131,072-byte limit on one argument, with room for what a template wraps around ``{prompt}``.
 ARGUMENT_PROMPT_MAX_BYTES = 100_000
@@ -32,7 +34,8 @@ ARGUMENT_MAX_BYTES = 131_071
 
 
 def builtin_templates(settings: Settings) -> dict[str, Template]:
-    """The three CLIs with the headless flags verified on real runs (fixtures README)."""
+    """The three CLIs with the headless flags verified on real runs (fixtures README), and the demo agent
+    (:mod:`orchestra.agents.demo_agent`: this interpreter and this package, no CLI, no key)."""
     return {
         "claude-code": {
             "id": "claude-code",
@@ -42,6 +45,7 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "resume_command": [settings.claude_bin, "-p", "{prompt}", "--resume", "{session_id}",
                                "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions",
                                "--model", "{model}"],
+            "version_command": [settings.claude_bin, "--version"],
             "output": "claude-stream-json",
             "stdin_prompt": {"argument": None},  # `claude -p` without a prompt argument reads stdin
             "default_model": None,
@@ -57,6 +61,7 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "resume_command": [settings.codex_bin, "exec", "resume", "--json", "--skip-git-repo-check",
                                "--dangerously-bypass-approvals-and-sandbox", "-m", "{model}",
                                "{session_id}", "{prompt}"],
+            "version_command": [settings.codex_bin, "--version"],
             "output": "codex-json",
             "stdin_prompt": {"argument": "-"},
             "default_model": None,
@@ -70,8 +75,21 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
                         "--yolo", "--skip-trust", "-m", "{model}"],
             "resume_command": [settings.gemini_bin, "-p", "{prompt}", "--resume", "{session_id}",
                                "--output-format", "stream-json", "--yolo", "--skip-trust", "-m", "{model}"],
+            "version_command": [settings.gemini_bin, "--version"],
             "output": "gemini-stream-json",
             "stdin_prompt": {"argument": ""},  # `gemini -p ""` appends stdin to the (empty) prompt
+            "default_model": None,
+            "env": {},
+            "builtin": True,
+        },
+        "demo": {
+            "id": "demo",
+            "name": "Demo agent (no CLI, no key)",
+            "command": [*DEMO_AGENT, "{prompt}", "--model", "{model}"],
+            "resume_command": [*DEMO_AGENT, "{prompt}", "--resume", "{session_id}", "--model", "{model}"],
+            "version_command": [*DEMO_AGENT, "--version"],
+            "output": "claude-stream-json",
+            "stdin_prompt": {"argument": None},  # no prompt argument: it reads stdin
             "default_model": None,
             "env": {},
             "builtin": True,

@@ -14,7 +14,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from orchestra.api import executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
+from orchestra.api import client, executions, flows, health, nodes, projects, runs, static, templates, triggers, ws
 from orchestra.api.common import json_response
 from orchestra.core.auth import bearer_matches
 from orchestra.core.errors import ApiError, Unauthorized, error_body
@@ -29,8 +29,9 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "
                422: "validation_error"}
 
 # Paths anyone may load: the health check and the static UI (the UI asks for the token itself); a
-# webhook delivery's signature is its credential (api/triggers.py).
-_OPEN_PREFIXES = ("/health", "/ui/", "/favicon", "/hooks/")
+# webhook delivery's signature is its credential (api/triggers.py); the client's wheel is public code
+# (api/client.py).
+_OPEN_PREFIXES = ("/health", "/ui/", "/favicon", "/hooks/", "/client/")
 
 # How long an answer given without reading the request body (401, 404, 405, a route that takes no
 # body) waits for that body to arrive, so the connection can serve the next request; a body still
@@ -66,7 +67,7 @@ def create_app(hub: Hub, scheduler: Scheduler, loop_lag: LoopLag | None = None) 
     app.json.sort_keys = False
 
     app.register_blueprint(health.blueprint(hub, loop_lag))
-    for module in (projects, nodes, flows, templates, runs, executions, ws, static):
+    for module in (projects, nodes, flows, templates, runs, executions, ws, static, client):
         app.register_blueprint(module.blueprint(hub))
     app.register_blueprint(triggers.blueprint(hub, scheduler))
 

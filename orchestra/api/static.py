@@ -5,8 +5,7 @@ hub's statuses and event types without keeping a copy of them."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import logging
 
 from quart import Blueprint, Response, redirect, send_from_directory
 from werkzeug.exceptions import NotFound
@@ -14,8 +13,9 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from orchestra.core.statuses import ui_module
 from orchestra.runtime.hub import Hub
+from orchestra.system.packaging import find_ui_dir
 
-UI_DIR = Path(os.environ.get("ORCHESTRA_UI_DIR", Path(__file__).resolve().parents[2] / "ui"))
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -32,7 +32,10 @@ STATUSES_MODULE = ui_module()
 
 def blueprint(hub: Hub) -> Blueprint:
     routes = Blueprint("static", __name__)
-    ui_present = UI_DIR.is_dir()
+    ui_dir = find_ui_dir()
+    if ui_dir is None:
+        log.warning("no UI files found (ORCHESTRA_UI_DIR, ui/ beside or inside the orchestra package): "
+                    "/ui/ answers 404")
 
     @routes.get("/")
     async def root() -> WerkzeugResponse:
@@ -48,9 +51,9 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.get("/ui/")
     @routes.get("/ui/<path:path>")
     async def ui(path: str = "index.html") -> Response:
-        if "\\" in path or "\x00" in path or not ui_present:
+        if "\\" in path or "\x00" in path or ui_dir is None:
             raise NotFound()
-        response = await send_from_directory(UI_DIR, path)
+        response = await send_from_directory(ui_dir, path)
         response.headers.update(SECURITY_HEADERS)
         return response
 

@@ -55,6 +55,11 @@ def blueprint(hub: Hub) -> Blueprint:
                 raise Unprocessable("resume_command must start with an executable and pass '{session_id}' and "
                                     "'{prompt}' as arguments, with no other placeholders than the known ones",
                                     {"field": "resume_command"})
+        if body.version_command is not None and (unknown_placeholders(body.version_command)
+                                                 or "{" in "".join(body.version_command)
+                                                 or not _is_program(body.version_command[0])):
+            raise Unprocessable("version_command must start with an executable and use no placeholders",
+                                {"field": "version_command"})
         if "{prompt}" not in body.command:
             raise Unprocessable("command must pass the prompt as its own argument: '{prompt}'",
                                 {"field": "command"})

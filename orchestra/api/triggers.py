@@ -48,14 +48,14 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
         if hook is None or not webhooks.signature_matches(hook[0], body, header):
             raise Unauthorized(f"missing or wrong signature: send {webhooks.SIGNATURE_HEADER}: sha256=<hex "
                                "HMAC-SHA256 of the body, keyed with the project's webhook secret>")
-        event = request.headers.get("X-GitHub-Event")
+        event = next((request.headers[name] for name in webhooks.EVENT_HEADERS if request.headers.get(name)), None)
         if event == "ping":  # a git host checking the hook when it is added: nothing to launch
             return json_response({"ping": "ok"})
         _, inputs, node_ids = hook
         delivery = deliveries.delivery_id(request.headers)
         window, limit = hub.settings.webhook_replay_window_s, hub.settings.webhook_max_queued
-        trigger = ({"kind": "webhook"} | ({"event": event} if event else {})
-                   | ({"delivery_id": delivery} if delivery else {}))
+        # Always an "event" (the README's promise): the git host's event header, or null without one.
+        trigger = {"kind": "webhook", "event": event} | ({"delivery_id": delivery} if delivery else {})
         try:
             await hub.db.read(lambda db: deliveries.precheck(db, project_id, delivery, window, limit))
             launched = await hub.send(project_id, commands.Launch(

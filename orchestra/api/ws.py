@@ -279,7 +279,8 @@ class Snapshot(TypedDict):
     seq: int  # the project's latest seq: live events after it follow
     project: Project
     nodes: list[Node]
-    executions: list[Execution]  # the latest execution of every node
+    executions: list[Execution]  # the execution every node shows (history.latest_executions)
+    newer_executions: list[Execution]  # the newest of a node whose shown one is an older unfinished one
 
 
 def _snapshot(db: sqlite_utils.Database, project_id: str) -> Snapshot:
@@ -289,6 +290,7 @@ def _snapshot(db: sqlite_utils.Database, project_id: str) -> Snapshot:
         "project": store.get_project(db, project_id),
         "nodes": store.list_nodes(db, project_id),
         "executions": history.latest_executions(db, project_id),
+        "newer_executions": history.newer_executions(db, project_id),
     }
 
 

@@ -11,8 +11,10 @@ The file, written by ``orchestra connect`` and ``orchestra token --save NAME``::
 
 Which hub a command uses (:func:`resolve`): ``--hub NAME|URL``, else ``ORCHESTRA_URL``, else the local
 hub of this machine when its token is at hand (``ORCHESTRA_TOKEN`` or the token file beside the
-database), else the only saved hub. The token: ``--token``, else ``ORCHESTRA_TOKEN``, else the saved
-hub's, else (for the local hub) the token file.
+database; its URL from the URL file the hub writes there, :mod:`orchestra.core.local_hub`), else the only
+saved hub. The token: ``--token``, else ``ORCHESTRA_TOKEN``, else the one in a login link
+(``http://…/ui/#token=…``, as ``orchestra url`` prints it), else the saved hub's, else (for the local hub)
+the token file. Nothing here creates a token.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import tomli_w
 
+from orchestra.core import local_hub
 from orchestra.core.settings import Settings
 
-LOCAL_HOSTS = ("127.0.0.1", "0.0.0.0", "::", "::1", "localhost")
+LOCAL_HOSTS = local_hub.LOOPBACK_HOSTS
 
 
 class HubNotFound(Exception):
@@ -94,24 +98,29 @@ def valid_name(name: str) -> bool:
 
 
 def local_url(settings: Settings) -> str:
-    host = "127.0.0.1" if settings.host in LOCAL_HOSTS else settings.host
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.port}"
+    """This machine's hub: the URL it wrote beside its database, else the settings' host and port."""
+    return local_hub.read(settings).url
 
 
 def local_token(settings: Settings) -> str | None:
-    if settings.token:
-        return settings.token
-    try:
-        return settings.token_path.read_text().strip() or None
-    except OSError:
-        return None
+    return local_hub.read(settings).token
+
+
+def split_link(hub: str) -> tuple[str, str | None]:
+    """A hub URL, or a UI login link (``http://host:port/ui/#token=…``): the hub's URL and the link's token."""
+    parts = urlsplit(hub)
+    token = unquote(parts.fragment.removeprefix("token=")) if parts.fragment.startswith("token=") else None
+    path = parts.path
+    if path == "/ui" or "/ui/" in path:
+        path = path[:path.index("/ui")]
+    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", "")), token or None
 
 
 @dataclass(frozen=True)
 class Resolved:
     url: str
     token: str
+    source: str = ""  # for the local hub: which files its URL and token came from
 
 
 def resolve(hub: str | None, token: str | None, settings: Settings) -> Resolved:
@@ -127,20 +136,22 @@ def resolve(hub: str | None, token: str | None, settings: Settings) -> Resolved:
         saved = hubs[hub]
         return _with_token(saved.url, token or saved.token, f"hub '{hub}' in {hubs_path()} has no token")
     if hub is not None:
-        url = hub.rstrip("/")
+        url, token_in_link = split_link(hub)
+        token = token or token_in_link
         if token is None:
             token = next((h.token for h in load().values() if h.url == url and h.token), None)
         if token is None and url == local_url(settings):
             token = local_token(settings)
         return _with_token(url, token, "pass --token or set ORCHESTRA_TOKEN")
-    local = local_token(settings)
-    if token or local:
-        return _with_token(local_url(settings), token or local, "")
+    local = local_hub.read(settings)
+    if token or local.token:
+        source = local.describe() if not token else f"URL from {local.url_source}, token from ORCHESTRA_TOKEN"
+        return Resolved(local.url, token or local.token or "", source)
     hubs = load()
     if len(hubs) == 1:
         saved = next(iter(hubs.values()))
         return _with_token(saved.url, saved.token, f"hub '{saved.name}' in {hubs_path()} has no token")
-    where = local_url(settings)
+    where = local.url
     if hubs:
         raise HubNotFound(f"no token for the local hub at {where}, and {len(hubs)} saved hubs: pick one with "
                           f"--hub NAME ({', '.join(sorted(hubs))})")

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from orchestra.clients.ansi import strip_ansi
 from orchestra.clients.status_text import status_text
 from orchestra.core.statuses import (
     EXECUTION_CHANGE_EVENT_TYPES,
@@ -30,6 +31,8 @@ class Printer:
     def line(self, ts: float | None, node: str | None, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(ts or time.time()))
         prefix = f"[{node}] " if node else ""
+        if not self.out.isatty():  # a file or a pipe: no raw escape codes in it
+            text = strip_ansi(text)
         for piece in text.splitlines() or [""]:
             print(f"{stamp} {prefix}{piece}", file=self.out)
         self.out.flush()

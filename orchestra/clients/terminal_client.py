@@ -26,6 +26,7 @@ from orchestra.core.statuses import (
     EventType,
     MessageType,
     RunStatus,
+    shown_rank,
 )
 
 RECONNECT_MAX_S = 10.0
@@ -46,6 +47,7 @@ class RemoteHub:
 
     url: str
     token: str
+    source: str = ""  # how this hub was found, when it was this machine's (the files read)
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
@@ -68,7 +70,8 @@ async def send(hub: RemoteHub, method: str, path: str, *, check: bool = True, **
         try:
             response = await http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ClientError(f"cannot reach the hub at {hub.url}: {exc}", EXIT_UNREACHABLE) from None
+            found = f" ({hub.source})" if hub.source else ""
+            raise ClientError(f"cannot reach the hub at {hub.url}{found}: {exc}", EXIT_UNREACHABLE) from None
     if check and response.status_code >= 400:
         raise ClientError(f"{method} {hub.url}{path}: {response.status_code} {error_message(response)}")
     return response
@@ -85,10 +88,13 @@ def error_message(response: httpx.Response) -> str:
 async def resolve_project(hub: RemoteHub, name_or_id: str) -> dict[str, Any]:
     projects: list[dict[str, Any]] = (await request(hub, "GET", "/projects"))["projects"]
     matches = [p for p in projects if name_or_id in (p["id"], p["name"])]
-    if len(matches) != 1:
+    if len(matches) > 1:  # the matches only: the ids that tell them apart
+        listed = ", ".join(f"{p['name']} ({p['id']})" for p in matches)
+        raise ClientError(f"project '{name_or_id}' is ambiguous: {len(matches)} projects have that name: {listed}; "
+                          "pass its id")
+    if not matches:
         known = ", ".join(f"{p['name']} ({p['id']})" for p in projects) or "none"
-        problem = "is ambiguous" if matches else "does not exist"
-        raise ClientError(f"project '{name_or_id}' {problem}; projects: {known}")
+        raise ClientError(f"project '{name_or_id}' does not exist; projects: {known}")
     return matches[0]
 
 
@@ -200,7 +206,8 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         run = await request(hub, "GET", f"/runs/{args.target}")
         print(f"run {run['id']} {run['status']}" + (f": {run['error']}" if run.get("error") else ""))
         if run.get("trigger"):  # a webhook or a schedule launched it
-            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items() if key != "kind")
+            details = ", ".join(f"{key} {value}" for key, value in run["trigger"].items()
+                                if key != "kind" and value is not None)
             print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
         for name, value in (run.get("inputs") or {}).items():
             print(f"  input {name} = {short(value)}")
@@ -209,10 +216,16 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         return 0
     project = await resolve_project(hub, args.target)
     nodes = (await request(hub, "GET", f"/projects/{project['id']}/nodes"))["nodes"]
-    latest = {e["node_id"]: e for e in (await request(
-        hub, "GET", f"/executions?project_id={project['id']}&limit=500"))["executions"][::-1]}
-    last = project.get("last_run")
+    latest: dict[str, dict[str, Any]] = {}
+    for e in (await request(hub, "GET", f"/executions?project_id={project['id']}&limit=500"))["executions"]:
+        # newest first: a node shows its newest execution unless an older run still has it at work
+        shown = latest.get(e["node_id"])
+        if shown is None or shown_rank(e["status"]) < shown_rank(shown["status"]):
+            latest[e["node_id"]] = e
+    last, running = project.get("last_run"), project.get("running_runs") or []
     print(f"project {project['name']} ({project['id']}): {project['state']}"
+          + (f", {len(running)} runs in progress ({', '.join(running)})" if len(running) > 1 else
+             f", run {running[0]} in progress" if running else "")
           + (f", last run {last['id']} {last['status']}" if last else ""))
     for node in nodes:
         execution = latest.get(node["id"])
@@ -267,7 +280,7 @@ def _hub_from(args: argparse.Namespace, settings: Settings) -> RemoteHub:
         resolved = known_hubs.resolve(args.hub, args.token, settings)
     except known_hubs.HubNotFound as exc:
         raise ClientError(str(exc), EXIT_USAGE) from None
-    return RemoteHub(resolved.url, resolved.token)
+    return RemoteHub(resolved.url, resolved.token, resolved.source)
 
 
 ClientCommand = Callable[[RemoteHub, argparse.Namespace], Awaitable[int]]

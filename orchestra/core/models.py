@@ -199,6 +199,10 @@ class TemplateCreate(Strict):
     # How to continue a session (``{session_id}``) for follow-up turns; None: the CLI cannot resume.
     resume_command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]],
                               Field(min_length=1, max_length=200)] | None = None
+    # How to ask its version for the availability check (e.g. ["mycli", "--version"]); None: the check only
+    # resolves command[0], it never runs the template's command.
+    version_command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]],
+                               Field(min_length=1, max_length=20)] | None = None
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
     stdin_prompt: StdinPromptRequest | None = None  # None: prompts must fit in one argument
     placement: Placement | None = None  # a node's own placement wins over its template's

@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 class Totals(TypedDict):
     input_tokens: int
     output_tokens: int
-    cost_usd: float
+    cost_usd: float | None  # None: no execution reported a cost
     executions: int
 
 
@@ -34,7 +34,8 @@ class Project(TypedDict):
     updated_at: float
     node_count: int
     last_run: LastRun | None
-    state: str  # a ProjectState
+    running_runs: list[str]  # ids of its unfinished runs, newest first (runs may overlap)
+    state: str  # a ProjectState: running while any run is unfinished
     totals: NotRequired[Totals]  # only GET /projects/{id} (and create/update) pay for the sum
 
 
@@ -75,6 +76,8 @@ class Template(TypedDict):
     name: str
     command: list[str]
     resume_command: list[str] | None
+    # How to ask its version (the availability check); None: only the executable is looked for.
+    version_command: NotRequired[list[str] | None]
     output: str
     stdin_prompt: StdinPrompt | None
     default_model: str | None

@@ -132,7 +132,16 @@ UNFINISHED_EXECUTION_STATUSES = frozenset({ExecutionStatus.QUEUED, ExecutionStat
                                            ExecutionStatus.PARKED})
 # Executions that run no process while they wait, and so survive a hub restart with their run.
 HELD_EXECUTION_STATUSES = frozenset({ExecutionStatus.WAITING, ExecutionStatus.PARKED})
+# Which of a node's executions it shows when runs overlap: one at work (running, a gate waiting, parked at a
+# limit) first, then one queued, then the newest that ended; the newest first within each. A node is never
+# shown "cancelled" while another run still has it running (the API's snapshot, the UI and the terminal agree).
+SHOWN_FIRST_EXECUTION_STATUSES = (ExecutionStatus.RUNNING, ExecutionStatus.WAITING, ExecutionStatus.PARKED)
 FINAL_EXECUTION_STATUSES = frozenset(ExecutionStatus) - UNFINISHED_EXECUTION_STATUSES
+
+
+def shown_rank(status: str) -> int:
+    """0 at work, 1 queued, 2 ended: a node shows its execution of the lowest rank, the newest among them."""
+    return 0 if status in SHOWN_FIRST_EXECUTION_STATUSES else 1 if status in UNFINISHED_EXECUTION_STATUSES else 2
 # Ended without succeeding, of its own (a skipped execution never ran): such a node fails its run,
 # and the UI offers to run it again.
 UNSUCCESSFUL_EXECUTION_STATUSES = FINAL_EXECUTION_STATUSES - {ExecutionStatus.SUCCEEDED, ExecutionStatus.SKIPPED}
@@ -187,6 +196,7 @@ def ui_constants() -> dict[str, object]:
         "UNFINISHED_RUN_STATUSES": _ordered(UNFINISHED_RUN_STATUSES),
         "FINAL_RUN_STATUSES": _ordered(FINAL_RUN_STATUSES),
         "UNFINISHED_EXECUTION_STATUSES": _ordered(UNFINISHED_EXECUTION_STATUSES),
+        "SHOWN_FIRST_EXECUTION_STATUSES": _ordered(SHOWN_FIRST_EXECUTION_STATUSES),
         "FINAL_EXECUTION_STATUSES": _ordered(FINAL_EXECUTION_STATUSES),
         "UNSUCCESSFUL_EXECUTION_STATUSES": _ordered(UNSUCCESSFUL_EXECUTION_STATUSES),
         "EXECUTION_CHANGE_EVENT_TYPES": _ordered(EXECUTION_CHANGE_EVENT_TYPES),

@@ -203,7 +203,10 @@ class RunDriver:
             if parked is not None:
                 await self._settle(handle)
                 continue
-            repair = repairs.next_repair(run, node, handle, changes, repair)
+            following = repairs.next_repair(run, node, handle, changes, repair)
+            if isinstance(following, repairs.NoRepair):  # said in an event and the execution's error
+                changes, following = repairs.record_no_repair(self.runner, handle, changes, following), None
+            repair = following
             if repair is not None:  # its check failed: the agent's session gets another turn
                 await self._settle(handle)
                 execution_id = await self.db.write(partial(

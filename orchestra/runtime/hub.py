@@ -65,6 +65,7 @@ class Hub:
         self.stopping = False
         self._mailboxes: dict[str, _Mailbox] = {}
         self.availability: dict[str, dict[str, Any]] = {}
+        self.check_mark = availability.check_mark(str(settings.database_path))
         self._nursery: trio.Nursery | None = None
         self._actors_scope = trio.CancelScope()
 
@@ -77,6 +78,8 @@ class Hub:
         async with open_executor(settings) as executor, trio.open_nursery() as nursery:
             hub = cls(settings, db, token, executor)
             await hub.recover()
+            if swept := await availability.sweep_leftover_checks(hub.check_mark):
+                log.warning("ended %d leftover process(es) of an availability check", swept)
             await nursery.start(hub._serve_actors)
             await hub.resume_gated_runs()
             try:
@@ -125,7 +128,7 @@ class Hub:
 
     async def check_agent(self, template: Template) -> dict[str, Any]:
         try:
-            report = await availability.check(template)
+            report = await availability.check(template, self.check_mark)
         except Exception as exc:  # a broken check must not take the actors' nursery down with it
             log.exception("checking agent template %s failed", template["id"])
             report = {"available": False, "path": None, "version": None, "checked_at": time.time(),

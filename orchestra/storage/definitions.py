@@ -218,6 +218,7 @@ def insert_template(tx: WriteJobContext, fields: Row, builtin_ids: tuple[str, ..
     tx.db.table("agent_templates").insert(fields | {
         "command": json.dumps(fields["command"]), "env": json.dumps(fields.get("env", {})),
         "resume_command": json.dumps(resume) if resume else None,
+        "version_command": json.dumps(fields["version_command"]) if fields.get("version_command") else None,
         "stdin_prompt": json.dumps(stdin_prompt) if stdin_prompt else None,
         "placement": json.dumps(fields["placement"]) if fields.get("placement") else None,
         "limit_patterns": json.dumps(fields["limit_patterns"]) if fields.get("limit_patterns") else None,

@@ -9,7 +9,13 @@ import sqlite_utils
 
 from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.rows import Execution, Run, Totals
-from orchestra.core.statuses import ExecutionStatus, RunScope
+from orchestra.core.statuses import (
+    SHOWN_FIRST_EXECUTION_STATUSES,
+    UNFINISHED_EXECUTION_STATUSES,
+    ExecutionStatus,
+    RunScope,
+    sql_list,
+)
 from orchestra.storage.db import Row, fetch_rows
 
 _STATUS_FILTER = frozenset(ExecutionStatus)
@@ -38,7 +44,7 @@ def _present_run(row: Row) -> Run:
     row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
     row["scope"] = RunScope.FOLLOW_UP if row.pop("follow_up") else RunScope.NODES if row["node_ids"] else RunScope.ALL
     row["totals"] = {"input_tokens": row.pop("input_tokens"), "output_tokens": row.pop("output_tokens"),
-                     "cost_usd": round(row.pop("cost_usd"), 6), "executions": row.pop("executions")}
+                     "cost_usd": _cost(row.pop("cost_usd")), "executions": row.pop("executions")}
     return cast(Run, row)
 
 
@@ -46,16 +52,21 @@ def totals(db: sqlite_utils.Database, column: str, value: str) -> Totals:
     """Tokens and cost summed over the executions of one run or one project."""
     assert column in ("run_id", "project_id")
     row = db.execute(
-        f"SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost_usd), 0), "
+        f"SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), sum(cost_usd), "
         f"count(*) FROM executions WHERE {column} = ?", [value]).fetchone()
-    return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": round(row[2], 6), "executions": row[3]}
+    return {"input_tokens": row[0], "output_tokens": row[1], "cost_usd": _cost(row[2]), "executions": row[3]}
+
+
+def _cost(total: float | None) -> float | None:
+    """A sum of costs; None when no execution reported one (Codex and Gemini report none): not $0."""
+    return None if total is None else round(total, 6)
 
 
 # The runs of one page (``page``, chosen first so that only they are summed), each with its totals and
 # whether it is a follow-up (its executions continue another's session): what _present_run reads.
 _RUN_SUMMARIES = """
     SELECT page.*, coalesce(sum(e.input_tokens), 0) AS input_tokens, coalesce(sum(e.output_tokens), 0) AS output_tokens,
-           coalesce(sum(e.cost_usd), 0) AS cost_usd, count(e.num) AS executions,
+           sum(e.cost_usd) AS cost_usd, count(e.num) AS executions,
            coalesce(max(e.parent_execution_id IS NOT NULL), 0) AS follow_up
     FROM page LEFT JOIN executions e ON e.run_id = page.id
     GROUP BY page.id ORDER BY page.created_at DESC, page.id DESC"""
@@ -154,11 +165,33 @@ def latest_seq(db: sqlite_utils.Database, project_id: str) -> int:
     return seq
 
 
+# A node's shown execution (statuses.SHOWN_FIRST_EXECUTION_STATUSES): at work, else queued, else the newest.
+_SHOWN_RANK = (f"CASE WHEN e.status IN {sql_list(SHOWN_FIRST_EXECUTION_STATUSES)} THEN 0 "
+               f"WHEN e.status IN {sql_list(UNFINISHED_EXECUTION_STATUSES)} THEN 1 ELSE 2 END")
+
+
 def latest_executions(db: sqlite_utils.Database, project_id: str) -> list[Execution]:
-    """The newest execution of every node of a project (what the DAG view colours nodes by)."""
+    """The execution every node of a project shows (what the DAG view colours nodes by): the newest one,
+    unless an older run still has the node at work or queued (overlapping runs): then that one."""
     return [present_execution(row) for row in fetch_rows(db, f"""
         SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (
-            SELECT max(e.num) FROM executions e
-            JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
-            WHERE e.project_id = ? GROUP BY e.node_id)
+            SELECT num FROM (
+                SELECT e.num, row_number() OVER (PARTITION BY e.node_id ORDER BY {_SHOWN_RANK}, e.num DESC) AS rank
+                FROM executions e JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
+                WHERE e.project_id = ?)
+            WHERE rank = 1)
+        ORDER BY num""", [project_id])]
+
+
+def newer_executions(db: sqlite_utils.Database, project_id: str) -> list[Execution]:
+    """The newest execution of each node whose shown one (:func:`latest_executions`) is an older
+    unfinished one: a client that follows the stream shows it once the older one ends."""
+    return [present_execution(row) for row in fetch_rows(db, f"""
+        SELECT {_EXECUTION_COLUMNS} FROM executions WHERE num IN (
+            SELECT num FROM (
+                SELECT e.num, row_number() OVER (PARTITION BY e.node_id ORDER BY e.num DESC) AS newest,
+                       row_number() OVER (PARTITION BY e.node_id ORDER BY {_SHOWN_RANK}, e.num DESC) AS shown
+                FROM executions e JOIN nodes n ON n.project_id = e.project_id AND n.id = e.node_id
+                WHERE e.project_id = ?)
+            WHERE newest = 1 AND shown != 1)
         ORDER BY num""", [project_id])]

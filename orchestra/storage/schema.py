@@ -248,9 +248,14 @@ def _usage_limits(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _template_version_command(db: sqlite_utils.Database) -> None:
+    """How to ask a user template its version (JSON argv): without one, availability only resolves the executable."""
+    _run_script(db, "ALTER TABLE agent_templates ADD COLUMN version_command TEXT;")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
-    _placement_and_ran_on, _webhook_deliveries, _usage_limits]
+    _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -40,9 +40,12 @@ def _row(db: sqlite_utils.Database, sql: str, params: Any = ()) -> Row | None:
 
 # -- projects -------------------------------------------------------------------------------------
 
-_PROJECT_SUMMARY = """
+# ``running_runs``: every unfinished run, newest first (runs overlap: a project is running while any is).
+_PROJECT_SUMMARY = f"""
     SELECT p.*, r.id AS last_run_id, r.status AS last_run_status, r.created_at AS last_run_at,
-           (SELECT count(*) FROM nodes n WHERE n.project_id = p.id) AS node_count
+           (SELECT count(*) FROM nodes n WHERE n.project_id = p.id) AS node_count,
+           (SELECT json_group_array(id) FROM (SELECT id FROM runs WHERE project_id = p.id
+                AND status IN {sql_list(UNFINISHED_RUN_STATUSES)} ORDER BY created_at DESC)) AS running_runs
     FROM projects p
     LEFT JOIN runs r ON r.id = (
         SELECT id FROM runs WHERE project_id = p.id ORDER BY created_at DESC LIMIT 1)
@@ -54,7 +57,10 @@ def _present_project(row: Row) -> Project:
     status = row.pop("last_run_status")
     at = row.pop("last_run_at")
     row["last_run"] = {"id": run_id, "status": status, "created_at": at} if run_id else None
-    row["state"] = (ProjectState.RUNNING if status in UNFINISHED_RUN_STATUSES
+    row["running_runs"] = json.loads(row["running_runs"] or "[]")
+    # Running while any run is unfinished, whatever the newest one did (a newer run cancelled while an
+    # older one still has agents at work is no "idle" project); else from the last run.
+    row["state"] = (ProjectState.RUNNING if row["running_runs"]
                     else ProjectState.FAILED if status == RunStatus.FAILED else ProjectState.IDLE)
     return cast(Project, row)
 
@@ -138,6 +144,7 @@ def get_node(db: sqlite_utils.Database, project_id: str, node_id: str) -> Node:
 def _present_template(row: Row) -> Template:
     row["command"] = json.loads(row["command"])
     row["resume_command"] = json.loads(row["resume_command"]) if row.get("resume_command") else None
+    row["version_command"] = json.loads(row["version_command"]) if row.get("version_command") else None
     row["stdin_prompt"] = json.loads(row["stdin_prompt"]) if row.get("stdin_prompt") else None
     row["env"] = json.loads(row["env"])
     row["placement"] = json.loads(row["placement"]) if row.get("placement") else None

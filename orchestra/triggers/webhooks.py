@@ -19,6 +19,8 @@ from orchestra.storage import definitions
 from orchestra.storage.db import WriteJobContext, fetch_rows
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+# Where git hosts name the event (GitHub, Gitea/Forgejo, GitLab); the first one present is recorded.
+EVENT_HEADERS = ("X-GitHub-Event", "X-Gitea-Event", "X-Gitlab-Event")
 _PREFIX = "sha256="
 
 

@@ -36,7 +36,9 @@ def test_pick_a_candidate_after_comparing_their_diffs(page: Page, hub: BrowserTe
         git(repo, "add", "README.md")
         git(repo, "commit", "-q", "-m", "base")
         for node in ({"id": "draft", "title": "Draft the page", "agent": "claude-code",
-                      "prompt": "@write=page.html:draft", "candidates": ["claude-code", "codex", "gemini"]},
+                      # a result with colour codes (issue 26: shown raw in the Compare dialog before)
+                      "prompt": "@write=page.html:draft @result=\x1b[31mcoloured\x1b[0m",
+                      "candidates": ["claude-code", "codex", "gemini"]},
                      {"id": "after", "title": "Polish", "agent": "claude-code", "prompt": "polish",
                       "depends_on": ["draft"]}):
             assert api.post(f"/projects/{project['id']}/nodes", json=node).status_code == 201
@@ -60,6 +62,9 @@ def test_pick_a_candidate_after_comparing_their_diffs(page: Page, hub: BrowserTe
     expect(columns).to_have_count(3)
     for i in range(3):
         expect(columns.nth(i).locator(".diff-file[open] .diff-body")).to_contain_text("+draft")
+        expect(columns.nth(i).locator(".candidate-result")).to_have_text("coloured")  # drawn, no escape codes
+        expect(columns.nth(i).locator(".candidate-result .ansi-fg-red")).to_have_text("coloured")
+    assert "\x1b" not in box.locator(".candidate-list").inner_text()
     shoot(page, "candidates-compare-1400")
     page.set_viewport_size({"width": 800, "height": 600})
     shoot(page, "candidates-compare-800")

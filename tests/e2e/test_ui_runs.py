@@ -219,6 +219,10 @@ def test_cancel_and_rerun_from_the_runs_view(page: Page, hub: BrowserTestHub) ->
         expect(run_row(page, third).locator("td").nth(2)).to_have_text("from wait")
         run_row(page, third).click()
         detail.locator("[data-action=rerun-viewed-run]").click()
+        # The third run is still in progress: the launch asks first (issue 26), then goes ahead.
+        dialog = page.locator("orc-launch-dialog dialog")
+        expect(dialog.locator(".launch-in-progress")).to_contain_text(third)
+        dialog.locator("[data-action=launch]").click()
         expect(rows).to_have_count(4)
         fourth = rows.first.get_attribute("data-run-id")
         assert fourth not in (first, second, third)

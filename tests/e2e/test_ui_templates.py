@@ -145,7 +145,7 @@ def test_a_refused_add_shows_the_hubs_message_and_keeps_the_input(page: Page, hu
     form.get_by_role("button", name="Add template").click()
     expect(form.locator(".form-error")).to_have_text("agent template 'codex' already exists")
     expect(form.locator("[name=name]")).to_have_value("My CLI")
-    assert set(templates(hub)) == {"claude-code", "codex", "gemini"}
+    assert set(templates(hub)) == {"claude-code", "codex", "gemini", "demo"}
 
 
 def test_the_templates_view_shows_why_an_agent_is_missing(page: Page, hub: BrowserTestHub) -> None:

@@ -2,6 +2,7 @@
 // that succeeded with a "Pick" button. A compact list sits in the execution panel; "Compare side by
 // side" opens the candidates as columns across the window, their diffs drawn by diff-view.js.
 
+import { ansi, stripAnsi } from '../ansi.js';
 import { actionButton, h, render } from '../dom.js';
 import { clip, statusLabel } from '../format.js';
 import { EXECUTION_STATUS } from '../statuses.js';
@@ -40,8 +41,9 @@ export function candidatePick(client, pick, choose) {
         }
         return h('section', { class: 'compare-column', dataset: { candidate: c.id } },
           h('h4', {}, label(c), ' ', h('span', { class: `badge status-${c.status}` }, statusLabel(c.status))),
-          c.result_text ? h('pre', { class: 'candidate-result' }, clip(c.result_text, 4000)) : null,
-          c.error ? h('p', { class: 'exec-error' }, c.error) : null,
+          // a plain-text agent's answer keeps its colours, drawn (never raw escape codes)
+          c.result_text ? h('pre', { class: 'candidate-result' }, ansi(clip(c.result_text, 4000))) : null,
+          c.error ? h('p', { class: 'exec-error' }, stripAnsi(c.error)) : null,
           changes, pickButton(c, () => dialog.close()));
       });
       render(dialog, h('div', { class: 'compare-head' }, h('h3', {}, 'Candidates side by side'),
@@ -52,7 +54,7 @@ export function candidatePick(client, pick, choose) {
     render(box,
       h('ul', { class: 'candidate-list' }, candidates.map((c) => h('li', { dataset: { candidate: c.id } },
         h('span', { class: `badge status-${c.status}` }, statusLabel(c.status)), ' ', label(c),
-        c.result_text ? h('span', { class: 'muted candidate-preview' }, ` · ${c.result_text}`) : null,
+        c.result_text ? h('span', { class: 'muted candidate-preview' }, ` · ${stripAnsi(c.result_text)}`) : null,
         pickButton(c)))),
       error,
       h('button', { type: 'button', 'data-action': 'compare', onclick: compare }, '⇆ Compare side by side'),

@@ -128,6 +128,11 @@ class DagView extends AppElement {
   }
 
   runSummary() {
+    const running = this.store.runningRuns();
+    if (running.length > 1) {
+      return h('span', { class: 'run-summary', dataset: { runId: running[0] }, title: running.join(', ') },
+        `${running.length} runs in progress`);
+    }
     const run = this.store.currentRun();
     if (!run) return null;
     const executions = [...this.store.latest.values()].filter((e) => e.run_id === run.id);

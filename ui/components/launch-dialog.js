@@ -1,6 +1,7 @@
 // <orc-launch-dialog>: asks before a launch when there is something to say or set. It warns when a
-// node that would run uses an agent the hub cannot find (the user goes on or cancels), and takes a
-// budget for the whole run. Without either (and when not asked for options) a launch starts at once.
+// node that would run uses an agent the hub cannot find, or when a run of the project is still in
+// progress (another run would work alongside it: the user goes on or cancels), and takes a budget for
+// the whole run. Without either (and when not asked for options) a launch starts at once.
 //
 // Other parts of the UI add their own fields with registerLaunchSection(factory): factory({app,
 // nodeIds, nodes}) returns null (nothing to add) or {element, required, options()}, where `required`
@@ -70,12 +71,13 @@ class LaunchDialog extends AppElement {
     const nodes = nodesToRun(store, nodeIds);
     const missing = unavailableAgents(store, nodes);
     const extra = sections.map((factory) => factory({ app: this.app, nodeIds, nodes })).filter(Boolean);
-    if (!ask && !missing.length && !extra.some((section) => section.required)) {
+    const running = store.runningRuns();
+    if (!ask && !missing.length && !running.length && !extra.some((section) => section.required)) {
       return this.actions.launch(nodeIds);
     }
     return new Promise((resolve) => {
       this.resolve = resolve;
-      this.show(nodeIds, nodes, missing, extra);
+      this.show(nodeIds, nodes, missing, extra, running);
     });
   }
 
@@ -86,7 +88,7 @@ class LaunchDialog extends AppElement {
     resolve?.(result);
   }
 
-  show(nodeIds, nodes, missing, extra) {
+  show(nodeIds, nodes, missing, extra, running = []) {
     const store = this.store;
     const title = nodeIds
       ? `Launch ${nodeIds.map((id) => `"${store.nodes.get(id)?.title ?? id}"`).join(', ')} and what depends on it`
@@ -102,8 +104,14 @@ class LaunchDialog extends AppElement {
         h('strong', {}, node.title), ' uses ', h('code', {}, template ? template.id : node.agent), ': ', reason))),
       h('p', {}, 'Its execution will fail. Go on anyway, or cancel and fix the template (Templates, at the top).'))
       : null;
+    const inProgress = running.length ? h('div', { class: 'launch-warning launch-in-progress', role: 'alert' },
+      h('h4', {}, running.length === 1 ? '⟳ A run of this project is in progress'
+        : `⟳ ${running.length} runs of this project are in progress`),
+      h('p', {}, running.join(', '), ': a new run works alongside, and a node in both runs runs twice. ',
+        'Launch another run, or cancel and wait (or stop the run first).'))
+      : null;
     const go = h('button', { type: 'submit', class: missing.length ? 'danger' : 'primary', 'data-action': 'launch' },
-      missing.length ? 'Launch anyway' : 'Launch');
+      missing.length ? 'Launch anyway' : running.length ? 'Launch another run' : 'Launch');
     const form = h('form', { class: 'stack', onsubmit: async (event) => {
       event.preventDefault();
       error.textContent = '';
@@ -123,6 +131,7 @@ class LaunchDialog extends AppElement {
     h('h3', { id: 'launch-dialog-title' }, title),
     h('p', { class: 'muted launch-what' }, `${names.length} node${names.length === 1 ? '' : 's'} will run: `,
       names.slice(0, 8).join(', '), names.length > 8 ? `, and ${names.length - 8} more` : ''),
+    inProgress,
     warning,
     budget.element,
     extra.map((section) => section.element),
@@ -132,8 +141,8 @@ class LaunchDialog extends AppElement {
       go));
     render(this.dialog, form);
     this.dialog.showModal();
-    (missing.length ? this.dialog.querySelector('[data-action=cancel-launch]') : budget.element.querySelector('input'))
-      .focus();
+    (missing.length || running.length ? this.dialog.querySelector('[data-action=cancel-launch]')
+      : budget.element.querySelector('input')).focus();
   }
 }
 

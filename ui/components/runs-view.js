@@ -29,11 +29,12 @@ function tokenCount(totals) {
 
 /** Tokens and cost summed over executions (the viewed run's, live while it runs). */
 function sumTotals(executions) {
-  const totals = { input_tokens: 0, output_tokens: 0, cost_usd: 0, executions: 0 };
+  // cost_usd stays null while no execution reported a cost (Codex, Gemini): shown as none, not $0.
+  const totals = { input_tokens: 0, output_tokens: 0, cost_usd: null, executions: 0 };
   for (const e of executions) {
     totals.input_tokens += e.input_tokens ?? 0;
     totals.output_tokens += e.output_tokens ?? 0;
-    totals.cost_usd += e.cost_usd ?? 0;
+    if (e.cost_usd != null) totals.cost_usd = (totals.cost_usd ?? 0) + e.cost_usd;
     totals.executions += 1;
   }
   return totals;
