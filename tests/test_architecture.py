@@ -96,6 +96,7 @@ def _defined_names() -> tuple[set[str], set[str], set[Path]]:
 
 
 _PATH = re.compile(r"^(?:orchestra/)?[\w/]+\.py$")
+_OTHER_FILES = {"js", "css", "html", "md", "toml", "json", "txt", "sh", "service", "cfg", "ini"}
 _CODE = re.compile(r"^[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*(?:\(\))?$")
 
 
@@ -117,6 +118,8 @@ def architecture_references(text: str) -> list[str]:
         token = token.strip()
         if _PATH.match(token):
             found.append(token)
+        elif token.rsplit(".", 1)[-1] in _OTHER_FILES:  # `state.js`, `FLOWS.md`: files, not code
+            continue
         elif _CODE.match(token) and not token.isupper() and (
                 "." in token or token.endswith("()") or re.search(r"[a-z][A-Z]|^[A-Z][a-z]", token)):
             found.append(token)
@@ -129,8 +132,8 @@ def missing_references(text: str) -> list[str]:
     for token in architecture_references(text):
         if token.endswith(".py"):
             relative = Path(token.removeprefix("orchestra/"))
-            known = (relative in paths or (ROOT / token).is_file() if "/" in token
-                     else any(p.name == token for p in paths))
+            known = (relative in paths if "/" in token else any(p.name == token for p in paths)) \
+                or (ROOT / token).is_file()
             if not known:
                 missing.append(token)
             continue

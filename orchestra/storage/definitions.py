@@ -1,4 +1,5 @@
-"""Writes of what people define: projects, nodes and their edges, agent templates, webhooks and schedules.
+"""Writes of what people define: projects, nodes and their edges, agent templates, webhooks (and the
+delivery ids they received) and schedules.
 
 Every state change of the hub goes through :mod:`orchestra.storage.transitions` (runs and executions,
 written by their project's actor) or through this module, the one exception, for this reason: these are
