@@ -2,9 +2,9 @@
 (``orchestra.cli:main``): it dispatches to the operator commands defined here (``serve``, the
 default; ``token``, ``url``, ``backup``, ``hubs``, ``connect-info``), which act on this machine's hub
 and its settings; to the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``:
-:mod:`orchestra.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
-(:mod:`orchestra.connect`, :mod:`orchestra.desktop`), which reach a hub from a laptop; and to ``mcp``
-(:mod:`orchestra.clients.mcp_server`), the hub as an MCP server over stdio.
+:mod:`orchestra.clients.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
+(:mod:`orchestra.clients.connect`, :mod:`orchestra.clients.desktop`), which reach a hub from a laptop; and to
+``mcp`` (:mod:`orchestra.clients.mcp_server`), the hub as an MCP server over stdio.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from orchestra import __version__
 from orchestra.core import local_hub
 from orchestra.core.logging_setup import configure_logging
 from orchestra.core.settings import ConfigError, Settings, load_settings
+from orchestra.core.version import __version__
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,7 +3,7 @@ executions as the store presents them (and as the API sends them).
 
 These are :class:`typing.TypedDict`: plain dicts at runtime, so they cost nothing and the wire
 format is the dicts themselves. Statuses read back from SQLite are plain strings (equal to the
-members of :mod:`orchestra.statuses`); those the hub writes may be the members themselves.
+members of :mod:`orchestra.core.statuses`); those the hub writes may be the members themselves.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Node(TypedDict):
     check: list[str] | None  # run after the agent; the node succeeds only when it passes
     check_timeout_s: float | None
     max_repairs: int
-    max_tasks: int | None  # a plan node's limits (None: orchestra.plans' defaults)
+    max_tasks: int | None  # a plan node's limits (None: orchestra.runtime.plans' defaults)
     max_depth: int | None
     planned_by: str | None  # the plan node whose task list made this node
     review_plan: bool  # a plan node: its task list waits for a person's approval before it grows

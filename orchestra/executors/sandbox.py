@@ -87,7 +87,8 @@ def refused_path(path: str, settings: Settings, *, writable: bool = False) -> st
     if expanded is None:
         return None  # an unset variable: nothing is mounted
     real = Path(os.path.realpath(expanded.rstrip("/") or "/"))
-    if not writable and state_holds_code(settings):  # a checkout: its code and venv may be mounted, not what holds the database
+    # a checkout: its code and venv may be mounted, not what holds the database
+    if not writable and state_holds_code(settings):
         database = settings.database_path.resolve()
         for protected, what in ((database, "the hub's database"), (settings.token_path.resolve(), "the hub's token")):
             if real == protected or real in protected.parents:

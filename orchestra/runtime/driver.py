@@ -23,6 +23,7 @@ import trio
 
 from orchestra.core.dag import downstream_of
 from orchestra.core.errors import ApiError, StorageUnavailable
+from orchestra.core.logging_setup import log_context
 from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import Node
 from orchestra.core.statuses import (
@@ -61,7 +62,8 @@ class RunDriver:
     def start(self, nursery: trio.Nursery, run: RunState) -> None:
         """Drive ``run`` in ``nursery`` (the actor's); it counts as in progress from now on."""
         self.runs[run.id] = run
-        nursery.start_soon(self.drive, run)
+        with log_context(run_id=run.id):  # the run's task, and every line it logs, carries the run's id
+            nursery.start_soon(self.drive, run)
 
     async def drive(self, run: RunState) -> None:
         """Start each node once all its upstream nodes of this run succeeded; skip below failures."""
@@ -247,6 +249,10 @@ class RunDriver:
 
     async def execute(self, run: RunState, attempt: Attempt) -> Outcome:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
+        with log_context(node_id=attempt.node["id"], execution_id=attempt.execution_id):
+            return await self._execute(run, attempt)
+
+    async def _execute(self, run: RunState, attempt: Attempt) -> Outcome:
         node, execution_id = attempt.node, attempt.execution_id
         handle = ExecutionHandle(execution_id, node["id"], run, candidate=attempt.candidate,
                                  pickable=attempt.pickable, proposal=attempt.proposal)

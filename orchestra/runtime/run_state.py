@@ -18,7 +18,7 @@ from orchestra.core.models import Budget
 from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import ExecutionStatus
-from orchestra.executors import Execution
+from orchestra.executors import RunningAgent
 from orchestra.runtime.checks import CheckResult
 from orchestra.storage.db import WriteJob
 from orchestra.workspaces.git_checkpoints import Repository
@@ -102,7 +102,7 @@ class ExecutionHandle:
     run: RunState
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     stop_ending: Ending | None = None  # why the scope was cancelled, when something chose to stop it
-    process: Execution | None = None
+    process: RunningAgent | None = None
     parser: AgentParser | None = None
     checkpoint: dict[str, Any] = field(default_factory=dict)
     decision: trio.Event | None = None  # gates: set when approved or rejected

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import cast
 
 import sqlite_utils
 
@@ -16,9 +16,7 @@ from orchestra.core.statuses import (
     RunScope,
     sql_list,
 )
-from orchestra.storage.db import fetch_rows
-
-Row = dict[str, Any]
+from orchestra.storage.db import Row, fetch_rows
 
 _STATUS_FILTER = frozenset(ExecutionStatus)
 
