@@ -61,7 +61,7 @@ def test_request_models_accept_exactly_the_node_kinds() -> None:
     for kind in NodeKind:
         assert models.NodeCreate.model_validate_json(f'{{"title": "t", "kind": "{kind}"}}').kind is kind
         assert models.NodeCreate.model_validate({"title": "t", "kind": str(kind)}).kind is kind
-    with pytest.raises(ValidationError, match="'agent', 'gate' or 'plan'"):
+    with pytest.raises(ValidationError, match="'agent', 'gate', 'plan' or 'land'"):
         models.NodeCreate.model_validate_json('{"title": "t", "kind": "robot"}')
 
 
