@@ -30,8 +30,8 @@ from orchestra.core.settings import load_settings
 from orchestra.executors import Executor
 from orchestra.executors.local import LocalExecutor
 from orchestra.executors.ray import RayExecutor, open_ray_executor
+from orchestra.executors.spec import AgentSpec
 from orchestra.system.lines import Line
-from orchestra.system.process import AgentSpec
 
 PRINTER = "import sys\nline = b'x' * 99 + b'\\n'\nw = sys.stdout.buffer.write\nfor _ in range({n}): w(line)\n"
 

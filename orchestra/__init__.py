@@ -1,3 +1,5 @@
 """Orchestra: a self-hosted hub that runs coding-agent CLIs as a supervised DAG."""
 
-__version__ = "0.1.0"
+from orchestra.core.version import __version__
+
+__all__ = ["__version__"]

@@ -2,24 +2,25 @@
 (``orchestra.cli:main``): it dispatches to the operator commands defined here (``serve``, the
 default; ``token``, ``url``, ``backup``, ``hubs``, ``connect-info``), which act on this machine's hub
 and its settings; to the terminal client's commands (``launch``, ``watch``, ``status``, ``cancel``:
-:mod:`orchestra.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
-(:mod:`orchestra.connect`, :mod:`orchestra.desktop`), which reach a hub from a laptop; and to ``mcp``
-(:mod:`orchestra.clients.mcp_server`), the hub as an MCP server over stdio.
+:mod:`orchestra.clients.terminal_client`), which talk to a hub over HTTP; and to ``connect`` and ``desktop``
+(:mod:`orchestra.clients.connect`, :mod:`orchestra.clients.desktop`), which reach a hub from a laptop; and to
+``mcp`` (:mod:`orchestra.clients.mcp_server`), the hub as an MCP server over stdio.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 import trio
 
-from orchestra import __version__
 from orchestra.core import local_hub
 from orchestra.core.logging_setup import configure_logging
 from orchestra.core.settings import ConfigError, Settings, load_settings
+from orchestra.core.version import __version__
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,16 +114,22 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
     return backup(settings, args.file, force=args.force)
 
 
+def program_name() -> str:
+    """``orchestra`` when run as the installed script (the client wheel's), else ``orchestra.py``: the
+    usage line should name the command the user actually typed."""
+    return "orchestra" if sys.argv and sys.argv[0].rsplit("/", 1)[-1] == "orchestra" else "orchestra.py"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="orchestra.py",
+        prog=program_name(),
         description="Orchestra: a hub that runs coding-agent CLIs as a DAG. Configured by ORCHESTRA_* "
         "environment variables (see the README).",
     )
     parser.add_argument("--version", action="version", version=f"orchestra {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command")
     commands.add_parser("serve", help="start the hub (the default when no command is given)")
-    token = commands.add_parser("token", help="print the API token (generated on first use)")
+    token = commands.add_parser("token", help="print the API token (the hub creates it when it first starts)")
     token.add_argument("--save", metavar="NAME",
                        help="also save this machine's hub under NAME in ~/.config/orchestra/hubs.toml")
     commands.add_parser("hubs", help="list the saved hubs (~/.config/orchestra/hubs.toml)")
@@ -176,4 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     run: Callable[[argparse.Namespace, Settings], int] = args.run  # a client command (terminal_client)
-    return run(args, settings)
+    try:
+        return run(args, settings)
+    except BrokenPipeError:  # `orchestra status demo | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0

@@ -29,6 +29,10 @@ prompts too long for one argument) may carry directives, so one fake CLI serves 
   @costs=C1,C2   (claude) before the closing line, one interim `result` line per cost, as a
                  multi-turn session reports its growing total_cost_usd
 
+Resumed (``--resume`` or ``resume`` in its argv), it resolves the merge-conflict markers it finds in the
+files of its working directory by keeping both sides, its own first, as an agent repairing a merge
+would; a file in which a conflicting side says ``@stubborn`` is left as it is (a repair that fails).
+
 With ``--record DIR`` it first writes ``DIR/<pid>.json``: argv, cwd, env, prompt, pid, the files of
 its working directory (``files``, name -> text, ``.git`` left out), ``prompt_on_stdin`` (and
 ``child_pid`` / ``setsid_child_pid`` once @child / @setsid-child has spawned). Stdlib only: it
@@ -94,6 +98,8 @@ def main(argv: list[str]) -> int:
         write_record(args.record, record)
 
     d = directives(prompt)
+    if "--resume" in passed or "resume" in passed:
+        resolve_conflicts(Path.cwd())
     for spec in filter(None, d.get("write", "").split(",")):
         name, _, text = spec.partition(":")
         (Path.cwd() / name).write_text(text + "\n")
@@ -190,6 +196,30 @@ def install(bin_dir: Path, name: str, transcript: Path, record: Path | None = No
     script.write_text(f'#!/bin/sh\nexec {shlex.join(cmd)} -- "$@"\n')
     script.chmod(0o755)
     return script
+
+
+def resolve_conflicts(root: Path) -> None:
+    """Keep both sides of every conflict (ours first, the merge base's lines dropped), markers removed."""
+    for name, text in workspace_files(root).items():
+        if "<<<<<<< " not in text:
+            continue
+        out: list[str] = []
+        side: str | None = None
+        stubborn = False
+        for line in text.splitlines(keepends=True):
+            if line.startswith("<<<<<<< "):
+                side = "ours"
+            elif side is not None and line.startswith("||||||| "):
+                side = "base"
+            elif side is not None and line.rstrip("\n") == "=======":
+                side = "theirs"
+            elif side is not None and line.startswith(">>>>>>> "):
+                side = None
+            elif side != "base":
+                stubborn = stubborn or (side is not None and "@stubborn" in line)
+                out.append(line)
+        if not stubborn:
+            (root / name).write_text("".join(out))
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -15,7 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from orchestra.storage.db import Database, DatabaseClosed, WriteJobContext, connect
+from orchestra.storage.connections import connect
+from orchestra.storage.db import Database, DatabaseClosed, WriteJobContext
 from orchestra.storage.schema import MIGRATIONS, migrate
 
 WAIT_S = 30

@@ -5,7 +5,11 @@ that grows the DAG. A copy of the template with ``DEMO_AGENT_SECONDS`` keeps the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,3 +70,27 @@ async def test_the_builtin_demo_needs_no_cli(hub: LiveHub) -> None:
     (only,) = run["executions"]
     assert only["status"] == "succeeded" and only["agent"] == "demo", only
     assert only["result_text"] == "Wrote HELLO.md (5 lines)."
+
+
+async def test_a_repair_in_a_shared_workspace_fixes_the_file_the_check_reads(hub: LiveHub, quick_demo: str) -> None:
+    """In a plain (non-git) workspace, as in the README's walk-through, a plan's tasks leave DESIGN.md,
+    BUILD.md and TESTS.md with a TODO beside demo-notes.md: the repair must still fix demo-notes.md."""
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="plan", kind="plan", agent=quick_demo, prompt="A todo app")
+    await hub.create_node(project["id"], id="notes", agent=quick_demo, prompt="Take notes", check=NO_TODO,
+                          max_repairs=1, depends_on=["plan"])
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    assert run["status"] == "succeeded", run
+    (repair,) = [e for e in run["executions"] if e["node_id"] == "notes" and e["parent_execution_id"]]
+    assert repair["status"] == "succeeded", repair
+    assert "demo-notes.md" in repair["result_text"], repair
+
+
+def test_an_empty_demo_agent_seconds_means_the_default(tmp_path: Path) -> None:
+    """A flow exported from another hub carries ``DEMO_AGENT_SECONDS = ""`` (env values are left out):
+    applied on a hub without the template, the agent got "" and died on float('')."""
+    done = subprocess.run([sys.executable, "-m", "orchestra.agents.demo_agent", "--resume", "s1", "Write X.md"],
+                          env=os.environ | {"DEMO_AGENT_SECONDS": ""}, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["result"] == "Wrote X.md (5 lines)."

@@ -307,7 +307,7 @@ async def test_the_documented_example_applies_and_exports_as_written(hub: LiveHu
     applied = await apply(hub, example)
     assert applied.status_code == 201, applied.text
     assert applied.json()["diff"] == ["+ project shop", "+ template aider", "+ node plan", "+ node review",
-                                      "+ node build", "+ node docs"]
+                                      "+ node build", "+ node docs", "+ node ship"]
     assert (await hub.get(f"/projects/{applied.json()['project_id']}/flow")).text == example
 
 

@@ -262,9 +262,9 @@ def _recorded_roles(records: Path) -> dict[int, str]:
 
 
 def _ids(pid: int) -> str:
-    if (fields := procfs.stat_fields(pid)) is None:
+    if (found := procfs.ids(pid)) is None:
         return "gone"
-    return f"ppid {fields[1]}, pgid {fields[2]}, sid {fields[3]}"
+    return "ppid {}, pgid {}, sid {}".format(*found)
 
 
 # -- the database, read beside the hub ---------------------------------------------------------------

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import trio
 
+from orchestra.executors.local import open_agent_process
+from orchestra.executors.spec import AgentSpec
 from orchestra.system import process
 from orchestra.system.lines import Line
-from orchestra.system.process import AgentSpec, group_members, open_agent_process
+from orchestra.system.process import group_members
 
 WAIT_S = 30
 

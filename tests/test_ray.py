@@ -189,7 +189,7 @@ async def test_a_remote_cancel_leaves_no_process(tmp_path: Path, agents: FakeAge
         (record,) = agents.recorded()
         tree = [record["pid"], record["child_pid"], record["setsid_child_pid"]]
         assert os.getsid(record["setsid_child_pid"]) == record["setsid_child_pid"]  # it left the group
-        keeper = int(procfs.stat_fields(record["pid"])[1])  # the agent's parent owns its tree
+        keeper = procfs.ids(record["pid"])[0]  # the agent's parent owns its tree
         assert b"orchestra.executors.keeper" in procfs.cmdline(keeper)
         assert (await http.post(f"/executions/{execution_id}/cancel")).status_code == 202
         await wait_for_event(hub, pid, lambda e: e["type"] == "execution.finished", within=WAIT_S)

@@ -7,10 +7,11 @@ import json
 import re
 import sqlite3
 from pathlib import Path
-from typing import get_args
 
 import httpx
+import pytest
 from conftest import LiveHub
+from pydantic import ValidationError
 
 from orchestra.api import common
 from orchestra.core import models
@@ -56,8 +57,12 @@ def test_the_derived_sets_partition_the_execution_statuses() -> None:
 
 
 def test_request_models_accept_exactly_the_node_kinds() -> None:
-    # models.py keeps a Literal (a bad kind is a 422 'literal_error', as it always was): the same values.
-    assert set(get_args(models.NodeKind)) == set(NodeKind)
+    # One type: the request models take statuses.NodeKind itself, given as its text (JSON or a flow file).
+    for kind in NodeKind:
+        assert models.NodeCreate.model_validate_json(f'{{"title": "t", "kind": "{kind}"}}').kind is kind
+        assert models.NodeCreate.model_validate({"title": "t", "kind": str(kind)}).kind is kind
+    with pytest.raises(ValidationError, match="'agent', 'gate', 'plan' or 'land'"):
+        models.NodeCreate.model_validate_json('{"title": "t", "kind": "robot"}')
 
 
 async def test_the_ui_loads_the_hubs_statuses_without_a_token(hub: LiveHub) -> None:

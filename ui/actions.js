@@ -1,7 +1,7 @@
 // What the user can do, as calls to the hub. Each action reports its failure in words (a toast via
 // the store's 'notify' topic) and rethrows, so a form can also show the message next to its fields.
 
-import { FAILED } from './format.js';
+import { FAILED, landedText } from './format.js';
 import { setFragmentProject } from './settings.js';
 import { EVENT_TYPE } from './statuses.js';
 
@@ -240,6 +240,12 @@ export class Actions {
   async cancelRun(runId) {
     await this.attempt(`Cancelling run ${runId}`, () => this.client.cancelRun(runId));
     this.notify('info', `Cancelling run ${runId}…`);
+  }
+
+  /** Land a finished run's work as its project's land node says (merge, push, pull request). */
+  async landRun(runId) {
+    const run = await this.attempt(`Landing run ${runId}`, () => this.client.landRun(runId));
+    this.notify('info', `Run ${runId} landed: ${landedText(run.landed)}`);
   }
 
   async cancelExecution(executionId) {

@@ -100,6 +100,7 @@ export class HubClient extends EventTarget {
     return this.get(`/runs?${query}`);
   }
   cancelRun(runId) { return this.post(`/runs/${enc(runId)}/cancel`); }
+  landRun(runId) { return this.post(`/runs/${enc(runId)}/land`); }
   /** Every execution of a run (retries included), oldest first, without the bulky fields. */
   async runExecutions(runId) {
     const all = [];

@@ -90,3 +90,12 @@ export function clip(text, max = 4000) {
   if (value.length <= max) return value;
   return `${value.slice(0, max)}\n… (${(value.length - max).toLocaleString()} more characters not shown)`;
 }
+
+/** How a run's work landed, in one line (as the terminal's `status` says it). */
+export function landedText(landed) {
+  if (!landed) return '';
+  const commit = (landed.commit || '').slice(0, 12);
+  if (landed.mode === 'merge') return `merged into ${landed.base} at ${commit}`;
+  if (landed.mode === 'push') return `pushed ${landed.branch} at ${commit}`;
+  return `pull request #${landed.number} (${landed.branch} at ${commit})`;
+}

@@ -205,6 +205,7 @@ export class Store extends EventTarget {
           break;
         case EVENT_TYPE.RUN_STARTED:
         case EVENT_TYPE.RUN_FINISHED:
+        case EVENT_TYPE.RUN_LANDED:
           this.runs.set(event.run.id, event.run);
           runs = true;
           break;

@@ -84,7 +84,6 @@ def do_turn(prompt: str, session: str, resumed: bool, cwd: Path, seconds: float)
     """One turn: text, a Write tool call and its result, the answer. Returns the answer."""
     step = seconds / 3
     message_id = f"msg_demo{uuid.uuid4().hex[:20]}"
-    tool_id = f"toolu_demo{uuid.uuid4().hex[:20]}"
 
     def assistant(content: list[dict[str, Any]]) -> None:
         emit({"type": "assistant", "session_id": session, "parent_tool_use_id": None,
@@ -93,34 +92,46 @@ def do_turn(prompt: str, session: str, resumed: bool, cwd: Path, seconds: float)
 
     repairing = _REPAIR_PROMPT in prompt
     planning = _PLAN_INSTRUCTION in prompt
-    path = (unfinished_files(cwd) or [cwd / NOTES])[0] if repairing else target_file(prompt, cwd)
-    relative = path.relative_to(cwd).as_posix()
+    # A repair fixes every file it left unfinished: in a shared (non-git) workspace, other nodes' files
+    # (a plan's DESIGN.md, …) may hold a TODO too, and fixing only the first of them would leave the
+    # one the check looks at as it was.
+    paths = (unfinished_files(cwd) or [cwd / NOTES]) if repairing else [target_file(prompt, cwd)]
+    names = ", ".join(path.relative_to(cwd).as_posix() for path in paths)
     opening = ("Continuing the session: " if resumed else "") + (
-        f"the check failed, so I will fix {relative}." if repairing else
+        f"the check failed, so I will fix {names}." if repairing else
         "I will draft a plan as a task list." if planning else
         f"I will work on: {first_line(prompt)}")
     pause(step)
     assistant([{"type": "text", "text": opening}])
+    pause(step)
+    for path in paths:
+        content = write_file(path, prompt, session, repairing)
+        tool_id = f"toolu_demo{uuid.uuid4().hex[:20]}"
+        written = f"File written: {path.relative_to(cwd).as_posix()}"
+        assistant([{"type": "tool_use", "id": tool_id, "name": "Write",
+                    "input": {"file_path": str(path), "content": content}}])
+        emit({"type": "user", "session_id": session, "parent_tool_use_id": None,
+              "message": {"role": "user", "content": [{"tool_use_id": tool_id, "type": "tool_result",
+                                                       "content": written}]}})
+    pause(step)
+    answer = (plan_answer(prompt) if planning else
+              f"Fixed {names}: no TODO left." if repairing else
+              f"Wrote {names} ({len(content.splitlines())} lines).")
+    assistant([{"type": "text", "text": answer}])
+    return answer
+
+
+def write_file(path: Path, prompt: str, session: str, repairing: bool) -> str:
+    """Write one file of this turn and return its content: a repair turns its TODOs into ``done``."""
     if repairing and path.exists():
         content = path.read_text(errors="replace").replace("TODO", "done")
     else:
         content = (f"# {first_line(prompt)}\n\n"
                    f"{MARKER} (session {session}).\n\n"
                    "- TODO: ask a real agent to do this for real\n")
-    pause(step)
-    assistant([{"type": "tool_use", "id": tool_id, "name": "Write",
-                "input": {"file_path": str(path), "content": content}}])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content)
-    emit({"type": "user", "session_id": session, "parent_tool_use_id": None,
-          "message": {"role": "user", "content": [{"tool_use_id": tool_id, "type": "tool_result",
-                                                   "content": f"File written: {relative}"}]}})
-    pause(step)
-    answer = (plan_answer(prompt) if planning else
-              f"Fixed {relative}: no TODO left." if repairing else
-              f"Wrote {relative} ({len(content.splitlines())} lines).")
-    assistant([{"type": "text", "text": answer}])
-    return answer
+    return content
 
 
 def unfinished_files(cwd: Path) -> list[Path]:
@@ -137,6 +148,16 @@ def unfinished_files(cwd: Path) -> list[Path]:
     return found
 
 
+def work_seconds(value: str) -> float:
+    """How long to "work": ``DEMO_AGENT_SECONDS``, else 2. An empty value is what a flow file exported
+    from another hub carries (env values are left out), so it means the default, not a crash."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return 2.0
+    return seconds if 0 <= seconds <= 3600 else 2.0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="demo_agent", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("prompt", nargs="?", help="the prompt (read from stdin when left out)")
@@ -148,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(VERSION)
         return 0
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
-    seconds = float(os.environ.get("DEMO_AGENT_SECONDS", "2"))
+    seconds = work_seconds(os.environ.get("DEMO_AGENT_SECONDS", ""))
     session = args.resume or str(uuid.uuid4())
     cwd = Path.cwd()
     started = time.monotonic()

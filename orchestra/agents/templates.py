@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from pathlib import Path
 
 from orchestra.core.rows import StdinPrompt, Template
 from orchestra.core.settings import Settings
@@ -27,6 +28,12 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 BUILTIN_IDS = ("claude-code", "codex", "gemini", "demo")
 DEMO_AGENT = [sys.executable, "-m", "orchestra.agents.demo_agent"]
+# What the demo agent needs to read inside the sandbox, wherever the hub was installed (a clone in
+# /tmp or a home directory is hidden from agents): this package's own directory (not the checkout
+# around it, which may hold the database and token), the venv (its site-packages, with the editable
+# install's path file) and the interpreter's standard library.
+DEMO_READABLE = sorted({str(Path(__file__).resolve().parents[1]), sys.prefix, sys.base_prefix,
+                        os.path.dirname(os.path.realpath(sys.executable))})
 # Prompts longer than this (UTF-8 bytes) go on stdin where the template allows it: below Linux's
 # 131,072-byte limit on one argument, with room for what a template wraps around ``{prompt}``.
 ARGUMENT_PROMPT_MAX_BYTES = 100_000
@@ -98,6 +105,7 @@ def builtin_templates(settings: Settings) -> dict[str, Template]:
             "command": [*DEMO_AGENT, "{prompt}", "--model", "{model}"],
             "resume_command": [*DEMO_AGENT, "{prompt}", "--resume", "{session_id}", "--model", "{model}"],
             "version_command": [*DEMO_AGENT, "--version"],
+            "sandbox": {"readable": DEMO_READABLE},
             "output": "claude-stream-json",
             "stdin_prompt": {"argument": None},  # no prompt argument: it reads stdin
             "default_model": None,

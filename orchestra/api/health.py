@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, request
 
-from orchestra import __version__
 from orchestra.api.common import json_response
 from orchestra.core.auth import bearer_matches
+from orchestra.core.version import __version__
 from orchestra.runtime.hub import Hub
 from orchestra.system.loop_lag import LoopLag
 

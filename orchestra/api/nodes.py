@@ -10,7 +10,7 @@ from orchestra.agents.templates import BUILTIN_IDS
 from orchestra.api.common import encode, json_response, no_content, parse_body, raw_json_response
 from orchestra.core.models import NodeCreate, NodePatch
 from orchestra.runtime.hub import Hub
-from orchestra.storage import grown, store
+from orchestra.storage import definitions, store
 
 NODE_LIST_CACHE = 32
 
@@ -38,7 +38,7 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.post("/projects/<project_id>/nodes")
     async def create_node(project_id: str) -> Response:
         fields = (await parse_body(NodeCreate)).model_dump(exclude_none=True)
-        node = await hub.db.write(lambda tx: store.create_node(tx, project_id, fields, BUILTIN_IDS))
+        node = await hub.db.write(lambda tx: definitions.create_node(tx, project_id, fields, BUILTIN_IDS))
         return json_response(node, 201)
 
     @routes.get("/projects/<project_id>/nodes/<node_id>")
@@ -52,12 +52,12 @@ def blueprint(hub: Hub) -> Blueprint:
         for required in ("title", "prompt", "agent", "retries", "depends_on", "max_repairs", "review_plan"):
             if required in changes and changes[required] is None:
                 changes.pop(required)
-        node = await hub.db.write(lambda tx: grown.update_node(tx, project_id, node_id, changes, BUILTIN_IDS))
+        node = await hub.db.write(lambda tx: definitions.update_node(tx, project_id, node_id, changes, BUILTIN_IDS))
         return json_response(node)
 
     @routes.delete("/projects/<project_id>/nodes/<node_id>")
     async def delete_node(project_id: str, node_id: str) -> Response:
-        await hub.db.write(lambda tx: grown.delete_node(tx, project_id, node_id))
+        await hub.db.write(lambda tx: definitions.delete_node(tx, project_id, node_id))
         return no_content()
 
     return routes

@@ -8,7 +8,7 @@ from quart import Blueprint, Response
 from orchestra.api.common import json_response, no_content, parse_body
 from orchestra.core.models import ProjectCreate, ProjectPatch
 from orchestra.runtime.hub import Hub
-from orchestra.storage import store
+from orchestra.storage import definitions, store
 from orchestra.workspaces.paths import resolve_workspace
 
 
@@ -27,7 +27,7 @@ def blueprint(hub: Hub) -> Blueprint:
         project_id = store.new_id("prj")
         workspace = await trio.to_thread.run_sync(resolve_workspace, root, body.workspace, project_id)
         fields |= {"id": project_id, "workspace": str(workspace)}
-        project = await hub.db.write(lambda tx: store.insert_project(tx, fields))
+        project = await hub.db.write(lambda tx: definitions.insert_project(tx, fields))
         return json_response(project, 201)
 
     @routes.get("/projects/<project_id>")
@@ -45,7 +45,7 @@ def blueprint(hub: Hub) -> Blueprint:
         for required in ("name", "description", "workspace"):
             if required in changes and changes[required] is None:
                 changes.pop(required)
-        project = await hub.db.write(lambda tx: store.update_project(tx, project_id, changes))
+        project = await hub.db.write(lambda tx: definitions.update_project(tx, project_id, changes))
         return json_response(project)
 
     @routes.delete("/projects/<project_id>")

@@ -8,6 +8,7 @@ from quart import Blueprint, Response, request
 from orchestra.api.common import json_response, parse_body, query_int
 from orchestra.core.models import LaunchRequest
 from orchestra.core.rows import Run
+from orchestra.runtime import landing
 from orchestra.runtime.hub import Hub
 from orchestra.storage import history, store
 
@@ -43,5 +44,11 @@ def blueprint(hub: Hub) -> Blueprint:
     @routes.post("/runs/<run_id>/cancel")
     async def cancel_run(run_id: str) -> Response:
         return json_response(await hub.cancel_run(run_id), 202)
+
+    @routes.post("/runs/<run_id>/land")
+    async def land_run(run_id: str) -> Response:
+        """Land a finished run's work as its project's land node says (orchestra/runtime/landing.py)."""
+        worktrees = hub.settings.workspaces_root / ".worktrees"
+        return json_response(await landing.land_finished_run(hub.db, hub.settings, worktrees, run_id))
 
     return routes

@@ -1,6 +1,6 @@
 """The static UI under ``/ui/``, with security headers; ``/`` sends the browser there.
 
-``/ui/statuses.js`` is not a file: it is made from :mod:`orchestra.statuses`, so the UI knows the
+``/ui/statuses.js`` is not a file: it is made from :mod:`orchestra.core.statuses`, so the UI knows the
 hub's statuses and event types without keeping a copy of them."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from orchestra.core.errors import NotFound, Unprocessable
 from orchestra.core.models import TemplateCreate
 from orchestra.executors.sandbox import refuse_exposing_template
 from orchestra.runtime.hub import Hub
-from orchestra.storage import store
+from orchestra.storage import definitions, store
 
 
 def blueprint(hub: Hub) -> Blueprint:
@@ -67,7 +67,7 @@ def blueprint(hub: Hub) -> Blueprint:
                                 {"field": "command"})
         await trio.to_thread.run_sync(refuse_exposing_template, body, hub.settings)  # resolves symlinks: disk
         fields = body.model_dump()
-        template = await hub.db.write(lambda tx: store.insert_template(tx, fields, BUILTIN_IDS))
+        template = await hub.db.write(lambda tx: definitions.insert_template(tx, fields, BUILTIN_IDS))
         hub.check_agent_soon(template)  # /health knows about it without a manual check
         return json_response(template, 201)
 
@@ -80,7 +80,7 @@ def blueprint(hub: Hub) -> Blueprint:
 
     @routes.delete("/agent-templates/<template_id>")
     async def delete_template(template_id: str) -> Response:
-        await hub.db.write(lambda tx: store.delete_template(tx, template_id, BUILTIN_IDS))
+        await hub.db.write(lambda tx: definitions.delete_template(tx, template_id, BUILTIN_IDS))
         hub.availability.pop(template_id, None)
         return no_content()
 

@@ -17,6 +17,7 @@ from orchestra.core.errors import Unauthorized, Unprocessable
 from orchestra.core.models import ScheduleCreate, ScheduleUpdate, WebhookSet
 from orchestra.runtime import commands
 from orchestra.runtime.hub import Hub
+from orchestra.storage import definitions
 from orchestra.triggers import deliveries, schedules, webhooks
 
 
@@ -35,7 +36,7 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
 
     @routes.delete("/projects/<project_id>/webhook")
     async def delete_webhook(project_id: str) -> Response:
-        await hub.db.write(lambda tx: webhooks.delete_webhook(tx, project_id))
+        await hub.db.write(lambda tx: definitions.delete_webhook(tx, project_id))
         return no_content()
 
     @routes.post("/hooks/<project_id>")
@@ -91,7 +92,7 @@ def blueprint(hub: Hub, scheduler: schedules.Scheduler) -> Blueprint:
 
     @routes.delete("/schedules/<schedule_id>")
     async def delete_schedule(schedule_id: str) -> Response:
-        await hub.db.write(lambda tx: schedules.delete_schedule(tx, schedule_id))
+        await hub.db.write(lambda tx: definitions.delete_schedule(tx, schedule_id))
         scheduler.changed()
         return no_content()
 

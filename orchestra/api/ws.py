@@ -1,5 +1,5 @@
 """``/ws/subscribe/{project_id}``: a project's events, live, with no gap and no duplicate; ``/ws/hub``:
-the hub feed (orchestra.hub_feed), every project's project and run events, with the same guarantees.
+the hub feed (orchestra.storage.hub_feed), every project's project and run events, with the same guarantees.
 Both are a :class:`_Feed`: a key on the bus, its stored events, and the snapshot sent without ``since``.
 
 When nothing happened for HEARTBEAT_S, the server sends ``{"type":"heartbeat","seq":<last>}``:

@@ -6,9 +6,9 @@ prompts are its own: we handle no password): a master connection (``-M -N``, kee
 control socket in a private temporary directory. Over it, ``orchestra-connect-info`` (written by
 systemd/install.sh) prints the hub's port and token as one JSON line; then ``ssh -O forward`` adds
 the tunnel from a local port (the hub's own port when free, else 8000-8009, else any free one) to the
-hub. The hub is saved in ``hubs.toml`` (:mod:`orchestra.known_hubs`) under a name (the host's, by
+hub. The hub is saved in ``hubs.toml`` (:mod:`orchestra.clients.known_hubs`) under a name (the host's, by
 default) and the UI opens: a native window when the desktop extra is installed
-(:mod:`orchestra.desktop`), else the default browser. Closing the window, Ctrl-C or SIGTERM ends
+(:mod:`orchestra.clients.desktop`), else the default browser. Closing the window, Ctrl-C or SIGTERM ends
 the master, and with it the tunnel; every failure is one line and exit code 1, with nothing left
 running.
 """
@@ -132,13 +132,15 @@ def ssh_master(target: str, options: Sequence[str]) -> Iterator[Master]:
 
 
 @dataclass(frozen=True)
-class RemoteHub:
+class InstalledHub:
+    """The hub installed on the VM, as its helper reports it: where it listens and its token."""
+
     host: str
     port: int
     token: str
 
 
-def remote_hub(master: Master, helper: str) -> RemoteHub:
+def remote_hub(master: Master, helper: str) -> InstalledHub:
     """Run the install's helper over the master connection: the hub's port and token."""
     done = subprocess.run(master.ssh(master.target, shlex.quote(helper)), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, errors="replace", timeout=120)
@@ -151,7 +153,7 @@ def remote_hub(master: Master, helper: str) -> RemoteHub:
         raise ConnectError(f"cannot get the hub's token from {master.target}: {said}")
     try:
         info = json.loads(done.stdout.strip().splitlines()[-1])
-        return RemoteHub(str(info.get("host") or "127.0.0.1"), int(info["port"]), str(info["token"]))
+        return InstalledHub(str(info.get("host") or "127.0.0.1"), int(info["port"]), str(info["token"]))
     except (ValueError, KeyError, IndexError, TypeError):
         raise ConnectError(f"{helper} on {master.target} did not answer with the hub's port and token: "
                            f"{done.stdout.strip()[:200]!r}") from None
@@ -179,7 +181,7 @@ def pick_local_port(wanted: int | None, remote_port: int) -> int:
         return int(sock.getsockname()[1])
 
 
-def forward(master: Master, local_port: int, hub: RemoteHub) -> None:
+def forward(master: Master, local_port: int, hub: InstalledHub) -> None:
     remote_host = "127.0.0.1" if hub.host in known_hubs.LOCAL_HOSTS else hub.host
     spec = f"127.0.0.1:{local_port}:{remote_host}:{hub.port}"
     done = subprocess.run(master.ssh("-O", "forward", "-L", spec, master.target), stdin=subprocess.DEVNULL,
@@ -189,7 +191,7 @@ def forward(master: Master, local_port: int, hub: RemoteHub) -> None:
         raise ConnectError(f"cannot open the tunnel localhost:{local_port} -> {master.target}:{hub.port}: {said}")
 
 
-def check_hub(url: str, target: str, hub: RemoteHub) -> None:
+def check_hub(url: str, target: str, hub: InstalledHub) -> None:
     try:
         with httpx.Client(base_url=url, timeout=20) as http:
             health = http.get("/health")

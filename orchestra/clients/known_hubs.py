@@ -19,12 +19,13 @@ the token file. Nothing here creates a token.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+import tomli_w
 
 from orchestra.core import local_hub
 from orchestra.core.settings import Settings
@@ -79,31 +80,17 @@ def save(hub: SavedHub) -> Path:
     hubs[hub.name] = hub
     path = hubs_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lines = ["# Orchestra's known hubs: written by `orchestra connect` and `orchestra token --save NAME`.", ""]
-    for saved in hubs.values():
-        lines.append(f"[hubs.{_key(saved.name)}]")
-        lines.append(f"url = {_string(saved.url)}")
-        lines.append(f"token = {_string(saved.token)}")
-        if saved.ssh:
-            lines.append(f"ssh = {_string(saved.ssh)}")
-        lines.append("")
+    table = {"hubs": {saved.name: {"url": saved.url, "token": saved.token} | ({"ssh": saved.ssh} if saved.ssh else {})
+                      for saved in hubs.values()}}
+    text = "# Orchestra's known hubs: written by `orchestra connect` and `orchestra token --save NAME`.\n\n"
+    text += tomli_w.dumps(table)
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
-        file.write("\n".join(lines))
+        file.write(text)
     os.chmod(temporary, 0o600)
     os.replace(temporary, path)
     return path
-
-
-def _string(value: str) -> str:
-    # A JSON string with only ASCII escapes is a valid TOML basic string.
-    return json.dumps(value, ensure_ascii=True)
-
-
-def _key(name: str) -> str:
-    bare = name and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
-    return name if bare else _string(name)
 
 
 def valid_name(name: str) -> bool:

@@ -20,6 +20,7 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError,
 from orchestra.clients import known_hubs
 from orchestra.clients.printer import Printer, short
 from orchestra.clients.status_text import status_text
+from orchestra.core.landed import landed_text
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import (
     FINAL_RUN_STATUSES,
@@ -211,6 +212,8 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
             print(f"  triggered by {run['trigger']['kind']}" + (f": {details}" if details else ""))
         for name, value in (run.get("inputs") or {}).items():
             print(f"  input {name} = {short(value)}")
+        if run.get("landed"):
+            print(f"  landed: {landed_text(run['landed'])}")
         for e in run["executions"]:
             print(f"  {e['node_id']:<24} {status_text(e):<12} attempt {e['attempt']}  {e['id']}")
         return 0
@@ -232,6 +235,12 @@ async def _status(hub: RemoteHub, args: argparse.Namespace) -> int:
         status = status_text(execution) if execution else "never run"
         after = f"  after {', '.join(node['depends_on'])}" if node["depends_on"] else ""
         print(f"  {node['id']:<24} {status:<12}{after}")
+    return 0
+
+
+async def _land(hub: RemoteHub, args: argparse.Namespace) -> int:
+    run = await request(hub, "POST", f"/runs/{args.run_id}/land")
+    print(f"run {run['id']} landed: {landed_text(run['landed'])}")
     return 0
 
 
@@ -333,6 +342,10 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     status = client("status", "show a project's nodes and their latest status, or one run", _status)
     status.add_argument("target", help="project id or name, or a run id (run_…)")
+
+    land = client("land", "land a finished run's work as its project's land node says (merge, push, pull request)",
+                  _land)
+    land.add_argument("run_id", metavar="RUN", help="run id (run_…)")
 
     cancel = client("cancel", "cancel a run (run_…) or one execution (exe_…)", _cancel)
     cancel.add_argument("target", help="run id or execution id")

@@ -32,28 +32,25 @@ class ApiError(Exception):
 
 
 class BadRequest(ApiError):
-    status = 400
-    code = "bad_request"
+    status, code = 400, "bad_request"
 
 
 class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
+    status, code = 401, "unauthorized"
 
 
 class NotFound(ApiError):
-    status = 404
-    code = "not_found"
+    """What the request names (a project, node, run, execution, template) does not exist."""
+
+    status, code = 404, "not_found"
 
 
 class Conflict(ApiError):
-    status = 409
-    code = "conflict"
+    status, code = 409, "conflict"
 
 
 class Unprocessable(ApiError):
-    status = 422
-    code = "validation_error"
+    status, code = 422, "validation_error"
 
 
 class TooManyRequests(ApiError):
@@ -70,8 +67,7 @@ class TooManyRequests(ApiError):
 class StorageUnavailable(ApiError):
     """The database cannot be read or written right now; nothing of the request was stored."""
 
-    status = 503
-    code = "storage_unavailable"
+    status, code = 503, "storage_unavailable"
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

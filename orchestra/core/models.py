@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from orchestra.core.cron import check_cron
 from orchestra.core.notify_urls import check_targets
 from orchestra.core.prompts import INPUT_NAME
+from orchestra.core.statuses import NodeKind
 
 # Patterns on API fields (pydantic's regex engine is Rust's: no backtracking) are anchored and bounded.
 Slug = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -119,8 +120,22 @@ class Budget(Strict):
         return None
 
 
-NodeKind = Literal["agent", "gate", "plan"]
-MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/plans.py)
+# A node's kind: statuses.NodeKind itself, given as its text value (flow files are read in Python mode).
+Kind = Annotated[NodeKind, Field(strict=False)]
+BranchName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,199}$")]
+
+
+class LandSettings(Strict):
+    """A land node's settings (orchestra/runtime/landing.py); git checks the branch names' finer rules."""
+
+    mode: Literal["merge", "push", "pull_request"]
+    remote: Slug | None = None  # push, pull_request: the workspace repository's remote (default "origin")
+    base: BranchName | None = None  # merge: the branch to land on; pull_request: the PR's base (default: the
+    # branch checked out in the workspace)
+    branch: BranchName | None = None  # push, pull_request: the branch pushed (default orchestra/<project>/<run>)
+
+
+MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/runtime/plans.py)
 MaxDepth = Annotated[int, Field(ge=1, le=20)]
 MAX_CANDIDATES = 5
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -137,9 +152,9 @@ def _candidates(value: Any) -> int | list[str]:
     return value  # type: ignore[no-any-return]
 
 
-# Best of N (orchestra/candidates.py): how many executions of the node's agent, or one per agent listed.
+# Best of N (orchestra/runtime/candidates.py): how many executions of the node's agent, or one per agent listed.
 Candidates = Annotated[int | list[str], PlainValidator(_candidates)]
-# A node's check: an argv run without a shell in the execution's working directory (orchestra/checks.py).
+# A node's check: an argv run without a shell in the execution's working directory (orchestra/runtime/checks.py).
 CheckArgv = Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=10_000)]],
                       Field(min_length=1, max_length=200)]
 CheckTimeout = Annotated[float, Field(gt=0, le=24 * 3600)]
@@ -155,7 +170,7 @@ Placement = Annotated[
 
 class NodeCreate(Strict):
     id: Slug | None = None
-    kind: NodeKind = "agent"
+    kind: Kind = NodeKind.AGENT
     title: Name
     prompt: Prompt = ""
     agent: Slug | None = None  # required for an agent node; a gate runs no agent
@@ -174,10 +189,11 @@ class NodeCreate(Strict):
     candidates: Candidates | None = None
     placement: Placement | None = None
     network: Literal["full", "none"] | None = None  # in its sandbox; None: its template's
+    land: LandSettings | None = None  # a land node's mode and where it lands
 
 
 class NodePatch(Strict):
-    kind: NodeKind | None = None
+    kind: Kind | None = None
     budget: Budget | None = None
     title: Name | None = None
     prompt: Prompt | None = None
@@ -196,9 +212,10 @@ class NodePatch(Strict):
     candidates: Candidates | None = None
     placement: Placement | None = None
     network: Literal["full", "none"] | None = None  # in its sandbox; None: its template's
+    land: LandSettings | None = None
 
 
-class StdinPrompt(Strict):
+class StdinPromptRequest(Strict):
     """How the CLI takes a prompt too long for one argument (over 100,000 bytes) on stdin: its
     ``{prompt}`` argument becomes ``argument`` ("-" for many CLIs), or is left out when null."""
 
@@ -234,7 +251,7 @@ class TemplateCreate(Strict):
     version_command: Annotated[list[Annotated[str, StringConstraints(max_length=10_000)]],
                                Field(min_length=1, max_length=20)] | None = None
     env: Annotated[dict[str, Annotated[str, StringConstraints(max_length=10_000)]], Field(max_length=100)] = {}
-    stdin_prompt: StdinPrompt | None = None  # None: prompts must fit in one argument
+    stdin_prompt: StdinPromptRequest | None = None  # None: prompts must fit in one argument
     placement: Placement | None = None  # a node's own placement wins over its template's
     # Its CLI's usage/rate-limit message: case-insensitive phrases, each found as a plain substring
     # (never a regex: agent output is untrusted). A failed run that printed one is parked, not failed.
@@ -246,7 +263,7 @@ class TemplateCreate(Strict):
 
 
 InputName = Annotated[str, StringConstraints(pattern=rf"^{INPUT_NAME}$")]
-# Values for a launch's {{inputs.NAME}} placeholders (orchestra.prompts).
+# Values for a launch's {{inputs.NAME}} placeholders (orchestra.core.prompts).
 Inputs = Annotated[dict[InputName, Annotated[str, StringConstraints(max_length=100_000)]], Field(max_length=100)]
 
 

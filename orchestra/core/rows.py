@@ -3,7 +3,7 @@ executions as the store presents them (and as the API sends them).
 
 These are :class:`typing.TypedDict`: plain dicts at runtime, so they cost nothing and the wire
 format is the dicts themselves. Statuses read back from SQLite are plain strings (equal to the
-members of :mod:`orchestra.statuses`); those the hub writes may be the members themselves.
+members of :mod:`orchestra.core.statuses`); those the hub writes may be the members themselves.
 """
 
 from __future__ import annotations
@@ -58,11 +58,12 @@ class Node(TypedDict):
     check: list[str] | None  # run after the agent; the node succeeds only when it passes
     check_timeout_s: float | None
     max_repairs: int
-    max_tasks: int | None  # a plan node's limits (None: orchestra.plans' defaults)
+    max_tasks: int | None  # a plan node's limits (None: orchestra.runtime.plans' defaults)
     max_depth: int | None
     planned_by: str | None  # the plan node whose task list made this node
     review_plan: bool  # a plan node: its task list waits for a person's approval before it grows
     candidates: int | list[str] | None  # best of N: a count, or one candidate per agent id
+    land: NotRequired[dict[str, Any] | None]  # a land node: mode, remote, base, branch (models.LandSettings)
     created_at: float
     updated_at: float
 
@@ -142,6 +143,19 @@ class Execution(ExecutionSummary):
     stderr: NotRequired[str | None]
 
 
+class Landed(TypedDict):
+    """How a run's work landed: merged (``commit``: the base's new tip), pushed (``branch``, ``commit``), or
+    a pull request (also ``url`` and ``number``)."""
+
+    mode: str
+    commit: NotRequired[str]
+    branch: NotRequired[str]
+    base: NotRequired[str]
+    url: NotRequired[str]
+    number: NotRequired[int]
+    landed_at: float
+
+
 class Run(TypedDict):
     id: str
     project_id: str
@@ -157,6 +171,7 @@ class Run(TypedDict):
     finished_at: float | None
     seen_at: float | None  # a failed run leaves the attention list once seen (POST /runs/{id}/seen)
     totals: Totals
+    landed: NotRequired[Landed | None]  # how its work landed (a land node, or POST /runs/{id}/land)
     executions: NotRequired[list[Execution]]  # GET /runs/{id} only
 
 

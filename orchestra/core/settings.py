@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     timezone: str | None = None
     # For tests: schedules read the time (epoch seconds) from this file instead of the system clock.
     clock_file: Path | None = None
+    # Landing as a pull request (orchestra/runtime/landing.py): the token it opens them with (never shown,
+    # never given to agents), and the API's base URL (GitHub Enterprise: https://HOST/api/v3).
+    github_token: str | None = Field(default=None, repr=False)
+    github_api: str = Field(default="https://api.github.com", pattern=r"^https?://\S+$")
     # Apprise URLs (ntfy://topic, slack://..., json://host/path) separated by spaces or commas: where the hub
     # says that something waits for a person, a run finished, an execution parked (orchestra/runtime/notifications.py).
     notify: str = ""

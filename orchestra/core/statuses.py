@@ -47,9 +47,27 @@ class ExecutionStatus(StrEnum):
 
 
 class NodeKind(StrEnum):
+    """What a node does when it runs (``kind`` of a node): the API's models take this same type."""
+
     AGENT = "agent"
     GATE = "gate"  # runs no agent: waits for approve or reject
-    PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/plans.py)
+    PLAN = "plan"  # its agent answers a task list, which becomes nodes of its run (orchestra/runtime/plans.py)
+    LAND = "land"  # runs no agent: lands its upstream's work (merge, push, pull request; orchestra/runtime/landing.py)
+
+
+class CancelStatus(StrEnum):
+    """The ``status`` a cancel request replies with: the cancellation is under way (the run's or the
+    execution's own status says when it has ended)."""
+
+    CANCELLING = "cancelling"
+
+
+class ProcessEnd(StrEnum):
+    """How an agent's process ended as its executor saw it (``kind`` of an executor's
+    :class:`~orchestra.executors.spec.ProcessExit`); a cancelled one raises instead."""
+
+    EXITED = "exited"  # it exited with a code: the agent's own doing
+    LOST = "lost"  # the machine or engine under it went away: the execution is lost, never re-run
 
 
 class ProjectState(StrEnum):
@@ -68,12 +86,13 @@ class EventType(StrEnum):
     NODE_DELETED = "node.deleted"
     RUN_STARTED = "run.started"
     RUN_FINISHED = "run.finished"
+    RUN_LANDED = "run.landed"  # its work landed (merged, pushed, a pull request): the run with its ``landed``
     EXECUTION_QUEUED = "execution.queued"
     EXECUTION_STARTED = "execution.started"
     EXECUTION_OUTPUT = "execution.output"
     EXECUTION_FINISHED = "execution.finished"
     EXECUTION_PARKED = "execution.parked"  # hit a usage/rate limit: waits until its resume_at
-    CHECK_STARTED = "check.started"  # a node's check (orchestra/checks.py) started after its agent
+    CHECK_STARTED = "check.started"  # a node's check (orchestra/runtime/checks.py) started after its agent
     CHECK_FINISHED = "check.finished"  # ... and how it ended: exit code, output tail
 
 
@@ -203,7 +222,7 @@ def ui_constants() -> dict[str, object]:
 
 def ui_module() -> str:
     """:func:`ui_constants` as an ES module, each value frozen (no component can change them)."""
-    lines = ["// The hub's statuses, node kinds and event types (orchestra/statuses.py), served by the hub as",
+    lines = ["// The hub's statuses, node kinds and event types (orchestra/core/statuses.py), served by the hub as",
              "// GET /ui/statuses.js. Generated: there is no file to edit.", ""]
     for name, value in ui_constants().items():
         lines.append(f"export const {name} = Object.freeze({json.dumps(value)});")

@@ -40,10 +40,12 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from orchestra.core.settings import ConfigError, Settings
-from orchestra.executors import Execution
+from orchestra.core.statuses import ProcessEnd
+from orchestra.executors import RunningAgent
+from orchestra.executors.local import open_agent_process
 from orchestra.executors.ray_host import KEEPER_EXIT_S, AgentHost
+from orchestra.executors.spec import AgentSpec, OutputHandler, ProcessExit, SpawnError
 from orchestra.system.lines import Line
-from orchestra.system.process import AgentSpec, OutputHandler, ProcessExit, SpawnError, open_agent_process
 from orchestra.workspaces.git_checkpoints import GIT_TIMEOUT_S, GitError, git
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,11 @@ class RayExecution:
     where: str
     stderr_tail: bytes = b""
     returncode: int | None = None
-    pid: int | None = None  # on another machine: the hub's recovery must not kill a local pid
-    start_ticks: int | None = None
+
+    @property
+    def recovery_fields(self) -> dict[str, int | None]:
+        """Nothing: the process is on another machine, and its keeper ends it when the hub goes away."""
+        return {}
 
     @property
     def stderr_text(self) -> str:
@@ -72,14 +77,14 @@ class RayExecution:
             try:
                 reply = await _call(self.actor.read.remote(READ_WAIT_S))
             except RayActorError as exc:
-                return ProcessExit("lost", reason=_lost_reason(exc))
+                return ProcessExit(ProcessEnd.LOST, reason=_lost_reason(exc))
             if reply["lines"]:
                 await on_output([Line(data, length) for data, length in reply["lines"]])
             if reply["done"]:
                 self.stderr_tail, self.returncode = reply["stderr"], reply["exit_code"]
                 if reply["lost"]:  # the worker's keeper ended it: its exit code is not the agent's doing
-                    return ProcessExit("lost", reason=reply["lost"])
-                return ProcessExit("exited", reply["exit_code"])
+                    return ProcessExit(ProcessEnd.LOST, reason=reply["lost"])
+                return ProcessExit(ProcessEnd.EXITED, reply["exit_code"])
 
 
 class RayExecutor:
@@ -122,13 +127,13 @@ class RayExecutor:
         for actor in spares:
             await trio.to_thread.run_sync(partial(ray.kill, actor, no_restart=True))
 
-    def open(self, spec: AgentSpec, grace_s: float) -> AbstractAsyncContextManager[Execution]:
+    def open(self, spec: AgentSpec, grace_s: float) -> AbstractAsyncContextManager[RunningAgent]:
         if any(spec.cwd.is_relative_to(path) for path in self.shared_paths):
             return self._open_remote(spec, grace_s, git_workspace=False)  # the worker sees the same files
         return self._open_unshared(spec, grace_s)
 
     @asynccontextmanager
-    async def _open_unshared(self, spec: AgentSpec, grace_s: float) -> AsyncIterator[Execution]:
+    async def _open_unshared(self, spec: AgentSpec, grace_s: float) -> AsyncIterator[RunningAgent]:
         """A git worktree travels (a bundle there, a patch back); other workspaces stay on the hub."""
         if await trio.Path(spec.cwd, ".git").exists():
             async with self._open_remote(spec, grace_s, git_workspace=True) as execution:
@@ -138,16 +143,16 @@ class RayExecutor:
                 yield process
 
     @asynccontextmanager
-    async def _open_remote(self, spec: AgentSpec, grace_s: float, git_workspace: bool) -> AsyncIterator[Execution]:
+    async def _open_remote(self, spec: AgentSpec, grace_s: float, git_workspace: bool) -> AsyncIterator[RunningAgent]:
         try:
             bundle = await trio.to_thread.run_sync(ray.put, await _bundle(spec.cwd)) if git_workspace else None
         except GitError as exc:
             raise SpawnError(f"could not send the workspace to the Ray worker: {exc}") from None
-        actor = await trio.to_thread.run_sync(self._take, spec.placement, _ray_node(spec.same_place_as))
+        actor = await trio.to_thread.run_sync(self._take, spec.executor_options, _ray_node(spec.same_place_as))
         try:
             refused: str | None = None
             async with trio.open_nursery() as nursery:  # the next spare starts while this agent does
-                nursery.start_soon(partial(trio.to_thread.run_sync, self._replenish, spec.placement))
+                nursery.start_soon(partial(trio.to_thread.run_sync, self._replenish, spec.executor_options))
                 try:
                     started = await _call(actor.start.remote({
                         "argv": spec.argv, "cwd": str(spec.cwd), "env": spec.env, "execution_id": spec.execution_id,

@@ -75,9 +75,10 @@ def expand(path: str, hub_env: Mapping[str, str] | None = None) -> str | None:
     return normal + "/" if keep_slash and normal != "/" else normal
 
 
-def refused_path(path: str, settings: Settings) -> str | None:
+def refused_path(path: str, settings: Settings, *, writable: bool = False) -> str | None:
     """Why a template may not mount ``path`` (None: it may): not absolute, ``~/`` or ``$NAME``; or the
-    hub's state directory (database, token), the workspaces root (every project), inside or above them."""
+    hub's state directory (database, token), the workspaces root (every project), inside or above them.
+    In a checkout that holds the database, its code and venv may be read (never written)."""
     if not (path.startswith(("/", "~/", "$")) or path == "~"):
         return f"'{path}' must be an absolute path, ~/… or $NAME/…"
     if "\x00" in path:
@@ -86,12 +87,28 @@ def refused_path(path: str, settings: Settings) -> str | None:
     if expanded is None:
         return None  # an unset variable: nothing is mounted
     real = Path(os.path.realpath(expanded.rstrip("/") or "/"))
-    for protected, what in ((settings.state_dir, "the hub's state directory (database and token)"),
-                            (settings.token_path.resolve(), "the hub's token"),
+    # a checkout: its code and venv may be mounted, not what holds the database
+    if not writable and state_holds_code(settings):
+        database = settings.database_path.resolve()
+        for protected, what in ((database, "the hub's database"), (settings.token_path.resolve(), "the hub's token")):
+            if real == protected or real in protected.parents:
+                return f"'{path}' would expose {what} ({protected})"
+    elif real == settings.state_dir or settings.state_dir in real.parents or real in settings.state_dir.parents:
+        return f"'{path}' would expose the hub's state directory (database and token) ({settings.state_dir})"
+    for protected, what in ((settings.token_path.resolve(), "the hub's token"),
                             (settings.workspaces_root, "the workspaces root (every project)")):
         if real == protected or protected in real.parents or real in protected.parents:
             return f"'{path}' would expose {what} ({protected})"
     return None
+
+
+def state_holds_code(settings: Settings) -> bool:
+    """Whether the hub's own code or interpreter lives in its state directory (``python orchestra.py`` in
+    a checkout, the database beside it). Then the directory cannot be hidden whole: its database files
+    and token are masked one by one, and what else it holds (the package, the venv) may be mounted."""
+    code = [Path(__file__).resolve().parents[2], Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent]
+    state = settings.state_dir
+    return any(state == path or state in path.parents for path in code)
 
 
 def refuse_exposing_template(template: TemplateCreate, settings: Settings, field_prefix: str = "") -> None:
@@ -104,7 +121,7 @@ def refuse_exposing_template(template: TemplateCreate, settings: Settings, field
                                 f"(its token among them): '{name}'", {"field": f"{field_prefix}env_passthrough"})
     for kind in ("writable", "readable") if template.sandbox else ():
         for index, path in enumerate(getattr(template.sandbox, kind)):
-            reason = refused_path(path, settings)
+            reason = refused_path(path, settings, writable=kind == "writable")
             if reason:
                 field = f"{field_prefix}sandbox.{kind}[{index}]"
                 raise Unprocessable(f"{field}: {reason}", {"field": field})
@@ -215,10 +232,8 @@ def hidden_paths(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...], 
     home = os.environ.get("HOME") or str(Path.home())
     database = str(settings.database_path.resolve())
     masked = (database, database + "-wal", database + "-shm", database + "-journal", str(settings.token_path.resolve()))
-    code = [Path(__file__).resolve().parents[2], Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent]
-    state = settings.state_dir
-    holds_code = any(state == path or state in path.parents for path in code)
-    hidden = {str(settings.workspaces_root), *SYSTEM_HIDDEN} | (set() if holds_code else {str(state)})
+    hidden = {str(settings.workspaces_root), *SYSTEM_HIDDEN} | (set() if state_holds_code(settings)
+                                                                 else {str(settings.state_dir)})
     # HOME stays scratch even when it is the state directory (systemd: /var/lib/orchestra): what is
     # there is hidden all the same, and CLIs can write beside their state.
     scratch = {home, os.path.realpath(home), *SYSTEM_SCRATCH}

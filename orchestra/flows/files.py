@@ -27,13 +27,12 @@ from orchestra.core.dag import find_cycle
 from orchestra.core.errors import Conflict, Unprocessable
 from orchestra.core.models import MAX_NODES_PER_PROJECT, NodeCreate, ProjectCreate, Slug, Strict, TemplateCreate
 from orchestra.core.rows import Node
-from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, EventType, NodeKind, sql_list
+from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, NodeKind, sql_list
 from orchestra.flows.changes import Change
 from orchestra.flows.key_lines import key_lines, line_of
 from orchestra.flows.toml_text import dumps
-from orchestra.storage import store
+from orchestra.storage import definitions, store
 from orchestra.storage.db import WriteJobContext
-from orchestra.storage.grown import remove_grown
 
 FLOW_VERSION = 1
 HEADER = "# An Orchestra flow (schema: docs/FLOWS.md). Apply it with: orchestra apply FILE\n\n"
@@ -151,9 +150,10 @@ def _check_graph(parsed: ParsedFlow) -> None:
         if node.id in seen:
             raise parsed.error(("nodes", index, "id"), f"node '{node.id}' is defined twice")
         seen.add(node.id)
-        if node.kind == "gate" and node.agent:
-            raise parsed.error(("nodes", index, "agent"), "a gate runs no agent: leave 'agent' out")
-        if node.kind != "gate" and not node.agent:
+        if node.kind in ("gate", "land") and node.agent:
+            what = "gate" if node.kind == "gate" else "land node"
+            raise parsed.error(("nodes", index, "agent"), f"a {what} runs no agent: leave 'agent' out")
+        if node.kind not in ("gate", "land") and not node.agent:
             raise parsed.error(("nodes", index, "agent"), f"an {node.kind} node needs 'agent', the id of an agent "
                                "template")
     for index, node in enumerate(flow.nodes):
@@ -354,23 +354,20 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
     flow = parsed.flow
     project = flow.project.model_dump(exclude={"workspace"})
     if create:
-        store.insert_project(tx, project | {"id": project_id, "workspace": workspace})
+        definitions.insert_project(tx, project | {"id": project_id, "workspace": workspace})
     elif (project_change := next((c for c in changes if c.what == "project"), None)) is not None:
-        store.update_project(tx, project_id, {name: new for name, (_, new) in project_change.fields.items()})
+        definitions.update_project(tx, project_id, {name: new for name, (_, new) in project_change.fields.items()})
     for template in flow.templates:
         if any(c.what == "template" and c.id == template.id for c in changes):
-            store.insert_template(tx, template.model_dump(exclude_none=True), BUILTIN_IDS)
+            definitions.insert_template(tx, template.model_dump(exclude_none=True), BUILTIN_IDS)
     deleted = [c.id for c in changes if c.what == "node" and c.op == "delete"]
     unplanned = [c.id for c in changes if c.what == "node" and c.op == "update" and "kind" in c.fields
                  and c.fields["kind"][0] == NodeKind.PLAN]
     removed: set[str] = set()
-    for node_id in [*deleted, *unplanned]:  # a plan node's grown tasks go with it (storage/grown.py)
-        removed.update(remove_grown(tx, project_id, node_id))
+    for node_id in [*deleted, *unplanned]:  # a plan node's grown tasks go with it (definitions.remove_grown)
+        removed.update(definitions.remove_grown(tx, project_id, node_id))
     for node_id in (d for d in deleted if d not in removed):
-        tx.execute("DELETE FROM edges WHERE project_id = ? AND (node_id = ? OR depends_on = ?)",
-                   [project_id, node_id, node_id])
-        tx.execute("DELETE FROM nodes WHERE project_id = ? AND id = ?", [project_id, node_id])
-        tx.emit(project_id, EventType.NODE_DELETED, node_id=node_id)
+        definitions.remove_node(tx, project_id, node_id)
     nodes = {node.id: node for node in flow.nodes}
     created = [c.id for c in changes if c.what == "node" and c.op == "create"]
     present = {node.id for node in flow.nodes} - set(created)  # kept from before
@@ -380,7 +377,7 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
         if not set(fields["depends_on"]) <= present:
             fields.pop("depends_on")
             later.append(node_id)
-        store.create_node(tx, project_id, fields, BUILTIN_IDS)
+        definitions.create_node(tx, project_id, fields, BUILTIN_IDS)
         present.add(node_id)
     updates: dict[str, dict[str, Any]] = {node_id: {} for node_id in later}
     for change in changes:
@@ -389,7 +386,5 @@ def _write(tx: WriteJobContext, project_id: str, create: bool, parsed: ParsedFlo
     for node_id, fields in updates.items():
         depends_on = fields.pop("depends_on", nodes[node_id].depends_on if node_id in later else None)
         if depends_on is not None:  # every node it names exists by now: the flow's graph was checked whole
-            tx.execute("DELETE FROM edges WHERE project_id = ? AND node_id = ?", [project_id, node_id])
-            tx.db.conn.executemany("INSERT INTO edges (project_id, node_id, depends_on) VALUES (?, ?, ?)",
-                                   [(project_id, node_id, up) for up in depends_on])
-        store.update_node(tx, project_id, node_id, fields, BUILTIN_IDS)  # stores the rest; one node.updated
+            definitions.replace_edges(tx, project_id, node_id, depends_on)
+        definitions.update_node(tx, project_id, node_id, fields, BUILTIN_IDS)  # stores the rest; one node.updated

@@ -25,6 +25,7 @@ from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import LaunchedRun, Node, Project, Template
 from orchestra.core.statuses import (
     FINAL_EXECUTION_STATUSES,
+    CancelStatus,
     ExecutionStatus,
     NodeKind,
 )
@@ -34,7 +35,7 @@ from orchestra.runtime.driver import RunDriver
 from orchestra.runtime.execution import AgentRunner
 from orchestra.runtime.hooks import HubServices
 from orchestra.runtime.run_state import Ending, RunState, SessionContinuation
-from orchestra.storage import history, store, transitions
+from orchestra.storage import definitions, history, launches, store, transitions
 from orchestra.workspaces import git_checkpoints
 
 log = logging.getLogger(__name__)
@@ -101,23 +102,23 @@ class ProjectActor:
 
     async def _launch(self, command: commands.Launch) -> LaunchedRun:
         node_ids, budget, inputs, trigger = command.node_ids, command.budget, command.inputs, command.trigger
-        plan = await self.db.read(lambda db: transitions.plan_launch(db, self.project_id, node_ids, inputs))
-        templates = await self._templates(plan["nodes"].values())
-        repairs.require_resumable(plan["nodes"].values(), templates)
-        repo = await self._repository(plan["project"]["workspace"])
+        selection = await self.db.read(lambda db: launches.select_launch(db, self.project_id, node_ids, inputs))
+        templates = await self._templates(selection["nodes"].values())
+        repairs.require_resumable(selection["nodes"].values(), templates)
+        repo = await self._repository(selection["project"]["workspace"])
         launched = await self.db.write(lambda tx: transitions.insert_run(
-            tx, self.project_id, list(plan["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs,
+            tx, self.project_id, list(selection["nodes"].values()), node_ids=node_ids, budget=budget, inputs=inputs,
             trigger=trigger, claim=command.claim))
-        reused = plan["reused"]
+        reused = selection["reused"]
         run = RunState(
-            id=launched["run_id"], nodes=plan["nodes"], templates=templates,
+            id=launched["run_id"], nodes=selection["nodes"], templates=templates,
             first_execution={e["node_id"]: e["id"] for e in launched["executions"]},
             results={n: UpstreamResult(n, r["title"], r["result"]) for n, r in reused.items()},
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]},
-            workspace=plan["project"]["workspace"], repo=repo,
+            workspace=selection["project"]["workspace"], repo=repo,
             budget=Budget.model_validate(budget) if budget else None, inputs=inputs,
         )
-        await self._start_run(run, plan["project"])
+        await self._start_run(run, selection["project"])
         return launched
 
     async def _follow_up(self, command: commands.FollowUp) -> LaunchedRun:
@@ -154,11 +155,11 @@ class ProjectActor:
     async def _resume_run(self, command: commands.ResumeRun) -> None:
         """Go on with a run a previous hub left waiting at a gate (see transitions.finish_interrupted)."""
         run_id = command.run_id
-        plan = await self.db.read(lambda db: transitions.plan_resume(db, self.project_id, run_id))
-        nodes, latest = plan["nodes"], plan["latest"]
+        selection = await self.db.read(lambda db: launches.select_resume(db, self.project_id, run_id))
+        nodes, latest = selection["nodes"], selection["latest"]
         ended = {n: ExecutionStatus(e["status"]) for n, e in latest.items() if e["status"] in FINAL_EXECUTION_STATUSES}
         pending = [node for node_id, node in nodes.items() if node_id not in ended]
-        reused = plan["reused"]
+        reused = selection["reused"]
         succeeded = {n: latest[n] for n, status in ended.items() if status == ExecutionStatus.SUCCEEDED}
         run = RunState(
             id=run_id, nodes=nodes, templates=await self._templates(pending),
@@ -167,19 +168,19 @@ class ProjectActor:
             | {n: UpstreamResult(n, nodes[n]["title"], e["result_text"] or "") for n, e in succeeded.items()},
             commits={n: r["commit"] for n, r in reused.items() if r["commit"]}
             | {n: e["commit_sha"] for n, e in succeeded.items() if e["commit_sha"]},
-            workspace=plan["project"]["workspace"], repo=await self._repository(plan["project"]["workspace"]),
-            budget=Budget.model_validate(plan["run"]["budget"]) if plan["run"]["budget"] else None, ended=ended,
-            inputs=plan["run"]["inputs"],
+            workspace=selection["project"]["workspace"], repo=await self._repository(selection["project"]["workspace"]),
+            budget=Budget.model_validate(selection["run"]["budget"]) if selection["run"]["budget"] else None,
+            ended=ended, inputs=selection["run"]["inputs"],
             gates_waiting_since={e["id"]: e["started_at"] or time.time() for e in latest.values()
                                  if e["status"] == ExecutionStatus.WAITING},
             limit_parked={n: dict(e) for n, e in latest.items() if e["status"] == ExecutionStatus.PARKED},
         )
         log.info("run resumed at its gate(s)", extra={"run_id": run_id, "waiting": len(run.gates_waiting_since)})
-        await self._start_run(run, plan["project"])
+        await self._start_run(run, selection["project"])
 
     async def _templates(self, nodes: Iterable[Node]) -> dict[str, Template]:
         templates = {}
-        for agent in {agent for node in nodes if node["kind"] != NodeKind.GATE
+        for agent in {agent for node in nodes if node["kind"] not in (NodeKind.GATE, NodeKind.LAND)
                       for agent in (candidates.agents(node) if node["candidates"] else [node["agent"]])}:
             template = await self.hub.template(agent) if agent is not None else None
             if agent is None or template is None:
@@ -206,7 +207,7 @@ class ProjectActor:
             raise Conflict(f"run '{run_id}' is not running")
         run.cancel_requested = True
         run.scope.cancel()
-        return {"run_id": run_id, "status": "cancelling"}
+        return {"run_id": run_id, "status": CancelStatus.CANCELLING}
 
     def _cancel_execution(self, command: commands.CancelExecution) -> commands.ExecutionCancelling:
         execution_id = command.execution_id
@@ -214,7 +215,7 @@ class ProjectActor:
         if handle is None:
             raise Conflict(f"execution '{execution_id}' is not running or queued")
         handle.stop(Ending(ExecutionStatus.CANCELLED, "cancelled by request"))
-        return {"execution_id": execution_id, "status": "cancelling"}
+        return {"execution_id": execution_id, "status": CancelStatus.CANCELLING}
 
     def _resume_execution(self, command: commands.ResumeExecution) -> commands.ExecutionResuming:
         execution_id = command.execution_id
@@ -255,5 +256,5 @@ class ProjectActor:
     async def _delete_project(self) -> None:
         if self.driver.runs:
             raise Conflict(f"project '{self.project_id}' has a run in progress; cancel it first")
-        await self.db.write(lambda tx: store.delete_project(tx, self.project_id))
+        await self.db.write(lambda tx: definitions.delete_project(tx, self.project_id))
         self.hub.forget_project(self.project_id)

@@ -19,7 +19,7 @@ import trio
 
 from orchestra.core.errors import Conflict, Unprocessable
 from orchestra.core.rows import Node
-from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
+from orchestra.core.statuses import ExecutionStatus, NodeKind
 from orchestra.runtime.hooks import AttemptRunner
 from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, Outcome, RunState
 from orchestra.storage import transitions
@@ -37,14 +37,9 @@ def agents(node: Node) -> list[str]:
 
 def _insert(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> list[str]:
     """Queue candidates 2..N (the launch queued the first)."""
-    ids = []
-    for number in range(2, len(agents(node)) + 1):
-        row = transitions.execution_row(project_id, run_id, node, 1) | transitions.candidate_fields(node, number)
-        tx.db.table("executions").insert(row)
-        tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
-                execution=transitions.summary(row))
-        ids.append(row["id"])
-    return ids
+    rows = [transitions.execution_row(project_id, run_id, node, 1) | transitions.candidate_fields(node, number)
+            for number in range(2, len(agents(node)) + 1)]
+    return transitions.queue_executions(tx, project_id, run_id, rows)
 
 
 async def run(run: RunState, node: Node, runner: AttemptRunner, db: Database, project_id: str) -> Outcome:

@@ -2,7 +2,7 @@
 
 A node's ``check`` (an argv, run without a shell) runs in the execution's working directory once its
 agent has succeeded; the node succeeds only when the check exits 0. The check runs like an agent
-(:func:`orchestra.process.open_agent_process`: its own process group, marked with the execution's
+(:func:`orchestra.executors.local.open_agent_process`: its own process group, marked with the execution's
 id, ended however the check ends), within its own timeout. Its start and end are project events
 (``check.started``, ``check.finished`` with the exit code and the tail of its output).
 
@@ -21,10 +21,9 @@ from typing import Any
 
 import trio
 
-from orchestra.core.statuses import EventType
-from orchestra.storage.db import WriteJobContext
+from orchestra.executors.local import open_agent_process
+from orchestra.executors.spec import AgentSpec, SpawnError
 from orchestra.system.lines import Line
-from orchestra.system.process import AgentSpec, SpawnError, open_agent_process
 
 CHECK_TIMEOUT_S = 600.0  # a check's timeout when its node names none
 OUTPUT_TAIL_CHARS = 8_000  # of a check's output, kept in its event and put in the repair prompt
@@ -95,8 +94,3 @@ def repair_prompt(result: CheckResult, repair: int, max_repairs: int) -> str:
     return (f"The check `{shlex.join(result.argv)}` {what}. Fix the work so that it passes; the check runs "
             f"again when you finish (repair {repair} of {max_repairs}).\n\n"
             f"The end of its output:\n```\n{result.output}\n```\n")
-
-
-def store_check_event(tx: WriteJobContext, project_id: str, ids: dict[str, str], event: EventType,
-                      check: dict[str, Any]) -> None:
-    tx.emit(project_id, event, **ids, check=check)

@@ -1,7 +1,7 @@
 """The commands a project actor serves, as typed messages, and the envelope they travel in.
 
-Routes ask the hub (:meth:`orchestra.hub.Hub.send`), the hub puts the command in an
-:class:`Envelope` into the project's mailbox, and :class:`orchestra.actor.ProjectActor` dispatches
+Routes ask the hub (:meth:`orchestra.runtime.hub.Hub.send`), the hub puts the command in an
+:class:`Envelope` into the project's mailbox, and :class:`orchestra.runtime.actor.ProjectActor` dispatches
 it by its type and puts the reply (or the error) back into the envelope. Each command says the type
 of its reply (``Command[Reply]``); ``name`` is how logs and error messages call it.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypedDict, Ty
 import trio
 
 from orchestra.core.rows import LaunchedRun
-from orchestra.core.statuses import ExecutionStatus
+from orchestra.core.statuses import CancelStatus, ExecutionStatus
 
 if TYPE_CHECKING:
     from orchestra.flows.files import ParsedFlow
@@ -27,12 +27,12 @@ R_co = TypeVar("R_co", covariant=True)
 
 class RunCancelling(TypedDict):
     run_id: str
-    status: Literal["cancelling"]
+    status: Literal[CancelStatus.CANCELLING]
 
 
 class ExecutionCancelling(TypedDict):
     execution_id: str
-    status: Literal["cancelling"]
+    status: Literal[CancelStatus.CANCELLING]
 
 
 class Decided(TypedDict):

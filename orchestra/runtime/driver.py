@@ -23,6 +23,7 @@ import trio
 
 from orchestra.core.dag import downstream_of
 from orchestra.core.errors import ApiError, StorageUnavailable
+from orchestra.core.logging_setup import log_context
 from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import Node
 from orchestra.core.statuses import (
@@ -33,7 +34,7 @@ from orchestra.core.statuses import (
     NodeKind,
     RunStatus,
 )
-from orchestra.runtime import candidates, parking, plans, repairs
+from orchestra.runtime import candidates, land_node, parking, plans, repairs
 from orchestra.runtime.execution import AgentRunner
 from orchestra.runtime.hooks import HubServices
 from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, Outcome, RunState, SessionContinuation
@@ -56,11 +57,13 @@ class RunDriver:
         self.runs: dict[str, RunState] = {}  # the runs in progress
         self.executions: dict[str, ExecutionHandle] = {}  # their live executions, for cancel and decide
         self.parking = parking.Parking()  # templates paused at a usage limit, parked executions to wake
+        self.land = land_node.LandNode.of(self, self._settle, hub.settings)  # land nodes, merge conflicts' repairs
 
     def start(self, nursery: trio.Nursery, run: RunState) -> None:
         """Drive ``run`` in ``nursery`` (the actor's); it counts as in progress from now on."""
         self.runs[run.id] = run
-        nursery.start_soon(self.drive, run)
+        with log_context(run_id=run.id):  # the run's task, and every line it logs, carries the run's id
+            nursery.start_soon(self.drive, run)
 
     async def drive(self, run: RunState) -> None:
         """Start each node once all its upstream nodes of this run succeeded; skip below failures."""
@@ -165,6 +168,7 @@ class RunDriver:
         elif plans.waiting_for_review(run, node):  # since before a restart
             status, changes, handle = await self._review_plan(run, node, None)
         else:
+            await land_node.premerge_fan_in(self.land, run, node)  # a conflicting fan-in: repaired by its agents
             status, changes, handle = await self._attempts(run, node)
             if status == ExecutionStatus.SUCCEEDED and node["kind"] == NodeKind.PLAN and node["review_plan"]:
                 # the plan agent's commit stays what its tasks start from
@@ -245,6 +249,10 @@ class RunDriver:
 
     async def execute(self, run: RunState, attempt: Attempt) -> Outcome:
         """Run one attempt; its final status is queued, not awaited (see :meth:`_settle`)."""
+        with log_context(node_id=attempt.node["id"], execution_id=attempt.execution_id):
+            return await self._execute(run, attempt)
+
+    async def _execute(self, run: RunState, attempt: Attempt) -> Outcome:
         node, execution_id = attempt.node, attempt.execution_id
         handle = ExecutionHandle(execution_id, node["id"], run, candidate=attempt.candidate,
                                  pickable=attempt.pickable, proposal=attempt.proposal)
@@ -258,6 +266,8 @@ class RunDriver:
                     ending = await self._wait_at_gate(node, handle)
                     if handle.proposal is not None and ending.status == ExecutionStatus.SUCCEEDED:  # a plan's review
                         ending = await self._grow(run, run.nodes[node["id"]], handle, ending, handle.proposal)
+                elif node["kind"] == NodeKind.LAND:
+                    ending = await self.land.run(run, node, handle)
                 else:
                     ending = await self.parking.turn(self.runner, run, node, handle, attempt,
                                                      self.hub.settings.park_backoff_s)
@@ -295,7 +305,7 @@ class RunDriver:
         run.spent_cost += cost
         run.spent_tokens += tokens
         assert ending is not None
-        changes = _ending_changes(handle, ending)
+        changes = handle.ending_changes(ending)
         if handle.parser is not None and not node["model"]:
             changes["model"] = handle.parser.report.model  # the CLI's default, as it reported it
         event = EventType.EXECUTION_FINISHED
@@ -369,27 +379,6 @@ class RunDriver:
         assert handle.decided is not None
         return handle.decided
 
-
-
-def _ending_changes(handle: ExecutionHandle, ending: Ending) -> dict[str, Any]:
-    changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
-                               "finished_at": time.time()}
-    process, parser = handle.process, handle.parser
-    if process is not None:
-        changes["stderr"] = process.stderr_text
-        if ending.exit_code is None:
-            changes["exit_code"] = process.returncode
-    if parser is not None:
-        report = parser.report
-        changes |= {"result_text": report.result_text, "session_id": report.session_id,
-                    "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
-                    "cost_usd": report.cost_usd}
-    if handle.decision is not None:
-        changes["result_text"] = handle.comment or ("approved" if ending.status == ExecutionStatus.SUCCEEDED else None)
-    for key in ("base_commit", "commit_sha", "branch"):
-        if key in handle.checkpoint:
-            changes[key] = handle.checkpoint[key]
-    return changes
 
 
 def _failure_message(exc: Exception) -> str:

@@ -28,17 +28,17 @@ from orchestra.agents.templates import (
 from orchestra.core.models import Budget
 from orchestra.core.prompts import render_prompt
 from orchestra.core.rows import Node, Template
-from orchestra.core.statuses import EventType, ExecutionStatus
-from orchestra.executors import Execution, Executor
+from orchestra.core.statuses import EventType, ExecutionStatus, ProcessEnd
+from orchestra.executors import Executor, RunningAgent
 from orchestra.executors.sandbox import Sandbox
+from orchestra.executors.spec import RECOVERY_COLUMNS, AgentSpec, OutputHandler, SpawnError
 from orchestra.runtime import checks
 from orchestra.runtime.run_state import Ending, ExecutionHandle, RunState, SessionContinuation
 from orchestra.storage import transitions
 from orchestra.storage.db import Database
 from orchestra.system.bwrap import SandboxSpec
 from orchestra.system.lines import Line
-from orchestra.system.process import AgentSpec, OutputHandler, SpawnError
-from orchestra.workspaces import git_checkpoints
+from orchestra.workspaces import git_checkpoints, landing
 from orchestra.workspaces.git_checkpoints import Checkout, GitError, MergeConflict
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class AgentRunner:
 
     async def _check(self, run: RunState, node: Node, template: Template, handle: ExecutionHandle, cwd: str,
                      agent_ending: Ending) -> Ending:
-        """The node's check, where the agent worked, in the agent's sandbox (see :mod:`orchestra.checks`)."""
+        """The node's check, where the agent worked, in the agent's sandbox (see :mod:`orchestra.runtime.checks`)."""
         assert node["check"] is not None
         self._queue_check_event(handle, EventType.CHECK_STARTED, {"argv": node["check"]})
         spec = AgentSpec(handle.id, node["check"], Path(cwd), self.sandbox.environment(template, self.inherited_env),
@@ -132,7 +132,7 @@ class AgentRunner:
     def _queue_check_event(self, handle: ExecutionHandle, event: EventType, check: dict[str, Any]) -> None:
         ids = {"run_id": handle.run.id, "node_id": handle.node_id, "execution_id": handle.id}
         handle.unsettled.append(self.db.submit(
-            lambda tx: checks.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
+            lambda tx: transitions.store_check_event(tx, self.project_id, ids, event, check), wait_for_storage=True))
 
     def _prompt_and_command(self, run: RunState, node: Node, template: Template,
                             follow_up: SessionContinuation | None) -> tuple[str, list[str], str | None]:
@@ -155,6 +155,8 @@ class AgentRunner:
             path = None
         checkout = await git_checkpoints.prepare(run.repo, path or self.worktrees_root / handle.id, branch, upstream)
         handle.checkpoint = {"base_commit": checkout.base_commit}
+        if follow_up is not None and follow_up.merge:  # a merge conflict's repair turn (runtime/merge_repairs.py)
+            await landing.start_merge(checkout.path, follow_up.merge)
         return checkout
 
     async def _record(self, run: RunState, node: Node, handle: ExecutionHandle,
@@ -182,9 +184,9 @@ class AgentRunner:
     async def _run_process(self, run: RunState, node: Node, handle: ExecutionHandle, prompt: str,
                            argv: list[str], cwd: str, template: Template, stdin: bytes | None,
                            notes: list[dict[str, Any]]) -> Ending:
-        placement = (node.get("placement") or template.get("placement") or {})
+        executor_options = node.get("placement") or template.get("placement") or {}
         spec = AgentSpec(handle.id, argv, Path(cwd), self.sandbox.environment(template, self.inherited_env),
-                         stdin, placement, run.follow_up.ran_on if run.follow_up else None,
+                         stdin, executor_options, run.follow_up.ran_on if run.follow_up else None,
                          await self._sandbox_spec(run, node, template))
         async with AsyncExitStack() as stack:  # the agent's process tree is gone when this block ends
             try:
@@ -198,7 +200,7 @@ class AgentRunner:
                 self.queue_output(handle, notes)
             # DEBUG: a journal line per start costs ~0.1 ms of the hub's CPU (docs/PERFORMANCE.md).
             log.debug("execution started", extra={"run_id": run.id, "node_id": node["id"],
-                                                  "execution_id": handle.id, "pid": process.pid,
+                                                  "execution_id": handle.id, **process.recovery_fields,
                                                   "agent": node["agent"], "where": process.where})
             timeout = node["timeout_s"]
             budget = node.get("budget")
@@ -215,7 +217,7 @@ class AgentRunner:
             message = f"node budget exceeded: wall time over {wall:g} s; the agent was stopped"
             self.queue_output(handle, [{"kind": "error", "message": message}])
             return Ending(ExecutionStatus.FAILED, message)
-        if process_exit.kind == "lost":
+        if process_exit.kind == ProcessEnd.LOST:
             message = f"lost: {process_exit.reason}; it is not run again"
             self.queue_output(handle, [{"kind": "error", "message": message}])
             return Ending(ExecutionStatus.LOST, message)
@@ -292,14 +294,15 @@ class AgentRunner:
         return Ending(ExecutionStatus.FAILED, message)
 
     def _queue_started(self, handle: ExecutionHandle, prompt: str, argv: list[str],
-                       process: Execution | None, cwd: str, sandbox: str | None) -> None:
+                       process: RunningAgent | None, cwd: str, sandbox: str | None) -> None:
         """Queued, not awaited: the agent's output is pumped while its start is being stored."""
         changes = {"status": ExecutionStatus.RUNNING, "prompt": prompt, "argv": json.dumps(argv),
-                   "started_at": time.time(), "workspace": cwd, "pid": process.pid if process else None,
-                   "proc_start": process.start_ticks if process else None,
+                   "started_at": time.time(), "workspace": cwd,
                    "base_commit": handle.checkpoint.get("base_commit"),
                    "ran_on": process.where if process else None, "resume_at": None, "error": None,
-                   "sandbox": sandbox}
+                   "sandbox": sandbox,
+                   # a parked execution resumed runs again in the same row: no earlier process's pid stays
+                   **dict.fromkeys(RECOVERY_COLUMNS), **(process.recovery_fields if process else {})}
         self.queue_status(handle, changes, EventType.EXECUTION_STARTED)
 
     def queue_status(self, handle: ExecutionHandle, changes: dict[str, Any], event: EventType) -> None:

@@ -21,16 +21,17 @@ from orchestra.core.rows import LaunchedRun, Template
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import UNFINISHED_EXECUTION_STATUSES, UNFINISHED_RUN_STATUSES, sql_list
 from orchestra.executors import Executor, open_executor
+from orchestra.executors.local import end_leftovers
 from orchestra.executors.sandbox import Sandbox, open_sandbox
 from orchestra.runtime import availability, commands
 from orchestra.runtime.actor import ProjectActor
 from orchestra.runtime.commands import Envelope
 from orchestra.runtime.notifications import Notifier
-from orchestra.storage import history, store
+from orchestra.storage import definitions, history, store
 from orchestra.storage.db import Database, fetch_rows
 from orchestra.storage.events import EventBus
 from orchestra.storage.transitions import abandon_run, finish_interrupted
-from orchestra.system.process import become_subreaper, kill_marked, kill_orphan_group
+from orchestra.system.process import become_subreaper
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,7 @@ class Hub:
         if project_id in self._mailboxes:
             await self.send(project_id, commands.DeleteProject())
         else:
-            await self.db.write(lambda tx: store.delete_project(tx, project_id))
+            await self.db.write(lambda tx: definitions.delete_project(tx, project_id))
         self.db.node_versions[project_id] = -1  # any cached node list of it is stale
 
     def forget_project(self, project_id: str) -> None:
@@ -232,16 +233,7 @@ class Hub:
 
     async def _recover_project(self, project_id: str | None, reason: str) -> None:
         leftovers = await self.db.read(lambda db: _unfinished(db, project_id))
-        for row in leftovers:
-            if row["pid"]:
-                killed = await trio.to_thread.run_sync(kill_orphan_group, row["pid"], row["proc_start"])
-                if killed:
-                    log.warning("ended %d leftover process(es) of execution %s", killed, row["id"])
-        # Agents started too late for their pid to be stored, and their descendants that left the
-        # group, carry their execution's mark.
-        marked = await trio.to_thread.run_sync(kill_marked, {row["id"] for row in leftovers})
-        if marked:
-            log.warning("ended %d leftover process(es) found by their execution mark", marked)
+        await trio.to_thread.run_sync(end_leftovers, leftovers)  # agents on this machine, by pid or mark
         if leftovers or project_id is None:
             await self.db.write(lambda tx: finish_interrupted(tx, project_id, reason))
 

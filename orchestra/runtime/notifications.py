@@ -30,6 +30,7 @@ from typing import Any
 import sqlite_utils
 import trio
 
+from orchestra.core.landed import landed_text
 from orchestra.core.notify_urls import public_name, split_targets
 from orchestra.core.settings import Settings
 from orchestra.core.statuses import AttentionKind, ExecutionStatus, HubEventType, RunStatus
@@ -267,6 +268,8 @@ def run_finished_message(run: dict[str, Any], project_name: str, link: str) -> M
     body = [f"Project: {project_name}", f"Run: {run['id']} {status} in {took}, cost ${cost:.4f}"]
     if run.get("error"):
         body.append(f"Error: {run['error']}")
+    if run.get("landed"):  # a land node merged, pushed or opened a pull request
+        body.append(f"Landed: {landed_text(run['landed'])}")
     body.append(f"Open: {link}")
     return Message(f"{mark} {project_name}: run {status}", "\n".join(body), link, run["project_id"])
 

@@ -32,10 +32,10 @@ from orchestra.core.errors import ApiError, Unprocessable
 from orchestra.core.models import Name, Slug, Strict
 from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import Node, Template
-from orchestra.core.statuses import EventType, ExecutionStatus, NodeKind
+from orchestra.core.statuses import ExecutionStatus, NodeKind
 from orchestra.runtime.hooks import TemplateSource
 from orchestra.runtime.run_state import Grown, RunState
-from orchestra.storage import store, transitions
+from orchestra.storage import definitions, store, transitions
 from orchestra.storage.db import Database, WriteJobContext
 
 DEFAULT_MAX_TASKS = 10
@@ -188,13 +188,13 @@ def _grow(tx: WriteJobContext, project_id: str, run_id: str, plan: Node,
     new nodes, the downstream nodes whose dependencies changed, and each new node's execution id."""
     db, plan_id = tx.db, plan["id"]
     for (old,) in db.execute("SELECT id FROM nodes WHERE project_id = ? AND planned_by = ?", [project_id, plan_id]):
-        store.delete_node(tx, project_id, old)
+        definitions.delete_node(tx, project_id, old)
     node_id = {task.id: f"{plan_id}.{task.id}" for task in tasks}
     below = [n for (n,) in db.execute("SELECT node_id FROM edges WHERE project_id = ? AND depends_on = ?",
                                       [project_id, plan_id])]
     created = []
     for task in tasks:
-        created.append(store.create_node(tx, project_id, {
+        created.append(definitions.create_node(tx, project_id, {
             "id": node_id[task.id], "kind": NodeKind.AGENT, "title": task.title, "prompt": task.prompt,
             "agent": task.agent or plan["agent"], "planned_by": plan_id,
             "depends_on": [node_id[d] for d in task.depends_on] or [plan_id]}, BUILTIN_IDS))
@@ -202,14 +202,11 @@ def _grow(tx: WriteJobContext, project_id: str, run_id: str, plan: Node,
     updated = []
     for child in below:
         current = store.get_node(db, project_id, child)
-        updated.append(store.update_node(tx, project_id, child, {"depends_on": current["depends_on"] + sinks},
+        updated.append(definitions.update_node(tx, project_id, child, {"depends_on": current["depends_on"] + sinks},
                                          BUILTIN_IDS))
     rows = [transitions.execution_row(project_id, run_id, node, 1) for node in created]
-    db.table("executions").insert_all(rows)
-    for row in rows:
-        tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=row["node_id"],
-                execution_id=row["id"], execution=transitions.summary(row))
-    return created, updated, {row["node_id"]: row["id"] for row in rows}
+    ids = transitions.queue_executions(tx, project_id, run_id, rows)
+    return created, updated, {node["id"]: execution_id for node, execution_id in zip(created, ids, strict=True)}
 
 
 def _sinks(tasks: list[PlanTask], node_id: dict[str, str]) -> list[str]:

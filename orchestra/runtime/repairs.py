@@ -1,5 +1,5 @@
 """Repair turns: a node whose check failed gives its agent's own session another turn, up to its
-``max_repairs``, with the check's failure in the prompt (:func:`orchestra.checks.repair_prompt`).
+``max_repairs``, with the check's failure in the prompt (:func:`orchestra.runtime.checks.repair_prompt`).
 
 A repair is a follow-up turn (the template's resume command, the session id the agent reported, the
 same working directory re-created from the commit it left), stored as a new execution of the same

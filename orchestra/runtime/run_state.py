@@ -6,6 +6,7 @@ attempts (:mod:`orchestra.runtime.execution`), and the node kinds that shape a r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,7 +18,7 @@ from orchestra.core.models import Budget
 from orchestra.core.prompts import UpstreamResult
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import ExecutionStatus
-from orchestra.executors import Execution
+from orchestra.executors import RunningAgent
 from orchestra.runtime.checks import CheckResult
 from orchestra.storage.db import WriteJob
 from orchestra.workspaces.git_checkpoints import Repository
@@ -42,6 +43,7 @@ class SessionContinuation:
     parent_commit: str | None
     worktree: Path | None  # the parent's working directory, re-created: CLIs find sessions by cwd
     ran_on: str | None = None  # where the parent ran: the CLI's session files are there
+    merge: str | None = None  # a commit merged into the worktree first, its conflicts left for the agent
 
 
 @dataclass
@@ -100,7 +102,7 @@ class ExecutionHandle:
     run: RunState
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     stop_ending: Ending | None = None  # why the scope was cancelled, when something chose to stop it
-    process: Execution | None = None
+    process: RunningAgent | None = None
     parser: AgentParser | None = None
     checkpoint: dict[str, Any] = field(default_factory=dict)
     decision: trio.Event | None = None  # gates: set when approved or rejected
@@ -121,6 +123,29 @@ class ExecutionHandle:
         if self.stop_ending is None:
             self.stop_ending = ending
         self.scope.cancel()
+
+    def ending_changes(self, ending: Ending) -> dict[str, Any]:
+        """The execution row's changes at its end: status, error, exit code, what its agent reported, the
+        decision at a gate, and its work's commits."""
+        changes: dict[str, Any] = {"status": ending.status, "error": ending.error, "exit_code": ending.exit_code,
+                                   "finished_at": time.time()}
+        process, parser = self.process, self.parser
+        if process is not None:
+            changes["stderr"] = process.stderr_text
+            if ending.exit_code is None:
+                changes["exit_code"] = process.returncode
+        if parser is not None:
+            report = parser.report
+            changes |= {"result_text": report.result_text, "session_id": report.session_id,
+                        "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
+                        "cost_usd": report.cost_usd}
+        if self.decision is not None or self.comment is not None:  # a gate's decision; how a land node landed
+            approved = ending.status == ExecutionStatus.SUCCEEDED
+            changes["result_text"] = self.comment or ("approved" if approved else None)
+        for key in ("base_commit", "commit_sha", "branch"):
+            if key in self.checkpoint:
+                changes[key] = self.checkpoint[key]
+        return changes
 
     def usage(self) -> tuple[float, int]:
         if self.parser is None:

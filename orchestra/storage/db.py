@@ -1,11 +1,12 @@
 """SQLite access that never blocks the event loop.
 
-sqlite-utils is the connection wrapper type (:func:`connect`) and does the writes that insert or update
-whole rows from dicts (``db.table(...).insert/insert_all/update``: 7 call sites, in store.py and
-transitions.py). Everything else is raw SQL: reads and the hot paths (event inserts by ``executemany``,
-``UPDATE ... RETURNING``, the writer's ``BEGIN IMMEDIATE`` and ``SAVEPOINT``), because it is explicit and
-measurably cheaper (one row: ~27 us through ``table().insert``, ~2 us raw). sqlite-utils is also why the
-pyz build strips pip: it depends on pip only for its ``install`` command, which the hub never runs.
+sqlite-utils is the connection wrapper type (:func:`orchestra.storage.connections.connect`) and does the
+writes that insert or update whole rows from dicts (``db.table(...).insert/insert_all/update``, in
+definitions.py and transitions.py). Everything else is raw SQL: reads and the hot paths (event inserts
+by ``executemany``, ``UPDATE ... RETURNING``, the writer's ``BEGIN IMMEDIATE`` and ``SAVEPOINT``), because
+it is explicit and measurably cheaper (one row: ~27 us through ``table().insert``, ~2 us raw).
+sqlite-utils is also why the pyz build strips pip: it depends on pip only for its ``install`` command,
+which the hub never runs.
 
 Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the
 writer; a cancelled read is interrupted, so it never holds the read slot). Writes go to one writer
@@ -28,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -41,12 +40,20 @@ import sqlite_utils
 import trio
 
 from orchestra.core.errors import StorageUnavailable
+from orchestra.storage.connections import (
+    InterruptibleRead,
+    connect,
+    create_private,
+    is_storage_error,
+    storage_unavailable,
+)
 from orchestra.storage.events import HUB_STREAM, EventBus, Sequencer, StoredEvent, build_event, encode
 from orchestra.storage.schema import migrate
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Row = dict[str, Any]  # a row as fetch_rows returns it: column name -> value
 
 MAX_JOBS_PER_TRANSACTION = 1_000
 # A transaction starts at most this long after the previous one ended, with whatever was queued
@@ -65,7 +72,6 @@ READ_CONCURRENCY = 1
 # The writer waits this long for a lock another process holds before it gives up on a batch (and
 # retries it, or answers 503): short, so that API requests learn of a stuck lock within seconds.
 WRITER_BUSY_TIMEOUT_S = 2.0
-READER_BUSY_TIMEOUT_S = 30.0
 # Held writes are retried after this long, doubling up to the maximum, while storage fails.
 STORAGE_RETRY_FIRST_S = 0.05
 STORAGE_RETRY_MAX_S = 1.0
@@ -74,48 +80,7 @@ STORAGE_RETRY_MAX_S = 1.0
 STORAGE_PATIENCE_AT_CLOSE_S = 5.0
 
 
-def connect(path: Path, busy_timeout_s: float = READER_BUSY_TIMEOUT_S) -> sqlite_utils.Database:
-    conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=busy_timeout_s)
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-    return sqlite_utils.Database(conn)
-
-
-def create_private(path: Path) -> None:
-    """Create the database file owner-only (0600) if it does not exist: it holds every prompt and
-    every line the agents printed. SQLite gives its -wal and -shm files the database file's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-
-
-_STORAGE_CODES = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
-                  sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL}
-
-
-def is_storage_error(exc: BaseException) -> bool:
-    """An error of the storage (disk, locks, I/O), not of the statement: it may pass by itself."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in _STORAGE_CODES
-
-
-def storage_unavailable(exc: sqlite3.Error, busy_timeout_s: float) -> StorageUnavailable:
-    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code == sqlite3.SQLITE_FULL:
-        message = "database or disk is full"
-    elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        message = f"database is busy: another process has held a lock on it for over {busy_timeout_s:g} s"
-    elif code == sqlite3.SQLITE_IOERR:
-        message = f"disk I/O error on the database ({exc})"
-    else:
-        message = f"the database cannot be written: {exc}"
-    return StorageUnavailable(message, {"sqlite_error": getattr(exc, "sqlite_errorname", None)})
-
-
-def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[Row]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -256,7 +221,7 @@ class Database:
         thread is done with the connection) is free again as soon as SQLite notices, not when a long
         query would have ended. A storage failure is a 503."""
         assert self._reader is not None
-        read = _Read(self._reader, fn)
+        read = InterruptibleRead(self._reader, fn)
         try:
             return await trio.to_thread.run_sync(read.run, abandon_on_cancel=True, limiter=self._read_limiter)
         except trio.Cancelled:
@@ -382,45 +347,6 @@ class Database:
             if savepoint:
                 db.conn.execute("RELEASE job")
             job.events = tx.events
-
-
-class _Read:
-    """One read on the shared read connection. ``interrupt`` stops its query if it is running, and
-    cannot reach another read's: a read cancelled while it waited for the slot interrupts nothing."""
-
-    def __init__(self, db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], Any]) -> None:
-        self._db, self._fn = db, fn
-        self._lock = threading.Lock()
-        self._running = False
-        self._cancelled = False
-
-    def run(self) -> Any:
-        conn = self._db.conn
-        with self._lock:
-            if self._cancelled:  # the caller has moved on: nobody reads this read's result
-                return None
-            self._running = True
-        try:
-            if conn.in_transaction:  # left open by an interrupted COMMIT
-                conn.execute("ROLLBACK")
-            conn.execute("BEGIN")
-            try:
-                return self._fn(self._db)
-            finally:
-                with self._lock:
-                    self._running = False
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")  # a read-only snapshot: nothing to keep
-        except sqlite3.Error as exc:
-            if is_storage_error(exc):
-                raise storage_unavailable(exc, READER_BUSY_TIMEOUT_S) from exc
-            raise
-
-    def interrupt(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            if self._running:
-                self._db.conn.interrupt()
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import cast
 
 import sqlite_utils
 
@@ -16,9 +16,7 @@ from orchestra.core.statuses import (
     RunScope,
     sql_list,
 )
-from orchestra.storage.db import fetch_rows
-
-Row = dict[str, Any]
+from orchestra.storage.db import Row, fetch_rows
 
 _STATUS_FILTER = frozenset(ExecutionStatus)
 
@@ -44,6 +42,7 @@ def _present_run(row: Row) -> Run:
     row["budget"] = json.loads(row["budget"]) if row.get("budget") else None
     row["inputs"] = json.loads(row["inputs"]) if row.get("inputs") else {}
     row["trigger"] = json.loads(row["trigger"]) if row.get("trigger") else None
+    row["landed"] = json.loads(row["landed"]) if row.get("landed") else None
     row["scope"] = RunScope.FOLLOW_UP if row.pop("follow_up") else RunScope.NODES if row["node_ids"] else RunScope.ALL
     row["totals"] = {"input_tokens": row.pop("input_tokens"), "output_tokens": row.pop("output_tokens"),
                      "cost_usd": _cost(row.pop("cost_usd")), "executions": row.pop("executions")}

@@ -2,8 +2,8 @@
 list of all projects (this browser's, another's, a script's) follows runs started anywhere, without
 polling.
 
-Its events are written by the transactions that cause them (``WriteJobContext.emit_hub``: store.py for
-``project.created|updated|deleted``, ``transitions.announce_run`` for ``run.started|finished``) into
+Its events are written by the transactions that cause them (``WriteJobContext.emit_hub``:
+definitions.py for ``project.created|updated|deleted``, ``transitions.announce_run`` for ``run.started|finished``) into
 ``hub_events``, with a hub-wide gap-free ``seq`` (``events.Sequencer`` under ``events.HUB_STREAM``), and
 the WebSocket route (api/ws.py) replays and follows them exactly as it does a project's stream. This
 module reads them back.

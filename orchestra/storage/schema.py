@@ -279,10 +279,19 @@ def _schedule_enabled(db: sqlite_utils.Database) -> None:
     _run_script(db, "ALTER TABLE schedules ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;")
 
 
+def _landing(db: sqlite_utils.Database) -> None:
+    """A land node's settings (JSON: mode, remote, base, branch), and how a run's work landed (JSON: mode,
+    commit, branch, url, number)."""
+    _run_script(db, """
+        ALTER TABLE nodes ADD COLUMN land TEXT;
+        ALTER TABLE runs ADD COLUMN landed TEXT;
+        """)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _v1, _v2, _v3, _run_inputs, _triggers, _hub_events, _node_checks_and_repairs, _plan_nodes, _candidates,
     _placement_and_ran_on, _webhook_deliveries, _usage_limits, _template_version_command, _attention, _sandbox,
-    _schedule_enabled]
+    _schedule_enabled, _landing]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

@@ -1,22 +1,22 @@
 """State transitions of runs and executions, each one write transaction that also emits its event.
 
-These run in the database writer's thread (see :mod:`orchestra.db`); the project actor is their
-only caller, which is what makes it the single writer of its project's run state.
+Every state change of the hub goes through this module, or through :mod:`orchestra.storage.definitions`
+(projects, nodes, templates, triggers: what people define; the reason is at its top). These run in the
+database writer's thread (see :mod:`orchestra.storage.db`); the project actor (its run driver, and the
+best-of-N and plan nodes it runs) is their only caller, which is what makes it the single writer of its
+project's run state, and :func:`queue_executions` is the one way an execution comes to be. Recovery at
+start-up (:func:`finish_interrupted`, :func:`abandon_run`) runs before any actor.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Container
-from typing import Any, TypedDict, cast
+from collections.abc import Callable
+from typing import Any, cast
 
-import sqlite_utils
-
-from orchestra.core.dag import downstream_of
-from orchestra.core.errors import Conflict, NotFound, Unprocessable
-from orchestra.core.prompts import input_names
-from orchestra.core.rows import Execution, ExecutionSummary, LaunchedRun, Node, Project, Run
+from orchestra.core.errors import NotFound
+from orchestra.core.rows import ExecutionSummary, LaunchedRun, Node
 from orchestra.core.statuses import (
     HELD_EXECUTION_STATUSES,
     UNFINISHED_EXECUTION_STATUSES,
@@ -35,104 +35,17 @@ SUMMARY_KEYS = tuple(ExecutionSummary.__annotations__)
 
 
 _SUMMARY_COLUMNS = ", ".join(SUMMARY_KEYS)
-_LATEST_SUCCESS = ("SELECT result_text, commit_sha FROM executions WHERE project_id = ? AND node_id = ? "
-                   f"AND status = '{ExecutionStatus.SUCCEEDED}' ORDER BY num DESC LIMIT 1")
 _NEVER_STARTED = f"SELECT id FROM executions WHERE run_id = ? AND status = '{ExecutionStatus.QUEUED}'"
 _UNFINISHED_OF_RUN = ("SELECT id FROM executions WHERE run_id = ? AND status IN "
                       f"{sql_list(UNFINISHED_EXECUTION_STATUSES)}")
-
-
-class Reused(TypedDict):
-    """The latest successful result of an upstream node a run does not run again."""
-
-    title: str
-    result: str
-    commit: str | None
-
-
-class LaunchPlan(TypedDict):
-    project: Project
-    nodes: dict[str, Node]  # the nodes the launch runs, in the project's order
-    reused: dict[str, Reused]
-
-
-class ResumePlan(LaunchPlan):
-    run: Run
-    latest: dict[str, Execution]  # node id -> its latest execution in the run
 
 
 def summary(row: dict[str, Any]) -> ExecutionSummary:
     return cast(ExecutionSummary, {key: row.get(key) for key in SUMMARY_KEYS})
 
 
-def plan_launch(db: sqlite_utils.Database, project_id: str, node_ids: list[str] | None,
-                inputs: dict[str, str] | None = None) -> LaunchPlan:
-    """The nodes a launch runs, and the latest successful results of the upstream nodes it reuses;
-    422 when their prompts use an input the launch does not give."""
-    project = store.get_project(db, project_id)
-    nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
-    if not nodes:
-        raise Conflict(f"project '{project_id}' has no nodes to launch")
-    graph = {node_id: node["depends_on"] for node_id, node in nodes.items()}
-    if node_ids is None:
-        selected = set(nodes)
-    else:
-        missing = [n for n in node_ids if n not in nodes]
-        if missing:
-            raise Unprocessable(f"node(s) not in project '{project_id}': {', '.join(missing)}",
-                                {"field": "node_ids", "missing": missing})
-        selected = downstream_of(graph, node_ids)
-    # A plan node that runs again grows its tasks anew (orchestra/plans.py): those it grew before are left out.
-    regrown = {node_id for node_id in selected if nodes[node_id]["planned_by"] in selected}
-    selected -= regrown
-    ordered = {node_id: nodes[node_id] for node_id in nodes if node_id in selected}
-    missing = sorted(input_names(node["prompt"] for node in ordered.values()) - set(inputs or {}))
-    if missing:
-        users = sorted(n for n, node in ordered.items() if input_names([node["prompt"]]) & set(missing))
-        raise Unprocessable(f"missing launch input(s) {', '.join(missing)}: used by node(s) {', '.join(users)}; "
-                            "give them in the launch's 'inputs' (CLI: --set NAME=value)",
-                            {"field": "inputs", "missing": missing})
-    reused = _reused_results(db, project_id, nodes, selected, regrown)
-    return {"project": project, "nodes": ordered, "reused": reused}
-
-
-def _reused_results(db: sqlite_utils.Database, project_id: str, nodes: dict[str, Node],
-                    selected: set[str], regrown: Container[str] = ()) -> dict[str, Reused]:
-    """The latest successful results of the nodes outside ``selected`` that selected nodes depend on
-    (but ``regrown``: tasks their plan node replaces in this run)."""
-    reused: dict[str, Reused] = {}
-    for node_id in selected:
-        for up in nodes[node_id]["depends_on"]:
-            if up in selected or up in reused or up in regrown:
-                continue
-            row = db.execute(_LATEST_SUCCESS, [project_id, up]).fetchone()
-            if row is None:
-                raise Conflict(
-                    f"node '{node_id}' depends on '{up}', which has never succeeded; launch '{up}' too",
-                    {"node_id": node_id, "upstream": up})
-            reused[up] = {"title": nodes[up]["title"], "result": row[0] or "", "commit": row[1]}
-    return reused
-
-
-def plan_resume(db: sqlite_utils.Database, project_id: str, run_id: str) -> ResumePlan:
-    """What a run left waiting at a gate across a restart needs to go on: its nodes (as they are
-    now), each node's latest execution, and the results it builds on."""
-    project = store.get_project(db, project_id)
-    run = history.get_run(db, run_id)
-    latest: dict[str, Execution] = {}
-    for execution in run["executions"]:  # by num: a retry comes after its first attempt
-        latest[execution["node_id"]] = execution
-    nodes = {node["id"]: node for node in store.list_nodes(db, project_id)}
-    missing = sorted(set(latest) - set(nodes))
-    if missing:
-        raise Conflict(f"node(s) {', '.join(missing)} of run '{run_id}' were deleted")
-    selected = {node_id: nodes[node_id] for node_id in nodes if node_id in latest}
-    reused = _reused_results(db, project_id, nodes, set(selected))
-    return {"project": project, "run": run, "nodes": selected, "latest": latest, "reused": reused}
-
-
 def candidate_fields(node: Node, number: int) -> dict[str, Any]:
-    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/candidates.py)."""
+    """Which candidate an execution of a best-of-N node is, and its agent (orchestra/runtime/candidates.py)."""
     candidates = node.get("candidates")
     if not candidates:
         return {}
@@ -144,7 +57,9 @@ def execution_row(project_id: str, run_id: str, node: Node, attempt: int,
     return {
         "id": store.new_id("exe"), "project_id": project_id, "run_id": run_id, "node_id": node["id"],
         "attempt": attempt, "status": ExecutionStatus.QUEUED,
-        "agent": node.get("agent") or NodeKind.GATE, "model": node.get("model"),  # a gate's execution: agent "gate"
+        # a gate's execution: agent "gate"; a land node's: agent "land"
+        "agent": node.get("agent") or (NodeKind.LAND if node.get("kind") == NodeKind.LAND else NodeKind.GATE),
+        "model": node.get("model"),
         "parent_execution_id": parent, "created_at": time.time(),
         **candidate_fields(node, 1),
     }
@@ -165,35 +80,36 @@ def insert_run(tx: WriteJobContext, project_id: str, nodes: list[Node], *, node_
         claim(tx, run["id"])
     tx.db.table("runs").insert(run)
     rows = [execution_row(project_id, run["id"], node, 1, parent_execution_id) for node in nodes]
-    tx.db.table("executions").insert_all(rows)
-    announce_run(tx, project_id, run["id"], EventType.RUN_STARTED)
-    for row in rows:
-        tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run["id"], node_id=row["node_id"],
-                execution_id=row["id"], execution=summary(row))
+    queue_executions(tx, project_id, run["id"], rows, starts_run=True)
     return {"run_id": run["id"], "status": RunStatus.RUNNING,
             "executions": [{"id": r["id"], "node_id": r["node_id"], "status": ExecutionStatus.QUEUED} for r in rows]}
+
+
+def queue_executions(tx: WriteJobContext, project_id: str, run_id: str, rows: list[dict[str, Any]], *,
+                     starts_run: bool = False) -> list[str]:
+    """Store new executions of a run (rows of :func:`execution_row`) and emit each one's ``execution.queued``
+    (after the run's ``run.started`` when they start it): the one way an execution comes to be."""
+    tx.db.table("executions").insert_all(rows)
+    if starts_run:
+        announce_run(tx, project_id, run_id, EventType.RUN_STARTED)
+    for row in rows:
+        tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=row["node_id"],
+                execution_id=row["id"], execution=summary(row))
+    return [row["id"] for row in rows]
 
 
 def insert_decision(tx: WriteJobContext, project_id: str, run_id: str, node: Node) -> str:
     """Queue a person's decision about a node of the run (a best-of-N pick, a plan's review): an execution
     of agent "gate"."""
     row = execution_row(project_id, run_id, node | {"agent": None, "candidates": None}, 1)
-    tx.db.table("executions").insert(row)
-    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
-            execution=summary(row))
-    execution_id: str = row["id"]
-    return execution_id
+    return queue_executions(tx, project_id, run_id, [row])[0]
 
 
 def insert_retry(tx: WriteJobContext, project_id: str, run_id: str, node: Node, attempt: int,
                  parent_execution_id: str | None = None) -> str:
     """Queue another execution of a node in its run: a retry, or a repair turn of ``parent_execution_id``."""
     row = execution_row(project_id, run_id, node, attempt, parent_execution_id)
-    tx.db.table("executions").insert(row)
-    tx.emit(project_id, EventType.EXECUTION_QUEUED, run_id=run_id, node_id=node["id"], execution_id=row["id"],
-            execution=summary(row))
-    execution_id: str = row["id"]
-    return execution_id
+    return queue_executions(tx, project_id, run_id, [row])[0]
 
 
 def update_execution(tx: WriteJobContext, project_id: str, execution_id: str, changes: dict[str, Any],
@@ -220,6 +136,12 @@ def store_outputs(tx: WriteJobContext, project_id: str, ids: dict[str, str], out
     tx.emit_many(project_id, EventType.EXECUTION_OUTPUT, "output", outputs, **ids)
 
 
+def store_check_event(tx: WriteJobContext, project_id: str, ids: dict[str, str], event: EventType,
+                      check: dict[str, Any]) -> None:
+    """A node's check started or finished (``check.started`` / ``check.finished``, orchestra/runtime/checks.py)."""
+    tx.emit(project_id, event, **ids, check=check)
+
+
 def skip(tx: WriteJobContext, project_id: str, execution_ids: list[str], because: str) -> None:
     now = time.time()
     for execution_id in execution_ids:
@@ -238,6 +160,16 @@ def finish_run(tx: WriteJobContext, project_id: str, run_id: str, status: RunSta
             "status": leftover_status, "error": error, "finished_at": now}, EventType.EXECUTION_FINISHED)
     tx.execute("UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?", [status, error, now, run_id])
     announce_run(tx, project_id, run_id, EventType.RUN_FINISHED)
+
+
+def record_landed(tx: WriteJobContext, project_id: str, run_id: str, landed: dict[str, Any]) -> None:
+    """How the run's work landed; a landing that changed nothing keeps the record (and its time) it had."""
+    row = tx.execute("SELECT landed FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row and row[0] and {k: v for k, v in json.loads(row[0]).items() if k != "landed_at"} == \
+            {k: v for k, v in landed.items() if k != "landed_at"}:
+        return
+    tx.execute("UPDATE runs SET landed = ? WHERE id = ?", [json.dumps(landed), run_id])
+    tx.emit(project_id, EventType.RUN_LANDED, run_id=run_id, run=history.run_summary(tx.db, run_id))
 
 
 def announce_run(tx: WriteJobContext, project_id: str, run_id: str, type_: EventType) -> None:

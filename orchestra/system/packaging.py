@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-import orchestra
+from orchestra.core.version import __version__
 
 DISTRIBUTION = "orchestra-hub"
-PACKAGE_DIR = Path(orchestra.__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # orchestra/ (not `import orchestra`: the root is no layer)
 # 1980-01-01, the earliest time a zip entry can hold: the wheel's bytes depend only on the files.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -90,7 +90,7 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
-def build_wheel(directory: Path, version: str = orchestra.__version__) -> Wheel:
+def build_wheel(directory: Path, version: str = __version__) -> Wheel:
     """Write this hub's wheel into ``directory`` (made if needed, replaced atomically) and return it."""
     meta_text, entry_points = _metadata()
     dist_info = f"{DISTRIBUTION.replace('-', '_')}-{version}.dist-info"

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from orchestra.core.errors import BadRequest, Conflict, TooManyRequests
 from orchestra.core.statuses import UNFINISHED_RUN_STATUSES, sql_list
+from orchestra.storage import definitions
 from orchestra.storage.db import WriteJobContext
 
 DELIVERY_HEADERS = ("X-GitHub-Delivery", "X-Orchestra-Delivery")
@@ -76,15 +77,14 @@ def claim(tx: WriteJobContext, run_id: str, project_id: str, delivery: str | Non
     """In the run's transaction: refuse a replay or a full queue (raising undoes the run), else record the
     delivery id with its run."""
     now = time.time()
-    tx.execute("DELETE FROM webhook_deliveries WHERE project_id = ? AND received_at < ?", [project_id, now - window_s])
+    definitions.forget_deliveries(tx, project_id, before=now - window_s)
     if delivery is not None:
         seen = _seen(tx.db, project_id, delivery, now - window_s)
         if seen is not None:
             raise DuplicateDelivery(f"delivery '{delivery}' was already received; nothing new was launched", seen)
     _check_queue(tx.db, project_id, max_queued)
     if delivery is not None:
-        tx.execute("INSERT OR REPLACE INTO webhook_deliveries (project_id, delivery_id, received_at, run_id) "
-                   "VALUES (?, ?, ?, ?)", [project_id, delivery, now, run_id])
+        definitions.record_delivery(tx, project_id, delivery, now, run_id)
 
 
 def duplicate_answer(error: DuplicateDelivery) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from orchestra.core.errors import ApiError, Conflict, NotFound
 from orchestra.core.rows import LaunchedRun
 from orchestra.core.settings import Settings
 from orchestra.runtime import commands
-from orchestra.storage import store
+from orchestra.storage import definitions, store
 from orchestra.storage.db import Database, WriteJobContext, fetch_rows
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,9 @@ def list_schedules(db: sqlite_utils.Database, project_id: str, now: float, zone:
 def insert_schedule(tx: WriteJobContext, project_id: str, fields: dict[str, Any], now: float,
                     zone: tzinfo) -> dict[str, Any]:
     """A new schedule; ``now`` is the scheduler's clock, so its first tick is the first after now."""
-    store.require_project(tx.db, project_id)
-    row = {"id": store.new_id("sch"), "project_id": project_id, "cron": fields["cron"],
-           "inputs": json.dumps(fields["inputs"]) if fields.get("inputs") else None,
-           "node_ids": json.dumps(fields["node_ids"]) if fields.get("node_ids") else None, "created_at": now}
-    tx.db.table("schedules").insert(row)
-    return _present(fetch_rows(tx.db, "SELECT * FROM schedules WHERE id = ?", [row["id"]])[0], now, zone)
+    schedule_id = definitions.insert_schedule(tx, project_id, fields["cron"], fields.get("inputs"),
+                                              fields.get("node_ids"), now)
+    return _present(fetch_rows(tx.db, "SELECT * FROM schedules WHERE id = ?", [schedule_id])[0], now, zone)
 
 
 def update_schedule(tx: WriteJobContext, schedule_id: str, fields: dict[str, Any], now: float,
@@ -157,24 +154,8 @@ def update_schedule(tx: WriteJobContext, schedule_id: str, fields: dict[str, Any
         changes["enabled"] = int(fields["enabled"])
     if (changes.get("enabled") == 1 and not rows[0]["enabled"]) or "cron" in changes:
         changes["last_tick"] = max(now, _handled(rows[0]))
-    if changes:
-        tx.db.table("schedules").update(schedule_id, changes)
+    definitions.update_schedule(tx, schedule_id, changes)
     return _present(fetch_rows(tx.db, "SELECT * FROM schedules WHERE id = ?", [schedule_id])[0], now, zone)
-
-
-def delete_schedule(tx: WriteJobContext, schedule_id: str) -> None:
-    if tx.execute("DELETE FROM schedules WHERE id = ?", [schedule_id]).rowcount == 0:
-        raise NotFound(f"schedule '{schedule_id}' does not exist")
-
-
-_CLAIM = ("UPDATE schedules SET last_tick = ?, last_run_id = ?, last_error = ? "
-          "WHERE id = ? AND (last_tick IS NULL OR last_tick < ?)")
-
-
-def claim_tick(tx: WriteJobContext, schedule_id: str, tick: float, run_id: str | None, error: str | None) -> None:
-    """Record ``tick`` as handled, unless it (or a later one) already was: then refuse (409)."""
-    if tx.execute(_CLAIM, [tick, run_id, error, schedule_id, tick]).rowcount == 0:
-        raise Conflict(f"schedule '{schedule_id}' already handled its tick of {tick}")
 
 
 # -- the scheduler --------------------------------------------------------------------------------
@@ -269,14 +250,14 @@ class Scheduler:
         command = commands.Launch(
             json.loads(schedule["node_ids"]) if schedule["node_ids"] else None, None,
             json.loads(schedule["inputs"]) if schedule["inputs"] else {}, trigger,
-            claim=lambda tx, run_id: claim_tick(tx, schedule_id, tick, run_id, None))
+            claim=lambda tx, run_id: definitions.claim_tick(tx, schedule_id, tick, run_id, None))
         try:
             launched = await self.launch(schedule["project_id"], command)
         except ApiError as exc:
             reason = exc.message
             log.warning("schedule %s could not launch its tick %s: %s", schedule_id, trigger["tick"], reason)
             try:
-                await self.db.write(lambda tx: claim_tick(tx, schedule_id, tick, None, reason))
+                await self.db.write(lambda tx: definitions.claim_tick(tx, schedule_id, tick, None, reason))
             except Conflict:
                 pass  # already handled (or the schedule was deleted meanwhile)
             return

@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
 
 import sqlite_utils
 
-from orchestra.core.errors import NotFound, Unprocessable
-from orchestra.storage import store
+from orchestra.core.errors import NotFound
+from orchestra.storage import definitions
 from orchestra.storage.db import WriteJobContext, fetch_rows
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -66,23 +65,5 @@ def secret_of(db: sqlite_utils.Database, project_id: str) -> tuple[str, dict[str
 
 def set_webhook(tx: WriteJobContext, project_id: str, secret: str, inputs: dict[str, str],
                 node_ids: list[str] | None) -> dict[str, Any]:
-    store.require_project(tx.db, project_id)
-    if node_ids:  # refused now, not at every delivery
-        known = {node for (node,) in tx.execute("SELECT id FROM nodes WHERE project_id = ?", [project_id])}
-        unknown = [node for node in node_ids if node not in known]
-        if unknown:
-            raise Unprocessable(f"invalid field 'node_ids': project '{project_id}' has no node(s) "
-                                f"{', '.join(unknown)}", {"field": "node_ids", "unknown": unknown})
-    now = time.time()
-    tx.execute(
-        "INSERT INTO webhooks (project_id, secret, inputs, node_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (project_id) DO UPDATE SET secret = excluded.secret, inputs = excluded.inputs, "
-        "node_ids = excluded.node_ids, updated_at = excluded.updated_at",
-        [project_id, secret, json.dumps(inputs) if inputs else None, json.dumps(node_ids) if node_ids else None,
-         now, now])
+    definitions.set_webhook(tx, project_id, secret, inputs, node_ids)
     return get_webhook(tx.db, project_id)
-
-
-def delete_webhook(tx: WriteJobContext, project_id: str) -> None:
-    if tx.execute("DELETE FROM webhooks WHERE project_id = ?", [project_id]).rowcount == 0:
-        raise NotFound(f"project '{project_id}' has no webhook")

@@ -78,6 +78,7 @@ const styleSheet = (colors, labels) => [
   { selector: `node[kind = "${NODE_KIND.GATE}"]`, style: { shape: 'hexagon' } },
   // A plan node (its agent's task list grows the DAG below it) has cut corners.
   { selector: `node[kind = "${NODE_KIND.PLAN}"]`, style: { shape: 'cut-rectangle' } },
+  { selector: `node[kind = "${NODE_KIND.LAND}"]`, style: { shape: 'tag' } },
   { selector: 'node.pulse', style: { 'border-width': 7 } },
   // A halo behind the selected node, so its fill keeps the status colour.
   { selector: 'node:selected', style: { 'underlay-color': '#2563eb', 'underlay-opacity': 0.22,

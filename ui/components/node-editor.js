@@ -1,5 +1,5 @@
 // <orc-node-editor>: create or edit a node: its kind (an agent, a gate that waits for a person's
-// approval, or a plan whose task list grows the DAG), title, prompt, agent template (marked when the
+// approval, a plan whose task list grows the DAG, or a land node: land-fields.js), title, prompt, agent template (marked when the
 // hub cannot find its CLI), model, timeout, retries, network in its sandbox, budget, check, candidates and plan limits
 // (node-extras.js) and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is
 // shown as is.
@@ -8,6 +8,7 @@ import { confirmButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { NODE_KIND } from '../statuses.js';
 import { budgetFields } from './budget-fields.js';
+import { landFields } from './land-fields.js';
 import { nodeExtras } from './node-extras.js';
 
 /** Why the hub cannot run `template`'s CLI, or null when it can (or has not looked yet). */
@@ -59,8 +60,12 @@ class NodeEditor extends AppElement {
       h('option', { value: NODE_KIND.GATE, selected: node?.kind === NODE_KIND.GATE },
         'Gate — waits for a person to approve or reject'),
       h('option', { value: NODE_KIND.PLAN, selected: node?.kind === NODE_KIND.PLAN },
-        'Plan — its agent answers a task list that grows the DAG below it'));
+        'Plan — its agent answers a task list that grows the DAG below it'),
+      h('option', { value: NODE_KIND.LAND, selected: node?.kind === NODE_KIND.LAND },
+        'Land — merges, pushes or opens a pull request with the work above it'));
     const isGate = () => kind.value === NODE_KIND.GATE;
+    const isLand = () => kind.value === NODE_KIND.LAND;
+    const land = landFields(node);
     const title = h('input', { name: 'title', required: true, maxlength: 200, value: node?.title ?? '' });
     const prompt = h('textarea', { name: 'prompt', rows: 7, required: true }, node?.prompt ?? '');
     const templates = store.templates;
@@ -118,9 +123,10 @@ class NodeEditor extends AppElement {
       'A gate runs no agent: a run that reaches it waits until someone approves it (what depends on it runs) '
       + 'or rejects it (what depends on it is skipped). The comment given becomes its result.');
     const showKind = () => {
-      agentFields.hidden = isGate();
-      prompt.required = !isGate();
+      agentFields.hidden = isGate() || isLand();
+      prompt.required = !isGate() && !isLand();
       gateNote.hidden = !isGate();
+      land.element.hidden = !isLand();
     };
     kind.addEventListener('change', showKind);
     showKind();
@@ -132,7 +138,8 @@ class NodeEditor extends AppElement {
       save.disabled = true;
       try {
         const depends = [...deps.querySelectorAll('input:checked')].map((input) => input.value);
-        const fields = isGate() ? { kind: NODE_KIND.GATE, title: title.value.trim(), depends_on: depends } : {
+        const fields = isLand() ? { kind: NODE_KIND.LAND, title: title.value.trim(), depends_on: depends, ...land.value() }
+          : isGate() ? { kind: NODE_KIND.GATE, title: title.value.trim(), depends_on: depends } : {
           kind: kind.value, title: title.value.trim(), prompt: prompt.value, agent: agent.value,
           model: model.value.trim() || null,
           timeout_s: timeout.value === '' ? null : Number(timeout.value),
@@ -170,6 +177,7 @@ class NodeEditor extends AppElement {
       h('label', {}, 'Kind', kind),
       h('label', {}, 'Title', title),
       gateNote,
+      land.element,
       agentFields,
       deps,
       error,

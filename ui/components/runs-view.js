@@ -1,13 +1,14 @@
 // <orc-runs-view>: the open project's runs, newest first — status, trigger, start, duration, tokens,
 // cost — and the project's totals. Picking a run colours the canvas by that run's executions (not only
 // the latest of each node) and draws its timeline (<orc-run-timeline>); the run can be cancelled or
-// launched again from here. Runs started anywhere arrive live, on the project's stream.
+// launched again from here, or landed (merged, pushed, a pull request) when its project has a land node.
+// Runs started anywhere arrive live, on the project's stream.
 
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { durationOf } from '../clock.js';
-import { cost, statusLabel, time } from '../format.js';
-import { RUN_SCOPE, UNFINISHED_RUN_STATUSES } from '../statuses.js';
+import { cost, landedText, statusLabel, time } from '../format.js';
+import { NODE_KIND, RUN_SCOPE, UNFINISHED_RUN_STATUSES } from '../statuses.js';
 import { requestLaunch } from './launch-dialog.js';
 import './run-timeline.js';
 
@@ -148,9 +149,13 @@ class RunsView extends AppElement {
     const online = store.connection.state === 'online';
     const ignore = () => {};
     const followUp = run.scope === RUN_SCOPE.FOLLOW_UP;
+    const landable = !ACTIVE_RUN.has(run.status) && [...store.nodes.values()].some((n) => n.kind === NODE_KIND.LAND);
     render(this.detailHead,
         h('h4', {}, 'Run ', h('code', {}, run.id), ' ', h('span', { class: `badge status-${run.status}` }, statusLabel(run.status))),
         h('span', { class: 'muted' }, `${triggerLabel(run)} · the canvas shows this run`),
+        run.landed ? h('span', { class: 'run-landed', 'data-landed': run.landed.mode }, 'Landed: ', landedText(run.landed),
+          /^https?:\/\//.test(run.landed.url || '') ? [' ', h('a', { href: run.landed.url, target: '_blank', rel: 'noopener noreferrer' },
+            `PR #${run.landed.number}`)] : null) : null,
         h('span', { class: 'row run-actions' },
           ACTIVE_RUN.has(run.status) ? actionButton('■ Cancel run', () => this.actions.cancelRun(run.id).catch(ignore),
             { class: 'danger small', 'data-action': 'cancel-viewed-run', disabled: !online }) : null,
@@ -159,6 +164,10 @@ class RunsView extends AppElement {
             { class: 'small', 'data-action': 'rerun-viewed-run', disabled: !online || followUp,
               title: followUp ? 'A follow-up continues one session: send a new follow-up from the execution instead'
                 : 'Launch what this run launched again' }),
+          landable ? actionButton('⇡ Land', () => this.actions.landRun(run.id).catch(ignore),
+            { class: 'small', 'data-action': 'land-viewed-run', disabled: !online,
+              title: run.landed ? 'Land again: changes nothing unless the work or the base moved'
+                : 'Land this run\'s work as the project\'s land node says (merge, push, pull request)' }) : null,
           h('button', { type: 'button', class: 'small', 'data-action': 'show-latest',
             onclick: () => this.actions.viewRun(null) }, 'Show latest')));
   }

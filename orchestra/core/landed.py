@@ -1,0 +1,16 @@
+"""How a run's work landed, in one line (a land node's result, the terminal's ``status`` and ``land``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def landed_text(landed: Mapping[str, Any]) -> str:
+    """Merged commit, pushed branch, or the pull request's number and link."""
+    commit = str(landed.get("commit") or "")[:12]
+    if landed["mode"] == "merge":
+        return f"merged into {landed.get('base')} at {commit}"
+    if landed["mode"] == "push":
+        return f"pushed {landed.get('branch')} at {commit}"
+    return f"pull request #{landed.get('number')} {landed.get('url')} ({landed.get('branch')} at {commit})"
