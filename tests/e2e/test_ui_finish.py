@@ -213,4 +213,5 @@ def test_the_node_editor_sets_a_nodes_network(page: Page, hub: BrowserTestHub) -
         assert "network" in refused.text
         assert api.get(f"{nodes_url}/offline").json()["network"] == "none"
     found = serious_violations(page, "node editor")
+    shots(page, "node-network")
     assert not found, "\n".join(found)

@@ -205,18 +205,22 @@ class DagView extends AppElement {
    */
   fitViews() {
     if (!this.store.projectId) return;
-    const views = [this.gridToggle(), this.triggers.opener];
-    this.heading.append(...views);
+    for (const old of this.heading.querySelectorAll('[data-action=grid]')) old.remove(); // a refit's leftovers
     const title = this.heading.querySelector('h2');
-    const cramped = this.heading.scrollWidth > this.heading.clientWidth + 1
-      || (title && title.scrollWidth > title.clientWidth + 1 && title.clientWidth < VIEWS_MIN_TITLE);
-    if (cramped) {
-      for (const view of views) view.remove();
-      this.toolbar.setSpare(views);
-    } else {
-      this.toolbar.setSpare([]);
+    const cramped = () => this.heading.scrollWidth > this.heading.clientWidth + 1
+      || Boolean(title && title.scrollWidth > title.clientWidth + 1 && title.clientWidth < VIEWS_MIN_TITLE);
+    const spare = [];
+    for (const view of [this.gridToggle(), this.triggers.opener]) {
+      if (!spare.length) {
+        this.heading.append(view);
+        if (!cramped()) continue;
+        view.remove();
+      }
+      spare.push(view);
     }
+    this.toolbar.setSpare(spare);
   }
+
 
   runsToggle() {
     return h('button', { type: 'button', class: 'small runs-toggle', 'data-action': 'runs',
