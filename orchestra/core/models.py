@@ -67,32 +67,26 @@ Workspace = Annotated[str, StringConstraints(min_length=1, max_length=4096), Aft
 Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
 
 
+Description = Annotated[str, StringConstraints(max_length=20_000)]
+MaxParallel = Annotated[int, Field(ge=1, le=1024)]
+# Apprise URLs for a project's notifications, besides ORCHESTRA_NOTIFY ("" or null: none); checked when set.
+NotifyTargets = Annotated[str | None, StringConstraints(max_length=4000), AfterValidator(check_targets)]
+
+
 class ProjectCreate(Strict):
     name: Name
-    description: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    description: Description = ""
     workspace: Workspace | None = None
-    max_parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
-    # Apprise URLs for this project's notifications, besides ORCHESTRA_NOTIFY ("" or null: none).
-    notify: Annotated[str, StringConstraints(max_length=4000)] | None = None
-
-    @field_validator("notify")
-    @classmethod
-    def _notify_urls(cls, value: str | None) -> str | None:
-        return check_targets(value)
+    max_parallel: MaxParallel | None = None
+    notify: NotifyTargets = None
 
 
 class ProjectPatch(Strict):
     name: Name | None = None
-    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    description: Description | None = None
     workspace: Workspace | None = None
-    max_parallel: Annotated[int, Field(ge=1, le=1024)] | None = None
-    # Apprise URLs for this project's notifications, besides ORCHESTRA_NOTIFY ("" or null: none).
-    notify: Annotated[str, StringConstraints(max_length=4000)] | None = None
-
-    @field_validator("notify")
-    @classmethod
-    def _notify_urls(cls, value: str | None) -> str | None:
-        return check_targets(value)
+    max_parallel: MaxParallel | None = None
+    notify: NotifyTargets = None
 
 
 class Position(Strict):
