@@ -431,7 +431,8 @@ async def test_the_keeper_puts_a_remote_agent_in_the_same_sandbox(
     async with hub_process(env) as hub, hub.http() as http:
         response = await http.post("/agent-templates", json={
             "id": "hostile", "name": "hostile", "output": "text", "placement": {"worker-a": 1},
-            "command": [sys.executable, str(hostile), "{prompt}"]})
+            "command": [sys.executable, str(hostile), "{prompt}"],
+            "sandbox": {"readable": [str(hostile.resolve().parent)]}})  # a checkout under /tmp is hidden
         assert response.status_code == 201, response.text
         other = (await http.post("/projects", json={"name": "other"})).json()
         project = (await http.post("/projects", json={"name": "hostile"})).json()

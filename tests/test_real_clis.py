@@ -419,13 +419,15 @@ async def hostile_tool_calls(rig: Rig, tmp_path: Path) -> dict[str, tuple[dict[s
     repo = Path(project["workspace"])
     git(repo, "init", "-q", "-b", "main")
     (repo / "README.md").write_text("base\n")
-    git(repo, "add", "README.md")
+    # The script goes in the repository: a checkout under /tmp, /home or /root is hidden from agents.
+    (repo / HOSTILE_AGENT.name).write_text(HOSTILE_AGENT.read_text())
+    git(repo, "add", "README.md", HOSTILE_AGENT.name)
     git(repo, "commit", "-q", "-m", "base")
     for agent in EXECUTABLES:
         targets = {"token_file": str(tmp_path / "orchestra.db.token"), "database": str(tmp_path / "orchestra.db"),
                    "other_workspace": other["workspace"], "outside": str(tmp_path / f"outside-{agent}.txt"),
                    "hub_pid": rig.hub.pid, "hub_url": rig.hub.url, "other_key": OTHER_KEY[agent]}
-        command = f"{SYSTEM_PYTHON} {HOSTILE_AGENT} {shlex.quote(json.dumps(targets))}"
+        command = f"{SYSTEM_PYTHON} {HOSTILE_AGENT.name} {shlex.quote(json.dumps(targets))}"
         await rig.post(f"/projects/{project['id']}/nodes", {"id": f"evil-{agent}", "title": agent, "agent": agent,
                                                             "prompt": f"RUN-SHELL: {command}",
                                                             "timeout_s": NODE_TIMEOUT_S}, 201)

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.skipif(_CANNOT is not None, reason=f"bubblewrap cannot 
 OTHER_KEY = "sk-openai-not-for-this-agent"
 
 HOSTILE_AGENT = Path(__file__).with_name("hostile_agent.py")
+# The tests' agent scripts, readable in the sandbox: a checkout under /tmp, /home or /root is hidden from agents.
+TESTS_DIR = str(Path(__file__).resolve().parent)
 
 ATTEMPTS = {"read_token", "read_database", "list_other_project", "write_other_project", "write_outside",
             "signal_hub", "read_other_key", "api_with_found_token"}
@@ -70,7 +72,8 @@ async def unsandboxed(tmp_path: Path, agents: FakeAgents, monkeypatch: pytest.Mo
 
 async def add_template(hub: LiveHub, template_id: str, script: Path, **fields: Any) -> None:
     response = await hub.post("/agent-templates", {"id": template_id, "name": template_id, "output": "text",
-                                                   "command": [sys.executable, str(script), "{prompt}"]} | fields)
+                                                   "command": [sys.executable, str(script), "{prompt}"],
+                                                   "sandbox": {"readable": [TESTS_DIR]}} | fields)
     assert response.status_code == 201, response.text
 
 
@@ -176,9 +179,10 @@ async def test_a_template_with_its_own_state_and_no_network_is_stored_and_sandbo
     script = Path(__file__).with_name("offline_agent.py")
     response = await hub.post("/agent-templates", {
         "id": "offline", "name": "offline", "output": "text", "command": [sys.executable, str(script), "{prompt}"],
-        "sandbox": {"writable": ["~/.offline-agent/"], "network": "none"}})
+        "sandbox": {"writable": ["~/.offline-agent/"], "readable": [TESTS_DIR], "network": "none"}})
     assert response.status_code == 201, response.text
-    assert response.json()["sandbox"] == {"writable": ["~/.offline-agent/"], "readable": [], "network": "none"}
+    assert response.json()["sandbox"] == {"writable": ["~/.offline-agent/"], "readable": [TESTS_DIR],
+                                          "network": "none"}
     project = await hub.create_project()
     check = [sys.executable, "-c", "import os, sys; sys.exit(0 if os.getppid() < 10 and not "
              "os.path.exists(sys.argv[1]) else 1)", str(hub.settings.database_path)]
@@ -253,7 +257,7 @@ async def test_killing_the_hub_leaves_no_sandboxed_process(tmp_path: Path) -> No
     async with hub_process(env) as hub, hub.http() as http:
         response = await http.post("/agent-templates", json={
             "id": "sleeper", "name": "sleeper", "output": "text",
-            "command": [sys.executable, str(SLEEPING_AGENT), "{prompt}"]})
+            "command": [sys.executable, str(SLEEPING_AGENT), "{prompt}"], "sandbox": {"readable": [TESTS_DIR]}})
         assert response.status_code == 201, response.text
         project = (await http.post("/projects", json={"name": "p"})).json()
         await http.post(f"/projects/{project['id']}/nodes", json={"id": "a", "title": "a", "agent": "sleeper",
@@ -317,7 +321,7 @@ async def test_a_node_can_take_its_agent_off_the_network(sandboxed: LiveHub) -> 
     response = await hub.post("/agent-templates", {
         "id": "online", "name": "online", "output": "text",
         "command": [sys.executable, str(Path(__file__).with_name("offline_agent.py")), "{prompt}"],
-        "sandbox": {"writable": ["~/.offline-agent/"]}})
+        "sandbox": {"writable": ["~/.offline-agent/"], "readable": [TESTS_DIR]}})
     assert response.status_code == 201, response.text
     project = await hub.create_project()
     prompt = json.dumps({"port": hub.running.port})

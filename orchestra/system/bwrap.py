@@ -67,6 +67,14 @@ def _inside(path: str, parents: list[str]) -> bool:
     return any(path == parent or path.startswith(parent.rstrip("/") + "/") for parent in parents)
 
 
+def _package_tree(executable: str) -> list[str]:
+    """The whole ``node_modules`` tree an npm-installed CLI runs from (its entry script's own directory is
+    not enough: Codex CLI loads its native binary from a sibling package, Gemini CLI its core), when it
+    lies in a hidden path (an npm prefix under /home, a checkout under /tmp)."""
+    parts = executable.split("/")
+    return ["/".join(parts[: parts.index("node_modules") + 1])] if "node_modules" in parts else []
+
+
 def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: SandboxSpec, *,
                    die_with_parent: bool = False) -> list[str]:
     """The bwrap command that runs ``argv`` in ``cwd`` inside ``sandbox``.
@@ -90,7 +98,7 @@ def sandboxed_argv(argv: list[str], cwd: str, env: dict[str, str], sandbox: Sand
         if os.path.lexists(path) and not _inside(path, hidden):
             command += ["--ro-bind-try", "/dev/null", path]
     resolved = os.path.realpath(executable)
-    readable = [*sandbox.readable, *{os.path.dirname(executable), os.path.dirname(resolved)}]
+    readable = [*sandbox.readable, *{os.path.dirname(executable), os.path.dirname(resolved), *_package_tree(resolved)}]
     for path in readable:
         if _inside(os.path.realpath(path), hidden) or _inside(path, hidden):
             command += ["--ro-bind-try", path, path]
