@@ -42,6 +42,24 @@ purify.addHook('afterSanitizeAttributes', (node) => {
   }
 });
 
+const EXTENSIONS = {
+  sh: 'bash', bash: 'bash', zsh: 'bash', css: 'css', go: 'go', js: 'javascript', mjs: 'javascript',
+  cjs: 'javascript', jsx: 'javascript', json: 'json', py: 'python', pyi: 'python', rs: 'rust', sql: 'sql',
+  ts: 'typescript', tsx: 'typescript', html: 'xml', htm: 'xml', xml: 'xml', svg: 'xml', yml: 'yaml', yaml: 'yaml',
+};
+
+/** The highlight.js language for a file path (by its extension), or null when none is loaded for it. */
+export function languageOfPath(path) {
+  const match = /\.([\w]+)$/.exec(String(path || ''));
+  return (match && EXTENSIONS[match[1].toLowerCase()]) || null;
+}
+
+/** One line of code as highlighted HTML (highlight.js escapes the text), or null for an unknown language. */
+export function highlightLine(text, language) {
+  if (!language || !hljs.getLanguage(language)) return null;
+  return hljs.highlight(text, { language, ignoreIllegals: true }).value;
+}
+
 function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

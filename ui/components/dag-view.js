@@ -20,6 +20,7 @@ import './grid-view.js';
 import './triggers-view.js';
 
 const WIDE_STAGE = 1000; // px: from this canvas width on the legend starts open
+const VIEWS_MIN_TITLE = 128; // px: a title cut shorter than this gives Grid and Triggers' room to it
 
 class DagView extends AppElement {
   attach() {
@@ -38,6 +39,7 @@ class DagView extends AppElement {
 
   build() {
     this.heading = h('div', { class: 'dag-title' });
+    new ResizeObserver(() => this.fitViews()).observe(this.heading);
     this.finder = this.findBox();
     this.head = h('div', { class: 'dag-head' }, this.heading, this.finder);
     this.toolbar = new OverflowToolbar('DAG actions');
@@ -133,9 +135,7 @@ class DagView extends AppElement {
       h('span', { class: `live live-${live}`, title: store.live.message || '' },
         live === 'live' ? '● live' : live === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'),
       this.runSummary(),
-      this.runsToggle(),
-      this.gridToggle(),
-      this.triggers.opener);
+      this.runsToggle());
     this.dataset.state = store.loaded ? 'loaded' : 'loading';
     this.empty.hidden = store.nodes.size > 0 || !store.loaded;
     render(this.empty, h('p', {}, 'No nodes yet. Add the first one with "+ Node".'));
@@ -196,7 +196,31 @@ class DagView extends AppElement {
         { class: 'danger', 'data-action': 'cancel-run', disabled: !online, dataset: { priority: 5 },
           title: 'Cancel the current run (Shift+X)' }) : null,
     ]);
+    this.fitViews();
   }
+
+  /**
+   * Grid and Triggers sit in the header row while it has room for them beside a readable title;
+   * otherwise they go into the toolbar's "More" menu (the header never wraps to a second row).
+   */
+  fitViews() {
+    if (!this.store.projectId) return;
+    for (const old of this.heading.querySelectorAll('[data-action=grid]')) old.remove(); // a refit's leftovers
+    const title = this.heading.querySelector('h2');
+    const cramped = () => this.heading.scrollWidth > this.heading.clientWidth + 1
+      || Boolean(title && title.scrollWidth > title.clientWidth + 1 && title.clientWidth < VIEWS_MIN_TITLE);
+    const spare = [];
+    for (const view of [this.gridToggle(), this.triggers.opener]) {
+      if (!spare.length) {
+        this.heading.append(view);
+        if (!cramped()) continue;
+        view.remove();
+      }
+      spare.push(view);
+    }
+    this.toolbar.setSpare(spare);
+  }
+
 
   runsToggle() {
     return h('button', { type: 'button', class: 'small runs-toggle', 'data-action': 'runs',

@@ -488,7 +488,9 @@ class ExecutionPanel extends AppElement {
     if (key === this.changesKey) return;
     this.changesKey = key;
     this.changes.hidden = !key;
-    const summary = h('summary', {}, 'Changes ', maximiseButton('diff', 'The diff'), ' ', ownTabLink('diff', this.store));
+    // The controls follow the summary (a control inside a summary is a nested interactive for readers).
+    const summary = [h('summary', {}, 'Changes'),
+      h('div', { class: 'changes-tools' }, maximiseButton('diff', 'The diff'), ' ', ownTabLink('diff', this.store))];
     if (!key) {
       render(this.changes);
       return;

@@ -1,6 +1,6 @@
 // <orc-node-editor>: create or edit a node: its kind (an agent, a gate that waits for a person's
 // approval, a plan whose task list grows the DAG, or a land node: land-fields.js), title, prompt, agent template (marked when the
-// hub cannot find its CLI), model, timeout, retries, budget, check, candidates and plan limits
+// hub cannot find its CLI), model, timeout, retries, network in its sandbox, budget, check, candidates and plan limits
 // (node-extras.js) and the nodes it depends on; delete it. The hub's refusal (e.g. a cycle, 409) is
 // shown as is.
 
@@ -82,8 +82,18 @@ class NodeEditor extends AppElement {
       agentWarning.textContent = why ? `⚠ The hub cannot run this agent: ${why}. A launch that reaches this node `
         + 'asks first; re-check under Templates once the CLI is installed.' : '';
     };
+    // Its network in the sandbox (issue 24): empty leaves it to the template, which the option names.
+    const templateNetwork = h('option', { value: '', selected: !node?.network });
+    const network = h('select', { name: 'network' }, templateNetwork,
+      h('option', { value: 'full', selected: node?.network === 'full' }, 'Full — the network as the hub has it'),
+      h('option', { value: 'none', selected: node?.network === 'none' }, 'None — only its own loopback'));
+    const showNetwork = () => {
+      templateNetwork.textContent = `The template's (${template()?.sandbox?.network ?? 'full'})`;
+    };
     agent.addEventListener('change', showAgent);
+    agent.addEventListener('change', showNetwork);
     showAgent();
+    showNetwork();
     const extras = nodeExtras(node, kind);
     const budget = budgetFields('Budget', node?.budget,
       'Optional. An execution that crosses it is stopped and fails.');
@@ -106,6 +116,7 @@ class NodeEditor extends AppElement {
       agentWarning,
       h('div', { class: 'grid3' },
         h('label', {}, 'Model', model), h('label', {}, 'Timeout (s)', timeout), h('label', {}, 'Retries', retries)),
+      h('label', {}, 'Network in its sandbox', network),
       budget.element,
       extras.element);
     const gateNote = h('p', { class: 'muted gate-note' },
@@ -134,11 +145,12 @@ class NodeEditor extends AppElement {
           timeout_s: timeout.value === '' ? null : Number(timeout.value),
           retries: retries.value === '' ? 0 : Number.parseInt(retries.value, 10),
           budget: budget.value(),
+          network: network.value || null,
           depends_on: depends,
           ...extras.value(kind.value),
         };
         if (this.creating) {
-          for (const key of ['model', 'timeout_s', 'budget', ...extras.keys]) if (fields[key] === null) delete fields[key];
+          for (const key of ['model', 'timeout_s', 'budget', 'network', ...extras.keys]) if (fields[key] === null) delete fields[key];
           this.creating = false;
           try {
             const created = await this.actions.createNode(fields);

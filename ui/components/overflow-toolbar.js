@@ -16,6 +16,7 @@ export class OverflowToolbar {
     this.moreWrap = h('div', { class: 'more-wrap', hidden: true }, this.more, this.menu);
     this.el = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': label }, this.row, this.moreWrap);
     this.items = [];
+    this.spare = []; // always in the menu (another row's overflow)
     this.menu.addEventListener('click', (event) => {
       if (event.target.closest('button')) this.toggle(false);
     });
@@ -38,12 +39,19 @@ export class OverflowToolbar {
     this.fit();
   }
 
+  /** Put `items` (another row's overflow) in this toolbar's "More" menu, after its own. */
+  setSpare(items) {
+    this.spare = items;
+    this.fit();
+  }
+
   fit() {
     const hidden = new Set();
     const place = () => {
       this.row.replaceChildren(...this.items.filter((item) => !hidden.has(item)));
-      this.menu.replaceChildren(...this.items.filter((item) => hidden.has(item) && !item.classList.contains('sep')));
-      this.moreWrap.hidden = hidden.size === 0;
+      this.menu.replaceChildren(...this.items.filter((item) => hidden.has(item) && !item.classList.contains('sep')),
+        ...this.spare);
+      this.moreWrap.hidden = hidden.size === 0 && this.spare.length === 0;
     };
     place();
     const byPriority = this.items.map((item, index) => ({ item, index }))
@@ -54,7 +62,7 @@ export class OverflowToolbar {
       hidden.add(item);
       place();
     }
-    if (!hidden.size) this.toggle(false);
+    if (!hidden.size && !this.spare.length) this.toggle(false);
   }
 
   toggle(open = this.menu.hidden) {

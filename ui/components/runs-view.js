@@ -128,9 +128,10 @@ class RunsView extends AppElement {
       dataset: { runId: run.id, status: run.status }, onclick: pick,
       onkeydown: (event) => { if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); pick(); } } },
     h('td', {}, h('span', { class: `badge status-${run.status}` }, statusLabel(run.status))),
-    h('td', { class: 'col-run' }, h('code', { title: run.id }, run.id)),
+    h('td', { class: 'col-run', title: run.id }, h('code', {}, run.id)),
     h('td', { class: 'trigger' }, triggerCell(run)),
-    h('td', { class: 'col-started' }, time(run.started_at || run.created_at)),
+    h('td', { class: 'col-started', title: time(run.started_at || run.created_at, true) },
+      time(run.started_at || run.created_at)),
     h('td', {}, durationOf(run) ?? '–'), // ticks (clock.js) while the run runs
     h('td', { class: 'num' }, tokenCount(totals)),
     h('td', { class: 'num' }, totals ? cost(totals.cost_usd) : '–'));
