@@ -39,7 +39,6 @@ from .harness import (
     scratch,
     write_trivial_agent,
 )
-from .procfs import stat_fields
 
 RATE_HZ = 500
 BUCKETS: list[tuple[str, tuple[str, ...]]] = [
@@ -78,8 +77,10 @@ async def _follow(follower: Follower, ready: trio.Event, done: trio.Event) -> No
 
 
 def _user_sys_ticks(pid: int) -> tuple[int, int]:
-    fields = stat_fields(pid)
-    assert fields is not None
+    """utime and stime in clock ticks (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat", "rb") as file:
+        text = file.read()
+    fields = text[text.rfind(b")") + 2 :].split()
     return int(fields[11]), int(fields[12])
 
 

@@ -169,6 +169,12 @@ class Sandbox:
         chosen.setdefault("PATH", os.defpath)
         return chosen | template["env"]
 
+    @staticmethod
+    def creates_directories(template: Template) -> bool:
+        """Whether :meth:`spec_for` may create directories (a writable path ending in ``/``): only then
+        is it blocking work for a worker thread; else it is a few string operations."""
+        return any(path.endswith("/") for path in ((template.get("sandbox") or {}).get("writable") or []))
+
     def spec_for(self, template: Template, git_dir: Path | None = None,
                  node_network: str | None = None) -> SandboxSpec | None:
         """The sandbox of one execution of ``template`` (its worktree's git directory writable too).

@@ -238,6 +238,8 @@ class AgentRunner:
         if not self.sandbox.on:
             return None
         git_dir = run.repo.path / ".git" if run.repo is not None else None
+        if not self.sandbox.creates_directories(template):  # no blocking work: spare the thread hop
+            return self.sandbox.spec_for(template, git_dir, node.get("network"))
         return await trio.to_thread.run_sync(self.sandbox.spec_for, template, git_dir, node.get("network"))
 
     def _output_handler(self, run: RunState, handle: ExecutionHandle, node_budget: Budget | None) -> OutputHandler:
