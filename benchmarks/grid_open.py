@@ -11,8 +11,6 @@ Run from the repository root: ``.venv/bin/python -m benchmarks.grid_open [--repe
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -21,8 +19,7 @@ from typing import Any
 
 from . import seed
 from .hub_subprocess import BlockingHub, hub_env
-from .machine import describe
-from .ui_open import CHROMIUM, CHROMIUM_ARGS
+from .ui_open import run_in_browser
 
 TOKEN = "grid-open-token-0123456789abcdef"
 NODES = 100
@@ -76,22 +73,7 @@ def measure(browser: Any, repeats: int = 5) -> dict[str, Any]:
 
 
 def main() -> None:
-    from playwright.sync_api import sync_playwright
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", type=Path, help="also write the result here")
-    args = parser.parse_args()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            result = {"machine": describe(), **measure(browser, args.repeats)}
-        finally:
-            browser.close()
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    run_in_browser(measure, __doc__ or "")
 
 
 if __name__ == "__main__":

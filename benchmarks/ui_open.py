@@ -20,6 +20,7 @@ import argparse
 import json
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,10 +118,12 @@ def measure(browser: Any, repeats: int = 5) -> dict[str, Any]:
             "history_rows": history, **summary}
 
 
-def main() -> None:
+def run_in_browser(measure: Callable[[Any, int], dict[str, Any]], doc: str) -> None:
+    """The command line of a browser benchmark: ``measure(browser, repeats)`` in Debian's chromium, its
+    result printed as JSON (and written with ``--json``), with the machine described."""
     from playwright.sync_api import sync_playwright
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args()
@@ -134,6 +137,10 @@ def main() -> None:
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
+
+
+def main() -> None:
+    run_in_browser(measure, __doc__ or "")
 
 
 if __name__ == "__main__":
