@@ -209,7 +209,7 @@ def marked(execution_id: str) -> list[int]:
 def zombie_children() -> list[int]:
     """This process's children that exited and were never waited for (a sandbox orphaned to the hub)."""
     with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as file:
-        return [int(pid) for pid in file.read().split() if state(pid) == "Z"]
+        return [int(pid) for pid in file.read().split() if state(int(pid)) == "zombie"]
 
 
 async def wait_for_output(hub: LiveHub, execution_id: str, text: str) -> None:
