@@ -40,6 +40,7 @@ class ExecutionPanel extends AppElement {
         this.log);
       this.nodeId = null;
       this.execution = null;
+      this.liveUpdates = 0; // live changes applied to the shown execution (details() reads race them)
     }
     this.listen('selection', () => this.select(this.store.selectedNode));
     this.listen('run-view', () => this.runViewChanged());
@@ -117,10 +118,14 @@ class ExecutionPanel extends AppElement {
   }
 
   async details(executionId) {
+    const liveBefore = this.liveUpdates;
     try {
       const full = await this.app.client.execution(executionId);
       if (this.execution && this.execution.id === executionId) {
-        this.execution = mergeExecution(this.execution, full);
+        // A live event that came while the read was on its way is newer than the read (running -> parked
+        // ties in progress): the read only adds the fields the events' summaries leave out.
+        this.execution = this.liveUpdates === liveBefore ? mergeExecution(this.execution, full)
+          : { ...full, ...this.execution };
         this.renderHead();
         this.renderExtra();
       }
@@ -164,6 +169,7 @@ class ExecutionPanel extends AppElement {
     const current = this.execution && mine.findLast((e) => e.id === this.execution.id);
     if (current) {
       this.execution = mergeExecution(this.execution, current);
+      this.liveUpdates += 1;
       this.renderHead();
       if (!this.log.count && !this.loading) this.log.setStatus(this.idleStatus());
       if (!ACTIVE.has(current.status)) {
