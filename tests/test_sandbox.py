@@ -223,6 +223,7 @@ async def wait_for_output(hub: LiveHub, execution_id: str, text: str) -> None:
 
 async def test_cancelling_a_sandboxed_agent_leaves_no_process_and_no_zombie(sandboxed: LiveHub) -> None:
     hub = sandboxed
+    zombies = set(zombie_children())  # the suite's earlier tests may leave some: only this one's count
     await add_template(hub, "sleeper", SLEEPING_AGENT)
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", agent="sleeper")
@@ -235,11 +236,12 @@ async def test_cancelling_a_sandboxed_agent_leaves_no_process_and_no_zombie(sand
     ended = await hub.wait_execution(execution["id"], {"cancelled"})
     assert ended["sandbox"] == "bwrap"
     assert marked(execution["id"]) == []
-    assert zombie_children() == []
+    assert set(zombie_children()) <= zombies
 
 
 async def test_a_timed_out_sandboxed_agent_leaves_no_process(sandboxed: LiveHub) -> None:
     hub = sandboxed
+    zombies = set(zombie_children())
     await add_template(hub, "sleeper", SLEEPING_AGENT)
     project = await hub.create_project()
     await hub.create_node(project["id"], id="a", agent="sleeper", timeout_s=1)
@@ -247,7 +249,7 @@ async def test_a_timed_out_sandboxed_agent_leaves_no_process(sandboxed: LiveHub)
     (execution,) = run["executions"]
     assert execution["status"] == "timed_out"
     assert marked(execution["id"]) == []
-    assert zombie_children() == []
+    assert set(zombie_children()) <= zombies
 
 
 async def test_killing_the_hub_leaves_no_sandboxed_process(tmp_path: Path) -> None:
