@@ -219,7 +219,7 @@ class StdinPromptRequest(Strict):
 SandboxPath = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
-class TemplateSandbox(Strict):
+class TemplateSandboxRequest(Strict):
     """What a template's agents may reach inside the sandbox (orchestra.executors.sandbox)."""
 
     writable: Annotated[list[SandboxPath], Field(max_length=50)] = []  # state directories, read-write
@@ -252,7 +252,7 @@ class TemplateCreate(Strict):
     limit_patterns: Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=3,
                                                                      max_length=200)]],
                               Field(max_length=20)] | None = None
-    sandbox: TemplateSandbox | None = None
+    sandbox: TemplateSandboxRequest | None = None
     env_passthrough: Annotated[list[EnvPassthrough], Field(max_length=100)] = []
 
 

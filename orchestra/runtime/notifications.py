@@ -57,7 +57,7 @@ class Message:
 
 
 @dataclass
-class Target:
+class NotifyTarget:
     url: str
     queue_send: trio.MemorySendChannel[Message]
     queue_receive: trio.MemoryReceiveChannel[Message]
@@ -103,7 +103,7 @@ class Notifier:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        self._targets: dict[str, Target] = {}
+        self._targets: dict[str, NotifyTarget] = {}
         self._nursery: trio.Nursery | None = None
         self._threads = trio.CapacityLimiter(DELIVERY_THREADS)
         self._scope = trio.CancelScope()
@@ -150,11 +150,11 @@ class Notifier:
             target.queue_send.close()
         self._scope.deadline = min(self._scope.deadline, trio.current_time() + FLUSH_S)
 
-    def _target(self, url: str) -> Target:
+    def _target(self, url: str) -> NotifyTarget:
         target = self._targets.get(url)
         if target is None:
             send, receive = trio.open_memory_channel[Message](QUEUE_SIZE)
-            target = self._targets[url] = Target(url, send, receive)
+            target = self._targets[url] = NotifyTarget(url, send, receive)
             assert self._nursery is not None
             self._nursery.start_soon(self._serve_target, target)
         return target
@@ -173,11 +173,11 @@ class Notifier:
                     log.warning("notification target %s is %d messages behind: %d dropped so far",
                                 public_name(url), QUEUE_SIZE, target.dropped)
 
-    async def _serve_target(self, target: Target) -> None:
+    async def _serve_target(self, target: NotifyTarget) -> None:
         async for message in target.queue_receive:
             await self._deliver_with_retries(target, message)
 
-    async def _deliver_with_retries(self, target: Target, message: Message) -> None:
+    async def _deliver_with_retries(self, target: NotifyTarget, message: Message) -> None:
         error = "not attempted"
         for attempt in range(ATTEMPTS):
             if attempt:
