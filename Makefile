@@ -10,6 +10,8 @@
 # compiled modules (pydantic-core, markupsafe's speedups) are installed once per Python version and
 # architecture side by side -- their file names carry the ABI tag (cpython-312-aarch64-linux-gnu.so),
 # so one site-packages serves them all. Debian 12 has 3.11, Ubuntu 24.04 3.12, Debian 13 3.13.
+# Stable-ABI modules (psutil's _psutil_linux.abi3.so) carry no architecture in their name: each is
+# renamed to its version's and architecture's tag, else the merge would keep one architecture's build.
 
 PYTHON      ?= python3
 PY_VERSIONS ?= 3.11 3.12 3.13 3.14
@@ -43,6 +45,8 @@ $(DEPS)/.stamp: pyproject.toml $(BUILD)/venv/bin/shiv
 			--only-binary=:all: --implementation cp --python-version $$v \
 			--platform manylinux_2_17_$$a --platform manylinux2014_$$a \
 			-r $(BUILD)/requirements.txt; \
+		tag=cpython-$$(echo $$v | tr -d .)-$$a-linux-gnu; \
+		find $(DEPS)/$$v-$$a -name '*.abi3.so' | while read -r so; do mv "$$so" "$${so%.abi3.so}.$$tag.so"; done; \
 	done; done
 	touch $@
 
@@ -57,6 +61,9 @@ $(PYZ): $(DEPS)/.stamp $(BUILD)/targets $(SOURCES) Makefile
 	for d in $(DEPS)/*/; do cp -rn $$d. $(SITE)/; done
 	test "$$(ls -d $(SITE)/*.dist-info | sed 's/-[^-]*$$//' | sort | uniq -d)" = "" \
 		|| { echo "two releases of one package across Python versions" >&2; exit 1; }
+	# A compiled module whose name carries no ABI tag would be one architecture's build for all of them.
+	test "$$(find $(SITE) -name '*.so' ! -name '*-linux-gnu.so')" = "" \
+		|| { echo "compiled modules without an ABI tag:" >&2; find $(SITE) -name '*.so' ! -name '*-linux-gnu.so' >&2; exit 1; }
 	# pip comes in through sqlite-utils' "install" command, which the hub never runs (14 MB).
 	rm -rf $(SITE)/bin $(SITE)/pip $(SITE)/pip-*.dist-info
 	# The hub itself is plain Python: copied as is (a setuptools build would leave build/lib behind).
