@@ -52,8 +52,10 @@ mkdir -p "$tmp/home" "$tmp/bin" "$tmp/records"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 db=$tmp/state/orchestra.db
-# The tests' fake agent CLI (stdlib only) stands in for claude; "@hang @child" keeps it running.
-python3 -c 'import sys; sys.path.insert(0, "tests"); from pathlib import Path; from fake_agent import install
+# The tests' fake agent CLI (stdlib only) stands in for claude; "@hang @child" keeps it running. It is
+# written with the interpreter the pyz runs on: agents are sandboxed, and a python3 in a home directory
+# (pyenv, uv) is hidden from them.
+env -i PATH=/usr/local/bin:/usr/bin:/bin python3 -c 'import sys; sys.path.insert(0, "tests"); from pathlib import Path; from fake_agent import install
 install(Path(sys.argv[1]), "claude", Path("tests/fixtures/agent-transcripts/claude-tool.jsonl").resolve(), Path(sys.argv[2]))' \
     "$tmp/bin" "$tmp/records"
 
@@ -132,6 +134,16 @@ done
 agent_pids=$(python3 -c 'import json, pathlib, sys
 for p in pathlib.Path(sys.argv[1]).glob("*.json"):
     r = json.loads(p.read_text()); print(r["pid"], r.get("child_pid", ""))' "$tmp/records")
+
+# The demo agent (no CLI, no key) runs from the pyz too, in the sandbox when there is one.
+demo=$(api POST "/projects/$project/nodes" '{"title": "demo", "prompt": "Write DEMO.md", "agent": "demo"}' | field id)
+demo_run=$(api POST /launch "{\"project_id\": \"$project\", \"node_ids\": [\"$demo\"]}" | field executions.0.id)
+for _ in $(seq 300); do
+    case "$(api GET "/executions/$demo_run" | field status)" in queued|running) sleep 0.1 ;; *) break ;; esac
+done
+[ "$(api GET "/executions/$demo_run" | field status)" = succeeded ] \
+    || fail "the demo agent did not succeed: $(api GET "/executions/$demo_run")"
+echo "the demo agent ran ($(api GET /health | field sandbox))"
 
 step "backup while the hub runs"
 orchestra backup "$tmp/copy.db"

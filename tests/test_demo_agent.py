@@ -16,13 +16,16 @@ import pytest
 from conftest import LiveHub
 from test_git_checkpoints import git, git_project
 
+from orchestra.agents.templates import DEMO_AGENT
+
 NO_TODO = ["sh", "-c", "! grep -q TODO demo-notes.md"]
 
 
 @pytest.fixture
 async def quick_demo(hub: LiveHub) -> str:
     demo = (await hub.get("/agent-templates/demo")).json()
-    assert demo["command"][:3] == [sys.executable, "-m", "orchestra.agents.demo_agent"]
+    assert demo["command"][:2] == [sys.executable, "-I"]  # runs as a script: the pyz has no importable package
+    assert Path(demo["command"][2]).name == "demo_agent.py"
     quick = {k: demo[k] for k in ("command", "resume_command", "version_command", "output", "stdin_prompt")}
     response = await hub.post("/agent-templates", quick | {"id": "quick-demo", "name": "Quick demo",
                                                            "env": {"DEMO_AGENT_SECONDS": "0.1"}})
@@ -89,7 +92,7 @@ async def test_a_repair_in_a_shared_workspace_fixes_the_file_the_check_reads(hub
 def test_an_empty_demo_agent_seconds_means_the_default(tmp_path: Path) -> None:
     """A flow exported from another hub carries ``DEMO_AGENT_SECONDS = ""`` (env values are left out):
     applied on a hub without the template, the agent got "" and died on float('')."""
-    done = subprocess.run([sys.executable, "-m", "orchestra.agents.demo_agent", "--resume", "s1", "Write X.md"],
+    done = subprocess.run([*DEMO_AGENT, "--resume", "s1", "Write X.md"],
                           env=os.environ | {"DEMO_AGENT_SECONDS": ""}, capture_output=True, text=True,
                           cwd=tmp_path, timeout=60, check=False)
     assert done.returncode == 0, done.stderr

@@ -1,6 +1,6 @@
 """The built-in ``demo`` agent: a stand-in for Claude Code that needs no CLI, no key and no network.
 
-Run as ``python -m orchestra.agents.demo_agent PROMPT [--resume SESSION] [--model M]`` (the prompt on
+Run as ``python -I demo_agent.py PROMPT [--resume SESSION] [--model M]`` (standard library only; the prompt on
 stdin when it is not an argument), it "works" for a couple of seconds and prints what ``claude -p
 --output-format stream-json`` prints, so the ``claude-stream-json`` parser reads it unchanged: an
 ``init`` line with its session id, assistant text, a ``Write`` tool call and its result, and a closing

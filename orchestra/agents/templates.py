@@ -27,7 +27,9 @@ PLACEHOLDERS = frozenset({"prompt", "model", "workspace", "session_id"})
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 BUILTIN_IDS = ("claude-code", "codex", "gemini", "demo")
-DEMO_AGENT = [sys.executable, "-m", "orchestra.agents.demo_agent"]
+# The script itself, not ``-m``: in the pyz the package is importable only inside the hub's process.
+# It needs nothing but the standard library (-I: neither PYTHON* variables nor the user's site).
+DEMO_AGENT = [sys.executable, "-I", str(Path(__file__).resolve().with_name("demo_agent.py"))]
 # What the demo agent needs to read inside the sandbox, wherever the hub was installed (a clone in
 # /tmp or a home directory is hidden from agents): this package's own directory (not the checkout
 # around it, which may hold the database and token), the venv (its site-packages, with the editable
