@@ -52,11 +52,13 @@ mkdir -p "$tmp/home" "$tmp/bin" "$tmp/records"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)
 db=$tmp/state/orchestra.db
-# The tests' fake agent CLI (stdlib only) stands in for claude; "@hang @child" keeps it running. It is
-# written with the interpreter the pyz runs on: agents are sandboxed, and a python3 in a home directory
-# (pyenv, uv) is hidden from them.
-env -i PATH=/usr/local/bin:/usr/bin:/bin python3 -c 'import sys; sys.path.insert(0, "tests"); from pathlib import Path; from fake_agent import install
-install(Path(sys.argv[1]), "claude", Path("tests/fixtures/agent-transcripts/claude-tool.jsonl").resolve(), Path(sys.argv[2]))' \
+# The tests' fake agent CLI (stdlib only) stands in for claude; "@hang @child" keeps it running. Agents
+# are sandboxed (when bubblewrap works here): the fake, its transcript and the interpreter it names must
+# be where an agent can read them, so it is copied beside its wrapper (a template's sandbox.readable) and
+# written with the interpreter the pyz runs on (a python3 in a home directory, pyenv or uv, is hidden).
+cp tests/fake_agent.py tests/fixtures/agent-transcripts/claude-tool.jsonl "$tmp/bin/"
+env -i PATH=/usr/local/bin:/usr/bin:/bin python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; from fake_agent import install
+install(Path(sys.argv[1]), "claude", Path(sys.argv[1]) / "claude-tool.jsonl", Path(sys.argv[2]))' \
     "$tmp/bin" "$tmp/records"
 
 run_pyz() {  # the pyz, with nothing from this shell's environment but what is listed
@@ -123,7 +125,10 @@ echo "serves its client: $wheel"
 token=$(orchestra token)
 orchestra url | grep -q "#token=$token" || fail "url does not carry the token"
 project=$(api POST /projects '{"name": "deploy check"}' | field id)
-api POST "/projects/$project/nodes" '{"title": "hang", "prompt": "@hang @child", "agent": "claude-code"}' >/dev/null
+api POST /agent-templates "{\"id\": \"fake-claude\", \"name\": \"Fake Claude\", \"output\": \"claude-stream-json\",
+    \"command\": [\"$tmp/bin/claude\", \"-p\", \"{prompt}\", \"--output-format\", \"stream-json\"],
+    \"sandbox\": {\"readable\": [\"$tmp/bin\"], \"writable\": [\"$tmp/records\"]}}" >/dev/null
+api POST "/projects/$project/nodes" '{"title": "hang", "prompt": "@hang @child", "agent": "fake-claude"}' >/dev/null
 execution=$(api POST /launch "{\"project_id\": \"$project\"}" | field executions.0.id)
 for _ in $(seq 300); do
     [ "$(api GET "/executions/$execution" | field status)" = running ] \
@@ -131,9 +136,16 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [ "$(api GET "/executions/$execution" | field status)" = running ] || fail "the agent never ran"
-agent_pids=$(python3 -c 'import json, pathlib, sys
-for p in pathlib.Path(sys.argv[1]).glob("*.json"):
-    r = json.loads(p.read_text()); print(r["pid"], r.get("child_pid", ""))' "$tmp/records")
+# The agent and its child, found by their working directory (in a sandbox the pids they record are
+# those of its own PID namespace).
+agents() {
+    for proc in /proc/[0-9]*; do
+        case "$(readlink "$proc/cwd" 2>/dev/null)" in "$tmp/state/workspaces"*)
+            grep -q ') Z' "$proc/stat" 2>/dev/null || echo "${proc#/proc/}" ;;
+        esac
+    done
+}
+[ "$(agents | wc -l)" -ge 2 ] || fail "the agent and its child are not running: $(agents)"
 
 # The demo agent (no CLI, no key) runs from the pyz too, in the sandbox when there is one.
 demo=$(api POST "/projects/$project/nodes" '{"title": "demo", "prompt": "Write DEMO.md", "agent": "demo"}' | field id)
@@ -152,9 +164,7 @@ step "SIGTERM with a running agent"
 stop_hub
 took=$elapsed
 echo "exited 0 after $took s"
-for pid in $agent_pids; do
-    if [ -e "/proc/$pid" ] && ! grep -q ') Z' "/proc/$pid/stat"; then fail "agent process $pid survived"; fi
-done
+[ -z "$(agents)" ] || fail "agent processes survived: $(agents)"
 
 step "second start (warm): the project is still there, the execution interrupted"
 start_hub second
