@@ -189,8 +189,9 @@ for round in 1 2; do
     PYTHON=$(command -v python3) bash systemd/install.sh --root "$tmp/root" --no-systemctl --no-user --pyz "$pyz" \
         >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; fail "install.sh (round $round)"; }
 done
-grep -q 'ssh -L 8000:localhost:8000' "$tmp/install.log" && grep -q '/ui/#token=' "$tmp/install.log" \
-    || { cat "$tmp/install.log"; fail "install.sh did not print the tunnel command and the URL"; }
+# Only the hub creates its token: without systemctl it has not started, so the message says how to get the link.
+grep -q 'ssh -L 8000:localhost:8000' "$tmp/install.log" && grep -q 'once the hub has started: sudo orchestra url' "$tmp/install.log" \
+    || { cat "$tmp/install.log"; fail "install.sh did not print the tunnel command and how to get the login link"; }
 ls "$tmp/root/var/lib/orchestra/backups/"pre-upgrade-*.db >/dev/null 2>&1 || true
 echo ok
 
