@@ -1,6 +1,6 @@
 """The terminal client's answers as real subprocesses, run from another directory against a real hub:
-``inbox``, ``approve``, ``reject``, ``pick``; ``launch --until-done`` prints the command that answers a
-waiting gate; bad ids and a second answer are refused with the hub's message and change nothing."""
+``inbox``, ``approve``, ``reject``, ``pick``, ``resume``, ``dismiss``; ``launch --until-done`` prints the
+command that answers a waiting gate; bad ids and a second answer are refused with the hub's message and change nothing."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from conftest import TOKEN, WAIT_S, LiveHub
+from conftest import TOKEN, WAIT_S, FakeAgents, LiveHub
 from hubproc import ENTRY
 from test_attention import attention, kinds, three_waiting, wait_attention
+from test_parking import install_limited, subscription_limit
 
 
 async def cli(hub: LiveHub, cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -81,6 +82,48 @@ async def test_bad_ids_and_a_second_answer_are_refused_with_the_hubs_message(hub
     assert after == before
     for item in after:
         await hub.post(f"/executions/{item['execution_id']}/reject")
+
+
+async def test_resume_wakes_a_parked_node_and_dismiss_takes_a_failed_run_off_the_inbox(
+        hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
+    cwd = elsewhere(tmp_path)
+    limited, _ = subscription_limit(tmp_path, 3600)
+    install_limited(agents, "claude", limited, "claude-tool.jsonl")
+    waiting = await hub.create_project(name="limited")
+    await hub.create_node(waiting["id"], id="a")
+    parked_launch = await hub.launch(waiting["id"])
+    parked_id = parked_launch["executions"][0]["id"]
+    await hub.wait_execution(parked_id, {"parked"})
+    failing = await hub.create_project(name="flaky")
+    await hub.create_node(failing["id"], id="boom", prompt="@exit=1")
+    failed_run = await hub.wait_run(await hub.launch(failing["id"]))
+    items = await wait_attention(hub, lambda items: {"parked", "failed_run"} <= set(kinds(items)))
+
+    listed = await cli(hub, cwd, "inbox")
+    out = listed.stdout.decode()
+    assert listed.returncode == 0, listed.stderr.decode()
+    assert f"now: orchestra resume {parked_id}   |   cancel: orchestra cancel {parked_id}" in out, out
+    assert f"orchestra dismiss {failed_run['id']}" in out, out
+
+    refusals: list[tuple[tuple[str, ...], str]] = [
+        (("resume", "exe_nope"), "404 execution 'exe_nope' does not exist"),
+        (("resume", failed_run["executions"][0]["id"]), "409 "),
+        (("dismiss", "run_nope"), "404 run 'run_nope' does not exist"),
+        (("dismiss", parked_launch["run_id"]), f"409 run '{parked_launch['run_id']}' has not finished"),
+    ]
+    for args, message in refusals:
+        result = await cli(hub, cwd, *args)
+        err = result.stderr.decode()
+        assert result.returncode == 1 and message in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert await attention(hub) == items  # nothing changed
+
+    resumed = await cli(hub, cwd, "resume", parked_id)
+    assert (resumed.returncode, resumed.stdout.decode().strip()) == (0, f"{parked_id}: resuming"), resumed
+    assert (await hub.wait_run(parked_launch))["status"] == "succeeded"
+    dismissed = await cli(hub, cwd, "dismiss", failed_run["id"])
+    assert (dismissed.returncode, dismissed.stdout.decode().strip()) == (0, f"{failed_run['id']}: dismissed")
+    await wait_attention(hub, lambda items: items == [])
+    assert (await hub.get(f"/runs/{failed_run['id']}")).json()["seen_at"] is not None
 
 
 async def test_launch_until_done_prints_the_command_that_answers_a_waiting_gate(hub: LiveHub, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The terminal client's answers: ``inbox`` (what waits for a person on the hub, ``GET /attention``),
-``approve``, ``reject`` and ``pick``. A refusal (an unknown execution, a second answer) is the hub's
+``approve``, ``reject``, ``pick``, ``resume`` (a parked execution, now) and ``dismiss`` (a failed run leaves
+the list). A refusal (an unknown execution, a second answer) is the hub's
 message on one line, exit 1. (What ``watch`` prints when something starts waiting: answer_hints.py.)
 """
 
@@ -31,8 +32,9 @@ def _answer(item: dict[str, Any]) -> str:
     if kind == AttentionKind.PARKED:
         at = item.get("resume_at")
         when = time.strftime("%H:%M", time.localtime(at)) if at else "later"
-        return f"resumes at {when}; cancel: orchestra cancel {execution}"
-    return f"orchestra status {item['run_id']}" + (f": {item['error']}" if item.get("error") else "")
+        return f"resumes at {when}; now: orchestra resume {execution}   |   cancel: orchestra cancel {execution}"
+    error = f" ({item['error']})" if item.get("error") else ""
+    return f"orchestra status {item['run_id']}{error}   |   orchestra dismiss {item['run_id']}"
 
 
 async def _candidates(hub: RemoteHub, item: dict[str, Any]) -> list[str]:
@@ -81,6 +83,18 @@ async def _pick(hub: RemoteHub, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _resume(hub: RemoteHub, args: argparse.Namespace) -> int:
+    reply = await request(hub, "POST", f"/executions/{args.execution}/resume")
+    print(f"{args.execution}: {reply['status']}")
+    return 0
+
+
+async def _dismiss(hub: RemoteHub, args: argparse.Namespace) -> int:
+    await request(hub, "POST", f"/runs/{args.run_id}/seen")
+    print(f"{args.run_id}: dismissed")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def client(name: str, help_text: str, command: ClientCommand) -> argparse.ArgumentParser:
         return add_client_command(commands, name, help_text, command)
@@ -97,3 +111,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     pick.add_argument("execution", help="the waiting pick (exe_…)")
     pick.add_argument("candidate", help="the candidate execution chosen (exe_…, one that succeeded)")
     pick.add_argument("--comment", help="why this one")
+    resume = client("resume", "resume a parked execution (a usage limit) now instead of at its reset time", _resume)
+    resume.add_argument("execution", help="the parked execution (exe_…)")
+    dismiss = client("dismiss", "take a failed run off the inbox (it stays in the history)", _dismiss)
+    dismiss.add_argument("run_id", metavar="run", help="the failed run (run_…, as orchestra inbox shows it)")
