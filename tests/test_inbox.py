@@ -1,6 +1,7 @@
 """The terminal client's answers as real subprocesses, run from another directory against a real hub:
 ``inbox``, ``approve``, ``reject``, ``pick``, ``resume``, ``dismiss``; ``launch --until-done`` prints the
-command that answers a waiting gate; bad ids and a second answer are refused with the hub's message and change nothing."""
+command that answers a waiting gate; bad ids and a second answer are refused with the hub's message and
+change nothing."""
 
 from __future__ import annotations
 
