@@ -21,8 +21,8 @@ pytest.importorskip("mcp")
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-TOOLS = {"projects", "nodes", "launch", "run_status", "attention", "approve", "reject", "pick", "execution_output",
-         "export_flow", "apply_flow"}
+TOOLS = {"projects", "nodes", "launch", "run_status", "attention", "approve", "reject", "pick", "resume", "dismiss",
+         "execution_output", "export_flow", "apply_flow"}
 
 
 def server_params(hub: LiveHub, cwd: Path) -> StdioServerParameters:
@@ -78,6 +78,11 @@ async def test_the_sdk_client_lists_tools_launches_reads_status_and_approves_a_g
             assert f"execution '{gate['execution_id']}' is not a gate waiting for a decision" in again.content[0].text
             unknown = await session.call_tool("nodes", {"project": "nope"})
             assert unknown.is_error and "project 'nope' does not exist" in unknown.content[0].text
+            not_parked = await session.call_tool("resume", {"execution_id": gate["execution_id"]})
+            assert not_parked.is_error
+            assert f"execution '{gate['execution_id']}' is not parked" in not_parked.content[0].text
+            finished = result_of(await session.call_tool("dismiss", {"run_id": run_id}))
+            assert finished["run_id"] == run_id and finished["seen_at"] > 0
             flow = result_of(await session.call_tool("export_flow", {"project": "release"}))
             assert "approve-release" in flow
             dry = result_of(await session.call_tool("apply_flow", {"flow_toml": flow, "dry_run": True}))

@@ -83,7 +83,8 @@ def build_server(hub: RemoteHub) -> Any:
     @server.tool()
     async def attention(project: str | None = None) -> dict[str, Any]:
         """What waits for a person, across projects (or one): gates, picks, plan reviews, parked executions,
-        failed runs. Answer gates and reviews with approve/reject, picks with pick."""
+        failed runs. Answer gates and reviews with approve/reject, picks with pick, parked executions with
+        resume, failed runs with dismiss."""
         path = "/attention" + (f"?project_id={await project_id(project)}" if project else "")
         items: dict[str, Any] = await call("GET", path)
         return items
@@ -107,6 +108,18 @@ def build_server(hub: RemoteHub) -> Any:
         """Pick a candidate (one that succeeded) at a waiting best-of-N node."""
         body: dict[str, Any] = {"candidate": candidate_execution_id} | ({"comment": comment} if comment else {})
         reply: dict[str, Any] = await call("POST", f"/executions/{execution_id}/approve", body)
+        return reply
+
+    @server.tool()
+    async def resume(execution_id: str) -> dict[str, Any]:
+        """Resume an execution parked at a usage limit now, instead of at its reset time."""
+        reply: dict[str, Any] = await call("POST", f"/executions/{execution_id}/resume")
+        return reply
+
+    @server.tool()
+    async def dismiss(run_id: str) -> dict[str, Any]:
+        """Take a failed run off the attention list (it stays in the history)."""
+        reply: dict[str, Any] = await call("POST", f"/runs/{run_id}/seen")
         return reply
 
     @server.tool()
