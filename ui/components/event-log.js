@@ -30,8 +30,12 @@ class EventLog extends HTMLElement {
       hidden: true, title: 'Scroll to the newest output and keep following it', onclick: () => this.followTail() },
     '↓ Follow');
     render(this, this.notice, this.list, this.status, this.followButton);
-    this.addEventListener('scroll', () => this.setStick(this.scrollTop + this.clientHeight >= this.scrollHeight - 24),
-      { passive: true });
+    this.addEventListener('scroll', () => this.scrolled(), { passive: true });
+    // The panel around the log grows when an execution ends (its result, its checks): the log's own
+    // height shrinks without a scroll or a new entry, and a log that follows its tail must stay there.
+    new ResizeObserver(() => {
+      if (this.stick) this.toBottom();
+    }).observe(this);
     this.reset('');
   }
 
@@ -60,7 +64,23 @@ class EventLog extends HTMLElement {
 
   followTail() {
     this.setStick(true);
+    this.toBottom();
+  }
+
+  toBottom() {
     this.scrollTop = this.scrollHeight;
+    this.autoTop = this.scrollTop; // where the log put itself: a scroll event from there is not the user's
+  }
+
+  /**
+   * Only a scroll up by the user stops following the tail. A scroll event is dispatched a frame after
+   * the scroll: the log may have grown, or its box shrunk, meanwhile, which leaves it short of the
+   * bottom without anyone having scrolled.
+   */
+  scrolled() {
+    if (this.scrollTop + this.clientHeight >= this.scrollHeight - 24) this.setStick(true);
+    else if (this.stick && this.scrollTop >= (this.autoTop ?? 0) - 1) this.toBottom();
+    else this.setStick(false);
   }
 
   /** Empty the drawing (not the events). */
@@ -193,7 +213,7 @@ class EventLog extends HTMLElement {
     }
     if (this.count && !this.query) this.showStatus('');
     this.dataset.count = String(this.count);
-    if (this.stick) this.scrollTop = this.scrollHeight;
+    if (this.stick) this.toBottom();
     if (this.queue.length) this.frame = requestAnimationFrame(() => this.flush());
   }
 }
