@@ -174,3 +174,18 @@ def test_a_forge_api_that_is_no_url_stops_the_start_naming_the_variable() -> Non
         load_settings(gitea_api="gitea.example")
     with pytest.raises(ConfigError, match="ORCHESTRA_GITLAB_API"):
         load_settings(gitlab_api="ftp://gitlab.example")
+
+
+def test_a_gitlab_landing_reads_as_a_merge_request_and_the_others_as_pull_requests() -> None:
+    from orchestra.core.landed import landed_text
+    from orchestra.runtime.notifications import run_finished_message
+
+    landed = {"mode": "pull_request", "forge": "gitlab", "branch": "orchestra/prj_1/run_1", "commit": "a" * 40,
+              "url": "https://gitlab.example/acme/widgets/-/merge_requests/7", "number": 7, "landed_at": 12.0}
+    run = {"id": "run_1", "project_id": "prj_1", "status": "succeeded", "created_at": 0.0, "started_at": 0.0,
+           "finished_at": 12.0, "totals": {"cost_usd": 0.5}, "error": None, "landed": landed}
+    body = run_finished_message(run, "shop", "http://localhost:8000/ui/#project=prj_1").body
+    assert "Landed: merge request !7 https://gitlab.example/acme/widgets/-/merge_requests/7 (orchestra/prj_1/run_1 " \
+        "at aaaaaaaaaaaa)" in body
+    for forge in ("gitea", "github", None):
+        assert landed_text(landed | {"forge": forge}).startswith("pull request #7 ")

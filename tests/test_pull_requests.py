@@ -141,6 +141,15 @@ def test_repository_path_from_a_remote_url(url: str, slug: str, project: str) ->
     assert pull_requests.repository_path(url, "gitlab") == project
 
 
+@pytest.mark.parametrize(("url", "api", "project"), [
+    ("https://code.corp/gitlab/acme/platform/widgets.git", "https://code.corp/gitlab/api/v4", "acme/platform/widgets"),
+    ("git@code.corp:acme/platform/widgets.git", "https://code.corp/gitlab/api/v4", "acme/platform/widgets"),
+    ("https://gitlab.com/gitlab/widgets.git", "https://gitlab.com/api/v4", "gitlab/widgets"),
+])
+def test_a_gitlab_under_a_relative_url_root_is_not_part_of_the_project_path(url: str, api: str, project: str) -> None:
+    assert pull_requests.repository_path(url, "gitlab", api) == project
+
+
 def test_a_remote_url_without_owner_and_name_is_refused() -> None:
     with pytest.raises(PullRequestError, match="cannot tell the repository"):
         pull_requests.repository_path("file:///widgets.git", "gitlab")

@@ -124,7 +124,8 @@ async def land(repo: Repository, target: Target, commit: str, description: Descr
     landed: Landed = {"mode": target.mode, "branch": pushed.branch, "commit": pushed.commit, "landed_at": now}
     if forge is not None:
         assert target.base is not None
-        repository = pull_requests.repository_path(await landing.remote_url(repo.path, target.remote), forge.forge)
+        remote_url = await landing.remote_url(repo.path, target.remote)
+        repository = pull_requests.repository_path(remote_url, forge.forge, forge.api)
         pull = await pull_requests.open_or_update(forge, repository, target.branch, target.base,
                                                   description.title, description.body)
         landed |= {"base": target.base, "url": pull.url, "number": pull.number, "forge": forge.forge}

@@ -103,11 +103,17 @@ def noun(forge: str | None) -> str:
     return DIALECTS["gitlab" if forge == "gitlab" else "github"].noun
 
 
-def repository_path(remote_url: str, forge: str | None = None) -> str:
+def repository_path(remote_url: str, forge: str | None = None, api: str | None = None) -> str:
     """The repository a remote's URL names, as the forge's API does (``https://host/o/n.git``,
     ``git@host:o/n.git``, ``file:///srv/o/n.git``): ``owner/name``, its last two path segments, on GitHub
-    and Gitea; on GitLab the project's whole path (``group/subgroup/name``: groups nest)."""
-    path = urlsplit(remote_url).path if "://" in remote_url else remote_url.rpartition(":")[2]
+    and Gitea; on GitLab the project's whole path (``group/subgroup/name``: groups nest), without the
+    instance's own path when ``api`` has one (``https://host/gitlab/api/v4``: an HTTP remote's path starts
+    with ``/gitlab``)."""
+    url = urlsplit(remote_url) if "://" in remote_url else None
+    path = url.path if url is not None else remote_url.rpartition(":")[2]
+    root = urlsplit(api).path.rstrip("/").removesuffix("/api/v4") if forge == "gitlab" and api else ""
+    if root and url is not None and url.scheme in ("http", "https") and path.startswith(root + "/"):
+        path = path[len(root):]
     parts = [part for part in path.rstrip("/").split("/") if part]
     if len(parts) < 2:
         raise PullRequestError(f"cannot tell the repository (owner/name) from the remote URL '{redact(remote_url)}'")
