@@ -1,4 +1,5 @@
-"""A plan node's tasks appear live in the DAG below it, marked as its tasks, and run before its downstream."""
+"""A plan node's tasks appear live in the DAG below it, marked as its tasks and drawn as a group that
+collapses into one node, and run before its downstream."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 import test_ui
-from test_ui import api_project, canvas, open_ui, panel_status, row
+from test_ui import api_project, canvas, click_node, open_ui, panel_status, row
 from ui_support import BrowserTestHub, shoot, skip_reason, sync_playwright
 
 pytestmark = pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or "")
@@ -42,9 +43,41 @@ def test_a_plan_grows_the_dag_live(page: Page, hub: BrowserTestHub) -> None:
     assert edges == sorted(["plan->ship", "plan->plan.api", "plan->plan.ui", "plan.api->plan.docs",
                             "plan.ui->plan.docs", "plan.docs->ship"])
     page.click("[data-action=fit]")
+    assert canvas(page, "cy.$id('group:plan').children().map((n) => n.id()).sort()") == [
+        "plan.api", "plan.docs", "plan.ui"]
+    assert canvas(page, "cy.$id('group:plan').data('label')") == "▾ 3 tasks from Plan the feature"
     shoot(page, "plan-grown-1400")
     page.set_viewport_size({"width": 800, "height": 600})
     shoot(page, "plan-grown-800")
+
+    # A tap on the group's box (not on a task) collapses it into one node that sums its tasks up.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.click("[data-action=fit]")
+    corner = page.evaluate("""() => {
+        const canvas = document.querySelector('orc-dag-canvas');
+        const b = canvas.cy.$id('group:plan').renderedBoundingBox({ includeLabels: false });
+        const box = canvas.container.getBoundingClientRect();
+        return { x: box.left + b.x1 + 5, y: box.top + b.y1 + 5 };
+    }""")
+    page.mouse.click(corner["x"], corner["y"])
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('plan.api').empty()")
+    collapsed = canvas(page, "({ parent: cy.$id('group:plan').isParent(), status: cy.$id('group:plan').data('status'),"
+                       " label: cy.$id('group:plan').data('label') })")
+    assert collapsed == {"parent": False, "status": "succeeded", "label": "▸ 3 tasks from Plan the feature\n✓ 3"}
+    edges = canvas(page, "cy.edges().map((e) => `${e.source().id()}->${e.target().id()}`).sort()")
+    assert edges == sorted(["plan->ship", "plan->group:plan", "group:plan->ship"])
+    for task in ("api", "ui", "docs"):  # the list still names every task
+        expect(row(page, f"plan.{task}")).to_have_attribute("data-status", "succeeded")
+    row(page, "plan.api").locator("button").click()  # a hidden task, selected: its group is
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('group:plan').selected()")
+    shoot(page, "plan-collapsed-1400")
+
+    page.reload()  # remembered in this browser, per project
+    page.wait_for_function("() => { const cy = document.querySelector('orc-dag-canvas')?.cy;"
+                           " return cy && cy.$id('group:plan').nonempty() && cy.$id('plan.api').empty(); }")
+    click_node(page, "group:plan")  # a collapsed group expands on a tap anywhere on it
+    page.wait_for_function("() => document.querySelector('orc-dag-canvas').cy.$id('group:plan').isParent()")
+    assert canvas(page, "cy.$id('plan.docs').parent().id()") == "group:plan"
 
 
 def test_review_a_plan_edit_it_and_approve_it(page: Page, hub: BrowserTestHub) -> None:

@@ -2,7 +2,8 @@
 // a narrow canvas where that draws it larger), with pan and zoom. A node's colour is the status of its
 // latest execution (or, while the runs view shows a run, of its execution in that run), with a glyph and
 // a border style so that it reads without colour; running nodes pulse. Connect mode: tap the upstream
-// node, then the downstream one.
+// node, then the downstream one. A plan's tasks are drawn in a box of their own that a tap on it
+// collapses into one node and expands again (dag-groups.js).
 //
 // Labels never shrink below a readable size: at a normal zoom a node shows its title and status; zoomed
 // out, only its glyph and title, drawn at READABLE_PX on screen whatever the zoom (on two lines while
@@ -16,6 +17,9 @@ import { AppElement } from '../element.js';
 import { statusLabel } from '../format.js';
 import { statusIcon } from '../status-icons.js';
 import { NodeTip, distinctTitles } from './node-labels.js';
+import {
+  graphElements, groupId, groupSummary, isGroup, loadCollapsed, planGroups, planOf, saveCollapsed,
+} from './dag-groups.js';
 import { EXECUTION_STATUS, NODE_KIND } from '../statuses.js';
 
 cytoscape.use(dagre);
@@ -79,6 +83,11 @@ const styleSheet = (colors, labels) => [
   // A plan node (its agent's task list grows the DAG below it) has cut corners.
   { selector: `node[kind = "${NODE_KIND.PLAN}"]`, style: { shape: 'cut-rectangle' } },
   { selector: `node[kind = "${NODE_KIND.LAND}"]`, style: { shape: 'tag' } },
+  // A plan's tasks: a light box around them, its label on top; collapsed, one node with an outline.
+  { selector: 'node.group-open', style: { shape: 'round-rectangle', 'background-color': '#f1f5f9',
+    'background-opacity': 0.7, 'border-width': 1, 'border-style': 'dashed', 'border-color': '#64748b',
+    'text-valign': 'top', 'text-halign': 'center', 'text-margin-y': -4, padding: 16, color: '#334155' } },
+  { selector: 'node.group-closed', style: { 'outline-width': 3, 'outline-color': '#64748b', 'outline-offset': 3 } },
   { selector: 'node.pulse', style: { 'border-width': 7 } },
   // A halo behind the selected node, so its fill keeps the status colour.
   { selector: 'node:selected', style: { 'underlay-color': '#2563eb', 'underlay-opacity': 0.22,
@@ -175,41 +184,55 @@ class DagCanvas extends AppElement {
   reset() {
     this.cy.elements().remove();
     this.shape = '';
+    this.collapsed = this.store.projectId ? loadCollapsed(this.store.projectId) : new Set();
     this.setConnectMode(false);
     this.sync();
   }
 
-  /** Add what is new, remove what is gone; lay out again only when the graph's shape changed. */
+  /** Draw the graph again, and lay it out, only when its shape (nodes, edges, groups) changed. */
   sync() {
     const nodes = this.store.nodes;
-    const shape = [...nodes.values()].map((n) => `${n.id}<${n.depends_on.join(',')}`).sort().join('|');
+    this.groups = planGroups(nodes);
+    for (const plan of this.collapsed) if (!this.groups.has(plan)) this.collapsed.delete(plan);
+    const elements = graphElements(nodes, this.groups, this.collapsed);
+    const shape = [...elements.nodes.map((n) => `${n.id}^${n.parent ?? ''}${n.collapsed ? '-' : ''}`),
+      ...elements.edges.map((e) => e.id)].sort().join('|');
     const cy = this.cy;
-    cy.batch(() => {
-      for (const element of cy.elements()) {
-        const keep = element.isNode() ? nodes.has(element.id())
-          : nodes.get(element.data('target'))?.depends_on.includes(element.data('source'));
-        if (!keep) element.remove();
-      }
-      for (const node of nodes.values()) {
-        if (cy.getElementById(node.id).empty()) cy.add({ group: 'nodes', data: { id: node.id } });
-      }
-      for (const node of nodes.values()) {
-        for (const up of node.depends_on) {
-          const id = `${up}->${node.id}`;
-          if (cy.getElementById(id).empty() && nodes.has(up)) {
-            cy.add({ group: 'edges', data: { id, source: up, target: node.id } });
-          }
-        }
-      }
-    });
-    this.paint();
     if (shape !== this.shape) {
       this.shape = shape;
+      cy.batch(() => {
+        cy.elements().remove();
+        // Parents before their children: Cytoscape needs a compound node to exist first.
+        for (const node of elements.nodes) {
+          const data = node.parent ? { id: node.id, parent: node.parent } : { id: node.id };
+          const classes = node.group === undefined ? '' : node.collapsed ? 'group-closed' : 'group-open';
+          cy.add({ group: 'nodes', data, classes });
+        }
+        for (const edge of elements.edges) cy.add({ group: 'edges', data: edge });
+        if (this.connectFrom) cy.getElementById(this.connectFrom).addClass('source');
+      });
+      this.paint();
       const rankDir = direction(nodes, this.container.clientWidth, this.container.clientHeight);
       cy.layout({ ...LAYOUT, rankDir }).run();
       this.fit();
+    } else {
+      this.paint();
     }
     this.select();
+  }
+
+  /** Collapse a plan's tasks into one node, or expand them again (remembered for the project). */
+  toggleGroup(planId, collapse = !this.collapsed.has(planId)) {
+    if (collapse) this.collapsed.add(planId);
+    else this.collapsed.delete(planId);
+    saveCollapsed(this.store.projectId, this.collapsed);
+    this.sync();
+  }
+
+  /** The element that shows a node: the node itself, or its collapsed group. */
+  shownId(nodeId) {
+    const plan = this.store.nodes.get(nodeId)?.planned_by;
+    return plan && this.collapsed.has(plan) && this.groups?.has(plan) ? groupId(plan) : nodeId;
   }
 
   /** Draw the labels as `zoom` needs them (set before a viewport change, it saves a second restyle). */
@@ -244,12 +267,31 @@ class DagCanvas extends AppElement {
         if (element.data('wrapped') !== wrapped) element.data('wrapped', wrapped);
         if (status !== RUNNING) element.removeClass('pulse');
       }
+      for (const [plan, tasks] of this.groups ?? []) this.paintGroup(plan, tasks, latest);
     });
+  }
+
+  paintGroup(planId, tasks, latest) {
+    const element = this.cy.getElementById(groupId(planId));
+    if (element.empty()) return;
+    const title = this.store.nodes.get(planId)?.title ?? planId;
+    const count = `${tasks.length} task${tasks.length === 1 ? '' : 's'}`;
+    let data;
+    if (this.collapsed.has(planId)) {
+      const { status, text } = groupSummary(tasks, latest);
+      data = { status, label: `▸ ${count} from ${title}\n${text}`, wrapped: `▸ ${count}: ${text}`,
+        short: `▸ ${count}` };
+    } else {
+      const label = `▾ ${count} from ${title}`;
+      data = { label, wrapped: label, short: `▾ ${count}` };
+    }
+    for (const [key, value] of Object.entries(data)) if (element.data(key) !== value) element.data(key, value);
   }
 
   select() {
     const { selectedNode, selectedEdge } = this.store;
-    const id = selectedNode || (selectedEdge ? `${selectedEdge.source}->${selectedEdge.target}` : null);
+    const id = selectedNode ? this.shownId(selectedNode)
+      : selectedEdge ? `${selectedEdge.source}->${selectedEdge.target}` : null;
     this.cy.batch(() => {
       this.cy.elements(':selected').filter((e) => e.id() !== id).unselect();
       if (id) this.cy.getElementById(id).select();
@@ -257,6 +299,10 @@ class DagCanvas extends AppElement {
   }
 
   tapNode(nodeId) {
+    if (isGroup(nodeId)) {
+      if (!this.connecting) this.toggleGroup(planOf(nodeId));
+      return;
+    }
     if (!this.connecting) {
       this.store.selectNode(nodeId);
       return;
@@ -332,6 +378,8 @@ class DagCanvas extends AppElement {
 
   /** Select a node and centre the view on it, zoomed in far enough for its full label. */
   reveal(nodeId) {
+    const plan = this.store.nodes.get(nodeId)?.planned_by;
+    if (plan && this.collapsed.has(plan)) this.toggleGroup(plan, false);
     const node = this.cy.getElementById(nodeId);
     if (node.empty()) return false;
     this.autoFit = false;
@@ -345,7 +393,7 @@ class DagCanvas extends AppElement {
   /** The tip with the node's full title, status, duration and agent, just below the node. */
   showTip(nodeId) {
     const element = this.cy.getElementById(nodeId);
-    if (element.empty()) return;
+    if (element.empty() || isGroup(nodeId)) return; // a group's label says what it holds
     const box = element.renderedBoundingBox({ includeLabels: false });
     this.tip.show(this.store.nodes.get(nodeId), this.store.shownExecutions().get(nodeId), { x: box.x1, y: box.y2 + 4 });
   }

@@ -66,6 +66,7 @@ class DagMinimap extends HTMLElement {
     g.clearRect(0, 0, WIDTH, HEIGHT);
     const colors = this.canvas.colors;
     for (const node of nodes) {
+      if (node.isParent()) continue; // a plan's open group: its tasks are drawn
       const b = node.boundingBox({ includeLabels: false });
       const color = colors[node.data('status')] || colors.none;
       g.fillStyle = color.line;
