@@ -92,15 +92,10 @@ def access(settings: Settings, forge: str | None) -> Access:
     if not token:
         missing.append(f"a {dialect.name} token in ORCHESTRA_{chosen.upper()}_TOKEN")
     if missing:
-        raise LandingMisconfigured(f"a {dialect.name} {dialect.noun} needs {' and '.join(missing)}: set it for "
-                                   "the hub")
+        raise LandingMisconfigured(f"a {dialect.name} {dialect.noun} needs {' and '.join(missing)}: set "
+                                   f"{'them' if len(missing) > 1 else 'it'} for the hub")
     assert api is not None and token is not None
     return Access(chosen, api, token, (token, *settings.forge_tokens))
-
-
-def noun(forge: str | None) -> str:
-    """What the forge calls the request: "pull request", or GitLab's "merge request"."""
-    return DIALECTS["gitlab" if forge == "gitlab" else "github"].noun
 
 
 def repository_path(remote_url: str, forge: str | None = None, api: str | None = None) -> str:
@@ -119,11 +114,6 @@ def repository_path(remote_url: str, forge: str | None = None, api: str | None =
         raise PullRequestError(f"cannot tell the repository (owner/name) from the remote URL '{redact(remote_url)}'")
     parts[-1] = parts[-1].removesuffix(".git")
     return "/".join(parts if forge == "gitlab" else parts[-2:])
-
-
-def repository_slug(remote_url: str) -> str:
-    """``owner/name`` (GitHub's and Gitea's :func:`repository_path`)."""
-    return repository_path(remote_url)
 
 
 async def open_or_update(forge: Access, repository: str, head: str, base: str, title: str,
