@@ -23,7 +23,7 @@ from orchestra.workspaces.git_checkpoints import Repository
 from .stats import latency_summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from github_server import GitHubServer  # the tests' stand-in
+from forge_server import GitHubServer  # the tests' stand-in
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -83,7 +83,8 @@ async def main(n: int) -> dict[str, dict[str, float]]:
                 await timed(results["push_again"], landing.push(repository, side, "origin", f"run/{i}"))
                 for key in ("pull_request_open", "pull_request_update"):
                     await timed(results[key], pull_requests.open_or_update(
-                        server.url, server.token, "acme/widgets", f"run/{i}", "main", "title", "body"))
+                        pull_requests.Access("github", server.url, server.token), "acme/widgets", f"run/{i}", "main",
+                        "title", "body"))
             nursery.cancel_scope.cancel()
     return {key: latency_summary(values) for key, values in results.items()}
 

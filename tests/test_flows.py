@@ -351,3 +351,29 @@ async def test_a_plans_grown_tasks_stay_out_of_the_flow(hub: LiveHub, agents: Fa
         rerun = await other.wait_run(await other.launch(new_pid))
         assert rerun["status"] == "succeeded", rerun
         assert sorted(e["node_id"] for e in rerun["executions"]) == ["plan", "plan.a", "ship"]
+
+
+async def test_a_land_nodes_forge_round_trips_and_is_refused_on_another_mode(
+        hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
+    pid = (await hub.create_project(name="shipping"))["id"]
+    await hub.create_node(pid, id="a", title="A", prompt="p")
+    land = {"mode": "pull_request", "remote": "upstream", "base": "main", "forge": "gitlab"}
+    await hub.create_node(pid, id="ship", title="Ship", kind="land", agent=None, land=land, depends_on=["a"])
+    await hub.create_node(pid, id="keep", title="Keep", kind="land", agent=None, land={"mode": "merge"},
+                          depends_on=["a"])
+    text = (await hub.get(f"/projects/{pid}/flow")).text
+    assert 'forge = "gitlab"' in text and text.count("forge") == 1  # a merge node has none, GitHub is the default
+    assert "TOKEN" not in text
+    async with fresh_hub(tmp_path / "other", agents) as other:
+        created = await apply(other, text)
+        assert created.status_code == 201, created.text
+        listed = await other.get(f"/projects/{created.json()['project_id']}/nodes")
+        nodes = {n["id"]: n for n in listed.json()["nodes"]}
+        assert nodes["ship"]["land"] == land and nodes["keep"]["land"] == {"mode": "merge"}
+        assert (await apply(other, text)).json()["changed"] is False
+    refused = await apply(hub, text.replace('mode = "pull_request"', 'mode = "push"'))
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert "nodes[1] (id 'ship').land.forge" in message and "mode 'push' has no 'forge'" in message, message
+    nodes = (await hub.get(f"/projects/{pid}/nodes")).json()["nodes"]
+    assert [n["land"] for n in nodes if n["id"] == "ship"] == [land]  # nothing changed

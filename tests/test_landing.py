@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trio
 from conftest import FakeAgents, LiveHub, make_settings, serving
-from github_server import GitHubServer
+from forge_server import GitHubServer
 
 
 def git(repo: Path, *args: str) -> str:

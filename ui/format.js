@@ -97,5 +97,12 @@ export function landedText(landed) {
   const commit = (landed.commit || '').slice(0, 12);
   if (landed.mode === 'merge') return `merged into ${landed.base} at ${commit}`;
   if (landed.mode === 'push') return `pushed ${landed.branch} at ${commit}`;
-  return `pull request #${landed.number} (${landed.branch} at ${commit})`;
+  return `${requestLabel(landed)} (${landed.branch} at ${commit})`;
+}
+
+/** `pull request #7`, or `merge request !7` on GitLab (its own name and sign); `short`: `PR #7` / `MR !7`. */
+export function requestLabel(landed, short = false) {
+  const gitlab = landed.forge === 'gitlab';
+  const noun = short ? (gitlab ? 'MR' : 'PR') : (gitlab ? 'merge request' : 'pull request');
+  return `${noun} ${gitlab ? '!' : '#'}${landed.number}`;
 }

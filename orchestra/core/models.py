@@ -11,7 +11,16 @@ import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from orchestra.core.cron import check_cron
 from orchestra.core.notify_urls import check_targets
@@ -127,6 +136,19 @@ class LandSettings(Strict):
     base: BranchName | None = None  # merge: the branch to land on; pull_request: the PR's base (default: the
     # branch checked out in the workspace)
     branch: BranchName | None = None  # push, pull_request: the branch pushed (default orchestra/<project>/<run>)
+    # pull_request: where it is opened (orchestra/workspaces/pull_requests.py); None: "github". Stored only when
+    # given, so that a flow file of a merge or push node does not grow a field it cannot have.
+    forge: Literal["github", "gitlab", "gitea"] | None = None
+
+    @field_validator("forge")
+    @classmethod
+    def _forge_needs_a_pull_request(cls, forge: str | None, info: ValidationInfo) -> str | None:
+        """A forge belongs to mode pull_request: given with merge or push it would silently do nothing."""
+        mode = info.data.get("mode")
+        if forge is not None and mode is not None and mode != "pull_request":
+            raise ValueError(f"only mode 'pull_request' opens a pull request on a forge; mode '{mode}' has no "
+                             "'forge' (drop it, or set mode 'pull_request')")
+        return forge
 
 
 MaxTasks = Annotated[int, Field(ge=1, le=50)]  # a plan node's limits (orchestra/runtime/plans.py)

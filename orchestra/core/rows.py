@@ -153,6 +153,7 @@ class Landed(TypedDict):
     base: NotRequired[str]
     url: NotRequired[str]
     number: NotRequired[int]
+    forge: NotRequired[str]  # a pull request's: "github", "gitlab" (a merge request) or "gitea"
     landed_at: float
 
 

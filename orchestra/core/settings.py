@@ -23,6 +23,11 @@ DEFAULT_CORS_ORIGINS = ",".join(
 )
 
 
+# Settings whose value a configuration error never echoes: tokens, and notification URLs (they hold webhook tokens).
+SECRET_SETTINGS = frozenset(ENV_PREFIX + name for name in ("TOKEN", "NOTIFY", "GITHUB_TOKEN", "GITLAB_TOKEN",
+                                                          "GITEA_TOKEN"))
+
+
 class ConfigError(Exception):
     """A setting has a value the hub cannot start with; the message names the variable."""
 
@@ -71,6 +76,12 @@ class Settings(BaseSettings):
     # never given to agents), and the API's base URL (GitHub Enterprise: https://HOST/api/v3).
     github_token: str | None = Field(default=None, repr=False)
     github_api: str = Field(default="https://api.github.com", pattern=r"^https?://\S+$")
+    # The same for GitLab merge requests (gitlab.com, or a self-managed GitLab: https://HOST/api/v4) and Gitea
+    # pull requests (self-hosted only, so no default: https://HOST/api/v1); a land node's ``forge`` picks one.
+    gitlab_token: str | None = Field(default=None, repr=False)
+    gitlab_api: str = Field(default="https://gitlab.com/api/v4", pattern=r"^https?://\S+$")
+    gitea_token: str | None = Field(default=None, repr=False)
+    gitea_api: str | None = Field(default=None, pattern=r"^https?://\S+$")
     # Apprise URLs (ntfy://topic, slack://..., json://host/path) separated by spaces or commas: where the hub
     # says that something waits for a person, a run finished, an execution parked (orchestra/runtime/notifications.py).
     notify: str = ""
@@ -143,6 +154,11 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
+    @property
+    def forge_tokens(self) -> tuple[str, ...]:
+        """Every forge token the hub holds: redacted from any message a landing shows (git's, an API's)."""
+        return tuple(token for token in (self.github_token, self.gitlab_token, self.gitea_token) if token)
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment (and explicit overrides); raise ConfigError with a one-line message."""
@@ -153,7 +169,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors(include_url=False):
             name = ENV_PREFIX + str(error["loc"][0]).upper() if error["loc"] else "configuration"
             value = error.get("input")
-            # Secrets are not echoed: the token, and notification URLs (they hold webhook tokens).
-            shown = "" if name in (ENV_PREFIX + "TOKEN", ENV_PREFIX + "NOTIFY") else f" (got {value!r})"
+            # Secrets are not echoed (SECRET_SETTINGS).
+            shown = "" if name in SECRET_SETTINGS else f" (got {value!r})"
             problems.append(f"{name}: {error['msg']}{shown}")
         raise ConfigError("; ".join(problems)) from None

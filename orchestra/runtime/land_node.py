@@ -77,7 +77,7 @@ class LandNode:
         repo = run.repo
         if repo is None:
             raise GitError("the project's workspace is not a git repository: there is no work to land")
-        target = await service.resolve(repo, node["land"] or {}, project["id"], run.id, self.settings.github_token)
+        target = await service.resolve(repo, node["land"] or {}, project["id"], run.id, self.settings)
         await service.preflight(repo, target)
         ups = service.upstream_commits(node, run.nodes, run.commits)
         if not ups:

@@ -7,8 +7,9 @@ lands it as its ``land`` settings say (:class:`orchestra.core.models.LandSetting
 - ``merge``: into the base branch (default: the branch checked out in the workspace), fast-forward when
   possible, else a merge commit listing the run's nodes (:mod:`orchestra.workspaces.landing`);
 - ``push``: the result to ``remote`` (default ``origin``) as ``branch`` (default ``orchestra/<project>/<run>``);
-- ``pull_request``: push, then open (or, landing again, update) a GitHub pull request of that branch into
-  ``base``, titled and described from the run (:mod:`orchestra.workspaces.pull_requests`).
+- ``pull_request``: push, then open (or, landing again, update) a pull request of that branch into ``base``
+  on its ``forge`` (GitHub by default, GitLab — a merge request — or Gitea), titled and described from the
+  run (:mod:`orchestra.workspaces.pull_requests`).
 
 The run records how it landed (``landed``). Refusals come before anything changes: a base checkout with
 uncommitted changes, a missing remote, base branch or token. A merge that conflicts is repaired by the agent
@@ -42,6 +43,7 @@ class Target:
     base: str | None
     remote: str
     branch: str
+    forge: str | None = None  # pull_request: "github", "gitlab" or "gitea"
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ class Description:
 
 
 async def resolve(repo: Repository, land: dict[str, Any], project_id: str, run_id: str,
-                  token: str | None) -> Target:
-    """The target; LandingMisconfigured when the repository lacks what it names, or the token is missing."""
+                  settings: Settings) -> Target:
+    """The target; LandingMisconfigured when the repository lacks what it names, or the hub lacks the
+    forge's token (or, for Gitea, its API's URL)."""
     mode = land["mode"]
     base = land.get("base") or await landing.current_branch(repo.path)
     if base is None and mode != "push":
@@ -77,10 +80,10 @@ async def resolve(repo: Repository, land: dict[str, Any], project_id: str, run_i
     if mode != "merge":
         await landing.check_branch_name(repo.path, branch)
         await landing.remote_url(repo.path, remote)
-    if mode == "pull_request" and not token:
-        raise landing.LandingMisconfigured("a pull request needs a GitHub token: set ORCHESTRA_GITHUB_TOKEN for "
-                                           "the hub")
-    return Target(mode, base, remote, branch)
+    forge = None
+    if mode == "pull_request":
+        forge = pull_requests.access(settings, land.get("forge")).forge
+    return Target(mode, base, remote, branch, forge)
 
 
 async def preflight(repo: Repository, target: Target) -> None:
@@ -116,21 +119,22 @@ async def land(repo: Repository, target: Target, commit: str, description: Descr
         assert target.base is not None
         merged = await landing.merge_into_base(repo, commit, target.base, description.merge_message)
         return {"mode": target.mode, "commit": merged.commit, "base": target.base, "landed_at": now}
-    token = settings.github_token or ""
-    pushed = await landing.push(repo, commit, target.remote, target.branch, (token,))
+    forge = pull_requests.access(settings, target.forge) if target.mode == "pull_request" else None
+    pushed = await landing.push(repo, commit, target.remote, target.branch, settings.forge_tokens)
     landed: Landed = {"mode": target.mode, "branch": pushed.branch, "commit": pushed.commit, "landed_at": now}
-    if target.mode == "pull_request":
+    if forge is not None:
         assert target.base is not None
-        slug = pull_requests.repository_slug(await landing.remote_url(repo.path, target.remote))
-        pull = await pull_requests.open_or_update(settings.github_api, token, slug, target.branch, target.base,
+        remote_url = await landing.remote_url(repo.path, target.remote)
+        repository = pull_requests.repository_path(remote_url, forge.forge, forge.api)
+        pull = await pull_requests.open_or_update(forge, repository, target.branch, target.base,
                                                   description.title, description.body)
-        landed |= {"base": target.base, "url": pull.url, "number": pull.number}
+        landed |= {"base": target.base, "url": pull.url, "number": pull.number, "forge": forge.forge}
     return landed
 
 
 def describe(project: Project, run_id: str, steps: list[Step], cost_usd: float | None, duration_s: float | None,
              settings: Settings) -> Description:
-    """A pull request's title and body, and a merge commit's message, from the run."""
+    """A pull (merge) request's title and body, and a merge commit's message, from the run."""
     titles = [step.title for step in steps]
     title = f"{project['name']}: {titles[-1] if titles else 'run ' + run_id}"[:200]
     link = f"{settings.ui_link_base}#project={project['id']}&run={run_id}"  # ORCHESTRA_UI_URL, else the tunnel's
@@ -204,7 +208,7 @@ async def land_finished_run(db: Database, settings: Settings, worktrees_root: Pa
         ups = upstream_commits(node, nodes, commits)
         if not ups:
             raise Conflict(f"run '{run_id}' left no commit upstream of land node '{node['id']}': nothing to land")
-        target = await resolve(repo, node["land"] or {}, project_id, run_id, settings.github_token)
+        target = await resolve(repo, node["land"] or {}, project_id, run_id, settings)
         await preflight(repo, target)
         steps = [Step(n, nodes[n]["title"], latest[n]["result_text"] or "", bool(nodes[n]["check"]))
                  for n in latest if n in nodes and nodes[n]["kind"] not in (NodeKind.LAND, NodeKind.GATE)]

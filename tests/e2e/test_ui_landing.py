@@ -71,3 +71,29 @@ def test_a_land_node_from_the_editor_then_land_from_the_runs_view(
         branch = "agents/ship"
         expect(detail.locator(".run-landed")).to_contain_text(f"Landed: pushed {branch}")
         assert git(bare, "rev-parse", f"refs/heads/{branch}") == api.get(f"/runs/{run_id}").json()["landed"]["commit"]
+
+
+def test_the_node_editor_picks_a_forge_for_a_pull_request_only(page: Page, hub: BrowserTestHub) -> None:
+    project_id = api_project(hub, "Forges", [{"id": "a", "title": "A", "prompt": "p"}])
+    open_ui(page, hub, project_id)
+    page.click("[data-action=add-node]")
+    form = page.locator("orc-node-editor form")
+    form.locator("[name=kind]").select_option("land")
+    form.get_by_label("Title", exact=True).fill("Ship")
+    expect(form.locator("[name=land_forge]")).to_be_hidden()  # merge, the default mode, has no forge
+    form.locator("[name=land_mode]").select_option("pull_request")
+    expect(form.locator("[name=land_forge]")).to_be_visible()
+    form.locator("[name=land_forge]").select_option("gitlab")
+    form.locator("input[name=depends_on][value=a]").check()
+    form.locator("[type=submit]").click()
+    expect(form.locator("h3")).to_have_text("Node ship")
+    with hub.api() as api:
+        assert api.get(f"/projects/{project_id}/nodes/ship").json()["land"] == {"mode": "pull_request",
+                                                                                "forge": "gitlab"}
+        expect(form.locator("[name=land_forge]")).to_have_value("gitlab")  # the editor shows the stored forge
+        form.locator("[name=land_mode]").select_option("push")  # a push has no forge: it is not sent
+        expect(form.locator("[name=land_forge]")).to_be_hidden()
+        with page.expect_response(lambda r: r.request.method == "PATCH" and r.url.endswith("/nodes/ship")) as saved:
+            form.locator("[type=submit]").click()
+        assert saved.value.status == 200 and saved.value.json()["land"] == {"mode": "push"}
+        assert api.get(f"/projects/{project_id}/nodes/ship").json()["land"] == {"mode": "push"}

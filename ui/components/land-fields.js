@@ -7,7 +7,13 @@ import { h } from '../dom.js';
 const MODES = [
   ['merge', 'Merge into the base branch'],
   ['push', 'Push a branch to a remote'],
-  ['pull_request', 'Push and open a pull request (ORCHESTRA_GITHUB_TOKEN)'],
+  ['pull_request', 'Push and open a pull request (GitHub, GitLab merge request, Gitea)'],
+];
+// Where a pull request is opened (mode pull_request only); the hub holds each forge's token.
+const FORGES = [
+  ['github', 'GitHub (ORCHESTRA_GITHUB_TOKEN)'],
+  ['gitlab', 'GitLab merge request (ORCHESTRA_GITLAB_TOKEN)'],
+  ['gitea', 'Gitea (ORCHESTRA_GITEA_API, ORCHESTRA_GITEA_TOKEN)'],
 ];
 
 /** {element, value()}: value() is the land node's fields for the hub. */
@@ -15,6 +21,10 @@ export function landFields(node) {
   const land = node?.land ?? {};
   const mode = h('select', { name: 'land_mode' },
     MODES.map(([value, label]) => h('option', { value, selected: (land.mode ?? 'merge') === value }, label)));
+  const forge = h('select', { name: 'land_forge' },
+    FORGES.map(([value, label]) => h('option', { value, selected: (land.forge ?? 'github') === value }, label)));
+  const forgeLabel = h('label', { hidden: mode.value !== 'pull_request' }, 'Forge', forge);
+  mode.addEventListener('change', () => { forgeLabel.hidden = mode.value !== 'pull_request'; });
   const base = h('input', { name: 'land_base', value: land.base ?? '', placeholder: 'the checked-out branch' });
   const remote = h('input', { name: 'land_remote', value: land.remote ?? '', placeholder: 'origin' });
   const branch = h('input', { name: 'land_branch', value: land.branch ?? '', placeholder: 'orchestra/<project>/<run>' });
@@ -24,11 +34,14 @@ export function landFields(node) {
     h('p', { class: 'muted' }, 'A land node runs no agent: once the nodes above it have succeeded it lands their '
       + 'work. A merge conflict is repaired by the agent whose work conflicts, up to the repair turns.'),
     h('label', {}, 'Mode', mode),
+    forgeLabel,
     h('div', { class: 'grid3' }, h('label', {}, 'Base branch', base), h('label', {}, 'Remote', remote),
       h('label', {}, 'Branch pushed', branch)),
     h('label', {}, 'Repair turns for a conflict', repairs));
   const value = () => {
     const fields = { mode: mode.value };
+    // GitHub is the default: only another forge is sent (a merge or push node has none: the hub refuses it)
+    if (mode.value === 'pull_request' && forge.value !== 'github') fields.forge = forge.value;
     for (const [key, input] of [['base', base], ['remote', remote], ['branch', branch]]) {
       if (input.value.trim()) fields[key] = input.value.trim();
     }

@@ -7,7 +7,7 @@
 import { actionButton, h, render } from '../dom.js';
 import { AppElement } from '../element.js';
 import { durationOf } from '../clock.js';
-import { cost, landedText, statusLabel, time } from '../format.js';
+import { cost, landedText, requestLabel, statusLabel, time } from '../format.js';
 import { NODE_KIND, RUN_SCOPE, UNFINISHED_RUN_STATUSES } from '../statuses.js';
 import { requestLaunch } from './launch-dialog.js';
 import './run-timeline.js';
@@ -155,7 +155,7 @@ class RunsView extends AppElement {
         h('span', { class: 'muted' }, `${triggerLabel(run)} · the canvas shows this run`),
         run.landed ? h('span', { class: 'run-landed', 'data-landed': run.landed.mode }, 'Landed: ', landedText(run.landed),
           /^https?:\/\//.test(run.landed.url || '') ? [' ', h('a', { href: run.landed.url, target: '_blank', rel: 'noopener noreferrer' },
-            `PR #${run.landed.number}`)] : null) : null,
+            requestLabel(run.landed, true))] : null) : null,
         h('span', { class: 'row run-actions' },
           ACTIVE_RUN.has(run.status) ? actionButton('■ Cancel run', () => this.actions.cancelRun(run.id).catch(ignore),
             { class: 'danger small', 'data-action': 'cancel-viewed-run', disabled: !online }) : null,
