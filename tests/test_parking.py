@@ -188,6 +188,38 @@ async def test_cancelling_a_parked_execution_ends_it_and_skips_its_downstream(
     assert len(claude_calls(agents)) == 1
 
 
+def reported(transcript: str) -> tuple[float, int, int]:
+    """The cost and tokens a recorded Claude run reported in its closing result line."""
+    last = json.loads((FIXTURES / transcript).read_text().splitlines()[-1])
+    return last["total_cost_usd"], last["usage"]["input_tokens"], last["usage"]["output_tokens"]
+
+
+async def test_what_a_parked_execution_spent_counts_across_its_turns(hub: LiveHub, agents: FakeAgents) -> None:
+    """Its row, its run's totals and its node's budget count the turn that hit the limit and the one that
+    went on (the second turn's report used to replace the first's: its cost was lost, its budget restarted)."""
+    install_limited(agents, "claude", "claude-midway-limit429.jsonl", "claude-tool.jsonl")
+    project = await hub.create_project()
+    await hub.create_node(project["id"], id="a")
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    assert run["status"] == "succeeded", run
+    (a,) = run["executions"]
+    first, second = reported("claude-midway-limit429.jsonl"), reported("claude-tool.jsonl")
+    assert first[0] > 0 and second[0] > 0
+    assert a["cost_usd"] == pytest.approx(first[0] + second[0])
+    assert (a["input_tokens"], a["output_tokens"]) == (first[1] + second[1], first[2] + second[2])
+    totals = (await hub.get(f"/runs/{run['id']}")).json()["totals"]
+    assert totals["cost_usd"] == pytest.approx(first[0] + second[0]), totals
+
+    # A node budget between the first turn's tokens and both turns' stops the turn that goes on.
+    install_limited(agents, "claude", "claude-midway-limit429.jsonl", "claude-tool.jsonl")
+    budget = first[1] + first[2] + (second[1] + second[2]) // 2
+    await hub.patch(f"/projects/{project['id']}/nodes/a", {"budget": {"tokens": budget}})
+    run = await hub.wait_run(await hub.launch(project["id"]))
+    (a,) = run["executions"]
+    assert a["status"] == "failed" and "node budget exceeded" in a["error"], a
+    assert len(claude_calls(agents)) == 4  # it parked, then went on: the budget stopped the second turn
+
+
 async def test_a_run_budget_still_ends_a_parked_node(hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
     limited, _ = subscription_limit(tmp_path, 3600)
     install_limited(agents, "claude", limited, "claude-tool.jsonl")

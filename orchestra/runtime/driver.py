@@ -199,7 +199,9 @@ class RunDriver:
             follow_up = repair.follow_up if repair else None
             if resumed is not None:
                 turn, follow_up = node | {"prompt": parking.CONTINUE_PROMPT}, resumed
-            outcome = await self.execute(run, Attempt(turn, execution_id, attempt, follow_up, may_park=True))
+            earlier = parked.spent if parked is not None else None
+            outcome = await self.execute(run, Attempt(turn, execution_id, attempt, follow_up, may_park=True,
+                                                      earlier=earlier))
             status, changes, handle = outcome
             parked = parking.Parked.after(handle, changes) if status == ExecutionStatus.PARKED else None
             if parked is not None:
@@ -255,7 +257,7 @@ class RunDriver:
     async def _execute(self, run: RunState, attempt: Attempt) -> Outcome:
         node, execution_id = attempt.node, attempt.execution_id
         handle = ExecutionHandle(execution_id, node["id"], run, candidate=attempt.candidate,
-                                 pickable=attempt.pickable, proposal=attempt.proposal)
+                                 pickable=attempt.pickable, proposal=attempt.proposal, earlier=attempt.earlier)
         self.executions[execution_id] = run.handles[execution_id] = handle
         ending: Ending | None = None
         try:
@@ -301,7 +303,7 @@ class RunDriver:
     def _record_ending(self, run: RunState, node: Node, handle: ExecutionHandle,
                        ending: Ending | None) -> dict[str, Any]:
         """Count the execution's usage into its run and queue its finished event."""
-        cost, tokens = handle.usage()
+        cost, tokens = handle.turn_usage()
         run.spent_cost += cost
         run.spent_tokens += tokens
         assert ending is not None

@@ -27,7 +27,7 @@ from orchestra.agents.limits import UsageLimit
 from orchestra.core.rows import Node, Template
 from orchestra.core.statuses import ExecutionStatus
 from orchestra.runtime.execution import AgentRunner
-from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, RunState, SessionContinuation
+from orchestra.runtime.run_state import Attempt, Ending, ExecutionHandle, RunState, SessionContinuation, Spent
 
 #: The turn that continues a parked agent's own session.
 CONTINUE_PROMPT = ("You were stopped by a usage limit, which has now reset. Continue where you stopped and "
@@ -68,13 +68,15 @@ class Parked:
     commit_sha: str | None
     workspace: str | None  # where its agent worked (a git worktree, re-created for the continuing turn)
     ran_on: str | None
+    spent: Spent  # what its turns so far reported: the turn that goes on adds to it (its row, its node budget)
 
     @classmethod
     def after(cls, handle: ExecutionHandle, changes: dict[str, Any]) -> Parked:
         """From the turn that just parked (its handle and the changes stored on its row)."""
         process = handle.process
+        spent = Spent.of(changes) if handle.parser is not None else handle.earlier or Spent()
         return cls(changes["resume_at"], changes.get("session_id"), changes.get("commit_sha"),
-                   str(process.spec.cwd) if process else None, process.where if process else None)
+                   str(process.spec.cwd) if process else None, process.where if process else None, spent)
 
     @classmethod
     def stored(cls, run: RunState, node_id: str) -> Parked | None:
@@ -83,7 +85,7 @@ class Parked:
         if row is None:
             return None
         return cls(float(row["resume_at"] or time.time()), row.get("session_id"), row.get("commit_sha"),
-                   row.get("workspace"), row.get("ran_on"))
+                   row.get("workspace"), row.get("ran_on"), Spent.of(row))
 
     def continuation(self, execution_id: str, template: Template, run_workspace: str,
                      repo: object | None) -> SessionContinuation | None:

@@ -88,7 +88,7 @@ class RunState:
     def live_usage(self) -> tuple[float, int]:
         cost, tokens = self.spent_cost, self.spent_tokens
         for handle in self.handles.values():
-            extra_cost, extra_tokens = handle.usage()
+            extra_cost, extra_tokens = handle.turn_usage()
             cost, tokens = cost + extra_cost, tokens + extra_tokens
         return cost, tokens
 
@@ -113,6 +113,8 @@ class ExecutionHandle:
     pickable: dict[str, dict[str, Any]] | None = None  # a best-of-N pick: candidate execution id -> its work
     proposal: str | None = None  # a plan's review: the task list (JSON text) that grows once approved
     unsettled: list[WriteJob[Any]] = field(default_factory=list)  # writes queued but not yet awaited
+    # What earlier turns of this same execution reported: a parked one goes on in a new turn, on its row.
+    earlier: Spent | None = None
 
     async def settle(self, keep: int = 0) -> None:
         """Wait for this execution's queued writes but the last ``keep``; raise the first error, if any."""
@@ -139,6 +141,8 @@ class ExecutionHandle:
             changes |= {"result_text": report.result_text, "session_id": report.session_id,
                         "input_tokens": report.input_tokens, "output_tokens": report.output_tokens,
                         "cost_usd": report.cost_usd}
+            if self.earlier is not None:  # the row holds the whole execution's, every turn counted
+                changes |= self.earlier.plus(report.cost_usd, report.input_tokens, report.output_tokens)
         if self.decision is not None or self.comment is not None:  # a gate's decision; how a land node landed
             approved = ending.status == ExecutionStatus.SUCCEEDED
             changes["result_text"] = self.comment or ("approved" if approved else None)
@@ -147,11 +151,43 @@ class ExecutionHandle:
                 changes[key] = self.checkpoint[key]
         return changes
 
-    def usage(self) -> tuple[float, int]:
+    def turn_usage(self) -> tuple[float, int]:
+        """Cost and tokens of this turn alone (a run counts each turn once, as it ends)."""
         if self.parser is None:
             return 0.0, 0
         report = self.parser.report
         return report.cost_usd or 0.0, (report.input_tokens or 0) + (report.output_tokens or 0)
+
+    def usage(self) -> tuple[float, int]:
+        """Cost and tokens of the whole execution, earlier turns included (what a node's budget limits)."""
+        cost, tokens = self.turn_usage()
+        if self.earlier is None:
+            return cost, tokens
+        return cost + (self.earlier.cost_usd or 0.0), tokens + self.earlier.tokens
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What an execution's agent reported so far (None: it reported nothing of that kind)."""
+
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Spent:
+        return cls(row.get("cost_usd"), row.get("input_tokens"), row.get("output_tokens"))
+
+    @property
+    def tokens(self) -> int:
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
+    def plus(self, cost_usd: float | None, input_tokens: int | None, output_tokens: int | None) -> dict[str, Any]:
+        """The row's columns once a turn that reported these is added (None stays None only on both sides)."""
+        def add(a: float | None, b: float | None) -> float | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+        return {"cost_usd": add(self.cost_usd, cost_usd), "input_tokens": add(self.input_tokens, input_tokens),
+                "output_tokens": add(self.output_tokens, output_tokens)}
 
 
 @dataclass(frozen=True)
@@ -170,6 +206,7 @@ class Attempt:
     pickable: dict[str, dict[str, Any]] | None = None
     proposal: str | None = None
     may_park: bool = False  # a usage/rate limit parks it (else it fails: best-of-N candidates)
+    earlier: Spent | None = None  # a parked execution that goes on: what its earlier turns reported
 
 
 class Outcome(NamedTuple):
