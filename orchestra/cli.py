@@ -86,17 +86,19 @@ def _hubs(args: argparse.Namespace, settings: Settings) -> int:
 
 def _connect_info(args: argparse.Namespace, settings: Settings) -> int:
     """What ``orchestra connect`` reads over SSH (systemd/install.sh's orchestra-connect-info runs it):
-    one JSON line with the hub's port and token. Never creates a token: none yet is an error."""
+    one JSON line with the hub's port and token — the port the running hub wrote in its URL file, not
+    this shell's ORCHESTRA_PORT. Never creates a token: none yet is an error."""
     import json
+    from urllib.parse import urlsplit
 
-    from orchestra.clients.known_hubs import local_token
-
-    token = local_token(settings)
-    if not token:
+    hub = local_hub.read(settings)
+    if not hub.token:
         print(f"orchestra: no token yet at {settings.token_path} (the hub creates it on its first start: "
               "sudo systemctl start orchestra)", file=sys.stderr)
         return 1
-    print(json.dumps({"host": settings.host, "port": settings.port, "token": token}))
+    where = urlsplit(hub.url)
+    print(json.dumps({"host": where.hostname or settings.host, "port": where.port or settings.port,
+                      "token": hub.token}))
     return 0
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -130,6 +131,8 @@ async def test_the_hub_writes_its_url_and_the_client_finds_it_by_its_files(tmp_p
         operator = user_env(tmp_path)  # no ORCHESTRA_PORT, no ORCHESTRA_TOKEN: only the hub's files
         link = await run(["url"], operator, hubdir)
         assert link.stdout == f"http://localhost:{hub.port}/ui/#token={token}\n", link.stderr
+        info = await run(["connect-info"], operator, hubdir)  # what `orchestra connect` reads over SSH
+        assert json.loads(info.stdout) == {"host": "127.0.0.1", "port": hub.port, "token": token}, info.stderr
         saved = await run(["token", "--save", "vm"], operator, hubdir)
         assert saved.returncode == 0, saved.stderr
         assert f"saved {hub.url} as 'vm'" in saved.stderr and f"URL from {url_file}" in saved.stderr
