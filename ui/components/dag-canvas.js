@@ -171,6 +171,7 @@ class DagCanvas extends AppElement {
     this.cy.on('viewport', () => this.tip.hide());
     this.cy.on('tap', 'edge', (event) => {
       const edge = event.target;
+      if (isGroup(edge.data('source')) || isGroup(edge.data('target'))) return; // it stands for several edges
       this.store.selectEdge({ source: edge.data('source'), target: edge.data('target') });
     });
     this.cy.on('tap', (event) => {
