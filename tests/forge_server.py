@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 import trio
+from loopback_http import serve_loopback
 
 Answer = tuple[int, Any]
 
@@ -60,43 +61,16 @@ class ForgeServer:
         raise NotImplementedError
 
     async def serve(self, *, task_status: trio.TaskStatus[Self] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.serve_listeners, self._connection, listeners)
-            task_status.started(self)
+        await serve_loopback(self, self._respond, task_status)
 
-    async def _connection(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                request, body = None, bytearray()
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        conn.receive_data(await stream.receive_some(1 << 16))
-                    elif isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                    elif isinstance(event, h11.EndOfMessage):
-                        break
-                    else:
-                        return
-                assert request is not None
-                status, answer = self._answer(request, bytes(body))
-                data = json.dumps(answer).encode()
-                await stream.send_all(conn.send(h11.Response(status_code=status, headers=[
-                    ("content-type", "application/json"), ("content-length", str(len(data)))])))
-                await stream.send_all(conn.send(h11.Data(data=data)))
-                await stream.send_all(conn.send(h11.EndOfMessage()))
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                    return
-                conn.start_next_cycle()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
-            return
-        finally:
-            await stream.aclose()
+    async def _respond(self, stream: trio.SocketStream, conn: h11.Connection, request: h11.Request,
+                       body: bytes) -> None:
+        status, answer = self._answer(request, body)
+        data = json.dumps(answer).encode()
+        await stream.send_all(conn.send(h11.Response(status_code=status, headers=[
+            ("content-type", "application/json"), ("content-length", str(len(data)))])))
+        await stream.send_all(conn.send(h11.Data(data=data)))
+        await stream.send_all(conn.send(h11.EndOfMessage()))
 
     def _answer(self, request: h11.Request, body: bytes) -> Answer:
         target = urlsplit(request.target.decode())

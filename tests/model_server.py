@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 import h11
 import trio
+from loopback_http import serve_loopback
 
 ANTHROPIC = "anthropic"
 RESPONSES = "openai-responses"
@@ -148,53 +149,13 @@ class ModelServer:
         return limit
 
     async def serve(self, *, task_status: trio.TaskStatus[ModelServer] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(trio.serve_listeners, self._connection, listeners)
-            task_status.started(self)
+        await serve_loopback(self, self._respond, task_status)
 
-    # -- HTTP/1.1 ---------------------------------------------------------------------------------
-
-    async def _connection(self, stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
-        try:
-            while True:
-                received = await self._read_request(stream, conn)
-                if received is None:
-                    return
-                request, body = received
-                await self._respond(stream, conn, request, body)
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                    return
-                conn.start_next_cycle()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, h11.ProtocolError):
-            return  # the CLI hung up (or spoke nonsense): nothing to answer
-        finally:
-            await stream.aclose()
-
-    async def _read_request(self, stream: trio.SocketStream,
-                            conn: h11.Connection) -> tuple[h11.Request, bytes] | None:
-        request: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                if conn.they_are_waiting_for_100_continue:
-                    await stream.send_all(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-                conn.receive_data(await stream.receive_some(1 << 16))
-            elif isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                assert request is not None
-                return request, _decoded(request, bytes(body))
-            else:  # ConnectionClosed, PAUSED
-                return None
+    # -- HTTP/1.1 (tests/loopback_http.py) --------------------------------------------------------
 
     async def _respond(self, stream: trio.SocketStream, conn: h11.Connection,
                        request: h11.Request, body: bytes) -> None:
+        body = _decoded(request, body)
         target = request.target.decode("latin-1")
         path = urlsplit(target).path
         method = request.method.decode()
