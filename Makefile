@@ -36,7 +36,7 @@ $(BUILD)/venv/bin/shiv:
 	$(BUILD)/venv/bin/pip install --quiet $(SHIV)
 
 # Dependencies (from pyproject.toml), as wheels only, once per target Python and architecture.
-$(DEPS)/.stamp: pyproject.toml $(BUILD)/venv/bin/shiv
+$(DEPS)/.stamp: pyproject.toml Makefile $(BUILD)/venv/bin/shiv
 	rm -rf $(DEPS) && mkdir -p $(DEPS)
 	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
 		> $(BUILD)/requirements.txt
