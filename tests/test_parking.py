@@ -11,7 +11,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import trio
@@ -138,7 +138,16 @@ async def test_a_limit_at_the_first_model_call_is_followed_by_a_fresh_attempt(hu
     assert "Done" in first["prompt"] or len(first["prompt"]) > len("write the thing")  # carries up's result
 
 
-async def test_a_reset_time_is_kept_and_resume_now_wakes_it(hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
+class ParkedChain(NamedTuple):
+    project_id: str
+    launched: dict[str, Any]
+    ids: dict[str, str]  # node id -> its execution
+    parked_a: dict[str, Any]  # a's execution, once parked
+    resets_at: int  # the reset the CLI gave
+
+
+async def park_a_before_b(hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> ParkedChain:
+    """Nodes a -> b, launched; a hits a subscription limit that resets in an hour and is parked."""
     limited, resets_at = subscription_limit(tmp_path, 3600)
     install_limited(agents, "claude", limited, "claude-tool.jsonl")
     project = await hub.create_project()
@@ -146,11 +155,15 @@ async def test_a_reset_time_is_kept_and_resume_now_wakes_it(hub: LiveHub, agents
     await hub.create_node(project["id"], id="b", depends_on=["a"])
     launched = await hub.launch(project["id"])
     ids = {e["node_id"]: e["id"] for e in launched["executions"]}
-    a = await parked(hub, ids["a"])
+    return ParkedChain(project["id"], launched, ids, await parked(hub, ids["a"]), resets_at)
+
+
+async def test_a_reset_time_is_kept_and_resume_now_wakes_it(hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
+    project_id, launched, ids, a, resets_at = await park_a_before_b(hub, agents, tmp_path)
     assert a["resume_at"] == pytest.approx(resets_at + RESET_MARGIN_S)
     assert a["error"].startswith("usage limit: You've hit your 5-hour limit")
     assert a["finished_at"] is None
-    listed = (await hub.get("/executions", params={"project_id": project["id"], "status": "parked"})).json()
+    listed = (await hub.get("/executions", params={"project_id": project_id, "status": "parked"})).json()
     assert [e["id"] for e in listed["executions"]] == [ids["a"]]
     assert (await hub.get(f"/runs/{launched['run_id']}")).json()["status"] == "running"
     assert (await hub.get(f"/executions/{ids['b']}")).json()["status"] == "queued"
@@ -172,14 +185,7 @@ async def test_a_reset_time_is_kept_and_resume_now_wakes_it(hub: LiveHub, agents
 
 async def test_cancelling_a_parked_execution_ends_it_and_skips_its_downstream(
         hub: LiveHub, agents: FakeAgents, tmp_path: Path) -> None:
-    limited, _ = subscription_limit(tmp_path, 3600)
-    install_limited(agents, "claude", limited, "claude-tool.jsonl")
-    project = await hub.create_project()
-    await hub.create_node(project["id"], id="a")
-    await hub.create_node(project["id"], id="b", depends_on=["a"])
-    launched = await hub.launch(project["id"])
-    ids = {e["node_id"]: e["id"] for e in launched["executions"]}
-    await parked(hub, ids["a"])
+    _, launched, ids, _, _ = await park_a_before_b(hub, agents, tmp_path)
     assert (await hub.post(f"/executions/{ids['a']}/cancel")).status_code == 202
     run = await hub.wait_run(launched)
     statuses = {e["node_id"]: e["status"] for e in run["executions"]}
