@@ -76,7 +76,9 @@ async def test_merge_lands_a_three_node_run_on_the_base_and_a_second_landing_cha
     assert git(repo, "rev-parse", "main") == result
 
 
-async def test_merge_makes_a_merge_commit_listing_the_nodes_when_the_base_moved(hub: LiveHub, tmp_path: Path) -> None:
+async def merge_waiting_at_a_gate(hub: LiveHub, tmp_path: Path) -> tuple[Path, dict[str, Any], str]:
+    """a -> gate -> ship (a merge land node) in a git workspace, launched: (the repository, the launch, the
+    gate's execution once it waits)."""
     project, repo, _ = await git_project(hub, tmp_path)
     pid = project["id"]
     await hub.create_node(pid, id="a", title="Write a", prompt="@write=a.txt:from-a")
@@ -86,6 +88,11 @@ async def test_merge_makes_a_merge_commit_listing_the_nodes_when_the_base_moved(
     launched = await hub.launch(pid)
     gate_id = next(e["id"] for e in launched["executions"] if e["node_id"] == "gate")
     await hub.wait_execution(gate_id, {"waiting"})
+    return repo, launched, gate_id
+
+
+async def test_merge_makes_a_merge_commit_listing_the_nodes_when_the_base_moved(hub: LiveHub, tmp_path: Path) -> None:
+    repo, launched, gate_id = await merge_waiting_at_a_gate(hub, tmp_path)
     (repo / "other.txt").write_text("a person's work\n")
     git(repo, "add", "other.txt")
     git(repo, "commit", "-q", "-m", "meanwhile")
@@ -364,15 +371,7 @@ async def test_the_terminal_client_lands_a_run_and_status_shows_how(hub: LiveHub
 async def test_a_run_resumed_at_its_gate_after_a_restart_lands(tmp_path: Path, agents: FakeAgents) -> None:
     settings = make_settings(tmp_path, agents)
     async with serving(settings) as hub:
-        project, repo, _ = await git_project(hub, tmp_path)
-        pid = project["id"]
-        await hub.create_node(pid, id="a", title="Write a", prompt="@write=a.txt:from-a")
-        await hub.create_node(pid, id="gate", title="Review", kind="gate", agent=None, depends_on=["a"])
-        await hub.create_node(pid, id="ship", title="Ship", kind="land", agent=None, land={"mode": "merge"},
-                              depends_on=["gate"])
-        launched = await hub.launch(pid)
-        gate_id = next(e["id"] for e in launched["executions"] if e["node_id"] == "gate")
-        await hub.wait_execution(gate_id, {"waiting"})
+        repo, launched, gate_id = await merge_waiting_at_a_gate(hub, tmp_path)
     async with serving(settings) as hub:  # the hub stopped and started again: the gate still waits
         assert (await hub.post(f"/executions/{gate_id}/approve", {})).status_code == 200
         run = await hub.wait_run(launched)
