@@ -33,6 +33,16 @@ function inputsOf(text) {
   return inputs;
 }
 
+/** The fields a webhook's and a schedule's forms share: what a firing launches. */
+const launchFields = () => [
+  h('label', {}, 'Nodes it launches (ids, comma-separated; empty: the whole DAG)', h('input', { name: 'node_ids' })),
+  h('label', {}, 'Inputs (NAME=value, one a line)', h('textarea', { name: 'inputs', rows: 2 })),
+];
+
+/** What those fields say: node_ids (null: the whole DAG) and inputs; throws on an input line that is not NAME=value. */
+const launchOf = (form) => ({ node_ids: nodeList(form.elements.node_ids.value),
+  inputs: inputsOf(form.elements.inputs.value) });
+
 const inputsText = (inputs) => Object.entries(inputs || {}).map(([k, v]) => `${k}=${v}`).join('\n');
 
 class TriggersView extends AppElement {
@@ -114,8 +124,7 @@ class TriggersView extends AppElement {
   buildHookForm() {
     const form = h('form', { class: 'stack trigger-form', 'data-role': 'webhook-form', 'aria-label': 'Webhook settings' },
       h('label', {}, 'Secret (at least 16 characters)', h('input', { name: 'secret', autocomplete: 'off', required: true })),
-      h('label', {}, 'Nodes it launches (ids, comma-separated; empty: the whole DAG)', h('input', { name: 'node_ids' })),
-      h('label', {}, 'Inputs (NAME=value, one a line)', h('textarea', { name: 'inputs', rows: 2 })),
+      launchFields(),
       h('p', { class: 'form-error', role: 'alert' }),
       h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Add webhook')));
     form.addEventListener('submit', async (event) => {
@@ -123,8 +132,8 @@ class TriggersView extends AppElement {
       const error = form.querySelector('.form-error');
       let body;
       try {
-        const nodes = nodeList(form.elements.node_ids.value);
-        body = { secret: form.elements.secret.value, inputs: inputsOf(form.elements.inputs.value), ...(nodes ? { node_ids: nodes } : {}) };
+        const { node_ids: nodes, inputs } = launchOf(form);
+        body = { secret: form.elements.secret.value, inputs, ...(nodes ? { node_ids: nodes } : {}) };
       } catch (problem) {
         error.textContent = problem.message;
         return;
@@ -216,8 +225,7 @@ class TriggersView extends AppElement {
     const form = h('form', { class: 'stack trigger-form', 'data-role': 'schedule-form', 'aria-label': 'Schedule' },
       h('h4', { 'data-role': 'schedule-form-title' }, 'Add a schedule'),
       h('label', {}, 'Cron (minute hour day month weekday)', h('input', { name: 'cron', required: true, placeholder: '0 3 * * 1-5' })),
-      h('label', {}, 'Nodes it launches (ids, comma-separated; empty: the whole DAG)', h('input', { name: 'node_ids' })),
-      h('label', {}, 'Inputs (NAME=value, one a line)', h('textarea', { name: 'inputs', rows: 2 })),
+      launchFields(),
       h('p', { class: 'form-error', role: 'alert' }),
       h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Add schedule'),
         h('button', { type: 'button', 'data-action': 'cancel-schedule-edit', onclick: () => this.resetScheduleForm() }, 'Clear')));
@@ -226,8 +234,7 @@ class TriggersView extends AppElement {
       const error = form.querySelector('.form-error');
       let body;
       try {
-        const nodes = nodeList(form.elements.node_ids.value);
-        body = { cron: form.elements.cron.value, inputs: inputsOf(form.elements.inputs.value), node_ids: nodes };
+        body = { cron: form.elements.cron.value, ...launchOf(form) };
       } catch (problem) {
         error.textContent = problem.message;
         return;
