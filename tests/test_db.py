@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -173,3 +175,31 @@ async def test_database_from_a_newer_orchestra_is_refused(tmp_path: Path) -> Non
         async with Database.open(path):
             pass
     assert count(path, "SELECT count(*) FROM sqlite_master") == 0  # nothing was created in it
+
+
+SLOW_READ = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000000) SELECT count(*) FROM c"
+CANCEL_THEN_CLOSE = f"""
+import sys, trio
+from pathlib import Path
+from orchestra.storage.db import Database
+
+async def main() -> None:
+    for i in range(30):
+        async with Database.open(Path(sys.argv[1]) / f"{{i}}.db") as db:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(db.read, lambda conn: conn.execute({SLOW_READ!r}).fetchall())
+                await trio.sleep(0.01)  # the read is on its thread, inside SQLite
+                nursery.cancel_scope.cancel()
+    print("closed 30 times")
+
+trio.run(main)
+"""
+
+
+def test_closing_right_after_a_cancelled_read_waits_for_its_thread(tmp_path: Path) -> None:
+    """A cancelled read is abandoned while SQLite is still running its statement on a worker thread;
+    closing the connection under it segfaulted the process (the CI crash in test_hub_feed's
+    teardown). In a child process, so that a crash fails this test instead of ending the run."""
+    done = subprocess.run([sys.executable, "-c", CANCEL_THEN_CLOSE, str(tmp_path)],
+                          capture_output=True, text=True, timeout=WAIT_S * 4)
+    assert (done.returncode, done.stdout.strip()) == (0, "closed 30 times"), done.stderr[-2000:]

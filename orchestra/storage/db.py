@@ -9,9 +9,9 @@ sqlite-utils is also why the pyz build strips pip: it depends on pip only for it
 which the hub never runs.
 
 Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the
-writer; a cancelled read is interrupted, so it never holds the read slot). Writes go to one writer
-task that owns one connection: at most every WRITE_INTERVAL_S it takes every job waiting in its
-queue, runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so
+writer; a cancelled read is interrupted, so it never holds the read slot for long, and the
+connections close only once no read runs on them). Writes go to one writer task that owns one
+connection: at most every WRITE_INTERVAL_S it takes every job waiting in its queue, runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so
 a failing job leaves no half-written rows and does not fail its neighbours), commits once, then
 publishes the events the jobs emitted. Group commit is what makes 20,000 events/s affordable. A
 caller may queue a write and go on (:meth:`Database.submit`): jobs commit in the order they were
@@ -78,6 +78,8 @@ STORAGE_RETRY_MAX_S = 1.0
 # Once the hub is stopping, held writes get this long to land before they are given up (the next
 # start records their executions as interrupted).
 STORAGE_PATIENCE_AT_CLOSE_S = 5.0
+# At close, a cancelled read still running on its thread gets this long to notice its interrupt.
+READS_DRAIN_AT_CLOSE_S = 5.0
 
 
 def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[Row]:
@@ -176,6 +178,7 @@ class Database:
         self._receive: trio.MemoryReceiveChannel[WriteJob[Any]]
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._closed = False
+        self._reads_ended = False  # set in the read slot, just before the connections close
         self._read_limiter = trio.CapacityLimiter(READ_CONCURRENCY)
         # project id -> seq of its latest committed node.* event: lets readers cache a node list
         self.node_versions: dict[str, int] = {}
@@ -197,7 +200,7 @@ class Database:
                     database._closed = True
                     database._send.close()  # the writer drains what is queued, then ends
         finally:
-            await trio.to_thread.run_sync(database._close_connections)
+            await database._close_connections()
 
     def _prepare(self) -> None:
         create_private(self.path)
@@ -207,10 +210,27 @@ class Database:
         self._writer_conn = db
         self._reader = connect(self.path)
 
-    def _close_connections(self) -> None:
-        for db in (self._reader, self._writer_conn):
-            if db is not None:
-                db.conn.close()
+    async def _close_connections(self) -> None:
+        """Close both connections once no thread is inside them. A read whose caller was cancelled is
+        abandoned, not stopped: its thread runs on until SQLite notices the interrupt, and closing a
+        connection under a running statement crashes the interpreter (a NULL connection is stepped on:
+        cpython#145046; seen as a segfault in CI). The read slot is held until that thread is done."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(READS_DRAIN_AT_CLOSE_S) as waiting:
+                await self._read_limiter.acquire_on_behalf_of(self)
+            drained = not waiting.cancelled_caught
+            if not drained:
+                log.warning("a read still runs after %.0f s: its connection is left open", READS_DRAIN_AT_CLOSE_S)
+            self._reads_ended = True
+            await trio.to_thread.run_sync(self._close_sync, drained)
+            if drained:
+                self._read_limiter.release_on_behalf_of(self)
+
+    def _close_sync(self, close_reader: bool) -> None:
+        if self._reader is not None and close_reader:
+            self._reader.conn.close()
+        if self._writer_conn is not None:
+            self._writer_conn.conn.close()
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -222,8 +242,15 @@ class Database:
         query would have ended. A storage failure is a 503."""
         assert self._reader is not None
         read = InterruptibleRead(self._reader, fn)
+
+        def run() -> T:  # in the read slot, where the connection cannot be closed under it
+            if self._reads_ended:
+                raise DatabaseClosed("the database is closed")
+            result: T = read.run()
+            return result
+
         try:
-            return await trio.to_thread.run_sync(read.run, abandon_on_cancel=True, limiter=self._read_limiter)
+            return await trio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=self._read_limiter)
         except trio.Cancelled:
             read.interrupt()
             raise
