@@ -8,14 +8,14 @@ it is explicit and measurably cheaper (one row: ~27 us through ``table().insert`
 sqlite-utils is also why the pyz build strips pip: it depends on pip only for its ``install`` command,
 which the hub never runs.
 
-Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the
-writer; a cancelled read is interrupted, so it never holds the read slot for long, and the
-connections close only once no read runs on them). Writes go to one writer task that owns one
-connection: at most every WRITE_INTERVAL_S it takes every job waiting in its queue, runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own savepoint, so
-a failing job leaves no half-written rows and does not fail its neighbours), commits once, then
-publishes the events the jobs emitted. Group commit is what makes 20,000 events/s affordable. A
-caller may queue a write and go on (:meth:`Database.submit`): jobs commit in the order they were
-queued.
+Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the writer;
+a cancelled read is interrupted, so it never holds the read slot for long, and the connections close
+only once no read runs on them). Writes go to one writer task that owns one connection: at most every
+WRITE_INTERVAL_S it takes every job waiting in its queue, runs them in a single ``BEGIN IMMEDIATE``
+transaction (each job inside its own savepoint, so a failing job leaves no half-written rows and does
+not fail its neighbours), commits once, then publishes the events the jobs emitted. Group commit is what
+makes 20,000 events/s affordable. A caller may queue a write and go on (:meth:`Database.submit`): jobs
+commit in the order they were queued.
 
 When storage fails (disk full, a lock another process holds, an I/O error), nothing of the batch
 lands and the writer stays up: a job from an API request fails with :class:`StorageUnavailable`
