@@ -18,7 +18,8 @@ import trio
 import trio.testing
 
 from orchestra.storage.connections import connect
-from orchestra.storage.db import Database, DatabaseClosed, WriteJobContext
+from orchestra.storage.db import Database, WriteJobContext
+from orchestra.storage.reads import DatabaseClosed
 from orchestra.storage.schema import MIGRATIONS, migrate
 
 WAIT_S = 30

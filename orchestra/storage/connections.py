@@ -1,15 +1,11 @@
-"""SQLite connections as the hub opens them, which errors are the storage's (not the statement's), and a
-read that can be interrupted: the pieces :class:`orchestra.storage.db.Database` is built from.
-"""
+"""SQLite connections as the hub opens them and which errors are the storage's (not the statement's):
+the pieces :class:`orchestra.storage.db.Database` and :mod:`orchestra.storage.reads` are built from."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
@@ -57,43 +53,3 @@ def storage_unavailable(exc: sqlite3.Error, busy_timeout_s: float) -> StorageUna
     else:
         message = f"the database cannot be written: {exc}"
     return StorageUnavailable(message, {"sqlite_error": getattr(exc, "sqlite_errorname", None)})
-
-
-
-class InterruptibleRead:
-    """One read on the shared read connection. ``interrupt`` stops its query if it is running, and
-    cannot reach another read's: a read cancelled while it waited for the slot interrupts nothing."""
-
-    def __init__(self, db: sqlite_utils.Database, fn: Callable[[sqlite_utils.Database], Any]) -> None:
-        self._db, self._fn = db, fn
-        self._lock = threading.Lock()
-        self._running = False
-        self._cancelled = False
-
-    def run(self) -> Any:
-        conn = self._db.conn
-        with self._lock:
-            if self._cancelled:  # the caller has moved on: nobody reads this read's result
-                return None
-            self._running = True
-        try:
-            if conn.in_transaction:  # left open by an interrupted COMMIT
-                conn.execute("ROLLBACK")
-            conn.execute("BEGIN")
-            try:
-                return self._fn(self._db)
-            finally:
-                with self._lock:
-                    self._running = False
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")  # a read-only snapshot: nothing to keep
-        except sqlite3.Error as exc:
-            if is_storage_error(exc):
-                raise storage_unavailable(exc, READER_BUSY_TIMEOUT_S) from exc
-            raise
-
-    def interrupt(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            if self._running:
-                self._db.conn.interrupt()

@@ -9,13 +9,13 @@ sqlite-utils is also why the pyz build strips pip: it depends on pip only for it
 which the hub never runs.
 
 Reads run on a worker thread, one at a time, on one read connection (WAL lets it run beside the writer;
-a cancelled read is interrupted, so it never holds the read slot for long, and the connections close
-only once no read runs on them). Writes go to one writer task that owns one connection: at most every
-WRITE_INTERVAL_S it takes every job waiting in its queue, runs them in a single ``BEGIN IMMEDIATE``
-transaction (each job inside its own savepoint, so a failing job leaves no half-written rows and does
-not fail its neighbours), commits once, then publishes the events the jobs emitted. Group commit is what
-makes 20,000 events/s affordable. A caller may queue a write and go on (:meth:`Database.submit`): jobs
-commit in the order they were queued.
+a cancelled read is interrupted, so it never holds the read slot for long:
+:mod:`orchestra.storage.reads`, which also closes that connection only once no read runs on it). Writes
+go to one writer task that owns one connection: at most every WRITE_INTERVAL_S it takes every job
+waiting in its queue, runs them in a single ``BEGIN IMMEDIATE`` transaction (each job inside its own
+savepoint, so a failing job leaves no half-written rows and does not fail its neighbours), commits once,
+then publishes the events the jobs emitted. Group commit is what makes 20,000 events/s affordable. A
+caller may queue a write and go on (:meth:`Database.submit`): jobs commit in the order they were queued.
 
 When storage fails (disk full, a lock another process holds, an I/O error), nothing of the batch
 lands and the writer stays up: a job from an API request fails with :class:`StorageUnavailable`
@@ -40,14 +40,9 @@ import sqlite_utils
 import trio
 
 from orchestra.core.errors import StorageUnavailable
-from orchestra.storage.connections import (
-    InterruptibleRead,
-    connect,
-    create_private,
-    is_storage_error,
-    storage_unavailable,
-)
+from orchestra.storage.connections import connect, create_private, is_storage_error, storage_unavailable
 from orchestra.storage.events import HUB_STREAM, EventBus, Sequencer, StoredEvent, build_event, encode
+from orchestra.storage.reads import DatabaseClosed, Reads
 from orchestra.storage.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -62,12 +57,6 @@ MAX_JOBS_PER_TRANSACTION = 1_000
 # one-node-at-a-time agents, which await no write: 1,000-node chain 0.91 -> 0.67 ms overhead per
 # node, layered 1.13 -> 0.83 (0 vs 2 ms, benchmarks.dag); p99 at 20,000 events/s stays 28-44 ms.
 WRITE_INTERVAL_S = 0.002
-# Reads run one at a time. The sqlite3 module releases the GIL around every row it steps through, so
-# concurrent readers hand the GIL back and forth per row: a 100-row page of executions costs 0.33 ms
-# of CPU alone, 0.66 ms two at a time, 1.1-1.9 ms four at a time (python -m benchmarks.micro); at
-# concurrency 4, GET /executions went from p99 16-18 ms to 7.7-9 ms. Queued reads wait less than that.
-READ_CONCURRENCY = 1
-
 
 # The writer waits this long for a lock another process holds before it gives up on a batch (and
 # retries it, or answers 503): short, so that API requests learn of a stuck lock within seconds.
@@ -78,8 +67,6 @@ STORAGE_RETRY_MAX_S = 1.0
 # Once the hub is stopping, held writes get this long to land before they are given up (the next
 # start records their executions as interrupted).
 STORAGE_PATIENCE_AT_CLOSE_S = 5.0
-# At close, a cancelled read still running on its thread gets this long to notice its interrupt.
-READS_DRAIN_AT_CLOSE_S = 5.0
 
 
 def fetch_rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[Row]:
@@ -159,10 +146,6 @@ class WriteJob(Generic[T]):
         return result
 
 
-class DatabaseClosed(Exception):
-    pass
-
-
 class _BatchFailed(Exception):
     """The batch's transaction is gone: nothing of it landed."""
 
@@ -172,14 +155,12 @@ class Database:
         self.path = path
         self.bus = bus
         self._sequencer = Sequencer()
-        self._reader: sqlite_utils.Database | None = None
+        self._reads: Reads | None = None
         self._writer_conn: sqlite_utils.Database | None = None
         self._send: trio.MemorySendChannel[WriteJob[Any]]
         self._receive: trio.MemoryReceiveChannel[WriteJob[Any]]
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._closed = False
-        self._reads_ended = False  # set in the read slot, just before the connections close
-        self._read_limiter = trio.CapacityLimiter(READ_CONCURRENCY)
         # project id -> seq of its latest committed node.* event: lets readers cache a node list
         self.node_versions: dict[str, int] = {}
 
@@ -200,7 +181,9 @@ class Database:
                     database._closed = True
                     database._send.close()  # the writer drains what is queued, then ends
         finally:
-            await database._close_connections()
+            if database._reads is not None:
+                await database._reads.close()  # first: a read may still run on its thread
+            await trio.to_thread.run_sync(database._close_writer)
 
     def _prepare(self) -> None:
         create_private(self.path)
@@ -208,27 +191,9 @@ class Database:
         db.execute("PRAGMA journal_mode = WAL")
         migrate(db)
         self._writer_conn = db
-        self._reader = connect(self.path)
+        self._reads = Reads(connect(self.path))
 
-    async def _close_connections(self) -> None:
-        """Close both connections once no thread is inside them. A read whose caller was cancelled is
-        abandoned, not stopped: its thread runs on until SQLite notices the interrupt, and closing a
-        connection under a running statement crashes the interpreter (a NULL connection is stepped on:
-        cpython#145046; seen as a segfault in CI). The read slot is held until that thread is done."""
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(READS_DRAIN_AT_CLOSE_S) as waiting:
-                await self._read_limiter.acquire_on_behalf_of(self)
-            drained = not waiting.cancelled_caught
-            if not drained:
-                log.warning("a read still runs after %.0f s: its connection is left open", READS_DRAIN_AT_CLOSE_S)
-            self._reads_ended = True
-            await trio.to_thread.run_sync(self._close_sync, drained)
-            if drained:
-                self._read_limiter.release_on_behalf_of(self)
-
-    def _close_sync(self, close_reader: bool) -> None:
-        if self._reader is not None and close_reader:
-            self._reader.conn.close()
+    def _close_writer(self) -> None:
         if self._writer_conn is not None:
             self._writer_conn.conn.close()
 
@@ -240,20 +205,8 @@ class Database:
         Cancelling the caller interrupts its query, and only its own: the read slot (held until the
         thread is done with the connection) is free again as soon as SQLite notices, not when a long
         query would have ended. A storage failure is a 503."""
-        assert self._reader is not None
-        read = InterruptibleRead(self._reader, fn)
-
-        def run() -> T:  # in the read slot, where the connection cannot be closed under it
-            if self._reads_ended:
-                raise DatabaseClosed("the database is closed")
-            result: T = read.run()
-            return result
-
-        try:
-            return await trio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=self._read_limiter)
-        except trio.Cancelled:
-            read.interrupt()
-            raise
+        assert self._reads is not None
+        return await self._reads.run(fn)
 
     # -- writes -------------------------------------------------------------------------------
 
