@@ -4,7 +4,8 @@ WKWebView on macOS, WebView2 on Windows), for ``orchestra desktop [NAME|URL]`` a
 Installed with ``pip install 'orchestra-hub[desktop]'`` (on Linux the GTK bindings come from the
 system: ``apt-get install python3-gi gir1.2-webkit2-4.1``, or PyGObject from PyPI). The window keeps
 its web storage in ``~/.config/orchestra/desktop/`` (so the UI's hub-URL presets and tokens survive
-a restart of the window) and its size in ``~/.config/orchestra/desktop.json``.
+a restart of the window) and its size in ``~/.config/orchestra/desktop.json``. What enters the hub's
+Attention list is announced by the desktop's own notifications (:mod:`orchestra.clients.desktop_notifications`).
 """
 
 from __future__ import annotations
@@ -73,11 +74,24 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
     closed in order). Blocks; must run on the main thread."""
     import webview
 
+    from orchestra.clients.desktop_notifications import AttentionWatcher, Notifier
+
     width, height = remembered_size()
     fragment = f"token={token}" + (f"&project={quote(project)}" if project else "")
     window = webview.create_window(f"Orchestra — {name}", f"{url}/ui/#{fragment}", width=width, height=height,
                                    min_size=(480, 360))
     assert window is not None
+
+    def open_item(item: dict[str, Any]) -> None:  # a notification clicked: the page opens the item's run
+        link = f"token={token}&project={quote(item['project_id'])}&run={quote(item['run_id'])}"
+        if item.get("execution_id"):
+            link += f"&execution={quote(item['execution_id'])}"  # and the Attention view on it
+        window.restore()
+        window.load_url(f"{url}/ui/#{link}")
+
+    notifier = Notifier(f"Orchestra — {name}", ICON if ICON.exists() else None,
+                        lambda item: threading.Thread(target=open_item, args=(item,), daemon=True).start())
+    watcher = AttentionWatcher(url, token, notifier) if notifier.available else None
     size = [width, height]
     ended_by_until = threading.Event()
 
@@ -95,6 +109,8 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
     def started() -> None:
         if until is not None:
             threading.Thread(target=watch, name="desktop-until", daemon=True).start()
+        if watcher is not None:
+            watcher.start()
 
     # The GUI's main loop runs in C, where Python's signal handlers wait: SIGINT and SIGTERM are
     # blocked in every thread and one thread takes them, closing the window in order.
@@ -113,6 +129,8 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
         webview.start(started, private_mode=False, storage_path=str(storage),
                       icon=str(ICON) if ICON.exists() else None)
     finally:
+        if watcher is not None:
+            watcher.stop()
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
     remember_size(size[0], size[1])
