@@ -31,13 +31,13 @@ WAIT_S = 30
 WINDOW = """
 import sys, threading
 from gi.repository import GLib
-from orchestra.clients.desktop_notifications import AttentionWatcher, Notifier
+from orchestra.clients.desktop_notifications import AttentionWatcher, DesktopNotifier
 
 loop = GLib.MainLoop()
 def clicked(item):
     print("clicked", item["execution_id"], flush=True)
     loop.quit()
-notifier = Notifier("Orchestra — vm", None, clicked)
+notifier = DesktopNotifier("Orchestra — vm", None, clicked)
 if not notifier.available:
     sys.exit("no notification service")
 watcher = AttentionWatcher(sys.argv[1], sys.argv[2], notifier, poll_s=0.1)

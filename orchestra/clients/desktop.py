@@ -74,9 +74,10 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
     closed in order). Blocks; must run on the main thread."""
     import webview
 
-    from orchestra.clients.desktop_notifications import AttentionWatcher, Notifier
+    from orchestra.clients.desktop_notifications import AttentionWatcher, DesktopNotifier
 
     width, height = remembered_size()
+    icon = ICON if ICON.exists() else None
     fragment = f"token={token}" + (f"&project={quote(project)}" if project else "")
     window = webview.create_window(f"Orchestra — {name}", f"{url}/ui/#{fragment}", width=width, height=height,
                                    min_size=(480, 360))
@@ -89,8 +90,8 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
         window.restore()
         window.load_url(f"{url}/ui/#{link}")
 
-    notifier = Notifier(f"Orchestra — {name}", ICON if ICON.exists() else None,
-                        lambda item: threading.Thread(target=open_item, args=(item,), daemon=True).start())
+    notifier = DesktopNotifier(f"Orchestra — {name}", icon,
+                               lambda item: threading.Thread(target=open_item, args=(item,), daemon=True).start())
     watcher = AttentionWatcher(url, token, notifier) if notifier.available else None
     size = [width, height]
     ended_by_until = threading.Event()
@@ -127,7 +128,7 @@ def open_window(url: str, token: str, *, name: str, until: Callable[[], object] 
     storage.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         webview.start(started, private_mode=False, storage_path=str(storage),
-                      icon=str(ICON) if ICON.exists() else None)
+                      icon=str(icon) if icon else None)
     finally:
         if watcher is not None:
             watcher.stop()

@@ -38,7 +38,7 @@ def key_of(item: Item) -> str:
     return f"{item['kind']}:{item.get('execution_id') or ''}:{item['run_id']}"
 
 
-class Notifier:
+class DesktopNotifier:
     """The session bus's notification service. ``available`` is False without one (no bus, no GTK
     bindings, not Linux): the page's own messages are then all there is."""
 
@@ -112,7 +112,7 @@ class AttentionWatcher:
     waits when the window opens is not announced: the page shows the count). A hub out of reach is
     asked again at the next turn."""
 
-    def __init__(self, url: str, token: str, notifier: Notifier, poll_s: float = POLL_S) -> None:
+    def __init__(self, url: str, token: str, notifier: DesktopNotifier, poll_s: float = POLL_S) -> None:
         self._url, self._token, self._notifier, self._poll_s = url, token, notifier, poll_s
         self._stop = threading.Event()
         self.first_look = threading.Event()  # set once the list was read (for tests)
